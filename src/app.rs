@@ -1,0 +1,1 @@
+//! Wiring: the running service (`serve`) built from its adapters around the engine.

@@ -1,0 +1,80 @@
+//! What the engine takes in: one meter reading, and the verdicts of CONTRACT §3–4.
+
+use serde::{Deserialize, Serialize};
+
+/// One reading of one meter. `ts` is epoch milliseconds (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub ts: i64,
+    pub power_kw: Option<f64>,
+    pub energy_kwh: Option<f64>,
+}
+
+/// Every reason a message or a reading is not taken (CONTRACT §3–4), as counted in
+/// `dcpue_readings_rejected_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    TooLarge,
+    Malformed,
+    UnknownMeter,
+    InvalidValue,
+    FutureTimestamp,
+    Duplicate,
+    Conflict,
+    TooLate,
+    Implausible,
+    Glitch,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::TooLarge,
+        Reason::Malformed,
+        Reason::UnknownMeter,
+        Reason::InvalidValue,
+        Reason::FutureTimestamp,
+        Reason::Duplicate,
+        Reason::Conflict,
+        Reason::TooLate,
+        Reason::Implausible,
+        Reason::Glitch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::TooLarge => "too_large",
+            Reason::Malformed => "malformed",
+            Reason::UnknownMeter => "unknown_meter",
+            Reason::InvalidValue => "invalid_value",
+            Reason::FutureTimestamp => "future_timestamp",
+            Reason::Duplicate => "duplicate",
+            Reason::Conflict => "conflict",
+            Reason::TooLate => "too_late",
+            Reason::Implausible => "implausible",
+            Reason::Glitch => "glitch",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Reason::ALL.iter().position(|&r| r == self).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The engine's answer to one reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Rejected(Reason),
+}
+
+/// Future timestamps: more than this ahead of the wall clock is `future_timestamp`.
+pub const MAX_FUTURE_MS: i64 = 5 * 60_000;
+/// Before 2000-01-01T00:00:00Z is `malformed` (epoch seconds sent by mistake).
+pub const MIN_TS_MS: i64 = 946_684_800_000;
