@@ -1,0 +1,203 @@
+//! Shared helpers for integration tests: free loopback ports, real servers started as child
+//! processes (killed when dropped), and waiting for them. Each test gets its own servers.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound on port 0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_port(port: u16, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A child process killed (SIGKILL) and reaped on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e} (run scripts/setup.sh)"));
+        Proc { child, name: name.to_string() }
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+    /// SIGTERM and wait up to `timeout` for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds a program on PATH or in /usr/sbin, /usr/bin.
+pub fn which(prog: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin", "/sbin"]) {
+        let p = Path::new(dir).join(prog);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{prog} is not installed: run scripts/setup.sh")
+}
+
+/// A real Mosquitto broker on a free loopback port, with persistence in its own temp dir
+/// (as in production) and the CONTRACT §9 settings: a large queue and 64 KiB+ messages.
+pub struct Mosquitto {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub proc: Option<Proc>,
+    extra: String,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        Mosquitto::start_with("")
+    }
+    /// `extra`: more mosquitto.conf lines.
+    pub fn start_with(extra: &str) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut m = Mosquitto { port: free_port(), dir, proc: None, extra: extra.to_string() };
+        m.restart();
+        m
+    }
+    /// (Re)starts the broker on the same port and persistence directory.
+    pub fn restart(&mut self) {
+        let conf = self.dir.path().join("mosquitto.conf");
+        let text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\nmessage_size_limit 0\n{}\n",
+            self.port,
+            self.dir.path().display(),
+            self.extra
+        );
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
+        let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).expect("log");
+        let p = Proc::spawn(
+            "mosquitto",
+            Command::new(which("mosquitto")).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(log),
+        );
+        assert!(wait_port(self.port, Duration::from_secs(10)), "mosquitto did not listen on {}", self.port);
+        self.proc = Some(p);
+    }
+    /// SIGTERM: mosquitto saves its persistence file on a clean stop.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(Duration::from_secs(10));
+        }
+    }
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+    /// Publishes one message with mosquitto_pub.
+    pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
+        let st = Command::new(which("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", &qos.to_string(), "-t", topic, "-m", payload])
+            .status()
+            .expect("mosquitto_pub");
+        assert!(st.success(), "mosquitto_pub failed");
+    }
+    /// Publishes many messages (one per line of `lines`: "topic payload") with one
+    /// mosquitto_pub per topic via -l (reads payload lines from stdin).
+    pub fn publish_lines(&self, topic: &str, payloads: &[String], qos: u8) {
+        use std::io::Write;
+        let mut child = Command::new(which("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", &qos.to_string(), "-t", topic, "-l"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub");
+        {
+            let stdin = child.stdin.as_mut().expect("stdin");
+            for p in payloads {
+                writeln!(stdin, "{p}").expect("write");
+            }
+        }
+        let st = child.wait().expect("wait mosquitto_pub");
+        assert!(st.success(), "mosquitto_pub -l failed");
+    }
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET a URL on loopback and return (status, body), with a plain std TcpStream (HTTP/1.0).
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    http_request("GET", url, None)
+}
+
+pub fn http_request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+/// Path of the built `dcpue` binary for this test run.
+pub fn dcpue_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dcpue"))
+}
