@@ -21,7 +21,11 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{file}:{line}: {msg}")]
-    Invalid { file: String, line: usize, msg: String },
+    Invalid {
+        file: String,
+        line: usize,
+        msg: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -457,51 +461,97 @@ impl Config {
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
         let err = |span: std::ops::Range<usize>, msg: String| ConfigError::Invalid {
             file: file.to_string(),
-            line: if span.is_empty() && span.start == 0 { 1 } else { line_of(text, span.start) },
+            line: if span.is_empty() && span.start == 0 {
+                1
+            } else {
+                line_of(text, span.start)
+            },
             msg,
         };
         let find = |needle: &str| -> std::ops::Range<usize> {
             text.find(needle).map(|p| p..p + 1).unwrap_or(0..0)
         };
         if !(0.0..=1.0).contains(&self.engine.min_coverage) {
-            return Err(err(find("min_coverage"), "min_coverage must be between 0 and 1".into()));
+            return Err(err(
+                find("min_coverage"),
+                "min_coverage must be between 0 and 1".into(),
+            ));
         }
         if self.mqtt.qos > 2 {
             return Err(err(find("qos"), "qos must be 0, 1 or 2".into()));
         }
         if !(self.mqtt.url.starts_with("mqtt://") || self.mqtt.url.starts_with("mqtts://")) {
-            return Err(err(find("url"), format!("mqtt url {:?} must start with mqtt:// or mqtts://", self.mqtt.url)));
+            return Err(err(
+                find("url"),
+                format!(
+                    "mqtt url {:?} must start with mqtt:// or mqtts://",
+                    self.mqtt.url
+                ),
+            ));
         }
         if self.engine.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(err(find("timezone"), format!("unknown timezone {:?}", self.engine.timezone)));
+            return Err(err(
+                find("timezone"),
+                format!("unknown timezone {:?}", self.engine.timezone),
+            ));
         }
         if self.engine.max_lag > Span(7 * Span::DAY.0) {
-            return Err(err(find("max_lag"), "max_lag longer than 7d is not supported".into()));
+            return Err(err(
+                find("max_lag"),
+                "max_lag longer than 7d is not supported".into(),
+            ));
         }
         let b = self.policy.grade_bounds;
         if !(b[0] < b[1] && b[1] < b[2] && b[0] >= 1.0) {
-            return Err(err(find("grade_bounds"), "grade_bounds must rise: [grade1, grade2, grade3], each ≥ 1.0".into()));
+            return Err(err(
+                find("grade_bounds"),
+                "grade_bounds must rise: [grade1, grade2, grade3], each ≥ 1.0".into(),
+            ));
         }
         let mut names = HashSet::new();
         for w in &self.engine.windows {
             let span = parse_span(w.get_ref()).map_err(|m| err(w.span(), m))?;
             if span < Span::MINUTE || span.ms() % Span::MINUTE.ms() != 0 {
-                return Err(err(w.span(), format!("window {:?} must be whole minutes, at least 1m", w.get_ref())));
+                return Err(err(
+                    w.span(),
+                    format!(
+                        "window {:?} must be whole minutes, at least 1m",
+                        w.get_ref()
+                    ),
+                ));
             }
             if span > Span::DAY && span.ms() % Span::HOUR.ms() != 0 {
-                return Err(err(w.span(), format!("window {:?} is longer than 24h and must be whole hours", w.get_ref())));
+                return Err(err(
+                    w.span(),
+                    format!(
+                        "window {:?} is longer than 24h and must be whole hours",
+                        w.get_ref()
+                    ),
+                ));
             }
             if span > Span(HISTORY_DAYS * Span::DAY.0) {
-                return Err(err(w.span(), format!("window {:?} is longer than the {HISTORY_DAYS}d the engine keeps", w.get_ref())));
+                return Err(err(
+                    w.span(),
+                    format!(
+                        "window {:?} is longer than the {HISTORY_DAYS}d the engine keeps",
+                        w.get_ref()
+                    ),
+                ));
             }
             if !names.insert(w.get_ref().clone()) {
-                return Err(err(w.span(), format!("window {:?} listed twice", w.get_ref())));
+                return Err(err(
+                    w.span(),
+                    format!("window {:?} listed twice", w.get_ref()),
+                ));
             }
         }
         if !names.contains(self.engine.compliance_window.get_ref()) {
             return Err(err(
                 self.engine.compliance_window.span(),
-                format!("compliance_window {:?} is not one of the windows", self.engine.compliance_window.get_ref()),
+                format!(
+                    "compliance_window {:?} is not one of the windows",
+                    self.engine.compliance_window.get_ref()
+                ),
             ));
         }
         if self.facilities.is_empty() {
@@ -511,19 +561,31 @@ impl Config {
         for f in &self.facilities {
             let fid = f.id.get_ref();
             if !valid_id(fid) {
-                return Err(err(f.id.span(), format!("facility id {fid:?} must match [a-z0-9_-]+")));
+                return Err(err(
+                    f.id.span(),
+                    format!("facility id {fid:?} must match [a-z0-9_-]+"),
+                ));
             }
             if !fids.insert(fid.clone()) {
-                return Err(err(f.id.span(), format!("facility id {fid:?} is used twice")));
+                return Err(err(
+                    f.id.span(),
+                    format!("facility id {fid:?} is used twice"),
+                ));
             }
             if let Some(c) = f.pue_ceiling {
                 if !(c.is_finite() && c >= 1.0) {
-                    return Err(err(f.id.span(), format!("facility {fid:?}: pue_ceiling must be ≥ 1.0")));
+                    return Err(err(
+                        f.id.span(),
+                        format!("facility {fid:?}: pue_ceiling must be ≥ 1.0"),
+                    ));
                 }
             }
             if let Some(t) = f.renewable_target {
                 if !(0.0..=1.0).contains(&t) {
-                    return Err(err(f.id.span(), format!("facility {fid:?}: renewable_target must be between 0 and 1")));
+                    return Err(err(
+                        f.id.span(),
+                        format!("facility {fid:?}: renewable_target must be between 0 and 1"),
+                    ));
                 }
             }
             let mut mids = HashSet::new();
@@ -531,40 +593,70 @@ impl Config {
             for m in &f.meters {
                 let mid = m.id.get_ref();
                 if !valid_id(mid) {
-                    return Err(err(m.id.span(), format!("meter id {mid:?} must match [a-z0-9_-]+")));
+                    return Err(err(
+                        m.id.span(),
+                        format!("meter id {mid:?} must match [a-z0-9_-]+"),
+                    ));
                 }
                 if !mids.insert(mid.clone()) {
-                    return Err(err(m.id.span(), format!("meter id {mid:?} is used twice in facility {fid:?}")));
+                    return Err(err(
+                        m.id.span(),
+                        format!("meter id {mid:?} is used twice in facility {fid:?}"),
+                    ));
                 }
                 let roles = m.role.get_ref().list();
                 if roles.is_empty() {
-                    return Err(err(m.role.span(), format!("meter {mid:?} has an empty role list")));
+                    return Err(err(
+                        m.role.span(),
+                        format!("meter {mid:?} has an empty role list"),
+                    ));
                 }
                 if roles.contains(&Role::Total) && roles.contains(&Role::It) {
-                    return Err(err(m.role.span(), format!("meter {mid:?} cannot be both total and it")));
+                    return Err(err(
+                        m.role.span(),
+                        format!("meter {mid:?} cannot be both total and it"),
+                    ));
                 }
                 total |= roles.contains(&Role::Total);
                 it |= roles.contains(&Role::It);
                 if !m.weight.is_finite() || m.weight == 0.0 {
-                    return Err(err(m.id.span(), format!("meter {mid:?}: weight must be a non-zero number")));
+                    return Err(err(
+                        m.id.span(),
+                        format!("meter {mid:?}: weight must be a non-zero number"),
+                    ));
                 }
                 if let Some(g) = m.max_gap {
                     if g.ms() <= 0 {
-                        return Err(err(m.id.span(), format!("meter {mid:?}: max_gap must be positive")));
+                        return Err(err(
+                            m.id.span(),
+                            format!("meter {mid:?}: max_gap must be positive"),
+                        ));
                     }
                 }
                 if matches!(m.max_power_kw, Some(p) if !(p.is_finite() && p > 0.0)) {
-                    return Err(err(m.id.span(), format!("meter {mid:?}: max_power_kw must be positive")));
+                    return Err(err(
+                        m.id.span(),
+                        format!("meter {mid:?}: max_power_kw must be positive"),
+                    ));
                 }
                 if matches!(m.register_max, Some(p) if !(p.is_finite() && p > 0.0)) {
-                    return Err(err(m.id.span(), format!("meter {mid:?}: register_max must be positive")));
+                    return Err(err(
+                        m.id.span(),
+                        format!("meter {mid:?}: register_max must be positive"),
+                    ));
                 }
             }
             if !total {
-                return Err(err(f.id.span(), format!("facility {fid:?} has no meter with role \"total\"")));
+                return Err(err(
+                    f.id.span(),
+                    format!("facility {fid:?} has no meter with role \"total\""),
+                ));
             }
             if !it {
-                return Err(err(f.id.span(), format!("facility {fid:?} has no meter with role \"it\"")));
+                return Err(err(
+                    f.id.span(),
+                    format!("facility {fid:?} has no meter with role \"it\""),
+                ));
             }
         }
         for a in &self.alerts {
@@ -572,23 +664,40 @@ impl Config {
             if !crate::alerts::rules::BUILTIN_NAMES.contains(&name.as_str()) {
                 return Err(err(
                     a.name.span(),
-                    format!("unknown alert {name:?} (known: {})", crate::alerts::rules::BUILTIN_NAMES.join(", ")),
+                    format!(
+                        "unknown alert {name:?} (known: {})",
+                        crate::alerts::rules::BUILTIN_NAMES.join(", ")
+                    ),
                 ));
             }
             if let Some(w) = &a.window {
                 if !names.contains(w) {
-                    return Err(err(a.name.span(), format!("alert {name:?}: window {w:?} is not one of engine.windows")));
+                    return Err(err(
+                        a.name.span(),
+                        format!("alert {name:?}: window {w:?} is not one of engine.windows"),
+                    ));
                 }
             }
             if let Some(s) = &a.severity {
                 if !["critical", "warning", "info"].contains(&s.as_str()) {
-                    return Err(err(a.name.span(), format!("alert {name:?}: severity must be critical, warning or info")));
+                    return Err(err(
+                        a.name.span(),
+                        format!("alert {name:?}: severity must be critical, warning or info"),
+                    ));
                 }
             }
         }
-        for u in self.alerting.alertmanagers.iter().chain(&self.alerting.webhooks) {
+        for u in self
+            .alerting
+            .alertmanagers
+            .iter()
+            .chain(&self.alerting.webhooks)
+        {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(err(find(u), format!("alerting url {u:?} must be http:// or https://")));
+                return Err(err(
+                    find(u),
+                    format!("alerting url {u:?} must be http:// or https://"),
+                ));
             }
         }
         Ok(())
@@ -610,7 +719,10 @@ impl Config {
     }
 
     pub fn timezone(&self) -> chrono_tz::Tz {
-        self.engine.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+        self.engine
+            .timezone
+            .parse()
+            .unwrap_or(chrono_tz::Asia::Shanghai)
     }
 
     /// The facility's PUE ceiling: its own, else by policy.
@@ -665,11 +777,17 @@ impl MeterConfig {
 }
 
 pub fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn line_of(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..byte.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]

@@ -43,7 +43,11 @@ pub fn parse_span(s: &str) -> Result<Span, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .map(Span)
@@ -53,7 +57,12 @@ pub fn parse_span(s: &str) -> Result<Span, String> {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;
-        for (unit, m) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        for (unit, m) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if ms != 0 && ms % m == 0 {
                 return write!(f, "{}{}", ms / m, unit);
             }
@@ -81,7 +90,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints_config_durations() {
-        for (s, ms) in [("15m", 900_000), ("1h", 3_600_000), ("365d", 31_536_000_000), ("500ms", 500), ("90s", 90_000)] {
+        for (s, ms) in [
+            ("15m", 900_000),
+            ("1h", 3_600_000),
+            ("365d", 31_536_000_000),
+            ("500ms", 500),
+            ("90s", 90_000),
+        ] {
             let span = parse_span(s).unwrap();
             assert_eq!(span.ms(), ms, "{s}");
             assert_eq!(parse_span(&span.to_string()).unwrap(), span);
@@ -91,7 +106,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for s in ["", "5", "m", "5 minutes", "-5m", "5y", "99999999999999999999d"] {
+        for s in [
+            "",
+            "5",
+            "m",
+            "5 minutes",
+            "-5m",
+            "5y",
+            "99999999999999999999d",
+        ] {
             assert!(parse_span(s).is_err(), "{s} should be rejected");
         }
     }

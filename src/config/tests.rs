@@ -69,8 +69,13 @@ fn errors_name_file_line_and_problem() {
     assert!(e.contains("no meter with role \"it\""), "{e}");
     assert!(e.starts_with("bad.toml:3:"), "{e}");
 
-    let e = err_of(&format!("[engine]\nwindows = [\"15m\", \"800d\"]\ncompliance_window = \"15m\"\n{MINIMAL}"));
-    assert!(e.starts_with("bad.toml:2:") && e.contains("longer than"), "{e}");
+    let e = err_of(&format!(
+        "[engine]\nwindows = [\"15m\", \"800d\"]\ncompliance_window = \"15m\"\n{MINIMAL}"
+    ));
+    assert!(
+        e.starts_with("bad.toml:2:") && e.contains("longer than"),
+        "{e}"
+    );
 
     let e = err_of(&format!("[engine]\nmax_gap = \"5 minutes\"\n{MINIMAL}"));
     assert!(e.starts_with("bad.toml:2:"), "{e}");

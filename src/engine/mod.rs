@@ -1,11 +1,16 @@
 //! The pure, deterministic PUE engine: readings in, window results out. No clocks (the wall
 //! clock is passed in where a rule needs it), no I/O.
 
+pub mod buckets;
+pub mod facility;
+pub mod meter;
 pub mod reading;
 pub mod snapshot;
 
 pub use reading::{Reading, Reason, Verdict};
-pub use snapshot::{Counters, Energies, FacilitySnapshot, MeterSnapshot, Snapshot, Status, WindowValues, Windows};
+pub use snapshot::{
+    Counters, Energies, FacilitySnapshot, MeterSnapshot, Snapshot, Status, WindowValues, Windows,
+};
 
 use crate::config::Config;
 use crate::duration::Span;
@@ -39,53 +44,524 @@ pub struct HourRecord {
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+
+use crate::config::{Role, WindowDef, HISTORY_DAYS};
+use buckets::{Buckets, HOUR_MS, MINUTE_MS};
+use facility::{range_agg, values, watermark, MeterSlot, WindowState};
+use meter::{MeterRules, MeterState};
+
+/// One facility's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FacilityState {
+    pub id: String,
+    pub meters: Vec<MeterSlot>,
+    pub windows: Vec<WindowState>,
+    /// Last evaluated step (epoch ms, a whole minute).
+    pub last_step: Option<i64>,
+    /// Earliest bucket time changed since the last step, behind the windows' ends.
+    dirty_from: Option<i64>,
+    /// Earliest reading taken from a total or IT meter: where steps begin.
+    first_seen: Option<i64>,
+    /// Steps since each window was last summed from scratch (bounds float drift).
+    since_recompute: Vec<i64>,
+    pub accepted: u64,
+    pub rejected: [u64; Reason::ALL.len()],
+}
+
 /// The engine. See the module docs; construction from a validated [`Config`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Engine {
-    _cfg: Config,
+    cfg: Config,
+    facilities: Vec<FacilityState>,
+    /// Rejections whose facility is unknown.
+    unknown_rejected: [u64; Reason::ALL.len()],
+    #[serde(skip)]
+    index: HashMap<String, (usize, HashMap<String, usize>)>,
+}
+
+fn floor_to(t: i64, res: i64) -> i64 {
+    t.div_euclid(res) * res
 }
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
-        Engine { _cfg: cfg.clone() }
+        let windows = cfg.windows();
+        let max_minute_window = windows
+            .iter()
+            .filter(|w| w.resolution() == Span::MINUTE)
+            .map(|w| w.span.ms())
+            .max()
+            .unwrap_or(0);
+        // Hours of minutes: the longest minute window, the lag a meter may run ahead, the
+        // lateness, and the hour in progress.
+        let min_hours =
+            (max_minute_window + cfg.engine.max_lag.ms() + cfg.engine.allowed_lateness.ms())
+                .div_euclid(HOUR_MS)
+                + 2;
+        let hour_len = HISTORY_DAYS * 24;
+        let facilities = cfg
+            .facilities
+            .iter()
+            .map(|f| {
+                let meters: Vec<MeterSlot> = f
+                    .meters
+                    .iter()
+                    .map(|m| MeterSlot {
+                        id: m.id().to_string(),
+                        total: m.has_role(Role::Total),
+                        it: m.has_role(Role::It),
+                        renewable: m.has_role(Role::Renewable),
+                        weight: m.weight,
+                        state: MeterState::new(
+                            MeterRules {
+                                max_gap_ms: m.max_gap.unwrap_or(cfg.engine.max_gap).ms(),
+                                lateness_ms: cfg.engine.allowed_lateness.ms(),
+                                max_power_kw: m.max_power_kw,
+                                register_max: m.register_max,
+                            },
+                            Buckets::new(min_hours, hour_len),
+                        ),
+                    })
+                    .collect();
+                let n = meters.len();
+                FacilityState {
+                    id: f.id().to_string(),
+                    meters,
+                    windows: windows
+                        .iter()
+                        .map(|w| WindowState::new(w.name.clone(), w.span.ms(), n))
+                        .collect(),
+                    last_step: None,
+                    dirty_from: None,
+                    first_seen: None,
+                    since_recompute: vec![0; windows.len()],
+                    accepted: 0,
+                    rejected: [0; Reason::ALL.len()],
+                }
+            })
+            .collect();
+        let mut e = Engine {
+            cfg: cfg.clone(),
+            facilities,
+            unknown_rejected: [0; Reason::ALL.len()],
+            index: HashMap::new(),
+        };
+        e.reindex();
+        e
     }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .facilities
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| {
+                (
+                    f.id.clone(),
+                    (
+                        fi,
+                        f.meters
+                            .iter()
+                            .enumerate()
+                            .map(|(mi, m)| (m.id.clone(), mi))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
+    }
+
     pub fn config(&self) -> &Config {
-        &self._cfg
+        &self.cfg
     }
+
+    pub fn windows(&self) -> Vec<WindowDef> {
+        self.cfg.windows()
+    }
+
     /// Resolves `<prefix>/<facility>/<meter>`'s ids.
-    pub fn lookup(&self, _facility: &str, _meter: &str) -> Option<MeterRef> {
-        todo!()
+    pub fn lookup(&self, facility: &str, meter: &str) -> Option<MeterRef> {
+        let (fi, meters) = self.index.get(facility)?;
+        meters.get(meter).map(|&mi| MeterRef {
+            facility: *fi,
+            meter: mi,
+        })
     }
-    pub fn facility_index(&self, _id: &str) -> Option<usize> {
-        todo!()
+
+    pub fn facility_index(&self, id: &str) -> Option<usize> {
+        self.index.get(id).map(|(fi, _)| *fi)
     }
+
+    pub fn facility_state(&self, fi: usize) -> &FacilityState {
+        &self.facilities[fi]
+    }
+
+    pub fn facility_count(&self) -> usize {
+        self.facilities.len()
+    }
+
     /// Judges and takes one reading. `wall_now_ms` is only used for `future_timestamp`.
-    pub fn ingest(&mut self, _m: MeterRef, _r: Reading, _wall_now_ms: i64) -> Verdict {
-        todo!()
+    pub fn ingest(&mut self, m: MeterRef, r: Reading, wall_now_ms: i64) -> Verdict {
+        let verdict = self.judge(m, r, wall_now_ms);
+        let f = &mut self.facilities[m.facility];
+        match verdict {
+            Verdict::Accepted => f.accepted += 1,
+            Verdict::Rejected(reason) => f.rejected[reason.index()] += 1,
+        }
+        verdict
     }
+
+    fn judge(&mut self, m: MeterRef, r: Reading, wall_now_ms: i64) -> Verdict {
+        let bad = |v: Option<f64>| v.is_some_and(|x| !x.is_finite() || x < 0.0);
+        if r.power_kw.is_none() && r.energy_kwh.is_none() || r.ts < reading::MIN_TS_MS {
+            return Verdict::Rejected(Reason::Malformed);
+        }
+        if bad(r.power_kw) || bad(r.energy_kwh) {
+            return Verdict::Rejected(Reason::InvalidValue);
+        }
+        if r.ts - wall_now_ms > reading::MAX_FUTURE_MS {
+            return Verdict::Rejected(Reason::FutureTimestamp);
+        }
+        let f = &mut self.facilities[m.facility];
+        match f.meters[m.meter].state.ingest(r) {
+            Ok(effect) => {
+                if f.meters[m.meter].core() {
+                    f.first_seen = Some(f.first_seen.map_or(r.ts, |t| t.min(r.ts)));
+                }
+                f.rejected[Reason::Glitch.index()] += effect.glitches;
+                if let Some(t) = effect.changed_from {
+                    f.dirty_from = Some(f.dirty_from.map_or(t, |d| d.min(t)));
+                }
+                Verdict::Accepted
+            }
+            Err(reason) => Verdict::Rejected(reason),
+        }
+    }
+
     /// Counts a rejection decided before the engine (decode: too_large, malformed,
     /// unknown_meter, invalid_value); `facility` is None where unknown.
-    pub fn count_rejected(&mut self, _facility: Option<&str>, _reason: Reason, _n: u64) {
-        todo!()
+    pub fn count_rejected(&mut self, facility: Option<&str>, reason: Reason, n: u64) {
+        match facility.and_then(|id| self.facility_index(id)) {
+            Some(fi) => self.facilities[fi].rejected[reason.index()] += n,
+            None => self.unknown_rejected[reason.index()] += n,
+        }
     }
+
+    /// The facility's watermark (epoch ms).
+    pub fn watermark(&self, fi: usize) -> Option<i64> {
+        watermark(&self.facilities[fi].meters, self.cfg.engine.max_lag.ms())
+    }
+
     /// Moves every facility's watermark and calls `on_step` for each whole minute it passed.
-    pub fn advance(&mut self, _on_step: &mut dyn FnMut(FacilityStep<'_>)) {
-        todo!()
+    pub fn advance(&mut self, on_step: &mut dyn FnMut(FacilityStep<'_>)) {
+        let max_lag = self.cfg.engine.max_lag.ms();
+        let min_cov = self.cfg.engine.min_coverage;
+        for (fi, f) in self.facilities.iter_mut().enumerate() {
+            let Some(wm) = watermark(&f.meters, max_lag) else {
+                continue;
+            };
+            let target = floor_to(wm, MINUTE_MS);
+            let first = match f.last_step {
+                Some(s) if s >= target => {
+                    // No new step, but late data may have changed the current windows.
+                    if let Some(d) = f.dirty_from.take() {
+                        for w in &mut f.windows {
+                            w.invalidate_from(d);
+                        }
+                    }
+                    continue;
+                }
+                Some(s) => s + MINUTE_MS,
+                None => floor_to(f.first_seen.unwrap_or(wm), MINUTE_MS).min(target),
+            };
+            if let Some(d) = f.dirty_from.take() {
+                for w in &mut f.windows {
+                    w.invalidate_from(d);
+                }
+            }
+            let mut windows = Windows(Vec::with_capacity(f.windows.len()));
+            let mut step = first;
+            while step <= target {
+                windows.0.clear();
+                for (k, w) in f.windows.iter_mut().enumerate() {
+                    f.since_recompute[k] += 1;
+                    if f.since_recompute[k] * MINUTE_MS >= w.len_ms {
+                        w.range = None;
+                        f.since_recompute[k] = 0;
+                    }
+                    w.move_to(&f.meters, step);
+                    windows
+                        .0
+                        .push((w.name.clone(), w.values(&f.meters, min_cov)));
+                }
+                on_step(FacilityStep {
+                    facility: fi,
+                    facility_id: &f.id,
+                    step_ms: step,
+                    windows: &windows,
+                });
+                step += MINUTE_MS;
+            }
+            f.last_step = Some(target);
+        }
     }
-    /// The immutable results; `wall_now_ms` decides `stale`.
-    pub fn snapshot(&self, _wall_now_ms: i64) -> Snapshot {
-        todo!()
+
+    /// Brings every window up to its facility's last step (after late data) without new steps.
+    fn refresh(&mut self) {
+        for f in &mut self.facilities {
+            if let Some(d) = f.dirty_from.take() {
+                for w in &mut f.windows {
+                    w.invalidate_from(d);
+                }
+            }
+            if let Some(s) = f.last_step {
+                for w in &mut f.windows {
+                    w.move_to(&f.meters, s);
+                }
+            }
+        }
     }
-    /// Window values over [start_ms, end_ms) from the buckets (minute resolution where the
-    /// engine still has minutes, else whole hours).
-    pub fn window_between(&self, _facility: usize, _start_ms: i64, _end_ms: i64) -> WindowValues {
-        todo!()
+
+    /// The immutable results; `wall_now_ms` decides `stale`. Call after [`Engine::advance`].
+    pub fn snapshot(&mut self, wall_now_ms: i64) -> Snapshot {
+        self.refresh();
+        let cfg = &self.cfg;
+        let tz = cfg.timezone();
+        let min_cov = cfg.engine.min_coverage;
+        let comp = cfg.compliance_window().to_string();
+        let rfc = |ms: i64| {
+            tz.timestamp_millis_opt(ms)
+                .single()
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false))
+        };
+        let facilities = self
+            .facilities
+            .iter()
+            .zip(&cfg.facilities)
+            .map(|(f, fc)| {
+                let wm = watermark(&f.meters, cfg.engine.max_lag.ms());
+                let windows = Windows(
+                    f.windows
+                        .iter()
+                        .map(|w| {
+                            (
+                                w.name.clone(),
+                                if w.range.is_some() {
+                                    w.values(&f.meters, min_cov)
+                                } else {
+                                    values(&f.meters, &w.agg, 0, 1, min_cov)
+                                },
+                            )
+                        })
+                        .map(|(n, mut v)| {
+                            if f.last_step.is_none() {
+                                v = empty_values();
+                            }
+                            (n, v)
+                        })
+                        .collect(),
+                );
+                let ceiling = cfg.ceiling(fc);
+                let cw = windows.get(&comp);
+                let status = match cw {
+                    Some(v) if v.coverage >= min_cov => match v.pue {
+                        Some(p) if p > ceiling => Status::Breach,
+                        Some(_) => Status::Compliant,
+                        None => Status::InsufficientData,
+                    },
+                    _ => Status::InsufficientData,
+                };
+                let grade = match (status, cw.and_then(|v| v.pue)) {
+                    (Status::InsufficientData, _) | (_, None) => None,
+                    (_, Some(p)) => cfg.grade(p),
+                };
+                let stale_after = fc
+                    .meters
+                    .iter()
+                    .map(|m| m.stale_after.unwrap_or(cfg.engine.stale_after).ms())
+                    .max()
+                    .unwrap_or(cfg.engine.stale_after.ms());
+                let stale = wm.is_none_or(|w| wall_now_ms - w > stale_after);
+                let max_newest = f
+                    .meters
+                    .iter()
+                    .filter(|m| m.core())
+                    .filter_map(|m| m.state.newest().map(|r| r.ts))
+                    .max();
+                let meters = f
+                    .meters
+                    .iter()
+                    .enumerate()
+                    .map(|(k, m)| {
+                        let newest = m.state.newest();
+                        MeterSnapshot {
+                            id: m.id.clone(),
+                            roles: [
+                                (m.total, Role::Total),
+                                (m.it, Role::It),
+                                (m.renewable, Role::Renewable),
+                            ]
+                            .iter()
+                            .filter(|x| x.0)
+                            .map(|x| x.1)
+                            .collect(),
+                            weight: m.weight,
+                            last_ts: newest.and_then(|r| rfc(r.ts)),
+                            last_ts_ms: newest.map(|r| r.ts),
+                            last_power_kw: newest.and_then(|r| r.power_kw),
+                            last_energy_kwh: newest.and_then(|r| r.energy_kwh),
+                            coverage: f
+                                .windows
+                                .iter()
+                                .map(|w| {
+                                    (
+                                        w.name.clone(),
+                                        if w.range.is_some() {
+                                            w.agg.meter_ms[k] as f64 / w.len_ms as f64
+                                        } else {
+                                            0.0
+                                        },
+                                    )
+                                })
+                                .collect(),
+                            holds_watermark: m.core()
+                                && match (newest, max_newest) {
+                                    (Some(n), Some(mx)) => mx - n.ts <= cfg.engine.max_lag.ms(),
+                                    _ => false,
+                                },
+                        }
+                    })
+                    .collect();
+                FacilitySnapshot {
+                    id: f.id.clone(),
+                    name: fc.name.clone(),
+                    name_en: fc.name_en.clone(),
+                    city: fc.city.clone(),
+                    tier: fc.tier,
+                    class: fc.class,
+                    pue_ceiling: ceiling,
+                    renewable_target: fc.renewable_target,
+                    watermark: wm.and_then(rfc),
+                    watermark_ms: wm,
+                    stale,
+                    windows,
+                    compliance_window: comp.clone(),
+                    status,
+                    grade,
+                    meters,
+                    accepted_total: f.accepted,
+                }
+            })
+            .collect();
+        Snapshot {
+            taken_at_ms: wall_now_ms,
+            facilities,
+            counters: self.counters(),
+        }
     }
-    /// The window of length `window` ending at each step from `from_ms` to `to_ms`.
-    pub fn series(&self, _facility: usize, _window: Span, _from_ms: i64, _to_ms: i64, _step_ms: i64) -> Vec<(i64, WindowValues)> {
-        todo!()
+
+    /// The durable counters of CONTRACT §6.
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for f in &self.facilities {
+            c.accepted.push((f.id.clone(), f.accepted));
+            for r in Reason::ALL {
+                c.rejected.push((f.id.clone(), r, f.rejected[r.index()]));
+            }
+        }
+        for r in Reason::ALL {
+            c.rejected
+                .push((String::new(), r, self.unknown_rejected[r.index()]));
+        }
+        c
     }
-    /// A meter's hourly history, oldest first.
-    pub fn meter_history(&self, _m: MeterRef) -> Vec<HourRecord> {
-        todo!()
+
+    /// Window values over [start_ms, end_ms) from the buckets: minutes where every meter still
+    /// has them and the range is minute-aligned, else whole hours (the range widened to hours).
+    pub fn window_between(&self, facility: usize, start_ms: i64, end_ms: i64) -> WindowValues {
+        let f = &self.facilities[facility];
+        let minutes_ok = start_ms % MINUTE_MS == 0
+            && end_ms % MINUTE_MS == 0
+            && end_ms - start_ms <= 86_400_000
+            && f.meters.iter().all(|m| {
+                m.state.buckets.head_hour().is_none()
+                    || m.state.buckets.has_minute(start_ms.div_euclid(MINUTE_MS))
+            });
+        let res = if minutes_ok { MINUTE_MS } else { HOUR_MS };
+        let from = start_ms.div_euclid(res);
+        let to = (end_ms + res - 1).div_euclid(res);
+        let agg = range_agg(&f.meters, from, to, res);
+        values(
+            &f.meters,
+            &agg,
+            from * res,
+            to * res,
+            self.cfg.engine.min_coverage,
+        )
+    }
+
+    /// The window of length `window` ending at each step from `from_ms` to `to_ms` (at most
+    /// 2000 points).
+    pub fn series(
+        &self,
+        facility: usize,
+        window: Span,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Vec<(i64, WindowValues)> {
+        let step = step_ms.max(MINUTE_MS);
+        let mut out = Vec::new();
+        let mut t = floor_to(from_ms, step);
+        while t <= to_ms && out.len() < 2000 {
+            out.push((t, self.window_between(facility, t - window.ms(), t)));
+            t += step;
+        }
+        out
+    }
+
+    /// A meter's hourly history, oldest first (hours with no data left out).
+    pub fn meter_history(&self, m: MeterRef) -> Vec<HourRecord> {
+        let b = &self.facilities[m.facility].meters[m.meter].state.buckets;
+        let (Some(start), Some(head)) = (b.history_start_hour(), b.head_hour()) else {
+            return Vec::new();
+        };
+        (start..=head)
+            .filter_map(|h| {
+                let (e, c) = b.hour(h);
+                (e != 0.0 || c != 0).then_some(HourRecord {
+                    hour_start_ms: h * HOUR_MS,
+                    energy_kwh: e,
+                    covered_s: (c / 1000) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Heap bytes of all meter state (for the memory benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.facilities
+            .iter()
+            .flat_map(|f| &f.meters)
+            .map(|m| m.state.heap_bytes())
+            .sum()
     }
 }
+
+fn empty_values() -> WindowValues {
+    WindowValues {
+        pue: None,
+        coverage: 0.0,
+        renewable_share: None,
+        energy_kwh: Energies::default(),
+        covered_energy_kwh: None,
+        start_ms: 0,
+        end_ms: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests;

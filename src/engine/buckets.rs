@@ -1,0 +1,304 @@
+//! Per-meter time buckets: a ring of whole hours of 1-minute buckets (for windows up to 24h)
+//! in front of a ring of 1-hour buckets (the 13-month history and the long windows).
+//!
+//! Energy is spread evenly over each interval; covered time is kept in exact milliseconds.
+//! A minute leaves the minute ring an hour at a time, summed in f64 and added to its hour once,
+//! so the hourly history (kept as f32 to bound memory) is rounded once per hour, not per reading.
+
+use serde::{Deserialize, Serialize};
+
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One interval's effect on buckets: `energy` spread evenly over [start, end), and the whole
+/// span counted as covered when `covered`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    pub start: i64,
+    pub end: i64,
+    pub energy: f64,
+    pub covered: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Buckets {
+    /// Hours of minutes kept (the minute ring holds `min_hours * 60` slots).
+    min_hours: i64,
+    hour_len: i64,
+    /// Absolute hour index (ts / HOUR_MS) of the newest hour; None until the first reading.
+    head_hour: Option<i64>,
+    min_e: Vec<f64>,
+    min_c: Vec<u16>,
+    hr_e: Vec<f32>,
+    hr_c: Vec<u32>,
+}
+
+fn div_floor(a: i64, b: i64) -> i64 {
+    a.div_euclid(b)
+}
+
+impl Buckets {
+    /// `min_hours`: hours of minute buckets; `hour_len`: hours of history.
+    pub fn new(min_hours: i64, hour_len: i64) -> Buckets {
+        Buckets {
+            min_hours,
+            hour_len,
+            head_hour: None,
+            min_e: vec![0.0; (min_hours * 60) as usize],
+            min_c: vec![0; (min_hours * 60) as usize],
+            hr_e: vec![0.0; hour_len as usize],
+            hr_c: vec![0; hour_len as usize],
+        }
+    }
+
+    pub fn head_hour(&self) -> Option<i64> {
+        self.head_hour
+    }
+
+    /// Oldest absolute minute index still held at minute resolution.
+    fn min_start(&self) -> Option<i64> {
+        self.head_hour.map(|h| (h - self.min_hours + 1) * 60)
+    }
+
+    fn hour_start(&self) -> Option<i64> {
+        self.head_hour.map(|h| h - self.hour_len + 1)
+    }
+
+    fn mslot(&self, minute: i64) -> usize {
+        minute.rem_euclid(self.min_hours * 60) as usize
+    }
+
+    fn hslot(&self, hour: i64) -> usize {
+        hour.rem_euclid(self.hour_len) as usize
+    }
+
+    /// Moves the head so that `ts` is inside it; minutes leaving the ring are added to hours.
+    pub fn advance_to(&mut self, ts: i64) {
+        let h = div_floor(ts, HOUR_MS);
+        let Some(old) = self.head_hour else {
+            self.head_hour = Some(h);
+            return;
+        };
+        if h <= old {
+            return;
+        }
+        // Flush hours of minutes that leave the minute ring: [old-min_hours+1, h-min_hours].
+        let first_leave = old - self.min_hours + 1;
+        let last_leave = (h - self.min_hours).min(old);
+        for hour in first_leave..=last_leave {
+            let (mut e, mut c) = (0.0f64, 0u64);
+            for m in hour * 60..hour * 60 + 60 {
+                let s = self.mslot(m);
+                e += self.min_e[s];
+                c += self.min_c[s] as u64;
+                self.min_e[s] = 0.0;
+                self.min_c[s] = 0;
+            }
+            if hour > h - self.hour_len {
+                let hs = self.hslot(hour);
+                self.hr_e[hs] = (self.hr_e[hs] as f64 + e) as f32;
+                self.hr_c[hs] = (self.hr_c[hs] as u64 + c).min(HOUR_MS as u64) as u32;
+            }
+        }
+        // Hours entering the hour ring start empty (their slot held an hour a ring ago).
+        let first_new = (old + 1).max(h - self.hour_len + 1);
+        for hour in first_new..=h {
+            let hs = self.hslot(hour);
+            self.hr_e[hs] = 0.0;
+            self.hr_c[hs] = 0;
+        }
+        // Minutes of hours entering the minute ring start empty.
+        let first_new_m = (old + 1).max(h - self.min_hours + 1);
+        for hour in first_new_m..=h {
+            for m in hour * 60..hour * 60 + 60 {
+                let s = self.mslot(m);
+                self.min_e[s] = 0.0;
+                self.min_c[s] = 0;
+            }
+        }
+        self.head_hour = Some(h);
+    }
+
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one interval's contribution.
+    pub fn apply(&mut self, c: &Contribution, sign: f64) {
+        let len = c.end - c.start;
+        let (Some(min_start), Some(hour_start), Some(head)) =
+            (self.min_start(), self.hour_start(), self.head_hour)
+        else {
+            return;
+        };
+        if len <= 0 {
+            return;
+        }
+        let head_end = (head + 1) * HOUR_MS;
+        let mut t = c.start;
+        let end = c.end.min(head_end);
+        while t < end {
+            let m = div_floor(t, MINUTE_MS);
+            if m >= min_start {
+                let next = ((m + 1) * MINUTE_MS).min(end);
+                let part = next - t;
+                let s = self.mslot(m);
+                self.min_e[s] += sign * c.energy * part as f64 / len as f64;
+                if c.covered {
+                    let v = self.min_c[s] as i64 + sign as i64 * part;
+                    self.min_c[s] = v.clamp(0, MINUTE_MS) as u16;
+                }
+                t = next;
+            } else {
+                let hour = div_floor(t, HOUR_MS);
+                let next = ((hour + 1) * HOUR_MS).min(end).min(min_start * MINUTE_MS);
+                let part = next - t;
+                if hour >= hour_start {
+                    let s = self.hslot(hour);
+                    self.hr_e[s] =
+                        (self.hr_e[s] as f64 + sign * c.energy * part as f64 / len as f64) as f32;
+                    if c.covered {
+                        let v = self.hr_c[s] as i64 + sign as i64 * part;
+                        self.hr_c[s] = v.clamp(0, HOUR_MS) as u32;
+                    }
+                }
+                t = next;
+            }
+        }
+    }
+
+    /// Energy and covered ms of absolute minute `m`. Outside the minute ring but inside the
+    /// history, an hour's sixtieth.
+    pub fn minute(&self, m: i64) -> (f64, i64) {
+        let (Some(min_start), Some(head)) = (self.min_start(), self.head_hour) else {
+            return (0.0, 0);
+        };
+        if m >= (head + 1) * 60 {
+            return (0.0, 0);
+        }
+        if m >= min_start {
+            let s = self.mslot(m);
+            return (self.min_e[s], self.min_c[s] as i64);
+        }
+        let (e, c) = self.hour(div_floor(m, 60));
+        (e / 60.0, c / 60)
+    }
+
+    /// Energy and covered ms of absolute hour `h`.
+    pub fn hour(&self, h: i64) -> (f64, i64) {
+        let (Some(min_start), Some(hour_start), Some(head)) =
+            (self.min_start(), self.hour_start(), self.head_hour)
+        else {
+            return (0.0, 0);
+        };
+        if h > head || h < hour_start {
+            return (0.0, 0);
+        }
+        if h * 60 >= min_start {
+            let (mut e, mut c) = (0.0, 0i64);
+            for m in h * 60..h * 60 + 60 {
+                let s = self.mslot(m);
+                e += self.min_e[s];
+                c += self.min_c[s] as i64;
+            }
+            return (e, c);
+        }
+        let s = self.hslot(h);
+        (self.hr_e[s] as f64, self.hr_c[s] as i64)
+    }
+
+    /// Whether minute `m` is held at minute resolution.
+    pub fn has_minute(&self, m: i64) -> bool {
+        match (self.min_start(), self.head_hour) {
+            (Some(s), Some(h)) => m >= s && m < (h + 1) * 60,
+            _ => false,
+        }
+    }
+
+    /// Oldest hour of history held.
+    pub fn history_start_hour(&self) -> Option<i64> {
+        self.hour_start()
+    }
+
+    /// Bytes of bucket storage (for the memory benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.min_e.capacity() * 8
+            + self.min_c.capacity() * 2
+            + self.hr_e.capacity() * 4
+            + self.hr_c.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_energy_evenly_and_counts_covered_time_exactly() {
+        let mut b = Buckets::new(3, 48);
+        b.advance_to(10 * HOUR_MS);
+        // 90 s interval from 30 s before minute 600 to 60 s after it.
+        let start = 600 * MINUTE_MS - 30_000;
+        b.apply(
+            &Contribution {
+                start,
+                end: start + 90_000,
+                energy: 9.0,
+                covered: true,
+            },
+            1.0,
+        );
+        assert_eq!(b.minute(599), (3.0, 30_000));
+        assert_eq!(b.minute(600), (6.0, 60_000));
+        assert_eq!(b.hour(10), (6.0, 60_000));
+        assert_eq!(b.hour(9), (3.0, 30_000));
+        b.apply(
+            &Contribution {
+                start,
+                end: start + 90_000,
+                energy: 9.0,
+                covered: true,
+            },
+            -1.0,
+        );
+        assert_eq!(b.hour(10), (0.0, 0));
+    }
+
+    #[test]
+    fn minutes_flush_into_hours_and_history_rolls() {
+        let mut b = Buckets::new(2, 5);
+        b.advance_to(0);
+        b.apply(
+            &Contribution {
+                start: 0,
+                end: HOUR_MS,
+                energy: 60.0,
+                covered: true,
+            },
+            1.0,
+        );
+        b.advance_to(4 * HOUR_MS);
+        assert!(!b.has_minute(0));
+        let (e, c) = b.hour(0);
+        assert!((e - 60.0).abs() < 1e-9);
+        assert_eq!(c, HOUR_MS);
+        assert!((b.minute(30).0 - 1.0).abs() < 1e-9);
+        b.advance_to(5 * HOUR_MS);
+        assert_eq!(b.hour(0), (0.0, 0), "beyond the history");
+    }
+
+    #[test]
+    fn energy_before_the_minute_ring_lands_in_hours() {
+        let mut b = Buckets::new(2, 100);
+        b.advance_to(50 * HOUR_MS);
+        // Three days of silence spread into hours.
+        b.apply(
+            &Contribution {
+                start: (50 - 72) * HOUR_MS,
+                end: 50 * HOUR_MS,
+                energy: 72.0,
+                covered: false,
+            },
+            1.0,
+        );
+        assert!((b.hour(0).0 - 1.0).abs() < 1e-6);
+        assert_eq!(b.hour(0).1, 0);
+        assert!((b.hour(49).0 - 1.0).abs() < 1e-9);
+    }
+}

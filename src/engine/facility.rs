@@ -1,0 +1,252 @@
+//! One facility: its meters, watermark, common covered time and window results (CONTRACT §4).
+
+use serde::{Deserialize, Serialize};
+
+use super::buckets::{HOUR_MS, MINUTE_MS};
+use super::meter::MeterState;
+use super::snapshot::{Energies, WindowValues};
+
+/// A meter as the facility sees it: roles and weight (applied on read).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeterSlot {
+    pub id: String,
+    pub total: bool,
+    pub it: bool,
+    pub renewable: bool,
+    pub weight: f64,
+    pub state: MeterState,
+}
+
+impl MeterSlot {
+    /// Total and IT meters hold the watermark and define the common covered time.
+    pub fn core(&self) -> bool {
+        self.total || self.it
+    }
+}
+
+/// Running sums of one window over its buckets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Agg {
+    pub total: f64,
+    pub it: f64,
+    pub renewable: f64,
+    pub total_c: f64,
+    pub it_c: f64,
+    pub common_ms: i64,
+    /// Covered ms per meter (in the facility's meter order).
+    pub meter_ms: Vec<i64>,
+}
+
+impl Agg {
+    fn new(meters: usize) -> Agg {
+        Agg {
+            meter_ms: vec![0; meters],
+            ..Default::default()
+        }
+    }
+
+    fn add(&mut self, o: &Agg, sign: f64) {
+        self.total += sign * o.total;
+        self.it += sign * o.it;
+        self.renewable += sign * o.renewable;
+        self.total_c += sign * o.total_c;
+        self.it_c += sign * o.it_c;
+        self.common_ms += sign as i64 * o.common_ms;
+        for (a, b) in self.meter_ms.iter_mut().zip(&o.meter_ms) {
+            *a += sign as i64 * b;
+        }
+    }
+}
+
+/// Sums of one bucket (a minute or an hour) over the facility's meters.
+pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
+    let mut a = Agg::new(meters.len());
+    let mut all_core_covered = true;
+    let (mut tot, mut it) = (0.0, 0.0);
+    for (k, m) in meters.iter().enumerate() {
+        let (e, c) = if res_ms == MINUTE_MS {
+            m.state.buckets.minute(index)
+        } else {
+            m.state.buckets.hour(index)
+        };
+        a.meter_ms[k] = c;
+        let we = m.weight * e;
+        if m.total {
+            tot += we;
+        }
+        if m.it {
+            it += we;
+        }
+        if m.renewable {
+            a.renewable += we;
+        }
+        if m.core() && c < res_ms {
+            all_core_covered = false;
+        }
+    }
+    a.total = tot;
+    a.it = it;
+    if all_core_covered {
+        a.total_c = tot;
+        a.it_c = it;
+        a.common_ms = res_ms;
+    }
+    a
+}
+
+/// Sums over buckets [from, to) (indices at `res_ms`).
+pub fn range_agg(meters: &[MeterSlot], from: i64, to: i64, res_ms: i64) -> Agg {
+    let mut a = Agg::new(meters.len());
+    for b in from..to {
+        a.add(&bucket_agg(meters, b, res_ms), 1.0);
+    }
+    a
+}
+
+/// Window values from sums over a window of `len_ms` ending at `end_ms`.
+pub fn values(
+    meters: &[MeterSlot],
+    a: &Agg,
+    start_ms: i64,
+    end_ms: i64,
+    min_coverage: f64,
+) -> WindowValues {
+    let len = (end_ms - start_ms).max(1) as f64;
+    let pue = if a.it_c > 0.0 && a.common_ms > 0 {
+        Some(a.total_c / a.it_c)
+    } else {
+        None
+    };
+    let ren_cov = meters
+        .iter()
+        .zip(&a.meter_ms)
+        .filter(|(m, _)| m.renewable)
+        .map(|(_, &c)| c as f64 / len)
+        .fold(None, |acc: Option<f64>, c| {
+            Some(acc.map_or(c, |x| x.min(c)))
+        });
+    let renewable_share = match ren_cov {
+        Some(c) if c >= min_coverage && a.total > 0.0 => Some(a.renewable / a.total),
+        _ => None,
+    };
+    WindowValues {
+        pue,
+        coverage: a.common_ms as f64 / len,
+        renewable_share,
+        energy_kwh: Energies {
+            total: a.total,
+            it: a.it,
+            renewable: a.renewable,
+        },
+        covered_energy_kwh: Some(Energies {
+            total: a.total_c,
+            it: a.it_c,
+            renewable: 0.0,
+        }),
+        start_ms,
+        end_ms,
+    }
+}
+
+/// One configured window's running state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WindowState {
+    pub name: String,
+    pub len_ms: i64,
+    pub res_ms: i64,
+    /// Bucket index range [from, to) the sums cover; None until first computed.
+    pub range: Option<(i64, i64)>,
+    pub agg: Agg,
+}
+
+impl WindowState {
+    pub fn new(name: String, len_ms: i64, meters: usize) -> WindowState {
+        let res_ms = if len_ms <= 86_400_000 {
+            MINUTE_MS
+        } else {
+            HOUR_MS
+        };
+        WindowState {
+            name,
+            len_ms,
+            res_ms,
+            range: None,
+            agg: Agg::new(meters),
+        }
+    }
+
+    /// Bucket range of the window ending at `step_ms` (aligned down to the resolution).
+    pub fn range_at(&self, step_ms: i64) -> (i64, i64) {
+        let to = step_ms.div_euclid(self.res_ms);
+        (to - self.len_ms / self.res_ms, to)
+    }
+
+    /// Moves the sums to the window ending at `step_ms`: slides when that is cheaper than
+    /// recomputing, else recomputes.
+    pub fn move_to(&mut self, meters: &[MeterSlot], step_ms: i64) {
+        let (from, to) = self.range_at(step_ms);
+        match self.range {
+            Some((f0, t0)) if (f0, t0) == (from, to) => {}
+            Some((f0, t0)) if to >= t0 && to - t0 < (to - from) / 2 && from >= f0 => {
+                for b in t0..to {
+                    self.agg.add(&bucket_agg(meters, b, self.res_ms), 1.0);
+                }
+                for b in f0..from {
+                    self.agg.add(&bucket_agg(meters, b, self.res_ms), -1.0);
+                }
+                self.range = Some((from, to));
+            }
+            _ => self.recompute(meters, from, to),
+        }
+    }
+
+    pub fn recompute(&mut self, meters: &[MeterSlot], from: i64, to: i64) {
+        self.agg = range_agg(meters, from, to, self.res_ms);
+        self.range = Some((from, to));
+    }
+
+    /// Drops the sums if a change at `changed_ms` falls inside them (they are recomputed on
+    /// the next move).
+    pub fn invalidate_from(&mut self, changed_ms: i64) {
+        if let Some((_, to)) = self.range {
+            if changed_ms < to * self.res_ms {
+                self.range = None;
+            }
+        }
+    }
+
+    pub fn values(&self, meters: &[MeterSlot], min_coverage: f64) -> WindowValues {
+        let (from, to) = self.range.unwrap_or((0, 0));
+        values(
+            meters,
+            &self.agg,
+            from * self.res_ms,
+            to * self.res_ms,
+            min_coverage,
+        )
+    }
+}
+
+/// The facility's watermark: the minimum newest ts of its total and IT meters, leaving out
+/// those more than `max_lag` behind the newest of them. None until every one has reported,
+/// unless a silent one is more than `max_lag` behind by then.
+pub fn watermark(meters: &[MeterSlot], max_lag_ms: i64) -> Option<i64> {
+    let newest: Vec<Option<i64>> = meters
+        .iter()
+        .filter(|m| m.core())
+        .map(|m| m.state.newest().map(|r| r.ts))
+        .collect();
+    let max = newest.iter().flatten().copied().max()?;
+    let earliest_seen = newest.iter().flatten().copied().min()?;
+    newest
+        .iter()
+        .filter_map(|n| match n {
+            Some(t) if max - t <= max_lag_ms => Some(Some(*t)),
+            Some(_) => None,
+            // Never reported: it holds the watermark until the others are max_lag past the
+            // first reading seen.
+            None if max - earliest_seen <= max_lag_ms => Some(None),
+            None => None,
+        })
+        .try_fold(i64::MAX, |acc, t| t.map(|t| acc.min(t)))
+}

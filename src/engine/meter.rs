@@ -1,0 +1,450 @@
+//! One meter's rules (CONTRACT §3–4): duplicates and conflicts, lateness, in-order insertion,
+//! energy registers (resets, glitches, rollovers), power trapezoids and gaps, implausible
+//! intervals, and the bucket contributions that follow. Pure: no clocks, no I/O.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::buckets::{Buckets, Contribution};
+use super::reading::{Reading, Reason};
+
+/// Readings that stayed below a register's value before it is judged a reset (CONTRACT §4).
+pub const RESET_AFTER: usize = 3;
+/// Readings remembered for duplicate detection beyond the lateness horizon.
+const DEDUP_MIN_KEEP: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeterRules {
+    pub max_gap_ms: i64,
+    pub lateness_ms: i64,
+    pub max_power_kw: Option<f64>,
+    pub register_max: Option<f64>,
+}
+
+/// What one accepted reading did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effect {
+    /// Earliest time whose buckets changed (None when nothing changed yet, e.g. a held dip).
+    pub changed_from: Option<i64>,
+    /// Readings dropped as glitches (CONTRACT §4).
+    pub glitches: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeterState {
+    pub rules: MeterRules,
+    pub buckets: Buckets,
+    /// Newest accepted reading (by ts).
+    newest: Option<Reading>,
+    /// Last final reading: nothing before it can change any more.
+    anchor: Option<Reading>,
+    /// Last good register reading at or before the anchor.
+    anchor_reg: Option<Reading>,
+    /// Readings after the anchor, by ts; their intervals may still be recomputed.
+    tail: Vec<Reading>,
+    /// Contributions of the tail currently applied to the buckets.
+    applied: Vec<Contribution>,
+    /// Whether the tail ends in held register dips (a suspected reset not yet decided).
+    holding: bool,
+    /// Recently taken readings, by ts, for duplicate and conflict detection.
+    recent: VecDeque<Reading>,
+}
+
+/// Result of running the register/power rules over the tail.
+struct Processed {
+    contribs: Vec<Contribution>,
+    glitches: Vec<usize>,
+    implausible: Vec<usize>,
+    holding: bool,
+}
+
+fn same_values(a: &Reading, b: &Reading) -> bool {
+    a.power_kw.map(f64::to_bits) == b.power_kw.map(f64::to_bits)
+        && a.energy_kwh.map(f64::to_bits) == b.energy_kwh.map(f64::to_bits)
+}
+
+fn hours(ms: i64) -> f64 {
+    ms as f64 / 3_600_000.0
+}
+
+impl MeterRules {
+    fn too_much(&self, energy: f64, span_ms: i64) -> bool {
+        match self.max_power_kw {
+            Some(max) if span_ms > 0 => energy / hours(span_ms) > max * (1.0 + 1e-9),
+            _ => false,
+        }
+    }
+
+    /// Energy of a register going from `old` down to `new` that was judged a reset.
+    fn reset_energy(&self, old: f64, new: f64) -> f64 {
+        match self.register_max {
+            // A decrease from the top tenth of the register to its bottom tenth is a rollover.
+            Some(max) if old >= 0.9 * max && new <= 0.1 * max => (max - old) + new,
+            _ => new,
+        }
+    }
+
+    /// Runs the rules over `tail` from the anchor state. Pure.
+    fn process(
+        &self,
+        anchor: Option<&Reading>,
+        anchor_reg: Option<&Reading>,
+        tail: &[Reading],
+    ) -> Processed {
+        let mut out = Processed {
+            contribs: Vec::new(),
+            glitches: Vec::new(),
+            implausible: Vec::new(),
+            holding: false,
+        };
+        let mut prev: Option<Reading> = anchor.copied();
+        // Last good register reading, and the held dips after it (tail indices).
+        let mut good: Option<(Reading, Option<usize>)> = anchor_reg.map(|r| (*r, None));
+        let mut held: Vec<usize> = Vec::new();
+        // Readings still to process, as tail indices (a reset re-queues its later dips).
+        let mut queue: VecDeque<usize> = (0..tail.len()).collect();
+        while let Some(i) = queue.pop_front() {
+            let r = tail[i];
+            if !held.is_empty() {
+                let Some(e) = r.energy_kwh else {
+                    // A power-only reading while a dip is held: no interval of its own.
+                    continue;
+                };
+                let (g, gi) = good.expect("held dips follow a good reading");
+                let g_e = g.energy_kwh.unwrap_or(0.0);
+                if e >= g_e {
+                    // Recovered: the dips were glitches.
+                    out.glitches.append(&mut held);
+                    let span = r.ts - g.ts;
+                    let covered = self.chain_covered(g.ts, r.ts, tail);
+                    let energy = e - g_e;
+                    if self.too_much(energy, span) {
+                        out.implausible.push(i);
+                    }
+                    out.contribs.push(Contribution {
+                        start: g.ts,
+                        end: r.ts,
+                        energy,
+                        covered,
+                    });
+                    good = Some((r, Some(i)));
+                    prev = Some(r);
+                    continue;
+                }
+                held.push(i);
+                if held.len() >= RESET_AFTER {
+                    // A reset (or a rollover): the first dip starts the register anew.
+                    let first = held[0];
+                    let h0 = tail[first];
+                    let energy = self.reset_energy(g_e, h0.energy_kwh.unwrap_or(0.0));
+                    let covered = h0.ts - g.ts <= self.max_gap_ms;
+                    if self.too_much(energy, h0.ts - g.ts) {
+                        out.implausible.push(first);
+                    }
+                    out.contribs.push(Contribution {
+                        start: g.ts,
+                        end: h0.ts,
+                        energy,
+                        covered,
+                    });
+                    good = Some((h0, Some(first)));
+                    prev = Some(h0);
+                    for &j in held[1..].iter().rev() {
+                        queue.push_front(j);
+                    }
+                    held.clear();
+                }
+                continue;
+            }
+            let Some(p) = prev else {
+                prev = Some(r);
+                if r.energy_kwh.is_some() {
+                    good = Some((r, Some(i)));
+                }
+                continue;
+            };
+            let span = r.ts - p.ts;
+            match (p.energy_kwh, r.energy_kwh) {
+                (Some(pe), Some(e)) => {
+                    if e >= pe {
+                        if self.too_much(e - pe, span) {
+                            out.implausible.push(i);
+                        }
+                        out.contribs.push(Contribution {
+                            start: p.ts,
+                            end: r.ts,
+                            energy: e - pe,
+                            covered: span <= self.max_gap_ms,
+                        });
+                        good = Some((r, Some(i)));
+                        prev = Some(r);
+                    } else {
+                        // A decrease: held as a suspected reset.
+                        good = Some((p, good.and_then(|g| g.1)));
+                        held.push(i);
+                    }
+                }
+                _ => {
+                    match (p.power_kw, r.power_kw) {
+                        (Some(a), Some(b)) if span <= self.max_gap_ms => {
+                            out.contribs.push(Contribution {
+                                start: p.ts,
+                                end: r.ts,
+                                energy: (a + b) / 2.0 * hours(span),
+                                covered: true,
+                            });
+                        }
+                        _ => {
+                            out.contribs.push(Contribution {
+                                start: p.ts,
+                                end: r.ts,
+                                energy: 0.0,
+                                covered: false,
+                            });
+                        }
+                    }
+                    if r.energy_kwh.is_some() {
+                        good = Some((r, Some(i)));
+                    }
+                    prev = Some(r);
+                }
+            }
+        }
+        out.holding = !held.is_empty();
+        out
+    }
+
+    /// Whether every step from `from` through the tail readings between it and `to` (glitches
+    /// included: the meter was reporting) is at most `max_gap`.
+    fn chain_covered(
+        &self,
+        from: i64,
+        _extra: &[i64],
+        to: i64,
+        tail: &[Reading],
+        _glitches: &[usize],
+    ) -> bool {
+        let mut last = from;
+        for r in tail.iter().filter(|r| r.ts > from && r.ts <= to) {
+            if r.ts - last > self.max_gap_ms {
+                return false;
+            }
+            last = r.ts;
+        }
+        to - last <= self.max_gap_ms
+    }
+}
+
+impl MeterState {
+    pub fn new(rules: MeterRules, buckets: Buckets) -> MeterState {
+        MeterState {
+            rules,
+            buckets,
+            newest: None,
+            anchor: None,
+            anchor_reg: None,
+            tail: Vec::new(),
+            applied: Vec::new(),
+            holding: false,
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub fn newest(&self) -> Option<&Reading> {
+        self.newest.as_ref()
+    }
+
+    /// Judges and takes `r` (already decoded and checked for values and the future).
+    pub fn ingest(&mut self, r: Reading) -> Result<Effect, Reason> {
+        // Duplicates and conflicts first, over the remembered horizon.
+        if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
+            return Err(if same_values(&self.recent[pos], &r) {
+                Reason::Duplicate
+            } else {
+                Reason::Conflict
+            });
+        }
+        let newest_ts = self.newest.map(|n| n.ts);
+        if let Some(n) = newest_ts {
+            if n - r.ts > self.rules.lateness_ms {
+                return Err(Reason::TooLate);
+            }
+        }
+        if let (Some(p), Some(max)) = (r.power_kw, self.rules.max_power_kw) {
+            if p > max {
+                return Err(Reason::Implausible);
+            }
+        }
+        let in_order = newest_ts.is_none_or(|n| r.ts > n);
+        let effect = if in_order && !self.holding {
+            self.append_fast(r)
+        } else {
+            None
+        };
+        let effect = match effect {
+            Some(e) => e?,
+            None => self.insert_recompute(r)?,
+        };
+        // Remember it.
+        let pos = self.recent.partition_point(|x| x.ts < r.ts);
+        self.recent.insert(pos, r);
+        if in_order {
+            self.newest = Some(r);
+        }
+        self.finalize();
+        Ok(effect)
+    }
+
+    /// In-order reading with nothing held: one new interval, unless it is a register dip.
+    fn append_fast(&mut self, r: Reading) -> Option<Result<Effect, Reason>> {
+        let prev = self.tail.last().or(self.anchor.as_ref()).copied();
+        let Some(p) = prev else {
+            self.buckets.advance_to(r.ts);
+            self.tail.push(r);
+            return Some(Ok(Effect::default()));
+        };
+        let span = r.ts - p.ts;
+        let c = match (p.energy_kwh, r.energy_kwh) {
+            (Some(pe), Some(e)) => {
+                if e < pe {
+                    return None; // a dip: the general path holds it
+                }
+                if self.rules.too_much(e - pe, span) {
+                    return Some(Err(Reason::Implausible));
+                }
+                Contribution {
+                    start: p.ts,
+                    end: r.ts,
+                    energy: e - pe,
+                    covered: span <= self.rules.max_gap_ms,
+                }
+            }
+            _ => match (p.power_kw, r.power_kw) {
+                (Some(a), Some(b)) if span <= self.rules.max_gap_ms => Contribution {
+                    start: p.ts,
+                    end: r.ts,
+                    energy: (a + b) / 2.0 * hours(span),
+                    covered: true,
+                },
+                _ => Contribution {
+                    start: p.ts,
+                    end: r.ts,
+                    energy: 0.0,
+                    covered: false,
+                },
+            },
+        };
+        self.buckets.advance_to(r.ts);
+        self.buckets.apply(&c, 1.0);
+        self.tail.push(r);
+        self.applied.push(c);
+        Some(Ok(Effect {
+            changed_from: Some(c.start),
+            glitches: 0,
+        }))
+    }
+
+    /// General path: put `r` in its place and recompute the tail's intervals.
+    fn insert_recompute(&mut self, r: Reading) -> Result<Effect, Reason> {
+        let pos = self.tail.partition_point(|x| x.ts < r.ts);
+        let mut tail = self.tail.clone();
+        tail.insert(pos, r);
+        let p = self
+            .rules
+            .process(self.anchor.as_ref(), self.anchor_reg.as_ref(), &tail);
+        if p.implausible.contains(&pos) {
+            return Err(Reason::Implausible);
+        }
+        // Swap the old contributions for the new ones.
+        self.buckets
+            .advance_to(r.ts.max(self.newest.map_or(r.ts, |n| n.ts)));
+        let mut changed_from: Option<i64> = None;
+        for c in &self.applied {
+            self.buckets.apply(c, -1.0);
+            changed_from = Some(changed_from.map_or(c.start, |x: i64| x.min(c.start)));
+        }
+        for c in &p.contribs {
+            self.buckets.apply(c, 1.0);
+            changed_from = Some(changed_from.map_or(c.start, |x: i64| x.min(c.start)));
+        }
+        let glitches = p.glitches.len() as u64;
+        let mut keep = vec![true; tail.len()];
+        for &g in &p.glitches {
+            keep[g] = false;
+        }
+        let mut it = keep.iter();
+        tail.retain(|_| *it.next().unwrap_or(&true));
+        self.tail = tail;
+        self.applied = p.contribs;
+        self.holding = p.holding;
+        Ok(Effect {
+            changed_from,
+            glitches,
+        })
+    }
+
+    /// Readings older than the lateness horizon (and not held) become final.
+    fn finalize(&mut self) {
+        let Some(newest) = self.newest.map(|n| n.ts) else {
+            return;
+        };
+        let horizon = newest - self.rules.lateness_ms;
+        // A held dip keeps everything from the last good reading open.
+        let limit = if self.holding {
+            self.last_good_tail_index()
+        } else {
+            self.tail.len()
+        };
+        let mut n = 0;
+        while n < limit && self.tail[n].ts < horizon {
+            n += 1;
+        }
+        if n > 0 {
+            for r in self.tail.drain(..n) {
+                if r.energy_kwh.is_some() {
+                    self.anchor_reg = Some(r);
+                }
+                self.anchor = Some(r);
+            }
+            let a = self.anchor.map_or(i64::MIN, |a| a.ts);
+            self.applied.retain(|c| c.end > a);
+        }
+        // Forget readings beyond the dedup horizon, keeping a few.
+        while self.recent.len() > DEDUP_MIN_KEEP
+            && self.recent.front().is_some_and(|x| x.ts < horizon)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Index in the tail of the last good register reading before held dips (readings from it
+    /// on stay open while the dip is undecided).
+    fn last_good_tail_index(&self) -> usize {
+        // Find the first dip: the first register reading below its predecessor register value.
+        let mut good: Option<(usize, f64)> = self
+            .anchor_reg
+            .and_then(|r| r.energy_kwh)
+            .map(|e| (usize::MAX, e));
+        for (i, r) in self.tail.iter().enumerate() {
+            if let Some(e) = r.energy_kwh {
+                match good {
+                    Some((gi, ge)) if e < ge => return if gi == usize::MAX { 0 } else { gi },
+                    _ => good = Some((i, e)),
+                }
+            }
+        }
+        0
+    }
+
+    /// Heap bytes held (for the memory benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.heap_bytes()
+            + self.tail.capacity() * std::mem::size_of::<Reading>()
+            + self.applied.capacity() * std::mem::size_of::<Contribution>()
+            + self.recent.capacity() * std::mem::size_of::<Reading>()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+use super::*;
+use crate::engine::buckets::{HOUR_MS, MINUTE_MS};
+
+const T0: i64 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR_MS; // a whole hour
+
+fn rules() -> MeterRules {
+    MeterRules {
+        max_gap_ms: 5 * MINUTE_MS,
+        lateness_ms: 10 * MINUTE_MS,
+        max_power_kw: None,
+        register_max: None,
+    }
+}
+
+fn meter(rules: MeterRules) -> MeterState {
+    MeterState::new(rules, Buckets::new(4, 24 * 30))
+}
+
+fn e(min: i64, kwh: f64) -> Reading {
+    Reading {
+        ts: T0 + min * MINUTE_MS,
+        power_kw: None,
+        energy_kwh: Some(kwh),
+    }
+}
+
+fn p(min: i64, kw: f64) -> Reading {
+    Reading {
+        ts: T0 + min * MINUTE_MS,
+        power_kw: Some(kw),
+        energy_kwh: None,
+    }
+}
+
+/// Energy and covered minutes over minutes [from, to) after T0.
+fn sum(m: &MeterState, from: i64, to: i64) -> (f64, f64) {
+    let base = T0 / MINUTE_MS;
+    (from..to).fold((0.0, 0.0), |(e, c), k| {
+        let (be, bc) = m.buckets.minute(base + k);
+        (e + be, c + bc as f64 / MINUTE_MS as f64)
+    })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9 * (1.0 + b.abs())
+}
+
+#[test]
+fn register_difference_spread_over_interval() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 100.0)).unwrap();
+    m.ingest(e(2, 104.0)).unwrap();
+    let (en, cov) = sum(&m, 0, 2);
+    assert!(close(en, 4.0));
+    assert!(close(sum(&m, 1, 2).0, 2.0), "spread evenly");
+    assert!(close(cov, 2.0));
+}
+
+#[test]
+fn long_register_silence_keeps_its_energy_but_is_uncovered() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 100.0)).unwrap();
+    m.ingest(e(30, 130.0)).unwrap();
+    let (en, cov) = sum(&m, 0, 30);
+    assert!(close(en, 30.0), "energy measured across the silence counts");
+    assert_eq!(cov, 0.0, "a 30 min silence is longer than max_gap");
+}
+
+#[test]
+fn power_trapezoid_and_gap() {
+    let mut m = meter(rules());
+    m.ingest(p(0, 60.0)).unwrap();
+    m.ingest(p(1, 120.0)).unwrap(); // 90 kW for 1 min = 1.5 kWh
+    m.ingest(p(11, 120.0)).unwrap(); // 10 min gap: no energy
+    let (en, cov) = sum(&m, 0, 11);
+    assert!(close(en, 1.5));
+    assert!(close(cov, 1.0));
+}
+
+#[test]
+fn per_meter_max_gap_override() {
+    let mut r = rules();
+    r.max_gap_ms = 20 * MINUTE_MS;
+    let mut m = meter(r);
+    m.ingest(e(0, 0.0)).unwrap();
+    m.ingest(e(15, 15.0)).unwrap();
+    assert!(
+        close(sum(&m, 0, 15).1, 15.0),
+        "a 15 min register poll is covered with max_gap 20m"
+    );
+}
+
+#[test]
+fn duplicate_and_conflict() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 100.0)).unwrap();
+    m.ingest(e(1, 101.0)).unwrap();
+    assert_eq!(m.ingest(e(1, 101.0)), Err(Reason::Duplicate));
+    assert_eq!(m.ingest(e(1, 999.0)), Err(Reason::Conflict));
+    assert!(
+        close(sum(&m, 0, 2).0, 1.0),
+        "the first stands, counted once"
+    );
+}
+
+#[test]
+fn too_late_beyond_allowed_lateness() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 0.0)).unwrap();
+    m.ingest(e(20, 20.0)).unwrap();
+    assert_eq!(m.ingest(e(9, 9.0)), Err(Reason::TooLate));
+    // Exactly at the lateness bound is still taken.
+    m.ingest(e(10, 10.0)).unwrap();
+}
+
+#[test]
+fn late_reading_splits_interval_and_recomputes() {
+    let mut m = meter(rules());
+    m.ingest(p(0, 60.0)).unwrap();
+    m.ingest(p(4, 60.0)).unwrap(); // 4 kWh flat
+    m.ingest(p(2, 180.0)).unwrap(); // late: splits [0,4] into [0,2] and [2,4]
+                                    // [0,2]: (60+180)/2 * 2/60 = 4 ; [2,4]: 4
+    assert!(close(sum(&m, 0, 4).0, 8.0));
+    assert!(close(sum(&m, 0, 2).0, 4.0));
+    assert!(close(sum(&m, 0, 4).1, 4.0));
+}
+
+#[test]
+fn late_register_reading_fills_a_gap() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 0.0)).unwrap();
+    m.ingest(e(8, 8.0)).unwrap(); // 8 min > max_gap: uncovered
+    assert_eq!(sum(&m, 0, 8).1, 0.0);
+    m.ingest(e(4, 4.0)).unwrap(); // late: two 4-min intervals, both covered
+    assert!(close(sum(&m, 0, 8).1, 8.0));
+    assert!(close(sum(&m, 0, 8).0, 8.0));
+}
+
+#[test]
+fn register_reset_after_three_readings_below() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 1000.0)).unwrap();
+    m.ingest(e(1, 1001.0)).unwrap();
+    m.ingest(e(2, 2.0)).unwrap(); // dip held
+    m.ingest(e(3, 3.0)).unwrap();
+    assert!(close(sum(&m, 0, 4).0, 1.0), "held dips add nothing yet");
+    m.ingest(e(4, 4.0)).unwrap(); // third below: a reset
+                                  // [1,2]: new value 2 (reset), [2,3]: 1, [3,4]: 1
+    assert!(close(sum(&m, 0, 4).0, 1.0 + 2.0 + 1.0 + 1.0));
+    m.ingest(e(5, 5.0)).unwrap();
+    assert!(close(sum(&m, 0, 5).0, 6.0));
+}
+
+#[test]
+fn one_glitch_to_zero_is_dropped() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 500.0)).unwrap();
+    let fx = m.ingest(e(1, 0.0)).unwrap();
+    assert_eq!(fx.glitches, 0);
+    let fx = m.ingest(e(2, 502.0)).unwrap();
+    assert_eq!(fx.glitches, 1);
+    let (en, cov) = sum(&m, 0, 2);
+    assert!(
+        close(en, 2.0),
+        "energy runs on from the value before the glitch"
+    );
+    assert!(close(cov, 2.0));
+}
+
+#[test]
+fn two_glitch_readings_in_a_row() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 500.0)).unwrap();
+    m.ingest(e(1, 0.0)).unwrap();
+    m.ingest(e(2, 0.0)).unwrap();
+    let fx = m.ingest(e(3, 503.0)).unwrap();
+    assert_eq!(fx.glitches, 2);
+    assert!(close(sum(&m, 0, 3).0, 3.0));
+    m.ingest(e(4, 504.0)).unwrap();
+    assert!(close(sum(&m, 0, 4).0, 4.0));
+}
+
+#[test]
+fn rollover_near_register_max() {
+    let mut r = rules();
+    r.register_max = Some(99_999.9);
+    let mut m = meter(r);
+    m.ingest(e(0, 99_998.9)).unwrap();
+    m.ingest(e(1, 0.1)).unwrap();
+    m.ingest(e(2, 1.1)).unwrap();
+    m.ingest(e(3, 2.1)).unwrap();
+    // [0,1]: 99999.9 - 99998.9 + 0.1 = 1.1 ; then 1 + 1
+    assert!((sum(&m, 0, 3).0 - 3.1).abs() < 1e-6, "{}", sum(&m, 0, 3).0);
+}
+
+#[test]
+fn implausible_interval_is_rejected_and_loses_nothing_else() {
+    let mut r = rules();
+    r.max_power_kw = Some(600.0); // 10 kWh per minute
+    let mut m = meter(r);
+    m.ingest(e(0, 0.0)).unwrap();
+    assert_eq!(m.ingest(e(1, 50.0)), Err(Reason::Implausible));
+    m.ingest(e(2, 12.0)).unwrap();
+    assert!(close(sum(&m, 0, 2).0, 12.0));
+    assert_eq!(m.ingest(p(3, 700.0)), Err(Reason::Implausible));
+}
+
+#[test]
+fn readings_outside_lateness_become_final_and_memory_stays_small() {
+    let mut m = meter(rules());
+    for k in 0..2000 {
+        m.ingest(e(k, k as f64)).unwrap();
+    }
+    assert!(m.tail.len() <= 11, "tail {}", m.tail.len());
+    assert!(m.recent.len() <= 32, "recent {}", m.recent.len());
+    assert!(close(sum(&m, 0, 1999).0, 1999.0));
+}

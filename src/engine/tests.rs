@@ -1,0 +1,380 @@
+use super::*;
+use crate::config::Config;
+
+const H: i64 = 3_600_000;
+const M: i64 = 60_000;
+/// 2026-01-01T00:00:00Z, a whole hour.
+const T0: i64 = 1_767_225_600_000;
+const WALL: i64 = T0 + 400 * 24 * H;
+
+fn cfg(meters: &str, extra: &str) -> Config {
+    let text = format!(
+        r#"
+[engine]
+windows = ["15m", "1h", "24h", "30d", "365d"]
+compliance_window = "365d"
+{extra}
+
+[[facility]]
+id = "f"
+name = "F"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+{meters}
+"#
+    );
+    Config::parse(&text, "test.toml").unwrap()
+}
+
+const BASIC: &str = r#"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+  [[facility.meter]]
+  id = "it-b"
+  role = "it"
+"#;
+
+fn power(ts: i64, kw: f64) -> Reading {
+    Reading {
+        ts,
+        power_kw: Some(kw),
+        energy_kwh: None,
+    }
+}
+
+fn feed(e: &mut Engine, meter: &str, from: i64, to: i64, every: i64, kw: f64) {
+    let m = e.lookup("f", meter).unwrap();
+    let mut t = from;
+    while t <= to {
+        assert_eq!(
+            e.ingest(m, power(t, kw), WALL),
+            Verdict::Accepted,
+            "{meter} at {t}"
+        );
+        t += every;
+    }
+}
+
+fn run(e: &mut Engine) -> Vec<(i64, Windows)> {
+    let mut steps = Vec::new();
+    e.advance(&mut |s| steps.push((s.step_ms, s.windows.clone())));
+    steps
+}
+
+fn w<'a>(s: &'a Snapshot, name: &str) -> &'a WindowValues {
+    s.facilities[0].windows.get(name).unwrap()
+}
+
+#[test]
+fn pue_over_common_covered_time() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    feed(&mut e, "grid", T0, T0 + 2 * H, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + 2 * H, M, 500.0);
+    feed(&mut e, "it-b", T0, T0 + 2 * H, M, 500.0);
+    let steps = run(&mut e);
+    assert_eq!(steps.len(), 121, "one step per minute the watermark passed");
+    let s = e.snapshot(T0 + 2 * H);
+    let h1 = w(&s, "1h");
+    assert!((h1.pue.unwrap() - 1.3).abs() < 1e-12);
+    assert!((h1.coverage - 1.0).abs() < 1e-12);
+    assert!((h1.energy_kwh.total - 1300.0).abs() < 1e-9);
+    assert!((h1.energy_kwh.it - 1000.0).abs() < 1e-9);
+    assert_eq!(h1.renewable_share, None, "no renewable meter");
+    assert_eq!(s.facilities[0].watermark_ms, Some(T0 + 2 * H));
+    // The compliance window has 2 hours of 8760: insufficient, never a verdict.
+    assert_eq!(s.facilities[0].status, Status::InsufficientData);
+    assert_eq!(s.facilities[0].grade, None);
+    assert!(!s.facilities[0].stale);
+    assert!(
+        e.snapshot(T0 + 3 * H).facilities[0].stale,
+        "an hour behind the wall clock"
+    );
+}
+
+#[test]
+fn a_gap_in_one_it_meter_does_not_move_pue() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
+    // it-b silent for 20 minutes in the middle.
+    feed(&mut e, "it-b", T0, T0 + 20 * M, M, 500.0);
+    feed(&mut e, "it-b", T0 + 40 * M, T0 + H, M, 500.0);
+    run(&mut e);
+    let s = e.snapshot(T0 + H);
+    let v = w(&s, "1h");
+    assert!(
+        (v.pue.unwrap() - 1.3).abs() < 1e-12,
+        "PUE over common covered time: {:?}",
+        v.pue
+    );
+    assert!((v.coverage - 40.0 / 60.0).abs() < 1e-12, "{}", v.coverage);
+    // All energy measured in the window still counts in energy_kwh.
+    assert!((v.energy_kwh.total - 1300.0).abs() < 1e-9);
+    assert!((v.energy_kwh.it - (1000.0 - 500.0 / 3.0)).abs() < 1e-9);
+}
+
+#[test]
+fn pue_is_null_without_it_energy() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + H, M, 0.0);
+    feed(&mut e, "it-b", T0, T0 + H, M, 0.0);
+    run(&mut e);
+    let s = e.snapshot(T0 + H);
+    assert_eq!(
+        w(&s, "1h").pue,
+        None,
+        "missing data is never zero and never infinite"
+    );
+}
+
+#[test]
+fn lagging_meter_holds_the_watermark_until_max_lag() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    feed(&mut e, "it-b", T0, T0 + 10 * M, M, 500.0);
+    run(&mut e);
+    assert_eq!(e.watermark(0), Some(T0 + 10 * M), "it-b holds it");
+    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
+    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    let steps = run(&mut e);
+    assert_eq!(
+        e.watermark(0),
+        Some(T0 + 2 * H),
+        "it-b more than 1h behind: dropped"
+    );
+    assert_eq!(
+        steps.first().unwrap().0,
+        T0 + 11 * M,
+        "every minute evaluated, none skipped"
+    );
+    assert_eq!(steps.last().unwrap().0, T0 + 2 * H);
+    let s = e.snapshot(T0 + 2 * H);
+    let v = w(&s, "1h");
+    assert_eq!(v.coverage, 0.0, "its missing time is uncovered");
+    assert_eq!(v.pue, None);
+    let it_b = s.facilities[0]
+        .meters
+        .iter()
+        .find(|m| m.id == "it-b")
+        .unwrap();
+    assert!(!it_b.holds_watermark);
+}
+
+#[test]
+fn sub_meter_with_weight_minus_one_and_a_meter_with_two_roles() {
+    let meters = r#"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "office"
+  role = "total"
+  weight = -1.0
+  [[facility.meter]]
+  id = "pv"
+  role = ["total", "renewable"]
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+    let mut e = Engine::new(&cfg(meters, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1200.0);
+    feed(&mut e, "office", T0, T0 + H, M, 100.0);
+    feed(&mut e, "pv", T0, T0 + H, M, 200.0);
+    feed(&mut e, "it", T0, T0 + H, M, 1000.0);
+    run(&mut e);
+    let s = e.snapshot(T0 + H);
+    let v = w(&s, "1h");
+    assert!(
+        (v.energy_kwh.total - 1300.0).abs() < 1e-9,
+        "1200 - 100 + 200"
+    );
+    assert!((v.pue.unwrap() - 1.3).abs() < 1e-12);
+    assert!((v.energy_kwh.renewable - 200.0).abs() < 1e-9);
+    assert!((v.renewable_share.unwrap() - 200.0 / 1300.0).abs() < 1e-12);
+}
+
+#[test]
+fn renewable_share_null_when_renewable_meters_cover_too_little() {
+    let meters = r#"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "green"
+  role = "renewable"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+    let mut e = Engine::new(&cfg(meters, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
+    feed(&mut e, "it", T0, T0 + H, M, 1000.0);
+    feed(&mut e, "green", T0, T0 + 30 * M, M, 300.0);
+    run(&mut e);
+    let s = e.snapshot(T0 + H);
+    assert_eq!(w(&s, "1h").renewable_share, None);
+    assert!(
+        (w(&s, "15m").pue.unwrap() - 1.3).abs() < 1e-12,
+        "renewable meters never hold the watermark"
+    );
+}
+
+#[test]
+fn status_and_grade_on_the_compliance_window() {
+    // A 24h compliance window keeps the test short.
+    let extra = "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"";
+    let text = format!(
+        "[engine]\n{extra}\n[[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n{BASIC}"
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    for (kw, status, grade) in [
+        (1180.0, Status::Compliant, Some(1)),
+        (1290.0, Status::Compliant, Some(2)),
+        (1350.0, Status::Breach, Some(3)),
+        (1600.0, Status::Breach, None),
+    ] {
+        let mut e = Engine::new(&c);
+        feed(&mut e, "grid", T0, T0 + 24 * H, 5 * M, kw);
+        feed(&mut e, "it-a", T0, T0 + 24 * H, 5 * M, 500.0);
+        feed(&mut e, "it-b", T0, T0 + 24 * H, 5 * M, 500.0);
+        run(&mut e);
+        let s = e.snapshot(T0 + 24 * H);
+        assert_eq!(s.facilities[0].status, status, "{kw}");
+        assert_eq!(s.facilities[0].grade, grade, "{kw}");
+    }
+}
+
+#[test]
+fn counters_count_every_verdict() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    let m = e.lookup("f", "grid").unwrap();
+    assert_eq!(e.ingest(m, power(T0, 1.0), WALL), Verdict::Accepted);
+    assert_eq!(
+        e.ingest(m, power(T0, 1.0), WALL),
+        Verdict::Rejected(Reason::Duplicate)
+    );
+    assert_eq!(
+        e.ingest(m, power(WALL + 6 * M, 1.0), WALL),
+        Verdict::Rejected(Reason::FutureTimestamp)
+    );
+    assert_eq!(
+        e.ingest(m, power(T0 + M, -1.0), WALL),
+        Verdict::Rejected(Reason::InvalidValue)
+    );
+    assert_eq!(
+        e.ingest(m, power(T0 + M, f64::NAN), WALL),
+        Verdict::Rejected(Reason::InvalidValue)
+    );
+    assert_eq!(
+        e.ingest(m, power(900_000_000_000, 1.0), WALL),
+        Verdict::Rejected(Reason::Malformed)
+    );
+    e.count_rejected(None, Reason::UnknownMeter, 2);
+    let c = e.counters();
+    assert_eq!(c.accepted, vec![("f".to_string(), 1)]);
+    let get = |f: &str, r: Reason| c.rejected.iter().find(|x| x.0 == f && x.1 == r).unwrap().2;
+    assert_eq!(get("f", Reason::Duplicate), 1);
+    assert_eq!(get("f", Reason::FutureTimestamp), 1);
+    assert_eq!(get("f", Reason::InvalidValue), 2);
+    assert_eq!(get("", Reason::UnknownMeter), 2);
+}
+
+#[test]
+fn late_data_inside_a_window_is_reflected() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
+    // it-b misses minute 55's reading; its interval 54→56 is still covered.
+    feed(&mut e, "it-b", T0, T0 + 54 * M, M, 500.0);
+    feed(&mut e, "it-b", T0 + 56 * M, T0 + H, M, 500.0);
+    run(&mut e);
+    let before = w(&e.snapshot(T0 + H), "15m").energy_kwh.it;
+    // The late reading at 55 min with a spike changes the energy of [54, 56].
+    let m = e.lookup("f", "it-b").unwrap();
+    assert_eq!(
+        e.ingest(m, power(T0 + 55 * M, 1100.0), WALL),
+        Verdict::Accepted
+    );
+    run(&mut e);
+    let after = w(&e.snapshot(T0 + H), "15m").energy_kwh.it;
+    assert!((after - before - 10.0).abs() < 1e-9, "{before} → {after}");
+}
+
+#[test]
+fn year_of_hourly_energy_compliance_window_and_history() {
+    let meters = r#"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  max_gap = "20m"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+  max_gap = "20m"
+"#;
+    let mut e = Engine::new(&cfg(meters, ""));
+    let g = e.lookup("f", "grid").unwrap();
+    let it = e.lookup("f", "it").unwrap();
+    let mut steps = 0u64;
+    let days = 366;
+    for k in 0..=(days * 24 * 4) {
+        let ts = T0 + k * 15 * M;
+        let hours = k as f64 / 4.0;
+        assert_eq!(
+            e.ingest(
+                g,
+                Reading {
+                    ts,
+                    power_kw: None,
+                    energy_kwh: Some(1250.0 * hours)
+                },
+                WALL
+            ),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            e.ingest(
+                it,
+                Reading {
+                    ts,
+                    power_kw: None,
+                    energy_kwh: Some(1000.0 * hours)
+                },
+                WALL
+            ),
+            Verdict::Accepted
+        );
+        if k % 96 == 0 {
+            e.advance(&mut |_| steps += 1);
+        }
+    }
+    e.advance(&mut |_| steps += 1);
+    assert_eq!(steps as i64, days * 24 * 60 + 1);
+    let s = e.snapshot(T0 + days * 24 * H);
+    let y = w(&s, "365d");
+    assert!((y.pue.unwrap() - 1.25).abs() < 1e-9);
+    assert!((y.coverage - 1.0).abs() < 1e-12);
+    assert!((y.energy_kwh.it - 365.0 * 24.0 * 1000.0).abs() < 1e-3);
+    assert_eq!(s.facilities[0].status, Status::Compliant);
+    assert_eq!(s.facilities[0].grade, Some(2));
+    let hist = e.meter_history(it);
+    assert!(hist.len() >= 365 * 24, "{}", hist.len());
+    assert!(hist
+        .iter()
+        .rev()
+        .skip(2)
+        .take(9000)
+        .all(|h| (h.energy_kwh - 1000.0).abs() < 1e-3 && h.covered_s == 3600));
+    // window_between over a whole month from hours.
+    let jan = e.window_between(0, T0 + 24 * H * 30, T0 + 24 * H * 60);
+    assert!((jan.pue.unwrap() - 1.25).abs() < 1e-6);
+}
