@@ -111,7 +111,7 @@ impl MeterRules {
                     // A power-only reading while a dip is held: no interval of its own.
                     continue;
                 };
-                let (g, gi) = good.expect("held dips follow a good reading");
+                let Some((g, _)) = good else { continue };
                 let g_e = g.energy_kwh.unwrap_or(0.0);
                 if e >= g_e {
                     // Recovered: the dips were glitches.
@@ -217,14 +217,7 @@ impl MeterRules {
 
     /// Whether every step from `from` through the tail readings between it and `to` (glitches
     /// included: the meter was reporting) is at most `max_gap`.
-    fn chain_covered(
-        &self,
-        from: i64,
-        _extra: &[i64],
-        to: i64,
-        tail: &[Reading],
-        _glitches: &[usize],
-    ) -> bool {
+    fn chain_covered(&self, from: i64, to: i64, tail: &[Reading]) -> bool {
         let mut last = from;
         for r in tail.iter().filter(|r| r.ts > from && r.ts <= to) {
             if r.ts - last > self.max_gap_ms {
