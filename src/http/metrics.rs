@@ -1,0 +1,119 @@
+//! `/metrics` (CONTRACT §6): engine metrics rendered from each published snapshot, plus the
+//! adapters' own metrics gathered at scrape. Text format, clean under `promtool check metrics`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use super::Shared;
+use crate::engine::{Snapshot, Status};
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    reg.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    reg.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn encode(reg: &Registry) -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&reg.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Renders the engine's metrics from one snapshot (done at publish, not at scrape).
+pub fn render_snapshot(s: &Snapshot) -> String {
+    let reg = Registry::new();
+    let pue = gauge(&reg, "dcpue_pue_ratio", "PUE (total facility energy / IT energy) over the window's common covered time; absent while unknown.", &["facility", "tier", "window"]);
+    let cov = gauge(&reg, "dcpue_coverage_ratio", "Share of the window covered by every total and IT meter.", &["facility", "window"]);
+    let ren = gauge(&reg, "dcpue_renewable_share_ratio", "Renewable energy / total energy in the window; absent while renewable meters cover too little.", &["facility", "window"]);
+    let energy = gauge(&reg, "dcpue_energy_kwh", "Energy measured inside the window by role, kWh, weights applied.", &["facility", "window", "role"]);
+    let ceiling = gauge(&reg, "dcpue_pue_ceiling_ratio", "The facility's PUE ceiling.", &["facility"]);
+    let target = gauge(&reg, "dcpue_renewable_target_ratio", "The facility's renewable-share target.", &["facility"]);
+    let status = gauge(&reg, "dcpue_facility_status", "1 for the facility's current compliance status.", &["facility", "status"]);
+    let grade = gauge(&reg, "dcpue_facility_grade", "GB 40879-2021 grade (1, 2, 3) of the compliance-window PUE; absent when insufficient or above grade 3.", &["facility"]);
+    let info = gauge(&reg, "dcpue_facility_info", "Facility metadata.", &["facility", "name", "city", "tier", "class"]);
+    let wm = gauge(&reg, "dcpue_watermark_timestamp_seconds", "Event time up to which every total and IT meter has reported.", &["facility"]);
+    let stale = gauge(&reg, "dcpue_facility_stale", "1 when the watermark is older than the wall clock by more than stale_after.", &["facility"]);
+    let meter_ts = gauge(&reg, "dcpue_meter_last_reading_timestamp_seconds", "Event time of the meter's newest accepted reading.", &["facility", "meter"]);
+    let accepted = counter(&reg, "dcpue_readings_accepted_total", "Readings accepted by the engine.", &["facility"]);
+    let rejected = counter(&reg, "dcpue_readings_rejected_total", "Messages or readings not taken, by reason (CONTRACT §3-4).", &["facility", "reason"]);
+    for f in &s.facilities {
+        let id = f.id.as_str();
+        for (w, v) in &f.windows.0 {
+            if let Some(p) = v.pue {
+                pue.with_label_values(&[id, f.tier.as_str(), w]).set(p);
+            }
+            cov.with_label_values(&[id, w]).set(v.coverage);
+            if let Some(r) = v.renewable_share {
+                ren.with_label_values(&[id, w]).set(r);
+            }
+            energy.with_label_values(&[id, w, "total"]).set(v.energy_kwh.total);
+            energy.with_label_values(&[id, w, "it"]).set(v.energy_kwh.it);
+            energy.with_label_values(&[id, w, "renewable"]).set(v.energy_kwh.renewable);
+        }
+        ceiling.with_label_values(&[id]).set(f.pue_ceiling);
+        if let Some(t) = f.renewable_target {
+            target.with_label_values(&[id]).set(t);
+        }
+        for st in Status::ALL {
+            status.with_label_values(&[id, st.as_str()]).set(if st == f.status { 1.0 } else { 0.0 });
+        }
+        if let Some(g) = f.grade {
+            grade.with_label_values(&[id]).set(g as f64);
+        }
+        info.with_label_values(&[id, &f.name, &f.city, f.tier.as_str(), f.class.as_str()]).set(1.0);
+        if let Some(w) = f.watermark_ms {
+            wm.with_label_values(&[id]).set(w as f64 / 1000.0);
+        }
+        stale.with_label_values(&[id]).set(if f.stale { 1.0 } else { 0.0 });
+        for m in &f.meters {
+            if let Some(t) = m.last_ts_ms {
+                meter_ts.with_label_values(&[id, &m.id]).set(t as f64 / 1000.0);
+            }
+        }
+    }
+    for (f, n) in &s.counters.accepted {
+        accepted.with_label_values(&[f]).inc_by(*n);
+    }
+    for (f, r, n) in &s.counters.rejected {
+        rejected.with_label_values(&[f, r.as_str()]).inc_by(*n);
+    }
+    encode(&reg)
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    let mut out = String::clone(&s.metrics_text.read().map(|t| t.clone()).unwrap_or_default());
+    let reg = Registry::new();
+    let connected = gauge(&reg, "dcpue_mqtt_connected", "1 while connected to the MQTT broker.", &[]);
+    connected.with_label_values(&[]).set(if s.mqtt.is_connected() { 1.0 } else { 0.0 });
+    if let Some(last) = s.mqtt.last_message_wall_ms() {
+        let age = gauge(&reg, "dcpue_mqtt_last_message_age_seconds", "Wall-clock seconds since the newest MQTT message arrived.", &[]);
+        let now = chrono::Utc::now().timestamp_millis();
+        age.with_label_values(&[]).set(((now - last).max(0)) as f64 / 1000.0);
+    }
+    let active = gauge(&reg, "dcpue_alert_active", "1 while the alert fires.", &["alertname", "facility", "window", "meter", "severity"]);
+    if let Some(a) = s.alerts() {
+        for l in a.firing() {
+            let g = |k: &str| l.get(k).map(String::as_str).unwrap_or("");
+            active.with_label_values(&[g("alertname"), g("facility"), g("window"), g("meter"), g("severity")]).set(1.0);
+        }
+    }
+    out.push_str(&encode(&reg));
+    out.push_str(&encode(&s.registry));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
