@@ -1,0 +1,635 @@
+//! The MQTT collector: a thin driver around rumqttc (CONTRACT §3, §9).
+//!
+//! - subscribes to `<prefix>/+/+` at the configured QoS on every ConnAck (also when the broker
+//!   kept the session), with a persistent session (`clean_session = false`) on the fixed client id;
+//! - hands each message to the app over a bounded channel; when the app is slow it stops
+//!   reading from the broker rather than dropping anything;
+//! - acknowledges a QoS 1/2 message only when the app calls [`AckToken::ack`], i.e. after the
+//!   engine took it, so a crash loses nothing the broker delivered (it is redelivered);
+//! - reconnects with capped exponential backoff, logs (rate-limited) and never panics;
+//! - accepts packets up to MQTT's own limit, so a payload over 64 KiB reaches the app (which
+//!   counts it `too_large` and acks it) instead of breaking the connection and being
+//!   redelivered forever;
+//! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
+    SubscribeReasonCode, TlsConfiguration, Transport,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MqttConfig;
+
+/// MQTT's largest packet (remaining length 268,435,455 plus the fixed header).
+const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+/// The keep-alive interval sent to the broker.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// The first and the longest pause between reconnect attempts.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Errors that stop the collector from starting (bad url, unreadable files). Connection
+/// errors after start are retried, never returned.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("mqtt url {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("mqtt {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("mqtt config: {0}")]
+    Config(String),
+    #[error("mqtt TLS: {0}")]
+    Tls(String),
+}
+
+/// The collector's state as /metrics and /readyz see it. Shared, lock-free.
+#[derive(Debug, Default)]
+pub struct MqttStatus {
+    connected: AtomicBool,
+    subscribed: AtomicBool,
+    /// Wall clock (epoch ms) of the newest message; 0 = none yet.
+    last_message_wall_ms: AtomicI64,
+    messages: AtomicU64,
+    connects: AtomicU64,
+    disconnects: AtomicU64,
+    /// Connection generation: bumped when a connection is lost, so an [`AckToken`] from an
+    /// earlier connection is not sent on a later one (the broker redelivers that message).
+    epoch: AtomicU64,
+}
+
+impl MqttStatus {
+    pub fn new() -> MqttStatus {
+        MqttStatus::default()
+    }
+    /// Connected to the broker (ConnAck received, connection not lost since).
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+    /// The broker granted the subscription on the current connection (readiness).
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+    /// Wall clock (epoch ms) at which the newest message arrived, if any.
+    pub fn last_message_wall_ms(&self) -> Option<i64> {
+        match self.last_message_wall_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms),
+        }
+    }
+    /// Messages received (redeliveries included).
+    pub fn messages_received(&self) -> u64 {
+        self.messages.load(Ordering::Relaxed)
+    }
+    /// Successful connections (ConnAcks) since start.
+    pub fn connects(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+    /// Connections lost or failed attempts since start.
+    pub fn disconnects(&self) -> u64 {
+        self.disconnects.load(Ordering::Relaxed)
+    }
+    fn set_down(&self) {
+        self.connected.store(false, Ordering::Relaxed);
+        self.subscribed.store(false, Ordering::Relaxed);
+    }
+}
+
+/// One message from the broker.
+#[derive(Debug)]
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Bytes,
+    /// For QoS 1/2: acknowledge only after the engine took the message (every reading of it
+    /// judged, rejections included); `None` for QoS 0.
+    pub ack: Option<AckToken>,
+}
+
+/// The right to acknowledge one message to the broker. Acks go out in the order they are
+/// called; call them in the order the messages arrived. Dropping it unacked leaves the
+/// message with the broker, which redelivers it after the next reconnect.
+#[derive(Debug)]
+pub struct AckToken {
+    client: AsyncClient,
+    publish: Publish,
+    epoch: u64,
+    status: Arc<MqttStatus>,
+}
+
+impl AckToken {
+    /// Acknowledges the message. Returns false when the connection it came on is gone (the
+    /// broker will redeliver it) or the collector stopped.
+    pub async fn ack(self) -> bool {
+        if self.status.epoch.load(Ordering::Acquire) != self.epoch {
+            return false;
+        }
+        self.client.ack(&self.publish).await.is_ok()
+    }
+    /// [`ack`](Self::ack) without waiting: false also when the collector's request queue is
+    /// full (it is sized so that cannot happen while the app acks what it receives).
+    pub fn try_ack(self) -> bool {
+        if self.status.epoch.load(Ordering::Acquire) != self.epoch {
+            return false;
+        }
+        self.client.try_ack(&self.publish).is_ok()
+    }
+    /// The packet id of the message (for logs).
+    pub fn pkid(&self) -> u16 {
+        self.publish.pkid
+    }
+}
+
+/// The subscription filter for `prefix`: `<prefix>/+/+`.
+pub fn topic_filter(prefix: &str) -> String {
+    format!("{prefix}/+/+")
+}
+
+/// Starts the collector on the current tokio runtime. Errors only for what cannot work at all
+/// (bad url, unreadable password/certificate files); the broker being down is retried.
+pub fn spawn(
+    cfg: &MqttConfig,
+    status: Arc<MqttStatus>,
+    tx: mpsc::Sender<Incoming>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, MqttError> {
+    let opts = options(cfg)?;
+    let qos = match cfg.qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
+    };
+    // Acks are queued here until the event loop sends them. Between two drains of this queue
+    // the app can ack at most what the channel holds plus one network read (≤ 10 packets), so
+    // this capacity never blocks an ack.
+    let cap = tx.max_capacity() * 2 + 64;
+    let (client, eventloop) = AsyncClient::new(opts, cap);
+    let driver = Driver {
+        client,
+        eventloop,
+        filter: topic_filter(&cfg.topic_prefix),
+        qos,
+        status,
+        tx,
+        shutdown,
+    };
+    Ok(tokio::spawn(driver.run()))
+}
+
+/// The rumqttc options for `cfg`: persistent session, manual acks, large packets, TLS.
+fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
+    let (tls, host, port) = parse_url(&cfg.url)?;
+    if cfg.client_id.is_empty() {
+        return Err(MqttError::Config(
+            "client_id must not be empty with a persistent session".into(),
+        ));
+    }
+    let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
+    o.set_keep_alive(KEEP_ALIVE)
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
+    match (&cfg.username, &cfg.password_file) {
+        (Some(user), Some(file)) => {
+            let password = read_file("password_file", file)?;
+            let password = String::from_utf8(password).map_err(|_| {
+                MqttError::Config(format!("password_file {} is not UTF-8", file.display()))
+            })?;
+            o.set_credentials(
+                user.clone(),
+                password.trim_end_matches(['\r', '\n']).to_string(),
+            );
+        }
+        (Some(user), None) => {
+            o.set_credentials(user.clone(), "");
+        }
+        (None, Some(_)) => {
+            return Err(MqttError::Config(
+                "password_file is set but username is not".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    if tls {
+        o.set_transport(Transport::tls_with_config(tls_config(cfg)?));
+    } else if cfg.ca_file.is_some()
+        || cfg.client_cert_file.is_some()
+        || cfg.client_key_file.is_some()
+    {
+        return Err(MqttError::Config(
+            "ca_file/client_cert_file/client_key_file need an mqtts:// url".into(),
+        ));
+    }
+    Ok(o)
+}
+
+/// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port).
+fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
+    let bad = |why: &str| MqttError::Url {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else {
+        return Err(bad("must start with mqtt:// or mqtts://"));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(bad(
+            "only mqtt[s]://host:port is supported (credentials go in username/password_file)",
+        ));
+    }
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, after) = r
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(bad("unexpected text after ]")),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| bad("port must be 1-65535"))?,
+        None => default_port,
+    };
+    Ok((tls, host.to_string(), port))
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, MqttError> {
+    std::fs::read(path).map_err(|source| MqttError::File {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// rustls client config: the CA from `ca_file` (else the system's CA bundle), an optional client
+/// certificate. Built with an explicit crypto provider (several are linked into the binary, so
+/// rustls cannot pick one by itself).
+fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, MqttError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let mut roots = rustls::RootCertStore::empty();
+    let (ca_pem, ca_name) = match &cfg.ca_file {
+        Some(f) => (read_file("ca_file", f)?, f.display().to_string()),
+        None => {
+            let sys = [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ];
+            let found = sys
+                .iter()
+                .find_map(|p| std::fs::read(p).ok().map(|b| (b, p.to_string())));
+            found
+                .ok_or_else(|| MqttError::Tls("no ca_file and no system CA bundle found".into()))?
+        }
+    };
+    for cert in CertificateDer::pem_slice_iter(&ca_pem) {
+        let cert = cert.map_err(|e| MqttError::Tls(format!("{ca_name}: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| MqttError::Tls(format!("{ca_name}: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(MqttError::Tls(format!(
+            "{ca_name}: no CA certificate in it"
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MqttError::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match (&cfg.client_cert_file, &cfg.client_key_file) {
+        (Some(cf), Some(kf)) => {
+            let cert_pem = read_file("client_cert_file", cf)?;
+            let certs = CertificateDer::pem_slice_iter(&cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| MqttError::Tls(format!("{}: {e}", cf.display())))?;
+            if certs.is_empty() {
+                return Err(MqttError::Tls(format!(
+                    "{}: no certificate in it",
+                    cf.display()
+                )));
+            }
+            let key_pem = read_file("client_key_file", kf)?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|e| MqttError::Tls(format!("{}: {e}", kf.display())))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| MqttError::Tls(e.to_string()))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(MqttError::Config(
+                "client_cert_file and client_key_file go together".into(),
+            ))
+        }
+    };
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
+}
+
+/// At most one log line per `every`; counts what it held back.
+struct RateLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(every: Duration) -> RateLimit {
+        RateLimit {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+    /// Some(number held back since the last line) when a line may be logged now.
+    fn check(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.every)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+struct Driver {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    filter: String,
+    qos: QoS,
+    status: Arc<MqttStatus>,
+    tx: mpsc::Sender<Incoming>,
+    shutdown: CancellationToken,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut backoff = BACKOFF_MIN;
+        let mut error_log = RateLimit::new(Duration::from_secs(10));
+        let (host, port) = self.eventloop.mqtt_options.broker_address();
+        tracing::info!(broker = %format!("{host}:{port}"), client_id = %self.eventloop.mqtt_options.client_id(), filter = %self.filter, "mqtt collector starting");
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                ev = self.eventloop.poll() => ev,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    self.status.connected.store(true, Ordering::Relaxed);
+                    self.status.connects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(session_present = ack.session_present, "mqtt connected");
+                    // Subscribe on every ConnAck: a broker that lost the session (restarted
+                    // without persistence) would otherwise send nothing.
+                    if let Err(e) = self.client.try_subscribe(self.filter.clone(), self.qos) {
+                        tracing::error!(error = %e, "mqtt subscribe could not be queued; reconnecting");
+                        self.eventloop.clean();
+                        self.lost();
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(suback))) => {
+                    if suback
+                        .return_codes
+                        .iter()
+                        .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                    {
+                        tracing::error!(filter = %self.filter, "mqtt broker refused the subscription (check its ACLs); retrying");
+                        self.eventloop.clean();
+                        self.lost();
+                        Self::pause(&self.shutdown, &mut backoff).await;
+                    } else {
+                        self.status.subscribed.store(true, Ordering::Relaxed);
+                        backoff = BACKOFF_MIN;
+                        tracing::info!(filter = %self.filter, granted = ?suback.return_codes, "mqtt subscribed");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    self.status.messages.fetch_add(1, Ordering::Relaxed);
+                    self.status.last_message_wall_ms.store(
+                        chrono::Utc::now().timestamp_millis().max(1),
+                        Ordering::Relaxed,
+                    );
+                    let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
+                        client: self.client.clone(),
+                        // only qos and pkid are needed to ack
+                        publish: {
+                            let mut a = Publish::new("", p.qos, Vec::new());
+                            a.pkid = p.pkid;
+                            a
+                        },
+                        epoch: self.status.epoch.load(Ordering::Acquire),
+                        status: self.status.clone(),
+                    });
+                    let msg = Incoming {
+                        topic: p.topic,
+                        payload: p.payload,
+                        ack,
+                    };
+                    // Backpressure: wait for room rather than drop. While waiting nothing is read
+                    // from the broker (it holds the rest of the session's queue).
+                    let sent = tokio::select! {
+                        biased;
+                        _ = self.shutdown.cancelled() => break,
+                        r = self.tx.send(msg) => r.is_ok(),
+                    };
+                    if !sent {
+                        tracing::info!("mqtt collector: the app closed its channel; stopping");
+                        break;
+                    }
+                }
+                Ok(Event::Incoming(Packet::Disconnect)) => {
+                    tracing::warn!("mqtt broker sent DISCONNECT");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.lost();
+                    if let Some(held) = error_log.check() {
+                        let held = if held > 0 {
+                            format!(" ({held} similar errors not logged)")
+                        } else {
+                            String::new()
+                        };
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "mqtt connection lost or refused{held}");
+                    } else {
+                        tracing::debug!(error = %e, "mqtt connection error");
+                    }
+                    if matches!(e, ConnectionError::RequestsDone) {
+                        break; // cannot happen while we hold the client; never spin on it
+                    }
+                    if !Self::pause(&self.shutdown, &mut backoff).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.stop().await;
+    }
+
+    /// The connection is gone: un-acked messages are redelivered on the next one.
+    fn lost(&self) {
+        self.status.epoch.fetch_add(1, Ordering::AcqRel);
+        if self.status.connected() {
+            self.status.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        self.status.set_down();
+    }
+
+    /// Sleeps the current backoff and doubles it (capped). False if shutdown came first.
+    async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) -> bool {
+        let d = *backoff;
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Clean DISCONNECT (the broker keeps the persistent session), bounded in time.
+    async fn stop(mut self) {
+        if self.status.connected() && self.client.try_disconnect().is_ok() {
+            let done = tokio::time::timeout(Duration::from_secs(2), async {
+                loop {
+                    match self.eventloop.poll().await {
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            if done.is_err() {
+                tracing::warn!("mqtt disconnect timed out");
+            }
+        }
+        self.status.epoch.fetch_add(1, Ordering::AcqRel);
+        self.status.set_down();
+        tracing::info!("mqtt collector stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter() {
+        assert_eq!(topic_filter("dc"), "dc/+/+");
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1883").unwrap(),
+            (false, "127.0.0.1".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtt://broker").unwrap(),
+            (false, "broker".into(), 1883)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker.example/").unwrap(),
+            (true, "broker.example".into(), 8883)
+        );
+        assert_eq!(
+            parse_url("mqtts://[::1]:9000").unwrap(),
+            (true, "::1".into(), 9000)
+        );
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h",
+            "mqtt://h/x",
+            "mqtt://[::1",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_from_config() {
+        let cfg = MqttConfig {
+            url: "mqtt://127.0.0.1:1999".into(),
+            ..Default::default()
+        };
+        let o = options(&cfg).unwrap();
+        assert!(!o.clean_session());
+        assert!(o.manual_acks());
+        assert_eq!(o.client_id(), "dcpue-1");
+        assert!(o.max_packet_size() >= crate::ingest::MAX_PAYLOAD + 65_536 + 16);
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let cfg = MqttConfig {
+            username: Some("dcpue".into()),
+            password_file: Some(pw),
+            ..Default::default()
+        };
+        let login = options(&cfg).unwrap().credentials().unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("dcpue", "s3cret")
+        );
+        let cfg = MqttConfig {
+            username: Some("dcpue".into()),
+            password_file: Some(dir.path().join("missing")),
+            ..Default::default()
+        };
+        assert!(matches!(options(&cfg), Err(MqttError::File { .. })));
+        let cfg = MqttConfig {
+            url: "mqtts://127.0.0.1".into(),
+            ca_file: Some(dir.path().join("pw")),
+            ..Default::default()
+        };
+        assert!(matches!(options(&cfg), Err(MqttError::Tls(_))));
+    }
+
+    #[test]
+    fn rate_limit() {
+        let mut r = RateLimit::new(Duration::from_secs(60));
+        assert_eq!(r.check(), Some(0));
+        assert_eq!(r.check(), None);
+        assert_eq!(r.check(), None);
+        r.last = Some(Instant::now() - Duration::from_secs(61));
+        assert_eq!(r.check(), Some(2));
+    }
+}

@@ -1,0 +1,352 @@
+//! The MQTT collector against a real Mosquitto (persistence on), publishing with mosquitto_pub.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dcpue::config::MqttConfig;
+use dcpue::ingest::{self, Incoming, MqttStatus};
+use support::{which, Mosquitto};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Collector {
+    status: Arc<MqttStatus>,
+    rx: mpsc::Receiver<Incoming>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Collector {
+    fn start(cfg: &MqttConfig, capacity: usize) -> Collector {
+        let status = Arc::new(MqttStatus::new());
+        let (tx, rx) = mpsc::channel(capacity);
+        let shutdown = CancellationToken::new();
+        let handle = ingest::spawn(cfg, status.clone(), tx, shutdown.clone()).expect("collector starts");
+        Collector { status, rx, shutdown, handle }
+    }
+
+    async fn wait_subscribed(&self) {
+        let end = Instant::now() + Duration::from_secs(15);
+        while !self.status.subscribed() {
+            assert!(Instant::now() < end, "collector did not subscribe");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn recv(&mut self, timeout: Duration) -> Option<Incoming> {
+        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+    }
+
+    /// Receives `n` messages (panics after `timeout`).
+    async fn recv_n(&mut self, n: usize, timeout: Duration) -> Vec<Incoming> {
+        let end = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.recv(left).await {
+                Some(m) => out.push(m),
+                None => panic!("received {} of {n} messages: {:?}", out.len(), payloads(&out)),
+            }
+        }
+        out
+    }
+
+    /// Clean shutdown: DISCONNECT, the broker keeps the session.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle).await.expect("collector stops").expect("no panic");
+        assert!(!self.status.connected());
+    }
+}
+
+/// A Mosquitto with persistence. Run as root, Mosquitto drops to user "mosquitto", which cannot
+/// write the test's private temp dir, and silently runs without persistence; `user` keeps it as
+/// whoever runs the test (ignored when that is not root).
+fn broker() -> Mosquitto {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Mosquitto::start_with(&format!("user {me}"))
+}
+
+fn config(broker: &Mosquitto, client_id: &str) -> MqttConfig {
+    MqttConfig { url: broker.url(), client_id: client_id.into(), topic_prefix: "dc".into(), qos: 1, ..Default::default() }
+}
+
+fn payloads(msgs: &[Incoming]) -> Vec<String> {
+    msgs.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
+}
+
+async fn ack_all(msgs: Vec<Incoming>) {
+    for m in msgs {
+        assert!(m.ack.expect("QoS 1 carries an ack token").ack().await, "ack sent");
+    }
+}
+
+/// mosquitto_pub of one message; true when the broker acknowledged it (QoS 1), false when it
+/// failed (broker down) or hung for 5 s.
+fn try_publish(port: u16, topic: &str, payload: &str, qos: u8) -> bool {
+    let child = Command::new(which("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", &qos.to_string(), "-t", topic, "-m", payload])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st.success(),
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+fn publish(broker: &Mosquitto, topic: &str, payload: &str) {
+    tokio::task::block_in_place(|| broker.publish(topic, payload, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
+    let broker = broker();
+    let mut c = Collector::start(&config(&broker, "dcpue-a"), 64);
+    c.wait_subscribed().await;
+    assert!(c.status.connected());
+    assert_eq!(c.status.last_message_wall_ms(), None);
+
+    let before = chrono::Utc::now().timestamp_millis();
+    let reading = r#"{"ts":"2026-11-28T03:00:00+08:00","power_kw":1200.5}"#;
+    publish(&broker, "dc/nanchang-1/grid-in", reading);
+    let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
+    assert_eq!(m.topic, "dc/nanchang-1/grid-in");
+    assert_eq!(&m.payload[..], reading.as_bytes());
+    let at = c.status.last_message_wall_ms().expect("newest message time");
+    assert!(at >= before && at <= chrono::Utc::now().timestamp_millis());
+    ack_all(vec![m]).await;
+
+    // A 60 KiB batch (over rumqttc's default 10 KiB packet limit) and a 100 KiB payload (over
+    // the 64 KiB contract limit: the app must see it to count it too_large).
+    let big: String = format!("[{}]", vec![r#"{"ts":1795806000000,"energy_kwh":12345.678}"#; 60 * 1024 / 44].join(","));
+    assert!(big.len() > 60 * 1024 - 100 && big.len() <= ingest::MAX_PAYLOAD);
+    let huge = "x".repeat(100 * 1024);
+    publish(&broker, "dc/jiujiang-1/it-a", &big);
+    publish(&broker, "dc/jiujiang-1/it-b", &huge);
+    // Not matching `dc/+/+`: never delivered.
+    publish(&broker, "dc/jiujiang-1", "two levels");
+    publish(&broker, "dc/jiujiang-1/it-a/extra", "four levels");
+    publish(&broker, "other/jiujiang-1/it-a", "other prefix");
+    publish(&broker, "dc/yingtan-1/pv", "last");
+
+    let msgs = c.recv_n(3, Duration::from_secs(10)).await;
+    assert_eq!(msgs[0].topic, "dc/jiujiang-1/it-a");
+    assert_eq!(msgs[0].payload.len(), big.len());
+    assert_eq!(&msgs[0].payload[..], big.as_bytes());
+    let decoded = ingest::decode_payload(&msgs[0].payload).expect("decodes");
+    assert_eq!(decoded.len(), 60 * 1024 / 44);
+    assert!(decoded.iter().all(|r| r.is_ok()));
+    assert_eq!(msgs[1].topic, "dc/jiujiang-1/it-b");
+    assert_eq!(msgs[1].payload.len(), 100 * 1024);
+    assert_eq!(ingest::decode_payload(&msgs[1].payload).unwrap_err().0, dcpue::engine::Reason::TooLarge);
+    assert_eq!(msgs[2].topic, "dc/yingtan-1/pv");
+    assert_eq!(&msgs[2].payload[..], b"last");
+    ack_all(msgs).await;
+    assert!(c.recv(Duration::from_millis(500)).await.is_none(), "nothing else arrives");
+    // still connected: the large packets did not break the connection
+    assert!(c.status.connected());
+    assert_eq!(c.status.connects(), 1);
+    assert_eq!(c.status.messages_received(), 4);
+
+    // QoS 0 messages carry no ack token
+    tokio::task::block_in_place(|| broker.publish("dc/fuzhou-1/grid-in", "q0", 0));
+    let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
+    assert_eq!(&m.payload[..], b"q0");
+    assert!(m.ack.is_none());
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_session_keeps_messages_published_while_away() {
+    let broker = broker();
+    let cfg = config(&broker, "dcpue-b");
+    let mut c = Collector::start(&cfg, 64);
+    c.wait_subscribed().await;
+    for i in 0..5 {
+        publish(&broker, "dc/f/m", &format!("before-{i}"));
+    }
+    let msgs = c.recv_n(5, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&msgs), (0..5).map(|i| format!("before-{i}")).collect::<Vec<_>>());
+    ack_all(msgs).await;
+    // give the acks time to reach the broker before leaving
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.stop().await;
+
+    for i in 0..5 {
+        publish(&broker, "dc/f/m", &format!("away-{i}"));
+    }
+
+    let mut c = Collector::start(&cfg, 64);
+    let msgs = c.recv_n(5, Duration::from_secs(15)).await;
+    assert_eq!(payloads(&msgs), (0..5).map(|i| format!("away-{i}")).collect::<Vec<_>>(), "queued by the broker, in order");
+    ack_all(msgs).await;
+    // the acknowledged ones do not come again
+    assert!(c.recv(Duration::from_secs(1)).await.is_none());
+    c.wait_subscribed().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
+    const N: usize = 300;
+    let mut broker = broker();
+    let port = broker.port;
+    let c = Collector::start(&config(&broker, "dcpue-c"), 256);
+    c.wait_subscribed().await;
+    // let the broker's autosave (every second) record the session and its subscription
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let Collector { status, mut rx, shutdown, handle } = c;
+    // The app: takes every message and acks it, as the engine would.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                seen.lock().unwrap().push(String::from_utf8_lossy(&m.payload).into_owned());
+                if let Some(a) = m.ack {
+                    a.ack().await;
+                }
+            }
+        })
+    };
+    // The publisher: every message until the broker acknowledges it (QoS 1), in order.
+    let publisher = std::thread::spawn(move || {
+        let mut retries = 0;
+        for i in 0..N {
+            while !try_publish(port, "dc/nanchang-1/grid-in", &format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + i as i64 * 1000), 1) {
+                retries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        retries
+    });
+
+    let distinct = |seen: &Arc<Mutex<Vec<String>>>| seen.lock().unwrap().iter().collect::<BTreeSet<_>>().len();
+    let end = Instant::now() + Duration::from_secs(60);
+    while distinct(&seen) < N / 4 {
+        assert!(Instant::now() < end, "stream did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(status.connected());
+    tokio::task::block_in_place(|| broker.proc.as_mut().expect("running").kill()); // SIGKILL
+    let end = Instant::now() + Duration::from_secs(10);
+    while status.connected() {
+        assert!(Instant::now() < end, "connected flag did not drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!status.subscribed());
+    tokio::time::sleep(Duration::from_secs(1)).await; // the publisher fails and retries meanwhile
+    assert!(!status.connected());
+    let during = distinct(&seen);
+    assert!(during < N, "the outage happened mid-stream");
+    tokio::task::block_in_place(|| broker.restart());
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(status.connected() && status.subscribed()) {
+        assert!(Instant::now() < end, "collector did not reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(status.connects() >= 2);
+    assert!(status.disconnects() >= 1);
+
+    let retries = tokio::task::block_in_place(|| publisher.join().expect("publisher"));
+    assert!(retries > 0, "the publisher met the outage");
+    let end = Instant::now() + Duration::from_secs(30);
+    while distinct(&seen) < N {
+        if Instant::now() > end {
+            let got = seen.lock().unwrap().iter().cloned().collect::<BTreeSet<_>>();
+            let missing: Vec<usize> =
+                (0..N).filter(|i| !got.contains(&format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + *i as i64 * 1000))).collect();
+            panic!("{} of {N} received; missing {missing:?}", got.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    handle.await.expect("collector task");
+    app.await.expect("app task");
+    let all = seen.lock().unwrap();
+    let expected: BTreeSet<String> = (0..N).map(|i| format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + i as i64 * 1000)).collect();
+    assert_eq!(all.iter().cloned().collect::<BTreeSet<_>>(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unacked_messages_are_redelivered_after_reconnect() {
+    let mut broker = broker();
+    let cfg = config(&broker, "dcpue-d");
+    let mut c = Collector::start(&cfg, 64);
+    c.wait_subscribed().await;
+    for i in 0..10 {
+        publish(&broker, "dc/f/m", &format!("m{i}"));
+    }
+    let mut msgs = c.recv_n(10, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&msgs), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    let rest = msgs.split_off(4);
+    ack_all(msgs).await; // m0..m3 taken
+    let mut rest = rest.into_iter();
+    let kept = rest.next().unwrap(); // m4: its token outlives the connection
+    drop(rest); // m5..m9: dropped without ack (as if the engine never took them)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c.recv(Duration::from_millis(500)).await.is_none(), "no redelivery while the connection lasts");
+
+    // The connection breaks (broker stopped and started; its session is saved on a clean stop).
+    let connects = c.status.connects();
+    tokio::task::block_in_place(|| {
+        broker.stop();
+        broker.restart();
+    });
+    let again = c.recv_n(6, Duration::from_secs(20)).await;
+    assert!(c.status.connects() > connects);
+    assert_eq!(payloads(&again), (4..10).map(|i| format!("m{i}")).collect::<Vec<_>>(), "the un-acked ones, in order");
+    // A token from the lost connection is not sent on the new one.
+    assert!(!kept.ack.expect("token").ack().await);
+
+    // Ack m4..m6 now; leave m7..m9 un-acked and restart the collector itself.
+    let mut again = again;
+    let rest = again.split_off(3);
+    ack_all(again).await;
+    drop(rest);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.stop().await;
+
+    let mut c = Collector::start(&cfg, 64);
+    let last = c.recv_n(3, Duration::from_secs(15)).await;
+    assert_eq!(payloads(&last), vec!["m7", "m8", "m9"]);
+    ack_all(last).await;
+    assert!(c.recv(Duration::from_secs(1)).await.is_none(), "acked messages are not redelivered");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_app_gets_every_message_in_order() {
+    let broker = broker();
+    let mut c = Collector::start(&config(&broker, "dcpue-slow"), 1);
+    c.wait_subscribed().await;
+    let lines: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    tokio::task::block_in_place(|| broker.publish_lines("dc/f/m", &lines, 1));
+    // the app is busy for a while: the collector must wait, not drop
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let msgs = c.recv_n(200, Duration::from_secs(20)).await;
+    assert_eq!(payloads(&msgs), lines);
+    ack_all(msgs).await;
+    assert!(c.recv(Duration::from_millis(500)).await.is_none());
+    assert!(c.status.connected());
+    c.stop().await;
+}
