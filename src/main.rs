@@ -1,1 +1,194 @@
-fn main() {}
+//! `dcpue`: the command line (CONTRACT §7). Commands only; the work lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dcpue::config::{Config, Role};
+
+#[derive(Parser)]
+#[command(
+    name = "dcpue",
+    version,
+    about = "Data-centre PUE compliance monitor (Jiangxi 一核四副两备)"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector, engine, alerts and HTTP server.
+    Serve {
+        /// Config file (TOML, CONTRACT §2).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file and print a summary.
+    CheckConfig {
+        /// Config file.
+        file: PathBuf,
+    },
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DCPUE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn,rumqttc=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().init(),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+fn check_config(file: &std::path::Path) -> Result<(), String> {
+    let cfg = load(file)?;
+    println!("{}: ok", file.display());
+    println!(
+        "mqtt {} (prefix {:?}, qos {}), http {}, storage {}",
+        cfg.mqtt.url,
+        cfg.mqtt.topic_prefix,
+        cfg.mqtt.qos,
+        cfg.http.listen,
+        cfg.storage.dir.display()
+    );
+    println!(
+        "windows {} (compliance {}), min_coverage {}, timezone {}",
+        cfg.windows()
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cfg.compliance_window(),
+        cfg.engine.min_coverage,
+        cfg.engine.timezone
+    );
+    println!();
+    println!(
+        "{:<14} {:<14} {:<12} {:<8} {:>7}  meters",
+        "facility", "tier", "class", "commiss.", "ceiling"
+    );
+    for f in &cfg.facilities {
+        let by_role = |r: Role| {
+            let ids: Vec<String> = f
+                .meters
+                .iter()
+                .filter(|m| m.has_role(r))
+                .map(|m| {
+                    if m.weight != 1.0 {
+                        format!("{}×{}", m.id(), m.weight)
+                    } else {
+                        m.id().to_string()
+                    }
+                })
+                .collect();
+            format!(
+                "{}: {}",
+                r.as_str(),
+                if ids.is_empty() {
+                    "-".into()
+                } else {
+                    ids.join(", ")
+                }
+            )
+        };
+        println!(
+            "{:<14} {:<14} {:<12} {:<8} {:>7.2}  {}; {}; {}",
+            f.id(),
+            f.tier.as_str(),
+            f.class.as_str(),
+            f.commissioned.format("%Y-%m"),
+            cfg.ceiling(f),
+            by_role(Role::Total),
+            by_role(Role::It),
+            by_role(Role::Renewable)
+        );
+        println!(
+            "{:<14} {} ({}){}",
+            "",
+            f.name,
+            f.city,
+            f.renewable_target
+                .map(|t| format!(", renewable target {:.0}%", t * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result: Result<(), String> = match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        cmd => {
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("dcpue: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(async move {
+                let token = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(shutdown_signal(token.clone()));
+                match cmd {
+                    Command::Serve { config } => {
+                        let cfg = load(&config)?;
+                        dcpue::app::serve(cfg, token, None)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    _ => Ok(()),
+                }
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dcpue: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -51,6 +51,11 @@ impl Buckets {
         }
     }
 
+    /// Whether `other` has the same ring sizes (a state can move between them).
+    pub fn same_geometry(&self, other: &Buckets) -> bool {
+        self.min_hours == other.min_hours && self.hour_len == other.hour_len
+    }
+
     pub fn head_hour(&self) -> Option<i64> {
         self.head_hour
     }

@@ -229,15 +229,16 @@ impl WindowState {
 
 /// The facility's watermark: the minimum newest ts of its total and IT meters, leaving out
 /// those more than `max_lag` behind the newest of them. None until every one has reported,
-/// unless a silent one is more than `max_lag` behind by then.
-pub fn watermark(meters: &[MeterSlot], max_lag_ms: i64) -> Option<i64> {
+/// unless a silent one is more than `max_lag` behind by then: `first_seen` is the earliest
+/// reading taken from any of them.
+pub fn watermark(meters: &[MeterSlot], first_seen: Option<i64>, max_lag_ms: i64) -> Option<i64> {
     let newest: Vec<Option<i64>> = meters
         .iter()
         .filter(|m| m.core())
         .map(|m| m.state.newest().map(|r| r.ts))
         .collect();
     let max = newest.iter().flatten().copied().max()?;
-    let earliest_seen = newest.iter().flatten().copied().min()?;
+    let earliest_seen = first_seen?;
     newest
         .iter()
         .filter_map(|n| match n {

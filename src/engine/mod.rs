@@ -72,14 +72,20 @@ pub struct FacilityState {
 }
 
 /// The engine. See the module docs; construction from a validated [`Config`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     cfg: Config,
     facilities: Vec<FacilityState>,
     /// Rejections whose facility is unknown.
     unknown_rejected: [u64; Reason::ALL.len()],
-    #[serde(skip)]
     index: HashMap<String, (usize, HashMap<String, usize>)>,
+}
+
+/// The engine's durable state (everything but the config it runs with).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedState {
+    pub facilities: Vec<FacilityState>,
+    pub unknown_rejected: [u64; Reason::ALL.len()],
 }
 
 fn floor_to(t: i64, res: i64) -> i64 {
@@ -151,6 +157,81 @@ impl Engine {
         };
         e.reindex();
         e
+    }
+
+    /// The engine for `cfg`, carrying over the state of `old` (restored from disk): meters and
+    /// facilities are matched by id, so adding either keeps all history; roles, weights and
+    /// rules come from `cfg` (applied on read). Returns notes on what changed, or an error when
+    /// the state cannot be carried over.
+    pub fn restore_from(cfg: &Config, saved: SavedState) -> Result<(Engine, Vec<String>), String> {
+        let mut old = Engine {
+            cfg: cfg.clone(),
+            facilities: saved.facilities,
+            unknown_rejected: saved.unknown_rejected,
+            index: HashMap::new(),
+        };
+        old.reindex();
+        let mut new = Engine::new(cfg);
+        let mut notes = Vec::new();
+        for f in &mut new.facilities {
+            let Some(ofi) = old.facility_index(&f.id) else {
+                notes.push(format!(
+                    "facility {:?} is new in the config: it starts empty",
+                    f.id
+                ));
+                continue;
+            };
+            let of = &old.facilities[ofi];
+            f.accepted = of.accepted;
+            f.rejected = of.rejected;
+            f.first_seen = of.first_seen;
+            f.last_step = of.last_step;
+            for m in &mut f.meters {
+                match of.meters.iter().find(|om| om.id == m.id) {
+                    Some(om) => {
+                        if !om.state.buckets.same_geometry(&m.state.buckets) {
+                            return Err(format!(
+                                "the saved state was built with other bucket sizes (engine.windows or max_lag changed: meter {}/{}); start with the config it was built with, or move the state file away to start empty",
+                                f.id, m.id
+                            ));
+                        }
+                        let rules = m.state.rules;
+                        m.state = om.state.clone();
+                        m.state.rules = rules;
+                    }
+                    None => notes.push(format!(
+                        "meter {}/{} is new in the config: it starts empty",
+                        f.id, m.id
+                    )),
+                }
+            }
+            for om in &of.meters {
+                if !f.meters.iter().any(|m| m.id == om.id) {
+                    notes.push(format!(
+                        "meter {}/{} is no longer in the config: its history is not used",
+                        f.id, om.id
+                    ));
+                }
+            }
+        }
+        for of in &old.facilities {
+            if new.facility_index(&of.id).is_none() {
+                notes.push(format!(
+                    "facility {:?} is no longer in the config: its history is not used",
+                    of.id
+                ));
+            }
+        }
+        new.unknown_rejected = old.unknown_rejected;
+        Ok((new, notes))
+    }
+
+    /// The state to save (see [`Engine::restore_from`]).
+    pub fn saved_state(&self) -> SavedState {
+        SavedState {
+            facilities: self.facilities.clone(),
+            unknown_rejected: self.unknown_rejected,
+        }
     }
 
     fn reindex(&mut self) {
@@ -252,7 +333,11 @@ impl Engine {
 
     /// The facility's watermark (epoch ms).
     pub fn watermark(&self, fi: usize) -> Option<i64> {
-        watermark(&self.facilities[fi].meters, self.cfg.engine.max_lag.ms())
+        watermark(
+            &self.facilities[fi].meters,
+            self.facilities[fi].first_seen,
+            self.cfg.engine.max_lag.ms(),
+        )
     }
 
     /// Moves every facility's watermark and calls `on_step` for each whole minute it passed.
@@ -260,7 +345,7 @@ impl Engine {
         let max_lag = self.cfg.engine.max_lag.ms();
         let min_cov = self.cfg.engine.min_coverage;
         for (fi, f) in self.facilities.iter_mut().enumerate() {
-            let Some(wm) = watermark(&f.meters, max_lag) else {
+            let Some(wm) = watermark(&f.meters, f.first_seen, max_lag) else {
                 continue;
             };
             let target = floor_to(wm, MINUTE_MS);
@@ -342,7 +427,7 @@ impl Engine {
             .iter()
             .zip(&cfg.facilities)
             .map(|(f, fc)| {
-                let wm = watermark(&f.meters, cfg.engine.max_lag.ms());
+                let wm = watermark(&f.meters, f.first_seen, cfg.engine.max_lag.ms());
                 let windows = Windows(
                     f.windows
                         .iter()

@@ -378,3 +378,34 @@ fn year_of_hourly_energy_compliance_window_and_history() {
     let jan = e.window_between(0, T0 + 24 * H * 30, T0 + 24 * H * 60);
     assert!((jan.pue.unwrap() - 1.25).abs() < 1e-6);
 }
+
+#[test]
+fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
+    let meters = format!(
+        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
+    );
+    let mut e = Engine::new(&cfg(&meters, ""));
+    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
+    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    feed(&mut e, "it-b", T0, T0 + 30 * M, M, 500.0);
+    assert_eq!(
+        e.watermark(0),
+        None,
+        "pv (a total meter) has not reported yet"
+    );
+    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
+    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    feed(&mut e, "it-b", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    assert_eq!(
+        e.watermark(0),
+        Some(T0 + 2 * H),
+        "silent for more than max_lag: left out"
+    );
+    run(&mut e);
+    let s = e.snapshot(T0 + 2 * H);
+    assert_eq!(w(&s, "1h").coverage, 0.0, "its missing time is uncovered");
+    assert!(
+        (w(&s, "1h").energy_kwh.it - 1000.0).abs() < 1e-9,
+        "energy measured still counts"
+    );
+}

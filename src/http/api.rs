@@ -47,7 +47,11 @@ struct FacilityDetail<'a> {
 async fn facility(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let snap = s.snapshot();
     match snap.facility(&id) {
-        Some(f) => Json(FacilityDetail { facility: f, meters: &f.meters }).into_response(),
+        Some(f) => Json(FacilityDetail {
+            facility: f,
+            meters: &f.meters,
+        })
+        .into_response(),
         None => error(StatusCode::NOT_FOUND, format!("unknown facility {id:?}")),
     }
 }
@@ -57,10 +61,16 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(ms);
     }
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
-async fn series(State(s): State<Arc<Shared>>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn series(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let snap = s.snapshot();
     let Some(fs) = snap.facility(&id) else {
         return error(StatusCode::NOT_FOUND, format!("unknown facility {id:?}"));
@@ -68,19 +78,34 @@ async fn series(State(s): State<Arc<Shared>>, Path(id): Path<String>, Query(q): 
     let window_name = q.get("window").map(String::as_str).unwrap_or("24h");
     let window = match parse_span(window_name) {
         Ok(w) if w.ms() >= 60_000 => w,
-        _ => return error(StatusCode::BAD_REQUEST, format!("window {window_name:?}: use a duration such as 1h, 24h, 30d")),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("window {window_name:?}: use a duration such as 1h, 24h, 30d"),
+            )
+        }
     };
     let to = match q.get("to") {
         Some(t) => match parse_time(t) {
             Some(v) => v,
-            None => return error(StatusCode::BAD_REQUEST, format!("to {t:?}: use RFC 3339 or epoch ms")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("to {t:?}: use RFC 3339 or epoch ms"),
+                )
+            }
         },
         None => fs.watermark_ms.unwrap_or(snap.taken_at_ms),
     };
     let from = match q.get("from") {
         Some(t) => match parse_time(t) {
             Some(v) => v,
-            None => return error(StatusCode::BAD_REQUEST, format!("from {t:?}: use RFC 3339 or epoch ms")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("from {t:?}: use RFC 3339 or epoch ms"),
+                )
+            }
         },
         None => to - window.ms(),
     };
@@ -90,7 +115,12 @@ async fn series(State(s): State<Arc<Shared>>, Path(id): Path<String>, Query(q): 
     let step = match q.get("step") {
         Some(st) => match parse_span(st) {
             Ok(v) if v.ms() >= 60_000 => v.ms(),
-            _ => return error(StatusCode::BAD_REQUEST, format!("step {st:?}: a duration of at least 1m")),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("step {st:?}: a duration of at least 1m"),
+                )
+            }
         },
         None => ((to - from) / 200).max(60_000) / 60_000 * 60_000,
     };
@@ -141,16 +171,29 @@ async fn alerts(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn alerts_history(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn alerts_history(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let since = match q.get("since") {
         Some(t) => match parse_time(t) {
             Some(v) => Some(v),
-            None => return error(StatusCode::BAD_REQUEST, format!("since {t:?}: use RFC 3339 or epoch ms")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("since {t:?}: use RFC 3339 or epoch ms"),
+                )
+            }
         },
         None => None,
     };
     match s.alerts() {
-        Some(a) => Json(a.history(q.get("facility").map(String::as_str), q.get("name").map(String::as_str), since)).into_response(),
+        Some(a) => Json(a.history(
+            q.get("facility").map(String::as_str),
+            q.get("name").map(String::as_str),
+            since,
+        ))
+        .into_response(),
         None => Json(json!([])).into_response(),
     }
 }
@@ -159,6 +202,10 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: broker subscription not up yet\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: broker subscription not up yet\n",
+        )
+            .into_response()
     }
 }

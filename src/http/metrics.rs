@@ -23,6 +23,12 @@ fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     g
 }
 
+fn plain_gauge(reg: &Registry, name: &str, help: &str, v: f64) {
+    let g = prometheus::Gauge::new(name, help).expect("valid metric definition");
+    g.set(v);
+    reg.register(Box::new(g)).expect("unique metric");
+}
+
 fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
     reg.register(Box::new(c.clone())).expect("unique metric");
@@ -39,19 +45,74 @@ fn encode(reg: &Registry) -> String {
 pub fn render_snapshot(s: &Snapshot) -> String {
     let reg = Registry::new();
     let pue = gauge(&reg, "dcpue_pue_ratio", "PUE (total facility energy / IT energy) over the window's common covered time; absent while unknown.", &["facility", "tier", "window"]);
-    let cov = gauge(&reg, "dcpue_coverage_ratio", "Share of the window covered by every total and IT meter.", &["facility", "window"]);
+    let cov = gauge(
+        &reg,
+        "dcpue_coverage_ratio",
+        "Share of the window covered by every total and IT meter.",
+        &["facility", "window"],
+    );
     let ren = gauge(&reg, "dcpue_renewable_share_ratio", "Renewable energy / total energy in the window; absent while renewable meters cover too little.", &["facility", "window"]);
-    let energy = gauge(&reg, "dcpue_energy_kwh", "Energy measured inside the window by role, kWh, weights applied.", &["facility", "window", "role"]);
-    let ceiling = gauge(&reg, "dcpue_pue_ceiling_ratio", "The facility's PUE ceiling.", &["facility"]);
-    let target = gauge(&reg, "dcpue_renewable_target_ratio", "The facility's renewable-share target.", &["facility"]);
-    let status = gauge(&reg, "dcpue_facility_status", "1 for the facility's current compliance status.", &["facility", "status"]);
+    let energy = gauge(
+        &reg,
+        "dcpue_energy_kwh",
+        "Energy measured inside the window by role, kWh, weights applied.",
+        &["facility", "window", "role"],
+    );
+    let ceiling = gauge(
+        &reg,
+        "dcpue_pue_ceiling_ratio",
+        "The facility's PUE ceiling.",
+        &["facility"],
+    );
+    let target = gauge(
+        &reg,
+        "dcpue_renewable_target_ratio",
+        "The facility's renewable-share target.",
+        &["facility"],
+    );
+    let status = gauge(
+        &reg,
+        "dcpue_facility_status",
+        "1 for the facility's current compliance status.",
+        &["facility", "status"],
+    );
     let grade = gauge(&reg, "dcpue_facility_grade", "GB 40879-2021 grade (1, 2, 3) of the compliance-window PUE; absent when insufficient or above grade 3.", &["facility"]);
-    let info = gauge(&reg, "dcpue_facility_info", "Facility metadata.", &["facility", "name", "city", "tier", "class"]);
-    let wm = gauge(&reg, "dcpue_watermark_timestamp_seconds", "Event time up to which every total and IT meter has reported.", &["facility"]);
-    let stale = gauge(&reg, "dcpue_facility_stale", "1 when the watermark is older than the wall clock by more than stale_after.", &["facility"]);
-    let meter_ts = gauge(&reg, "dcpue_meter_last_reading_timestamp_seconds", "Event time of the meter's newest accepted reading.", &["facility", "meter"]);
-    let accepted = counter(&reg, "dcpue_readings_accepted_total", "Readings accepted by the engine.", &["facility"]);
-    let rejected = counter(&reg, "dcpue_readings_rejected_total", "Messages or readings not taken, by reason (CONTRACT §3-4).", &["facility", "reason"]);
+    let info = gauge(
+        &reg,
+        "dcpue_facility_info",
+        "Facility metadata.",
+        &["facility", "name", "city", "tier", "class"],
+    );
+    let wm = gauge(
+        &reg,
+        "dcpue_watermark_timestamp_seconds",
+        "Event time up to which every total and IT meter has reported.",
+        &["facility"],
+    );
+    let stale = gauge(
+        &reg,
+        "dcpue_facility_stale",
+        "1 when the watermark is older than the wall clock by more than stale_after.",
+        &["facility"],
+    );
+    let meter_ts = gauge(
+        &reg,
+        "dcpue_meter_last_reading_timestamp_seconds",
+        "Event time of the meter's newest accepted reading.",
+        &["facility", "meter"],
+    );
+    let accepted = counter(
+        &reg,
+        "dcpue_readings_accepted_total",
+        "Readings accepted by the engine.",
+        &["facility"],
+    );
+    let rejected = counter(
+        &reg,
+        "dcpue_readings_rejected_total",
+        "Messages or readings not taken, by reason (CONTRACT §3-4).",
+        &["facility", "reason"],
+    );
     for f in &s.facilities {
         let id = f.id.as_str();
         for (w, v) in &f.windows.0 {
@@ -62,28 +123,41 @@ pub fn render_snapshot(s: &Snapshot) -> String {
             if let Some(r) = v.renewable_share {
                 ren.with_label_values(&[id, w]).set(r);
             }
-            energy.with_label_values(&[id, w, "total"]).set(v.energy_kwh.total);
-            energy.with_label_values(&[id, w, "it"]).set(v.energy_kwh.it);
-            energy.with_label_values(&[id, w, "renewable"]).set(v.energy_kwh.renewable);
+            energy
+                .with_label_values(&[id, w, "total"])
+                .set(v.energy_kwh.total);
+            energy
+                .with_label_values(&[id, w, "it"])
+                .set(v.energy_kwh.it);
+            energy
+                .with_label_values(&[id, w, "renewable"])
+                .set(v.energy_kwh.renewable);
         }
         ceiling.with_label_values(&[id]).set(f.pue_ceiling);
         if let Some(t) = f.renewable_target {
             target.with_label_values(&[id]).set(t);
         }
         for st in Status::ALL {
-            status.with_label_values(&[id, st.as_str()]).set(if st == f.status { 1.0 } else { 0.0 });
+            status
+                .with_label_values(&[id, st.as_str()])
+                .set(if st == f.status { 1.0 } else { 0.0 });
         }
         if let Some(g) = f.grade {
             grade.with_label_values(&[id]).set(g as f64);
         }
-        info.with_label_values(&[id, &f.name, &f.city, f.tier.as_str(), f.class.as_str()]).set(1.0);
+        info.with_label_values(&[id, &f.name, &f.city, f.tier.as_str(), f.class.as_str()])
+            .set(1.0);
         if let Some(w) = f.watermark_ms {
             wm.with_label_values(&[id]).set(w as f64 / 1000.0);
         }
-        stale.with_label_values(&[id]).set(if f.stale { 1.0 } else { 0.0 });
+        stale
+            .with_label_values(&[id])
+            .set(if f.stale { 1.0 } else { 0.0 });
         for m in &f.meters {
             if let Some(t) = m.last_ts_ms {
-                meter_ts.with_label_values(&[id, &m.id]).set(t as f64 / 1000.0);
+                meter_ts
+                    .with_label_values(&[id, &m.id])
+                    .set(t as f64 / 1000.0);
             }
         }
     }
@@ -99,21 +173,48 @@ pub fn render_snapshot(s: &Snapshot) -> String {
 async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     let mut out = String::clone(&s.metrics_text.read().map(|t| t.clone()).unwrap_or_default());
     let reg = Registry::new();
-    let connected = gauge(&reg, "dcpue_mqtt_connected", "1 while connected to the MQTT broker.", &[]);
-    connected.with_label_values(&[]).set(if s.mqtt.is_connected() { 1.0 } else { 0.0 });
+    plain_gauge(
+        &reg,
+        "dcpue_mqtt_connected",
+        "1 while connected to the MQTT broker.",
+        if s.mqtt.connected() { 1.0 } else { 0.0 },
+    );
     if let Some(last) = s.mqtt.last_message_wall_ms() {
-        let age = gauge(&reg, "dcpue_mqtt_last_message_age_seconds", "Wall-clock seconds since the newest MQTT message arrived.", &[]);
         let now = chrono::Utc::now().timestamp_millis();
-        age.with_label_values(&[]).set(((now - last).max(0)) as f64 / 1000.0);
+        plain_gauge(
+            &reg,
+            "dcpue_mqtt_last_message_age_seconds",
+            "Wall-clock seconds since the newest MQTT message arrived.",
+            (now - last).max(0) as f64 / 1000.0,
+        );
     }
-    let active = gauge(&reg, "dcpue_alert_active", "1 while the alert fires.", &["alertname", "facility", "window", "meter", "severity"]);
+    let active = gauge(
+        &reg,
+        "dcpue_alert_active",
+        "1 while the alert fires.",
+        &["alertname", "facility", "window", "meter", "severity"],
+    );
     if let Some(a) = s.alerts() {
         for l in a.firing() {
             let g = |k: &str| l.get(k).map(String::as_str).unwrap_or("");
-            active.with_label_values(&[g("alertname"), g("facility"), g("window"), g("meter"), g("severity")]).set(1.0);
+            active
+                .with_label_values(&[
+                    g("alertname"),
+                    g("facility"),
+                    g("window"),
+                    g("meter"),
+                    g("severity"),
+                ])
+                .set(1.0);
         }
     }
     out.push_str(&encode(&reg));
     out.push_str(&encode(&s.registry));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
 }

@@ -20,7 +20,12 @@ pub trait AlertsView: Send + Sync {
     /// `/api/v1/alerts`: JSON array.
     fn active(&self) -> serde_json::Value;
     /// `/api/v1/alerts/history`: JSON array, filtered.
-    fn history(&self, facility: Option<&str>, name: Option<&str>, since_ms: Option<i64>) -> serde_json::Value;
+    fn history(
+        &self,
+        facility: Option<&str>,
+        name: Option<&str>,
+        since_ms: Option<i64>,
+    ) -> serde_json::Value;
     /// `(alertname, labels)` of firing alerts, for `dcpue_alert_active`.
     fn firing(&self) -> Vec<std::collections::BTreeMap<String, String>>;
 }
@@ -53,7 +58,10 @@ impl Shared {
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.snapshot
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Publishes a new snapshot and its rendered metrics.
@@ -90,21 +98,36 @@ pub fn router(shared: Arc<Shared>) -> Router {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("cannot listen on {addr}: {source} (is another dcpue or program using the port? set [http] listen or DCPUE_HTTP_LISTEN)")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("http server: {0}")]
     Serve(std::io::Error),
 }
 
 /// Binds the listener (so a taken port is reported at once).
 pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, HttpError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr: addr.to_string(), source })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Serves until `shutdown` is cancelled.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: tokio_util::sync::CancellationToken) -> Result<(), HttpError> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), HttpError> {
     let app = router(shared);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(HttpError::Serve)
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+    .map_err(HttpError::Serve)
 }

@@ -39,7 +39,10 @@ impl Proc {
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e} (run scripts/setup.sh)"));
-        Proc { child, name: name.to_string() }
+        Proc {
+            child,
+            name: name.to_string(),
+        }
     }
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -51,7 +54,10 @@ impl Proc {
     }
     /// SIGTERM and wait up to `timeout` for a clean exit; returns the exit status code.
     pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let end = Instant::now() + timeout;
         while Instant::now() < end {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -73,7 +79,11 @@ impl Drop for Proc {
 
 /// Finds a program on PATH or in /usr/sbin, /usr/bin.
 pub fn which(prog: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/bin", "/sbin"]) {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+    ]) {
         let p = Path::new(dir).join(prog);
         if p.is_file() {
             return p;
@@ -98,7 +108,12 @@ impl Mosquitto {
     /// `extra`: more mosquitto.conf lines.
     pub fn start_with(extra: &str) -> Mosquitto {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut m = Mosquitto { port: free_port(), dir, proc: None, extra: extra.to_string() };
+        let mut m = Mosquitto {
+            port: free_port(),
+            dir,
+            proc: None,
+            extra: extra.to_string(),
+        };
         m.restart();
         m
     }
@@ -115,9 +130,17 @@ impl Mosquitto {
         let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).expect("log");
         let p = Proc::spawn(
             "mosquitto",
-            Command::new(which("mosquitto")).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(log),
+            Command::new(which("mosquitto"))
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(log),
         );
-        assert!(wait_port(self.port, Duration::from_secs(10)), "mosquitto did not listen on {}", self.port);
+        assert!(
+            wait_port(self.port, Duration::from_secs(10)),
+            "mosquitto did not listen on {}",
+            self.port
+        );
         self.proc = Some(p);
     }
     /// SIGTERM: mosquitto saves its persistence file on a clean stop.
@@ -132,7 +155,18 @@ impl Mosquitto {
     /// Publishes one message with mosquitto_pub.
     pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
         let st = Command::new(which("mosquitto_pub"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", &qos.to_string(), "-t", topic, "-m", payload])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                &qos.to_string(),
+                "-t",
+                topic,
+                "-m",
+                payload,
+            ])
             .status()
             .expect("mosquitto_pub");
         assert!(st.success(), "mosquitto_pub failed");
@@ -142,7 +176,17 @@ impl Mosquitto {
     pub fn publish_lines(&self, topic: &str, payloads: &[String], qos: u8) {
         use std::io::Write;
         let mut child = Command::new(which("mosquitto_pub"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", &qos.to_string(), "-t", topic, "-l"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                &qos.to_string(),
+                "-t",
+                topic,
+                "-l",
+            ])
             .stdin(Stdio::piped())
             .spawn()
             .expect("mosquitto_pub");
@@ -179,7 +223,10 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
 pub fn http_request(method: &str, url: &str, body: Option<&str>) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut s = TcpStream::connect(host).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let body = body.unwrap_or("");
@@ -200,4 +247,173 @@ pub fn http_request(method: &str, url: &str, body: Option<&str>) -> Option<(u16,
 /// Path of the built `dcpue` binary for this test run.
 pub fn dcpue_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dcpue"))
+}
+
+/// A `dcpue serve` child process with its own config, state dir and HTTP port.
+pub struct Dcpue {
+    pub proc: Option<Proc>,
+    pub http_port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// Facilities of a small test layout: f1 (core, large, new: ceiling 1.3) with a total meter,
+/// two IT meters; f2 (backup, existing: ceiling 1.5) with a total and an IT meter.
+pub const TEST_FACILITIES: &str = r#"
+[[facility]]
+id = "f1"
+name = "测试一"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+  [[facility.meter]]
+  id = "it-b"
+  role = "it"
+  [[facility.meter]]
+  id = "pv"
+  role = ["total", "renewable"]
+
+[[facility]]
+id = "f2"
+name = "测试二"
+city = "Yingtan"
+tier = "backup"
+class = "medium"
+commissioned = "2019-03-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  max_power_kw = 5000
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+
+impl Dcpue {
+    /// Config text for a broker URL: `[mqtt]`, `[http]`, `[storage]` filled in, then `rest`.
+    pub fn config_text(
+        broker_url: &str,
+        http_port: u16,
+        state_dir: &Path,
+        client_id: &str,
+        rest: &str,
+    ) -> String {
+        format!(
+            "[mqtt]\nurl = \"{broker_url}\"\nclient_id = \"{client_id}\"\ntopic_prefix = \"dc\"\nqos = 1\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[storage]\ndir = \"{}\"\n\n{rest}",
+            state_dir.display()
+        )
+    }
+
+    /// Starts `dcpue serve` against `broker_url` with `rest` (engine, facilities, ...).
+    pub fn start(broker_url: &str, rest: &str) -> Dcpue {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let http_port = free_port();
+        let config = dir.path().join("dcpue.toml");
+        let client_id = format!("dcpue-test-{http_port}");
+        std::fs::write(
+            &config,
+            Dcpue::config_text(
+                broker_url,
+                http_port,
+                &dir.path().join("state"),
+                &client_id,
+                rest,
+            ),
+        )
+        .expect("write config");
+        let mut d = Dcpue {
+            proc: None,
+            http_port,
+            dir,
+            config,
+        };
+        d.restart();
+        d
+    }
+
+    /// (Re)starts the process on the same config and state.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("dcpue.log"))
+            .expect("log");
+        let p = Proc::spawn(
+            "dcpue",
+            Command::new(dcpue_bin())
+                .arg("serve")
+                .arg("--config")
+                .arg(&self.config)
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        assert!(
+            wait_port(self.http_port, Duration::from_secs(20)),
+            "dcpue did not listen: {}",
+            self.log()
+        );
+        self.proc = Some(p);
+        // Ready once subscribed.
+        let url = self.url("/readyz");
+        assert!(
+            eventually(Duration::from_secs(20), || http_get(&url)
+                .filter(|(s, _)| *s == 200))
+            .is_some(),
+            "dcpue not ready: {}",
+            self.log()
+        );
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.http_port, path)
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) =
+            http_get(&self.url(path)).unwrap_or_else(|| panic!("GET {path} failed"));
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(&self.url("/metrics")).expect("GET /metrics").1
+    }
+
+    /// The value of one sample line of /metrics (`name{labels}` exactly as rendered).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        metric_value(&self.metrics(), series)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dcpue.log")).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
+
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc
+            .take()
+            .and_then(|mut p| p.terminate(Duration::from_secs(20)))
+    }
+}
+
+/// The value of `series` (e.g. `dcpue_readings_rejected_total{facility="f1",reason="malformed"}`)
+/// in a Prometheus text exposition. Label order as rendered (alphabetical).
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }

@@ -1,0 +1,4 @@
+//! page (pending)
+pub fn routes() -> axum::Router {
+    axum::Router::new()
+}
