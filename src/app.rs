@@ -227,12 +227,9 @@ async fn ingest_loop(
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            let engine = svc.engine.clone();
-            let Ok(mut e) = engine.lock() else { break };
-            for msg in &batch {
-                svc.take_message(&mut e, &msg.topic, &msg.payload);
+            if !take_batch(svc, &batch) {
+                break;
             }
-            drop(e);
             // The engine took every message of the batch: now the broker may forget them.
             for msg in batch.drain(..) {
                 if let Some(ack) = msg.ack {
@@ -256,6 +253,18 @@ async fn ingest_loop(
         }
     }
     publish(svc);
+}
+
+/// Feeds a batch of messages to the engine; false when the engine lock is poisoned.
+fn take_batch(svc: &mut Service, batch: &[Incoming]) -> bool {
+    let engine = svc.engine.clone();
+    let Ok(mut e) = engine.lock() else {
+        return false;
+    };
+    for msg in batch {
+        svc.take_message(&mut e, &msg.topic, &msg.payload);
+    }
+    true
 }
 
 /// Advances event time (each step to the alert rules) and publishes a snapshot.
