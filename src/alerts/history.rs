@@ -30,6 +30,17 @@ pub struct HistoryFilter {
 }
 
 impl HistoryFilter {
+    /// `since` as the HTTP query gives it: RFC 3339 (`2026-11-28T03:00:00+08:00`) or epoch ms.
+    pub fn parse_since(s: &str) -> Option<i64> {
+        let s = s.trim();
+        if let Ok(ms) = s.parse::<i64>() {
+            return Some(ms);
+        }
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+
     fn matches(&self, r: &ResolvedAlert) -> bool {
         self.facility
             .as_ref()
@@ -173,6 +184,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = PersistedState {
             version: 1,
+            last_steps: vec![("a".to_string(), 99)],
             entries: vec![(
                 "PueAboveCeiling/a/24h".to_string(),
                 Entry {
@@ -229,6 +241,15 @@ mod tests {
             1
         );
         assert_eq!(h.history(&f(None, None, Some(2_000))).unwrap().len(), 2);
+        assert_eq!(
+            HistoryFilter::parse_since("2026-11-28T03:00:00+08:00"),
+            Some(1_795_806_000_000)
+        );
+        assert_eq!(
+            HistoryFilter::parse_since("1795806000000"),
+            Some(1_795_806_000_000)
+        );
+        assert_eq!(HistoryFilter::parse_since("yesterday"), None);
         let lim = HistoryFilter {
             limit: Some(1),
             ..Default::default()

@@ -95,6 +95,9 @@ pub struct MeterSeen<'a> {
 pub struct PersistedState {
     pub version: u32,
     pub entries: Vec<(String, Entry)>,
+    /// Per facility id: the last event-time step evaluated.
+    #[serde(default)]
+    pub last_steps: Vec<(String, i64)>,
 }
 
 /// The state of one active alert instance.
@@ -114,6 +117,8 @@ struct FacilityCtx {
     name: String,
     name_en: Option<String>,
     tier: &'static str,
+    /// The last step evaluated: a step at or before it is not evaluated again.
+    last_step_ms: Option<i64>,
     /// Instance indices of this facility's windowed rules.
     windowed: Vec<usize>,
 }
@@ -178,6 +183,7 @@ impl AlertEngine {
                 name: f.name.clone(),
                 name_en: f.name_en.clone(),
                 tier: f.tier.as_str(),
+                last_step_ms: None,
                 windowed: Vec::new(),
             });
             for ri in 0..e.rules.len() {
@@ -269,6 +275,13 @@ impl AlertEngine {
                 None => return,
             },
         };
+        if self.facilities[fi]
+            .last_step_ms
+            .is_some_and(|l| step.step_ms <= l)
+        {
+            return; // already evaluated (a replay after a restart)
+        }
+        self.facilities[fi].last_step_ms = Some(step.step_ms);
         for k in 0..self.facilities[fi].windowed.len() {
             let idx = self.facilities[fi].windowed[k];
             let inst = &self.instances[idx];
@@ -436,6 +449,11 @@ impl AlertEngine {
                         .map(|e| (self.instances[i].key.clone(), e.clone()))
                 })
                 .collect(),
+            last_steps: self
+                .facilities
+                .iter()
+                .filter_map(|f| f.last_step_ms.map(|t| (f.id.clone(), t)))
+                .collect(),
         }
     }
 
@@ -443,6 +461,11 @@ impl AlertEngine {
     /// progress is kept. An alert whose rule no longer exists (config changed) is resolved now
     /// if it was firing, dropped if pending.
     pub fn restore(&mut self, st: PersistedState, wall_ms: i64) {
+        for (id, t) in st.last_steps {
+            if let Some(f) = self.facilities.iter_mut().find(|f| f.id == id) {
+                f.last_step_ms = Some(t);
+            }
+        }
         for (key, e) in st.entries {
             if let Some(&idx) = self.by_key.get(&key) {
                 self.states[idx] = Some(e);

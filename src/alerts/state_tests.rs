@@ -509,6 +509,13 @@ fn restore_keeps_pending_progress_and_does_not_refire() {
     assert_eq!(kinds(&ch, "PueAboveCeiling", "24h"), ["firing"]);
     assert!(kinds(&ch, "PueAboveCeiling", "365d").is_empty());
     assert_eq!(e2.firing().len(), 2);
+    // Steps already evaluated before the restart are not evaluated again.
+    let mut e4 = AlertEngine::new(&c);
+    e4.restore(saved.clone(), WALL + HOUR);
+    nc(&mut e4, T0 + 10 * MIN, &all(Some(1.1), 1.0));
+    assert_eq!(e4.firing().len(), 1, "an old step does not resolve");
+    nc(&mut e4, T0 + 30 * MIN, &all(Some(1.1), 1.0));
+    assert!(e4.active().is_empty());
     // A rule removed from the config is resolved on restore.
     let c2 = cfg("[[alert]]\nname = \"PueAboveCeiling\"\nwindow = \"365d\"\nenabled = false\n");
     let mut e3 = AlertEngine::new(&c2);
