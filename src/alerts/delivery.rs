@@ -289,7 +289,12 @@ impl Task {
             let now = wall_now_ms();
             let mut newly: Vec<AmAlert> = Vec::new();
             let mut ended: Vec<AmAlert> = Vec::new();
-            let resolved_keys: HashSet<&str> = resolved.iter().map(|r| r.key.as_str()).collect();
+            // Resolutions first: an alert resolved and firing again since the last pass is
+            // then sent as resolved, and as newly firing.
+            for r in &resolved {
+                firing.remove(&r.key);
+                ended.push(self.resolved_alert(r));
+            }
             if let Some(snap) = snapshot {
                 let next: BTreeMap<String, ActiveAlert> =
                     snap.into_iter().map(|a| (a.key.clone(), a)).collect();
@@ -300,7 +305,7 @@ impl Task {
                 }
                 // Gone without a resolution (its rule was removed): end it now.
                 for (k, a) in &firing {
-                    if !next.contains_key(k) && !resolved_keys.contains(k.as_str()) {
+                    if !next.contains_key(k) {
                         let mut x = self.firing_alert(a, now);
                         x.ends_at = fmt_utc(now.max(a.started_wall_ms));
                         x.resolved = true;
@@ -308,10 +313,6 @@ impl Task {
                     }
                 }
                 firing = next;
-            }
-            for r in &resolved {
-                firing.remove(&r.key);
-                ended.push(self.resolved_alert(r));
             }
             let resend_all = tokio::time::Instant::now() >= next_resend;
             if resend_all {
@@ -329,11 +330,13 @@ impl Task {
                 .iter()
                 .zip(am_retry.iter_mut())
                 .map(|(rx, retry)| {
-                    let mut batch = am_batch.clone();
                     let ended = &ended;
+                    let am_batch = &am_batch;
                     async move {
+                        // Resolved ones (also those a receiver has not taken yet) before firing.
                         enqueue(retry, ended.iter().cloned(), &this.metrics);
-                        batch.extend(retry.iter().cloned());
+                        let mut batch: Vec<AmAlert> = retry.iter().cloned().collect();
+                        batch.extend(am_batch.iter().cloned());
                         if batch.is_empty() {
                             return;
                         }
