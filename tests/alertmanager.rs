@@ -187,6 +187,31 @@ fn metrics_text(registry: &Registry) -> String {
     String::from_utf8(buf).unwrap()
 }
 
+/// `promtool check metrics` on the exposition: clean, as CONTRACT §6 wants /metrics.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new(which("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {} {}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn ours(a: &Value) -> bool {
     a["labels"]["alertname"] == "PueAboveCeiling" && a["labels"]["window"] == "365d"
 }
@@ -312,6 +337,7 @@ async fn pue_alert_fires_and_resolves_in_a_real_alertmanager() {
     })
     .await;
     let m = metrics_text(&registry);
+    promtool_check(&m);
     assert!(m.contains("dcpue_alert_active{alertname=\"PueAboveCeiling\",facility=\"nanchang-1\",meter=\"\",severity=\"critical\",tier=\"core\",window=\"365d\"} 1"), "{m}");
     assert!(m.contains(&format!("dcpue_alert_notifications_total{{receiver=\"http://127.0.0.1:{}\",result=\"success\"}}", am.port)), "{m}");
 
