@@ -1,0 +1,259 @@
+//! Alert history and the persisted alert states, in `<storage.dir>/alerts.redb`: resolved alerts
+//! in order of resolution (so `/api/v1/alerts/history` survives a restart), and the active
+//! states (so a restart neither re-fires nor loses pending `for` progress). Both are written in
+//! one transaction by [`AlertHistory::commit`].
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Deserialize;
+
+use super::state::{AlertChange, PersistedState, ResolvedAlert};
+use super::AlertError;
+
+const RESOLVED: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts_resolved");
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts_state");
+const STATE_KEY: &str = "active";
+
+/// Resolved alerts kept; the oldest are dropped beyond it.
+pub const MAX_RESOLVED: u64 = 200_000;
+
+/// Filters of `/api/v1/alerts/history`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HistoryFilter {
+    pub facility: Option<String>,
+    pub name: Option<String>,
+    /// Only alerts resolved at or after this time (epoch ms; event time, as `resolved_at`).
+    pub since_ms: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+impl HistoryFilter {
+    /// `since` as the HTTP query gives it: RFC 3339 (`2026-11-28T03:00:00+08:00`) or epoch ms.
+    pub fn parse_since(s: &str) -> Option<i64> {
+        let s = s.trim();
+        if let Ok(ms) = s.parse::<i64>() {
+            return Some(ms);
+        }
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+
+    fn matches(&self, r: &ResolvedAlert) -> bool {
+        self.facility
+            .as_ref()
+            .is_none_or(|f| r.labels.get("facility") == Some(f))
+            && self.name.as_ref().is_none_or(|n| &r.name == n)
+            && self.since_ms.is_none_or(|s| r.resolved_ms >= s)
+    }
+}
+
+pub struct AlertHistory {
+    db: Database,
+    path: PathBuf,
+}
+
+impl AlertHistory {
+    /// Opens (creating) `<dir>/alerts.redb`.
+    pub fn open(dir: &Path) -> Result<AlertHistory, AlertError> {
+        let path = dir.join("alerts.redb");
+        let err = |e: redb::Error| AlertError::History {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(redb::Error::Io(e)))?;
+        let db = Database::create(&path).map_err(|e| err(e.into()))?;
+        let h = AlertHistory { db, path };
+        // Create both tables so readers never meet a missing one.
+        let tx = h.db.begin_write().map_err(|e| h.err(e))?;
+        {
+            tx.open_table(RESOLVED).map_err(|e| h.err(e))?;
+            tx.open_table(STATE).map_err(|e| h.err(e))?;
+        }
+        tx.commit().map_err(|e| h.err(e))?;
+        Ok(h)
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> AlertError {
+        AlertError::History {
+            path: self.path.display().to_string(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    /// Records the resolved alerts among `changes` and the current active `state`, atomically.
+    pub fn commit(
+        &self,
+        changes: &[AlertChange],
+        state: &PersistedState,
+    ) -> Result<(), AlertError> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = tx.open_table(RESOLVED).map_err(|e| self.err(e))?;
+            let mut next = t
+                .last()
+                .map_err(|e| self.err(e))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(0);
+            for c in changes {
+                if let AlertChange::Resolved(r) = c {
+                    let bytes = serde_json::to_vec(r)?;
+                    t.insert(next, bytes.as_slice()).map_err(|e| self.err(e))?;
+                    next += 1;
+                }
+            }
+            while t.len().map_err(|e| self.err(e))? > MAX_RESOLVED {
+                t.pop_first().map_err(|e| self.err(e))?;
+            }
+            let mut s = tx.open_table(STATE).map_err(|e| self.err(e))?;
+            let bytes = serde_json::to_vec(state)?;
+            s.insert(STATE_KEY, bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The persisted active states, if any.
+    pub fn load_state(&self) -> Result<Option<PersistedState>, AlertError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(STATE).map_err(|e| self.err(e))?;
+        match t.get(STATE_KEY).map_err(|e| self.err(e))? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Resolved alerts matching `filter`, newest first. A record that cannot be decoded is
+    /// skipped (and logged), not fatal.
+    pub fn history(&self, filter: &HistoryFilter) -> Result<Vec<ResolvedAlert>, AlertError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(RESOLVED).map_err(|e| self.err(e))?;
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.err(e))?.rev() {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            match serde_json::from_slice::<ResolvedAlert>(v.value()) {
+                Ok(r) if filter.matches(&r) => out.push(r),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(record = k.value(), error = %e, "skipping an undecodable alert history record")
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::alerts::state::{AlertState, Entry};
+
+    fn resolved(name: &str, facility: &str, resolved_ms: i64) -> ResolvedAlert {
+        let mut labels = BTreeMap::new();
+        labels.insert("alertname".to_string(), name.to_string());
+        labels.insert("facility".to_string(), facility.to_string());
+        ResolvedAlert {
+            name: name.to_string(),
+            labels,
+            annotations: BTreeMap::new(),
+            since: String::new(),
+            fired_at: None,
+            resolved_at: String::new(),
+            value: 1.2,
+            worst: 1.4,
+            key: format!("{name}/{facility}/365d"),
+            since_ms: resolved_ms - 60_000,
+            fired_ms: Some(resolved_ms - 60_000),
+            resolved_ms,
+            started_wall_ms: 5,
+            resolved_wall_ms: 6,
+        }
+    }
+
+    #[test]
+    fn history_and_active_state_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = PersistedState {
+            version: 1,
+            last_steps: vec![("a".to_string(), 99)],
+            entries: vec![(
+                "PueAboveCeiling/a/24h".to_string(),
+                Entry {
+                    state: AlertState::Pending,
+                    since_ms: 42,
+                    fired_ms: None,
+                    started_wall_ms: 7,
+                    value: 1.35,
+                    worst: 1.35,
+                    last_eval_ms: 99,
+                },
+            )],
+        };
+        {
+            let h = AlertHistory::open(dir.path()).unwrap();
+            assert!(h.load_state().unwrap().is_none());
+            let changes = vec![
+                AlertChange::Resolved(resolved("PueAboveCeiling", "a", 1_000)),
+                AlertChange::Resolved(resolved("CoverageBelowMinimum", "a", 2_000)),
+            ];
+            h.commit(&changes, &state).unwrap();
+            h.commit(
+                &[AlertChange::Resolved(resolved(
+                    "PueAboveCeiling",
+                    "b",
+                    3_000,
+                ))],
+                &state,
+            )
+            .unwrap();
+        }
+        let h = AlertHistory::open(dir.path()).unwrap();
+        assert_eq!(h.load_state().unwrap(), Some(state));
+        let all = h.history(&HistoryFilter::default()).unwrap();
+        let order: Vec<i64> = all.iter().map(|r| r.resolved_ms).collect();
+        assert_eq!(order, [3_000, 2_000, 1_000], "newest first");
+        let f = |facility: Option<&str>, name: Option<&str>, since_ms: Option<i64>| HistoryFilter {
+            facility: facility.map(str::to_string),
+            name: name.map(str::to_string),
+            since_ms,
+            limit: None,
+        };
+        assert_eq!(h.history(&f(Some("a"), None, None)).unwrap().len(), 2);
+        assert_eq!(
+            h.history(&f(None, Some("PueAboveCeiling"), None))
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            h.history(&f(Some("a"), Some("PueAboveCeiling"), None))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(h.history(&f(None, None, Some(2_000))).unwrap().len(), 2);
+        assert_eq!(
+            HistoryFilter::parse_since("2026-11-28T03:00:00+08:00"),
+            Some(1_795_806_000_000)
+        );
+        assert_eq!(
+            HistoryFilter::parse_since("1795806000000"),
+            Some(1_795_806_000_000)
+        );
+        assert_eq!(HistoryFilter::parse_since("yesterday"), None);
+        let lim = HistoryFilter {
+            limit: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(h.history(&lim).unwrap()[0].resolved_ms, 3_000);
+    }
+}
