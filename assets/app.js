@@ -36,7 +36,7 @@
       grade: function (g) { return ['', '一级', '二级', '三级'][g] || (g + ' 级'); },
       gradeNone: '无等级', gradeAbove: '超出三级', gradeLabel: '能效等级',
       cwLabel: function (w) { return '合规窗口（' + w + '）PUE'; },
-      ceiling: '上限', coverage: '覆盖率', renewable: '可再生能源占比', target: '目标', noTarget: '未设目标',
+      ceiling: '上限', coverage: '覆盖率', renewable: '可再生能源占比', target: '目标', noTarget: '未设',
       belowTarget: '低于目标', activeAlerts: '当前告警', noAlerts: '无告警', stale: '数据停滞',
       staleTitle: '最新数据已超过停报阈值', watermark: '数据截至', noData: '无数据', window: '窗口',
       interim: '过程值', lowCoverage: '覆盖不足',
@@ -80,7 +80,7 @@
       grade: function (g) { return 'Grade ' + g; },
       gradeNone: 'No grade', gradeAbove: 'Above grade 3', gradeLabel: 'Grade',
       cwLabel: function (w) { return 'PUE, compliance window (' + w + ')'; },
-      ceiling: 'Ceiling', coverage: 'Coverage', renewable: 'Renewable share', target: 'Target', noTarget: 'no target',
+      ceiling: 'Ceiling', coverage: 'Coverage', renewable: 'Renewable share', target: 'Target', noTarget: 'none',
       belowTarget: 'below target', activeAlerts: 'Active alerts', noAlerts: 'No active alerts', stale: 'Stale',
       staleTitle: 'Newest data is older than the stale threshold', watermark: 'Data up to', noData: 'No data', window: 'Window',
       interim: 'interim', lowCoverage: 'low coverage',
@@ -533,6 +533,11 @@
       out.push('<line x1="' + x + '" x2="' + x + '" y1="' + TOP + '" y2="' + plotBottom + '"/><text x="' + x + '" y="' + (H - 8) + '" text-anchor="middle">' + esc(tk.label) + '</text>');
     });
     out.push('</g>');
+    // above the ceiling: a light band, so a breach reads at a glance
+    if (!o.pct && isNum(o.ref) && o.ref < hi) {
+      var by = Y(Math.max(lo, o.ref));
+      out.push('<rect class="overband" x="' + L + '" y="' + TOP + '" width="' + (W - L - R) + '" height="' + Math.max(0, by - TOP).toFixed(1) + '"/>');
+    }
     // reference line
     if (isNum(o.ref) && o.ref >= lo && o.ref <= hi) {
       var ry = Y(o.ref).toFixed(1);
@@ -558,7 +563,7 @@
       var prev = o.pts[i - 1], next = o.pts[i + 1];
       var lone = !(prev && isNum(prev[o.key])) && !(next && isNum(next[o.key]));
       if (low) out.push('<circle class="lowcov" cx="' + X(p.t).toFixed(1) + '" cy="' + Y(val).toFixed(1) + '" r="' + (dense ? 2.5 : 4) + '"/>');
-      else if (over || lone) out.push('<circle class="' + (over ? 'over' : 'series-dot') + '" fill="' + (over ? '' : '#0b5cad') + '" cx="' + X(p.t).toFixed(1) + '" cy="' + Y(val).toFixed(1) + '" r="' + (dense ? 2 : 3.5) + '"/>');
+      else if ((over && !dense) || lone) out.push('<circle class="' + (over ? 'over' : 'series-dot') + '" fill="' + (over ? '' : '#0b5cad') + '" cx="' + X(p.t).toFixed(1) + '" cy="' + Y(val).toFixed(1) + '" r="' + (dense ? 2 : 3.5) + '"/>');
     });
     // coverage bars
     if (o.cov) {
@@ -609,7 +614,9 @@
         if (m > 12) { m = 1; y++; }
         var ms = Date.UTC(y, m - 1, 1) - off;
         if (ms > b) break;
-        if (ms >= a) ticks.push({ ms: ms, label: (m === 1 || !ticks.length) ? y + '-' + pad(m) : pad(m) + (S.lang === 'zh' ? '月' : '') });
+        var MON = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+        var lab = S.lang === 'zh' ? ((m === 1 || !ticks.length) ? y + '年' + m + '月' : m + '月') : ((m === 1 || !ticks.length) ? MON[m - 1] + ' ' + y : MON[m - 1]);
+        if (ms >= a) ticks.push({ ms: ms, label: lab });
       }
     }
     return ticks;
@@ -833,7 +840,7 @@
     setConn(S.ok);
   }
   function applyLarge() {
-    document.body.classList.toggle('large', S.large);
+    document.documentElement.classList.toggle('large', S.large);
     $('large-toggle').setAttribute('aria-pressed', S.large ? 'true' : 'false');
   }
 
@@ -886,6 +893,11 @@
     $('f-clear').addEventListener('click', function () { setFilters({}); });
     $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); });
     $('csv').addEventListener('click', downloadCsv);
+    // kiosk links: /?lang=en&large=1 set (and remember) the choices
+    var sp = /[?&]lang=(zh|en)\b/.exec(location.search);
+    if (sp && sp[1] !== S.lang) $('lang-switch').click();
+    var lp = /[?&]large=(0|1)\b/.exec(location.search);
+    if (lp && (lp[1] === '1') !== S.large) $('large-toggle').click();
     window.addEventListener('hashchange', onRoute);
     S.route = {};
     onRoute();
