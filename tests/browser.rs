@@ -538,7 +538,7 @@ pub async fn check_dashboard_in(b: &Browser, base_url: &str, expected: &Value) {
     b.screenshot(&format!("facility-{id}-24h")).await;
     // the 12-month range draws too
     b.click("[data-testid=range-12mo]").await;
-    b.wait_js("12-month trend", "var b = document.querySelector('[data-testid=range-12mo]'); var p = document.querySelector('[data-testid=chart-pue] path[data-testid=series-path]'); return b.getAttribute('aria-checked') === 'true' && p && (p.getAttribute('d').match(/L/g) || []).length > 100", vec![], Duration::from_secs(20)).await;
+    b.wait_js("12-month trend", "var b = document.querySelector('[data-testid=range-12mo]'); var p = document.querySelector('[data-testid=chart-pue] path[data-testid=series-path]'); return b.getAttribute('aria-checked') === 'true' && p && (p.getAttribute('d').match(/L/g) || []).length > 10", vec![], Duration::from_secs(20)).await;
     b.screenshot(&format!("facility-{id}-12mo")).await;
     b.click("[data-testid=range-24h]").await;
 
@@ -566,6 +566,13 @@ pub async fn check_dashboard_in(b: &Browser, base_url: &str, expected: &Value) {
             "request left the server under test: {u}"
         );
     }
+    // no script error, failed load or CSP violation on the console
+    let console = b.post("/se/log", json!({"type": "browser"})).await;
+    let severe: Vec<&Value> = console
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+        .unwrap_or_default();
+    assert!(severe.is_empty(), "browser console errors: {severe:?}");
     let urls = b.requested_urls().await;
     assert!(
         urls.iter().any(|u| u.ends_with("/assets/app.js")),
