@@ -535,6 +535,25 @@ pub async fn check_dashboard_in(b: &Browser, base_url: &str, expected: &Value) {
         breaching[0]["name"].as_str(),
         "facility view title"
     );
+    // the chart reads out its points from the keyboard (End: the newest point)
+    let svg = b.find("[data-testid=chart-pue]").await;
+    b.post(
+        &format!("/element/{svg}/value"),
+        json!({"text": "\u{E010}"}),
+    )
+    .await;
+    let tip = b
+        .wait_js(
+            "chart read-out",
+            "var t = document.querySelector('#pue-chart .tip'); return t && !t.hidden ? t.textContent : null",
+            vec![],
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        tip.as_str().unwrap_or("").contains("PUE"),
+        "read-out of the newest point: {tip}"
+    );
     b.screenshot(&format!("facility-{id}-24h")).await;
     // the 12-month range draws too
     b.click("[data-testid=range-12mo]").await;
