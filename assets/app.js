@@ -853,7 +853,12 @@
     c.hidden = !firing;
     c.textContent = firing ? String(firing) : '';
     c.setAttribute('aria-label', firing + ' ' + t('st').firing);
-    if (S.facilities) document.documentElement.setAttribute('data-ready', '1');
+    if (S.facilities) {
+      document.documentElement.setAttribute('data-ready', '1');
+      var nb = S.facilities.filter(function (f) { return f.status === 'breach'; }).length;
+      var title = t('title') + ' · dcpue';
+      document.title = nb ? '(' + nb + ' ' + t('status_breach') + ') ' + title : title;
+    }
   }
 
   function init() {
