@@ -14,6 +14,7 @@ have chromium /usr/bin/chromium || need+=(chromium)
 have chromedriver /usr/bin/chromedriver || need+=(chromium-driver)
 have pdftotext /usr/bin/pdftotext || need+=(poppler-utils)
 have curl /usr/bin/curl || need+=(curl)
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::{
+    ActiveAlert, ActiveAlertMetric, AlertDelivery, AlertEngine, AlertHistory, HistoryFilter,
+    MeterSeen,
+};
 use crate::config::{Config, Role};
 use crate::engine::{Engine, MeterRef, Reason, Verdict};
 use crate::http::{self, Shared};
@@ -27,6 +31,8 @@ pub enum AppError {
     Mqtt(#[from] mqtt::MqttError),
     #[error("state: {0}")]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     #[error("{0}")]
     Other(String),
 }
@@ -82,6 +88,65 @@ pub fn role_tag(cfg: &Config, m: MeterRef) -> String {
         .join("+")
 }
 
+/// Alerts as HTTP serves them: the active list published after each evaluation, and the
+/// on-disk history.
+pub struct AlertsHttp {
+    pub active: std::sync::RwLock<Arc<Vec<ActiveAlert>>>,
+    pub history: Arc<AlertHistory>,
+}
+
+impl http::AlertsView for AlertsHttp {
+    fn active(&self) -> serde_json::Value {
+        let a = self.active.read().map(|a| a.clone()).unwrap_or_default();
+        serde_json::to_value(&*a).unwrap_or_default()
+    }
+
+    fn history(
+        &self,
+        facility: Option<&str>,
+        name: Option<&str>,
+        since_ms: Option<i64>,
+    ) -> serde_json::Value {
+        let filter = HistoryFilter {
+            facility: facility.map(str::to_string),
+            name: name.map(str::to_string),
+            since_ms,
+            limit: Some(10_000),
+        };
+        match self.history.history(&filter) {
+            Ok(h) => serde_json::to_value(h).unwrap_or_default(),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        }
+    }
+}
+
+/// The alerting parts the ingest loop drives.
+pub struct Alerting {
+    pub engine: AlertEngine,
+    pub history: Arc<AlertHistory>,
+    pub delivery: AlertDelivery,
+    pub metric: ActiveAlertMetric,
+    pub http: Arc<AlertsHttp>,
+}
+
+impl Alerting {
+    /// Records and sends what changed, and republishes the active list.
+    fn flush(&mut self) {
+        let changes = self.engine.drain_changes();
+        if !changes.is_empty() {
+            if let Err(e) = self.history.commit(&changes, &self.engine.export_state()) {
+                tracing::error!("alert history: {e}");
+            }
+        }
+        self.delivery.publish(&self.engine, &changes);
+        let active = self.engine.active();
+        self.metric.update(&active);
+        if let Ok(mut a) = self.http.active.write() {
+            *a = Arc::new(active);
+        }
+    }
+}
+
 /// The service's parts that the ingest loop drives.
 pub struct Service {
     pub cfg: Config,
@@ -90,6 +155,7 @@ pub struct Service {
     pub state_dir: PathBuf,
     /// Wall-clock time each meter was last heard from (MeterStale).
     pub last_heard: HashMap<MeterRef, i64>,
+    pub alerting: Alerting,
     log: RateLimitedLog,
     prefix: String,
 }
@@ -179,6 +245,26 @@ pub async fn serve(
     let status = Arc::new(MqttStatus::new());
     let shared = Arc::new(Shared::new(engine.clone(), first, status.clone()));
 
+    let history = Arc::new(AlertHistory::open(&cfg.storage.dir)?);
+    let mut alert_engine = AlertEngine::new(&cfg);
+    if let Some(st) = history.load_state()? {
+        alert_engine.restore(st, now_ms());
+    }
+    let generator_url = format!("http://{addr}/api/v1/alerts");
+    let alerting = Alerting {
+        engine: alert_engine,
+        history: history.clone(),
+        delivery: AlertDelivery::start(&cfg.alerting, &generator_url, &shared.registry)?,
+        metric: ActiveAlertMetric::register(&shared.registry)?,
+        http: Arc::new(AlertsHttp {
+            active: std::sync::RwLock::new(Arc::new(Vec::new())),
+            history,
+        }),
+    };
+    if let Ok(mut a) = shared.alerts.write() {
+        *a = Some(alerting.http.clone());
+    }
+
     let (tx, rx) = mpsc::channel::<Incoming>(4096);
     let mqtt_task = mqtt::spawn(&cfg.mqtt, status.clone(), tx, shutdown.clone())?;
     let http_task = tokio::spawn(http::serve(listener, shared.clone(), shutdown.clone()));
@@ -193,14 +279,20 @@ pub async fn serve(
         engine,
         shared: shared.clone(),
         last_heard: HashMap::new(),
+        alerting,
         log: RateLimitedLog::new(20),
     };
     ingest_loop(&mut svc, rx, status, shutdown.clone()).await;
     let _ = mqtt_task.await;
+    let saved = match svc.engine.lock() {
+        Ok(e) => store::checkpoint(&svc.state_dir, &e),
+        Err(_) => Ok(()),
+    };
+    svc.alerting.flush();
     let _ = http_task.await;
-    if let Ok(e) = svc.engine.lock() {
-        store::checkpoint(&svc.state_dir, &e)?;
-    }
+    let Service { alerting, .. } = svc;
+    alerting.delivery.shutdown(Duration::from_secs(5)).await;
+    saved?;
     tracing::info!("dcpue stopped; state saved");
     Ok(())
 }
@@ -214,6 +306,7 @@ async fn ingest_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut last_publish = Instant::now() - Duration::from_secs(10);
     let mut last_checkpoint = Instant::now();
+    let mut last_wall_eval = Instant::now();
     let mut batch: Vec<Incoming> = Vec::with_capacity(1024);
     loop {
         tokio::select! {
@@ -243,6 +336,10 @@ async fn ingest_loop(
             publish(svc);
             last_publish = Instant::now();
         }
+        if last_wall_eval.elapsed() >= Duration::from_secs(5) {
+            wall_clock_alerts(svc);
+            last_wall_eval = Instant::now();
+        }
         if last_checkpoint.elapsed() >= Duration::from_secs(60) {
             if let Ok(e) = svc.engine.lock() {
                 if let Err(err) = store::checkpoint(&svc.state_dir, &e) {
@@ -270,8 +367,31 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> bool {
 /// Advances event time (each step to the alert rules) and publishes a snapshot.
 fn publish(svc: &mut Service) {
     let Ok(mut e) = svc.engine.lock() else { return };
-    e.advance(&mut |_step| {});
-    let snap = e.snapshot(now_ms());
+    let now = now_ms();
+    let alerts = &mut svc.alerting.engine;
+    e.advance(&mut |step| alerts.on_step(&step, now));
+    let snap = e.snapshot(now);
     drop(e);
     svc.shared.publish(snap);
+    svc.alerting.flush();
+}
+
+/// MeterStale: wall-clock silence of each meter.
+fn wall_clock_alerts(svc: &mut Service) {
+    let cfg = &svc.cfg;
+    let last = &svc.last_heard;
+    let seen = cfg.facilities.iter().enumerate().flat_map(|(fi, f)| {
+        f.meters.iter().enumerate().map(move |(mi, m)| MeterSeen {
+            facility: f.id(),
+            meter: m.id(),
+            last_seen_wall_ms: last
+                .get(&MeterRef {
+                    facility: fi,
+                    meter: mi,
+                })
+                .copied(),
+        })
+    });
+    svc.alerting.engine.on_wall_clock(now_ms(), seen);
+    svc.alerting.flush();
 }

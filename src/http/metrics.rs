@@ -188,26 +188,6 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
             (now - last).max(0) as f64 / 1000.0,
         );
     }
-    let active = gauge(
-        &reg,
-        "dcpue_alert_active",
-        "1 while the alert fires.",
-        &["alertname", "facility", "window", "meter", "severity"],
-    );
-    if let Some(a) = s.alerts() {
-        for l in a.firing() {
-            let g = |k: &str| l.get(k).map(String::as_str).unwrap_or("");
-            active
-                .with_label_values(&[
-                    g("alertname"),
-                    g("facility"),
-                    g("window"),
-                    g("meter"),
-                    g("severity"),
-                ])
-                .set(1.0);
-        }
-    }
     out.push_str(&encode(&reg));
     out.push_str(&encode(&s.registry));
     (

@@ -26,8 +26,6 @@ pub trait AlertsView: Send + Sync {
         name: Option<&str>,
         since_ms: Option<i64>,
     ) -> serde_json::Value;
-    /// `(alertname, labels)` of firing alerts, for `dcpue_alert_active`.
-    fn firing(&self) -> Vec<std::collections::BTreeMap<String, String>>;
 }
 
 /// What the HTTP handlers read. Everything behind a lock is swapped whole, never edited.
