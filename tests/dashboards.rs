@@ -399,6 +399,23 @@ fn dashboards_follow_grafana_conventions() {
 }
 
 #[test]
+fn every_shipped_dashboard_is_checked() {
+    let mut files: Vec<String> = std::fs::read_dir(repo_root().join("dashboards"))
+        .expect("dashboards/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut known: Vec<String> = DASHBOARDS.iter().map(|d| d.0.to_string()).collect();
+    known.sort();
+    assert_eq!(
+        files, known,
+        "a dashboard in dashboards/ that the tests do not check"
+    );
+}
+
+#[test]
 fn dashboards_use_only_dcpue_metrics_that_exist() {
     for (file, allowed) in [
         (PROVINCE, &METRICS[..]),
@@ -692,149 +709,19 @@ struct Fac {
 
 /// The seven facilities of config/jiangxi.toml in a plausible state: ganzhou-1 breaching 1.3,
 /// below its renewable target; yingtan-1 stale with too little coverage.
+#[rustfmt::skip]
 fn facilities() -> Vec<Fac> {
-    let f = |id,
-             name,
-             city,
-             tier,
-             class,
-             ceiling,
-             pue,
-             coverage,
-             share,
-             target,
-             status,
-             grade,
-             watermark_age_s,
-             it_kw| Fac {
-        id,
-        name,
-        city,
-        tier,
-        class,
-        ceiling,
-        pue,
-        coverage,
-        share,
-        target,
-        status,
-        grade,
-        watermark_age_s,
-        it_kw,
+    let f = |id, name, city, tier, class, ceiling, pue, coverage, share, target, status, grade, watermark_age_s, it_kw| Fac {
+        id, name, city, tier, class, ceiling, pue, coverage, share, target, status, grade, watermark_age_s, it_kw,
     };
     vec![
-        f(
-            "nanchang-1",
-            "南昌核心数据中心",
-            "Nanchang",
-            "core",
-            "large",
-            1.3,
-            1.24,
-            0.99,
-            Some(0.32),
-            Some(0.3),
-            "compliant",
-            Some(2),
-            45.0,
-            8000.0,
-        ),
-        f(
-            "jiujiang-1",
-            "九江数据中心",
-            "Jiujiang",
-            "supplementary",
-            "large",
-            1.3,
-            1.18,
-            0.98,
-            Some(0.12),
-            None,
-            "compliant",
-            Some(1),
-            50.0,
-            3000.0,
-        ),
-        f(
-            "shangrao-1",
-            "上饶数据中心",
-            "Shangrao",
-            "supplementary",
-            "ultra-large",
-            1.3,
-            1.27,
-            0.97,
-            Some(0.22),
-            Some(0.2),
-            "compliant",
-            Some(2),
-            40.0,
-            5000.0,
-        ),
-        f(
-            "ganzhou-1",
-            "赣州数据中心",
-            "Ganzhou",
-            "supplementary",
-            "large",
-            1.3,
-            1.36,
-            0.96,
-            Some(0.18),
-            Some(0.25),
-            "breach",
-            Some(3),
-            55.0,
-            3200.0,
-        ),
-        f(
-            "yichun-1",
-            "宜春数据中心",
-            "Yichun",
-            "supplementary",
-            "large",
-            1.3,
-            1.22,
-            0.95,
-            Some(0.41),
-            None,
-            "compliant",
-            Some(2),
-            60.0,
-            2500.0,
-        ),
-        f(
-            "fuzhou-1",
-            "抚州备份数据中心",
-            "Fuzhou",
-            "backup",
-            "medium",
-            1.5,
-            1.41,
-            0.93,
-            Some(0.08),
-            None,
-            "compliant",
-            Some(3),
-            35.0,
-            900.0,
-        ),
-        f(
-            "yingtan-1",
-            "鹰潭备份数据中心",
-            "Yingtan",
-            "backup",
-            "medium",
-            1.5,
-            1.33,
-            0.62,
-            None,
-            None,
-            "insufficient_data",
-            None,
-            1500.0,
-            700.0,
-        ),
+        f("nanchang-1", "南昌核心数据中心", "Nanchang", "core", "large", 1.3, 1.24, 0.99, Some(0.32), Some(0.3), "compliant", Some(2), 45.0, 8000.0),
+        f("jiujiang-1", "九江数据中心", "Jiujiang", "supplementary", "large", 1.3, 1.18, 0.98, Some(0.12), None, "compliant", Some(1), 50.0, 3000.0),
+        f("shangrao-1", "上饶数据中心", "Shangrao", "supplementary", "ultra-large", 1.3, 1.27, 0.97, Some(0.22), Some(0.2), "compliant", Some(2), 40.0, 5000.0),
+        f("ganzhou-1", "赣州数据中心", "Ganzhou", "supplementary", "large", 1.3, 1.36, 0.96, Some(0.18), Some(0.25), "breach", Some(3), 55.0, 3200.0),
+        f("yichun-1", "宜春数据中心", "Yichun", "supplementary", "large", 1.3, 1.22, 0.95, Some(0.41), None, "compliant", Some(2), 60.0, 2500.0),
+        f("fuzhou-1", "抚州备份数据中心", "Fuzhou", "backup", "medium", 1.5, 1.41, 0.93, Some(0.08), None, "compliant", Some(3), 35.0, 900.0),
+        f("yingtan-1", "鹰潭备份数据中心", "Yingtan", "backup", "medium", 1.5, 1.33, 0.62, None, None, "insufficient_data", None, 1500.0, 700.0),
     ]
 }
 
@@ -1144,18 +1031,6 @@ fn canned_metrics_are_clean_for_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "promtool check metrics:\n{text}");
-}
-
-fn print_results(label: &str, results: &[(String, String, usize)]) {
-    eprintln!("--- {label}: {} queries", results.len());
-    for (title, expr, n) in results {
-        eprintln!("{n:>3}  {title}  |  {expr}");
-    }
-}
-
-fn assert_all_have_data(label: &str, results: &[(String, String, usize)]) {
-    let empty: Vec<_> = results.iter().filter(|r| r.2 == 0).collect();
-    assert!(empty.is_empty(), "{label}: panels without data: {empty:#?}");
 }
 
 fn count_for(results: &[(String, String, usize)], title: &str, needle: &str) -> usize {

@@ -264,6 +264,20 @@ pub fn run_panel_queries(
     out
 }
 
+/// Prints the results of [`run_panel_queries`] (shown with `--nocapture` or on failure).
+pub fn print_results(label: &str, results: &[(String, String, usize)]) {
+    eprintln!("--- {label}: {} queries", results.len());
+    for (title, expr, n) in results {
+        eprintln!("{n:>3}  {title}  |  {expr}");
+    }
+}
+
+/// Fails, listing them, if any query of [`run_panel_queries`] returned no series.
+pub fn assert_all_have_data(label: &str, results: &[(String, String, usize)]) {
+    let empty: Vec<_> = results.iter().filter(|r| r.2 == 0).collect();
+    assert!(empty.is_empty(), "{label}: panels without data: {empty:#?}");
+}
+
 /// A real Prometheus server (Debian package `prometheus`) on a free loopback port, its TSDB in a
 /// temp dir; killed on drop.
 pub struct Prometheus {
