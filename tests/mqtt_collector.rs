@@ -26,8 +26,14 @@ impl Collector {
         let status = Arc::new(MqttStatus::new());
         let (tx, rx) = mpsc::channel(capacity);
         let shutdown = CancellationToken::new();
-        let handle = ingest::spawn(cfg, status.clone(), tx, shutdown.clone()).expect("collector starts");
-        Collector { status, rx, shutdown, handle }
+        let handle =
+            ingest::spawn(cfg, status.clone(), tx, shutdown.clone()).expect("collector starts");
+        Collector {
+            status,
+            rx,
+            shutdown,
+            handle,
+        }
     }
 
     async fn wait_subscribed(&self) {
@@ -39,7 +45,10 @@ impl Collector {
     }
 
     async fn recv(&mut self, timeout: Duration) -> Option<Incoming> {
-        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Receives `n` messages (panics after `timeout`).
@@ -50,7 +59,11 @@ impl Collector {
             let left = end.saturating_duration_since(Instant::now());
             match self.recv(left).await {
                 Some(m) => out.push(m),
-                None => panic!("received {} of {n} messages: {:?}", out.len(), payloads(&out)),
+                None => panic!(
+                    "received {} of {n} messages: {:?}",
+                    out.len(),
+                    payloads(&out)
+                ),
             }
         }
         out
@@ -59,7 +72,10 @@ impl Collector {
     /// Clean shutdown: DISCONNECT, the broker keeps the session.
     async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.handle).await.expect("collector stops").expect("no panic");
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("collector stops")
+            .expect("no panic");
         assert!(!self.status.connected());
     }
 }
@@ -74,16 +90,27 @@ fn broker() -> Mosquitto {
 }
 
 fn config(broker: &Mosquitto, client_id: &str) -> MqttConfig {
-    MqttConfig { url: broker.url(), client_id: client_id.into(), topic_prefix: "dc".into(), qos: 1, ..Default::default() }
+    MqttConfig {
+        url: broker.url(),
+        client_id: client_id.into(),
+        topic_prefix: "dc".into(),
+        qos: 1,
+        ..Default::default()
+    }
 }
 
 fn payloads(msgs: &[Incoming]) -> Vec<String> {
-    msgs.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
+    msgs.iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect()
 }
 
 async fn ack_all(msgs: Vec<Incoming>) {
     for m in msgs {
-        assert!(m.ack.expect("QoS 1 carries an ack token").ack().await, "ack sent");
+        assert!(
+            m.ack.expect("QoS 1 carries an ack token").ack().await,
+            "ack sent"
+        );
     }
 }
 
@@ -91,7 +118,18 @@ async fn ack_all(msgs: Vec<Incoming>) {
 /// failed (broker down) or hung for 5 s.
 fn try_publish(port: u16, topic: &str, payload: &str, qos: u8) -> bool {
     let child = Command::new(which("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", &qos.to_string(), "-t", topic, "-m", payload])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            &qos.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -129,13 +167,19 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
     assert_eq!(m.topic, "dc/nanchang-1/grid-in");
     assert_eq!(&m.payload[..], reading.as_bytes());
-    let at = c.status.last_message_wall_ms().expect("newest message time");
+    let at = c
+        .status
+        .last_message_wall_ms()
+        .expect("newest message time");
     assert!(at >= before && at <= chrono::Utc::now().timestamp_millis());
     ack_all(vec![m]).await;
 
     // A 60 KiB batch (over rumqttc's default 10 KiB packet limit) and a 100 KiB payload (over
     // the 64 KiB contract limit: the app must see it to count it too_large).
-    let big: String = format!("[{}]", vec![r#"{"ts":1795806000000,"energy_kwh":12345.678}"#; 60 * 1024 / 44].join(","));
+    let big: String = format!(
+        "[{}]",
+        vec![r#"{"ts":1795806000000,"energy_kwh":12345.678}"#; 60 * 1024 / 44].join(",")
+    );
     assert!(big.len() > 60 * 1024 - 100 && big.len() <= ingest::MAX_PAYLOAD);
     let huge = "x".repeat(100 * 1024);
     publish(&broker, "dc/jiujiang-1/it-a", &big);
@@ -155,11 +199,17 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     assert!(decoded.iter().all(|r| r.is_ok()));
     assert_eq!(msgs[1].topic, "dc/jiujiang-1/it-b");
     assert_eq!(msgs[1].payload.len(), 100 * 1024);
-    assert_eq!(ingest::decode_payload(&msgs[1].payload).unwrap_err().0, dcpue::engine::Reason::TooLarge);
+    assert_eq!(
+        ingest::decode_payload(&msgs[1].payload).unwrap_err().0,
+        dcpue::engine::Reason::TooLarge
+    );
     assert_eq!(msgs[2].topic, "dc/yingtan-1/pv");
     assert_eq!(&msgs[2].payload[..], b"last");
     ack_all(msgs).await;
-    assert!(c.recv(Duration::from_millis(500)).await.is_none(), "nothing else arrives");
+    assert!(
+        c.recv(Duration::from_millis(500)).await.is_none(),
+        "nothing else arrives"
+    );
     // still connected: the large packets did not break the connection
     assert!(c.status.connected());
     assert_eq!(c.status.connects(), 1);
@@ -183,7 +233,10 @@ async fn persistent_session_keeps_messages_published_while_away() {
         publish(&broker, "dc/f/m", &format!("before-{i}"));
     }
     let msgs = c.recv_n(5, Duration::from_secs(10)).await;
-    assert_eq!(payloads(&msgs), (0..5).map(|i| format!("before-{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        payloads(&msgs),
+        (0..5).map(|i| format!("before-{i}")).collect::<Vec<_>>()
+    );
     ack_all(msgs).await;
     // give the acks time to reach the broker before leaving
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -195,7 +248,11 @@ async fn persistent_session_keeps_messages_published_while_away() {
 
     let mut c = Collector::start(&cfg, 64);
     let msgs = c.recv_n(5, Duration::from_secs(15)).await;
-    assert_eq!(payloads(&msgs), (0..5).map(|i| format!("away-{i}")).collect::<Vec<_>>(), "queued by the broker, in order");
+    assert_eq!(
+        payloads(&msgs),
+        (0..5).map(|i| format!("away-{i}")).collect::<Vec<_>>(),
+        "queued by the broker, in order"
+    );
     ack_all(msgs).await;
     // the acknowledged ones do not come again
     assert!(c.recv(Duration::from_secs(1)).await.is_none());
@@ -213,14 +270,21 @@ async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
     // let the broker's autosave (every second) record the session and its subscription
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let Collector { status, mut rx, shutdown, handle } = c;
+    let Collector {
+        status,
+        mut rx,
+        shutdown,
+        handle,
+    } = c;
     // The app: takes every message and acks it, as the engine would.
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let app = {
         let seen = seen.clone();
         tokio::spawn(async move {
             while let Some(m) = rx.recv().await {
-                seen.lock().unwrap().push(String::from_utf8_lossy(&m.payload).into_owned());
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&m.payload).into_owned());
                 if let Some(a) = m.ack {
                     a.ack().await;
                 }
@@ -231,7 +295,15 @@ async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
     let publisher = std::thread::spawn(move || {
         let mut retries = 0;
         for i in 0..N {
-            while !try_publish(port, "dc/nanchang-1/grid-in", &format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + i as i64 * 1000), 1) {
+            while !try_publish(
+                port,
+                "dc/nanchang-1/grid-in",
+                &format!(
+                    r#"{{"ts":{},"power_kw":{i}}}"#,
+                    1795806000000i64 + i as i64 * 1000
+                ),
+                1,
+            ) {
                 retries += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -240,7 +312,8 @@ async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
         retries
     });
 
-    let distinct = |seen: &Arc<Mutex<Vec<String>>>| seen.lock().unwrap().iter().collect::<BTreeSet<_>>().len();
+    let distinct =
+        |seen: &Arc<Mutex<Vec<String>>>| seen.lock().unwrap().iter().collect::<BTreeSet<_>>().len();
     let end = Instant::now() + Duration::from_secs(60);
     while distinct(&seen) < N / 4 {
         assert!(Instant::now() < end, "stream did not start");
@@ -272,9 +345,20 @@ async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
     let end = Instant::now() + Duration::from_secs(30);
     while distinct(&seen) < N {
         if Instant::now() > end {
-            let got = seen.lock().unwrap().iter().cloned().collect::<BTreeSet<_>>();
-            let missing: Vec<usize> =
-                (0..N).filter(|i| !got.contains(&format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + *i as i64 * 1000))).collect();
+            let got = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>();
+            let missing: Vec<usize> = (0..N)
+                .filter(|i| {
+                    !got.contains(&format!(
+                        r#"{{"ts":{},"power_kw":{i}}}"#,
+                        1795806000000i64 + *i as i64 * 1000
+                    ))
+                })
+                .collect();
             panic!("{} of {N} received; missing {missing:?}", got.len());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -283,7 +367,14 @@ async fn broker_killed_and_restarted_mid_stream_loses_nothing() {
     handle.await.expect("collector task");
     app.await.expect("app task");
     let all = seen.lock().unwrap();
-    let expected: BTreeSet<String> = (0..N).map(|i| format!(r#"{{"ts":{},"power_kw":{i}}}"#, 1795806000000i64 + i as i64 * 1000)).collect();
+    let expected: BTreeSet<String> = (0..N)
+        .map(|i| {
+            format!(
+                r#"{{"ts":{},"power_kw":{i}}}"#,
+                1795806000000i64 + i as i64 * 1000
+            )
+        })
+        .collect();
     assert_eq!(all.iter().cloned().collect::<BTreeSet<_>>(), expected);
 }
 
@@ -297,14 +388,20 @@ async fn unacked_messages_are_redelivered_after_reconnect() {
         publish(&broker, "dc/f/m", &format!("m{i}"));
     }
     let mut msgs = c.recv_n(10, Duration::from_secs(10)).await;
-    assert_eq!(payloads(&msgs), (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        payloads(&msgs),
+        (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
     let rest = msgs.split_off(4);
     ack_all(msgs).await; // m0..m3 taken
     let mut rest = rest.into_iter();
     let kept = rest.next().unwrap(); // m4: its token outlives the connection
     drop(rest); // m5..m9: dropped without ack (as if the engine never took them)
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(c.recv(Duration::from_millis(500)).await.is_none(), "no redelivery while the connection lasts");
+    assert!(
+        c.recv(Duration::from_millis(500)).await.is_none(),
+        "no redelivery while the connection lasts"
+    );
 
     // The connection breaks (broker stopped and started; its session is saved on a clean stop).
     let connects = c.status.connects();
@@ -314,7 +411,11 @@ async fn unacked_messages_are_redelivered_after_reconnect() {
     });
     let again = c.recv_n(6, Duration::from_secs(20)).await;
     assert!(c.status.connects() > connects);
-    assert_eq!(payloads(&again), (4..10).map(|i| format!("m{i}")).collect::<Vec<_>>(), "the un-acked ones, in order");
+    assert_eq!(
+        payloads(&again),
+        (4..10).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "the un-acked ones, in order"
+    );
     // A token from the lost connection is not sent on the new one.
     assert!(!kept.ack.expect("token").ack().await);
 
@@ -330,7 +431,10 @@ async fn unacked_messages_are_redelivered_after_reconnect() {
     let last = c.recv_n(3, Duration::from_secs(15)).await;
     assert_eq!(payloads(&last), vec!["m7", "m8", "m9"]);
     ack_all(last).await;
-    assert!(c.recv(Duration::from_secs(1)).await.is_none(), "acked messages are not redelivered");
+    assert!(
+        c.recv(Duration::from_secs(1)).await.is_none(),
+        "acked messages are not redelivered"
+    );
     c.stop().await;
 }
 
@@ -349,4 +453,217 @@ async fn slow_app_gets_every_message_in_order() {
     assert!(c.recv(Duration::from_millis(500)).await.is_none());
     assert!(c.status.connected());
     c.stop().await;
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dcpue test CA",
+        ],
+    ]
+    .concat());
+    for (name, ext) in [
+        (
+            "server",
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "client",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN=dcpue-{name}"),
+            ],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extf,
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_client_certificate_and_password() {
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    tokio::task::block_in_place(|| make_certs(d));
+    let pwfile = d.join("broker.passwd");
+    let st = Command::new(which("mosquitto_passwd"))
+        .arg("-b")
+        .arg("-c")
+        .arg(&pwfile)
+        .args(["meter-reader", "s3cret pass"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let broker = Mosquitto::start_with(&format!(
+        "user {me}\nallow_anonymous false\npassword_file {}\ncafile {p}/ca.crt\ncertfile {p}/server.crt\nkeyfile {p}/server.key\nrequire_certificate true\n",
+        pwfile.display(),
+        p = d.display()
+    ));
+    std::fs::write(d.join("dcpue.pw"), "s3cret pass\n").unwrap();
+    let cfg = MqttConfig {
+        url: format!("mqtts://127.0.0.1:{}", broker.port),
+        client_id: "dcpue-tls".into(),
+        topic_prefix: "dc".into(),
+        qos: 1,
+        username: Some("meter-reader".into()),
+        password_file: Some(d.join("dcpue.pw")),
+        ca_file: Some(d.join("ca.crt")),
+        client_cert_file: Some(d.join("client.crt")),
+        client_key_file: Some(d.join("client.key")),
+    };
+    let mut c = Collector::start(&cfg, 16);
+    c.wait_subscribed().await;
+    let port = broker.port.to_string();
+    let ca = d.join("ca.crt");
+    let (cert, key) = (d.join("client.crt"), d.join("client.key"));
+    let st = tokio::task::block_in_place(|| {
+        Command::new(which("mosquitto_pub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-t",
+                "dc/ganzhou-1/it-a",
+                "-m",
+                "over tls",
+            ])
+            .arg("--cafile")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["-u", "meter-reader", "-P", "s3cret pass"])
+            .status()
+            .unwrap()
+    });
+    assert!(st.success());
+    let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("dc/ganzhou-1/it-a", &b"over tls"[..])
+    );
+    ack_all(vec![m]).await;
+    c.stop().await;
+
+    // A wrong password, or no client certificate: never connected, retried, no panic.
+    std::fs::write(d.join("wrong.pw"), "nope").unwrap();
+    let wrong_pw = MqttConfig {
+        client_id: "dcpue-tls-2".into(),
+        password_file: Some(d.join("wrong.pw")),
+        ..cfg.clone()
+    };
+    let no_cert = MqttConfig {
+        client_id: "dcpue-tls-3".into(),
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    let plain = MqttConfig {
+        client_id: "dcpue-tls-4".into(),
+        url: broker.url(),
+        ca_file: None,
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    for bad in [wrong_pw, no_cert, plain] {
+        let c = Collector::start(&bad, 16);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !c.status.connected() && !c.status.subscribed(),
+            "{} must not connect",
+            bad.client_id
+        );
+        assert_eq!(c.status.connects(), 0);
+        assert!(!c.handle.is_finished(), "keeps retrying");
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn start_errors_are_reported_not_retried() {
+    let (tx, _rx) = mpsc::channel(1);
+    let st = Arc::new(MqttStatus::new());
+    let bad_url = MqttConfig {
+        url: "http://127.0.0.1:1883".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        ingest::spawn(&bad_url, st.clone(), tx.clone(), CancellationToken::new()),
+        Err(ingest::MqttError::Url { .. })
+    ));
+    let missing = MqttConfig {
+        url: "mqtts://127.0.0.1:8883".into(),
+        ca_file: Some("/nonexistent/ca.crt".into()),
+        ..Default::default()
+    };
+    let err = ingest::spawn(&missing, st, tx, CancellationToken::new()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
 }
