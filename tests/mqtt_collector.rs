@@ -454,3 +454,216 @@ async fn slow_app_gets_every_message_in_order() {
     assert!(c.status.connected());
     c.stop().await;
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dcpue test CA",
+        ],
+    ]
+    .concat());
+    for (name, ext) in [
+        (
+            "server",
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "client",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN=dcpue-{name}"),
+            ],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extf,
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_client_certificate_and_password() {
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    tokio::task::block_in_place(|| make_certs(d));
+    let pwfile = d.join("broker.passwd");
+    let st = Command::new(which("mosquitto_passwd"))
+        .arg("-b")
+        .arg("-c")
+        .arg(&pwfile)
+        .args(["meter-reader", "s3cret pass"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let broker = Mosquitto::start_with(&format!(
+        "user {me}\nallow_anonymous false\npassword_file {}\ncafile {p}/ca.crt\ncertfile {p}/server.crt\nkeyfile {p}/server.key\nrequire_certificate true\n",
+        pwfile.display(),
+        p = d.display()
+    ));
+    std::fs::write(d.join("dcpue.pw"), "s3cret pass\n").unwrap();
+    let cfg = MqttConfig {
+        url: format!("mqtts://127.0.0.1:{}", broker.port),
+        client_id: "dcpue-tls".into(),
+        topic_prefix: "dc".into(),
+        qos: 1,
+        username: Some("meter-reader".into()),
+        password_file: Some(d.join("dcpue.pw")),
+        ca_file: Some(d.join("ca.crt")),
+        client_cert_file: Some(d.join("client.crt")),
+        client_key_file: Some(d.join("client.key")),
+    };
+    let mut c = Collector::start(&cfg, 16);
+    c.wait_subscribed().await;
+    let port = broker.port.to_string();
+    let ca = d.join("ca.crt");
+    let (cert, key) = (d.join("client.crt"), d.join("client.key"));
+    let st = tokio::task::block_in_place(|| {
+        Command::new(which("mosquitto_pub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-t",
+                "dc/ganzhou-1/it-a",
+                "-m",
+                "over tls",
+            ])
+            .arg("--cafile")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["-u", "meter-reader", "-P", "s3cret pass"])
+            .status()
+            .unwrap()
+    });
+    assert!(st.success());
+    let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("dc/ganzhou-1/it-a", &b"over tls"[..])
+    );
+    ack_all(vec![m]).await;
+    c.stop().await;
+
+    // A wrong password, or no client certificate: never connected, retried, no panic.
+    std::fs::write(d.join("wrong.pw"), "nope").unwrap();
+    let wrong_pw = MqttConfig {
+        client_id: "dcpue-tls-2".into(),
+        password_file: Some(d.join("wrong.pw")),
+        ..cfg.clone()
+    };
+    let no_cert = MqttConfig {
+        client_id: "dcpue-tls-3".into(),
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    let plain = MqttConfig {
+        client_id: "dcpue-tls-4".into(),
+        url: broker.url(),
+        ca_file: None,
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    for bad in [wrong_pw, no_cert, plain] {
+        let c = Collector::start(&bad, 16);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !c.status.connected() && !c.status.subscribed(),
+            "{} must not connect",
+            bad.client_id
+        );
+        assert_eq!(c.status.connects(), 0);
+        assert!(!c.handle.is_finished(), "keeps retrying");
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn start_errors_are_reported_not_retried() {
+    let (tx, _rx) = mpsc::channel(1);
+    let st = Arc::new(MqttStatus::new());
+    let bad_url = MqttConfig {
+        url: "http://127.0.0.1:1883".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        ingest::spawn(&bad_url, st.clone(), tx.clone(), CancellationToken::new()),
+        Err(ingest::MqttError::Url { .. })
+    ));
+    let missing = MqttConfig {
+        url: "mqtts://127.0.0.1:8883".into(),
+        ca_file: Some("/nonexistent/ca.crt".into()),
+        ..Default::default()
+    };
+    let err = ingest::spawn(&missing, st, tx, CancellationToken::new()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
+}
