@@ -675,7 +675,9 @@ impl SimModel {
     fn route(&mut self, msg: SimMessage, step: i64, out: &mut VecDeque<SimMessage>) {
         if self.opts.late > 0.0 {
             let span = (msg.readings.saturating_sub(1)) as i64 * step;
-            let max_delay = self.allowed_lateness_ms / 2 - span;
+            // Lateness of the oldest reading when it arrives: delay + span ≤ allowed_lateness,
+            // with one step to spare.
+            let max_delay = self.allowed_lateness_ms - span - step;
             let max_k = max_delay / step;
             if max_k >= 1 && self.rng.gen::<f64>() < self.opts.late {
                 let k = self.rng.gen_range(1..=max_k);
@@ -705,12 +707,12 @@ impl SimModel {
     /// Generates the readings of time `t` into `out`.
     fn step_at(&mut self, t: i64, step: i64, out: &mut VecDeque<SimMessage>) {
         let seed = self.seed;
+        // One timestamp per step, in both forms the gateways use.
+        let ts_rfc = self.format_ts(t, false);
+        let ts_epoch = self.format_ts(t, true);
         for fi in 0..self.facilities.len() {
             for mi in 0..self.facilities[fi].meters.len() {
-                let (slow, fid, mid) = {
-                    let m = &self.facilities[fi].meters[mi];
-                    (m.slow, self.facilities[fi].id.clone(), m.id.clone())
-                };
+                let slow = self.facilities[fi].meters[mi].slow;
                 if slow && step < SLOW_CADENCE_MS {
                     let slot = floor_div(t, SLOW_CADENCE_MS);
                     if self.facilities[fi].meters[mi].last_slot == Some(slot) {
@@ -718,7 +720,13 @@ impl SimModel {
                     }
                     self.facilities[fi].meters[mi].last_slot = Some(slot);
                 }
-                if self.in_outage(&fid, &mid, t) {
+                if !self.opts.outages.is_empty()
+                    && self.in_outage(
+                        &self.facilities[fi].id,
+                        &self.facilities[fi].meters[mi].id,
+                        t,
+                    )
+                {
                     continue;
                 }
                 let power = self.facilities[fi].power(seed, mi, t);
@@ -726,7 +734,7 @@ impl SimModel {
                 let power_r = ((power * jitter).max(0.0) * 1000.0).round() / 1000.0;
                 let kind = self.facilities[fi].meters[mi].kind;
                 let epoch = self.facilities[fi].meters[mi].epoch_ts;
-                let ts = self.format_ts(t, epoch);
+                let ts = if epoch { &ts_epoch } else { &ts_rfc };
                 let obj = match kind {
                     MeterKind::Grid | MeterKind::Contract => {
                         let cum = self.facilities[fi].cumulative(seed, mi, t);

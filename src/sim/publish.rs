@@ -225,11 +225,6 @@ pub async fn run_simulate_until(
         })
     };
 
-    let prefix_ok = !cfg.facilities.is_empty();
-    if !prefix_ok {
-        return Err(SimError::Args("the config has no facility".into()));
-    }
-
     // The producer: walks event time, publishing each message (waits while the client is full).
     let start = from.unwrap_or(now);
     let produce = produce(ProduceArgs {
@@ -246,7 +241,16 @@ pub async fn run_simulate_until(
     tokio::pin!(produce);
     let mut loop_task = loop_task;
     let (model, messages, readings, end) = tokio::select! {
-        r = &mut produce => r?,
+        r = &mut produce => match r {
+            Ok(v) => v,
+            Err(e) => {
+                // A publish fails when the event loop gave up: its error says why.
+                if let Ok(Ok(Err(le))) = tokio::time::timeout(Duration::from_secs(2), &mut loop_task).await {
+                    return Err(le);
+                }
+                return Err(e);
+            }
+        },
         r = &mut loop_task => {
             return Err(match r {
                 Ok(Err(e)) => e,
