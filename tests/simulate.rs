@@ -141,6 +141,18 @@ fn a_year_of_readings_hits_each_target_pue_with_seasons_sun_and_registers() {
     let step = 15 * 60_000;
     let mut last_reg: HashMap<String, f64> = HashMap::new();
     let mut rollovers = Vec::new();
+    let mut reg_prev: HashMap<String, (i64, f64)> = HashMap::new();
+    let mut implausible = Vec::new();
+    let max_power: HashMap<String, (f64, Option<f64>)> = cfg
+        .facilities
+        .iter()
+        .flat_map(|f| {
+            f.meters.iter().filter_map(move |m| {
+                m.max_power_kw
+                    .map(|p| (format!("dc/{}/{}", f.id(), m.id()), (p, m.register_max)))
+            })
+        })
+        .collect();
     let mut pv_night_max: f64 = 0.0;
     let mut pv_noon_max: f64 = 0.0;
     let mut count = 0usize;
@@ -148,6 +160,19 @@ fn a_year_of_readings_hits_each_target_pue_with_seasons_sun_and_registers() {
     for m in model.readings_between(from, to, step) {
         for r in parse_payload(&m.payload) {
             count += 1;
+            if let (Some(e), Some((max_kw, reg_max))) = (r.energy_kwh, max_power.get(&m.topic)) {
+                if let Some((t0, e0)) = reg_prev.insert(m.topic.clone(), (r.ts, e)) {
+                    let d = if e >= e0 {
+                        e - e0
+                    } else {
+                        reg_max.unwrap_or(0.0) - e0 + e
+                    };
+                    let kw = d / ((r.ts - t0) as f64 / HOUR as f64);
+                    if kw > *max_kw {
+                        implausible.push((m.topic.clone(), r.ts, kw));
+                    }
+                }
+            }
             if let Some(e) = r.energy_kwh {
                 if let Some(prev) = last_reg.insert(m.topic.clone(), e) {
                     if e < prev {
@@ -179,6 +204,12 @@ fn a_year_of_readings_hits_each_target_pue_with_seasons_sun_and_registers() {
     assert!(
         *before > 99_990_000.0 && *after < 10_000.0,
         "{before} → {after}"
+    );
+    // No interval implies more than a meter's max_power_kw (the engine would call it implausible).
+    assert!(
+        implausible.is_empty(),
+        "{:?}",
+        &implausible[..implausible.len().min(5)]
     );
     // PV: dark at night, producing at noon.
     assert_eq!(pv_night_max, 0.0);
@@ -442,6 +473,63 @@ async fn simulate_a_past_two_hours_into_a_real_mosquitto_loses_nothing() {
         .expect("totals");
     let pue = nanchang.pue().expect("pue");
     assert!(pue > 1.05 && pue < 1.6, "{pue}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_mode_catches_up_at_the_rate_then_follows_the_clock() {
+    let broker = Mosquitto::start();
+    let cfg = jiangxi();
+    let (_sub, mut rx) = subscriber(broker.port, "dc/nanchang-1/it-hall-1").await;
+    let started = chrono::Utc::now().timestamp_millis();
+    let args = SimulateArgs {
+        from: Some("-10m".into()),
+        rate: Some(120.0),
+        quiet: true,
+        ..Default::default()
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = {
+        let (cfg, url, stop) = (cfg.clone(), broker.url(), stop.clone());
+        tokio::spawn(async move { sim::run_simulate_until(&cfg, &url, args, stop).await })
+    };
+    // 10 minutes at 120× take 5 s; then one reading a minute, as the clock goes.
+    let first = receive_for(&mut rx, Duration::from_secs(4)).await;
+    let caught_up = receive_for(&mut rx, Duration::from_secs(6)).await;
+    stop.cancel();
+    let summary = run.await.expect("join").expect("simulate");
+    let ts = |v: &[(String, String)]| {
+        v.iter()
+            .flat_map(|(_, p)| parse_payload(p))
+            .map(|r| r.ts)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (ts(&first), ts(&caught_up));
+    assert!((4..=9).contains(&a.len()), "paced: {a:?}");
+    assert!(
+        a.windows(2).all(|w| w[1] - w[0] == 60_000),
+        "one a minute: {a:?}"
+    );
+    assert!(a[0] >= started - 10 * 60_000);
+    let newest = b.iter().chain(&a).max().copied().expect("readings");
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        newest <= now && newest > now - 2 * 60_000,
+        "caught up with the clock: {newest} vs {now}"
+    );
+    assert!(a.len() + b.len() <= 11, "never ahead of the clock");
+    assert!(summary.messages >= summary.acked && summary.acked > 0);
+}
+
+async fn receive_for(
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    d: Duration,
+) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + d;
+    while let Ok(Some((t, p))) = tokio::time::timeout_at(end, rx.recv()).await {
+        got.push((t, String::from_utf8(p).expect("utf-8")));
+    }
+    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

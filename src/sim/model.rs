@@ -617,6 +617,7 @@ impl SimModel {
         let step = step_ms.max(1000);
         let start = align_up(from_ms.max(MODEL_EPOCH_MS), step);
         ReadingsIter {
+            hold_late: false,
             model: self,
             t: start,
             to: to_ms,
@@ -624,6 +625,27 @@ impl SimModel {
             out: VecDeque::new(),
             flushed: false,
         }
+    }
+
+    /// As [`SimModel::readings_between`], for a live run made of consecutive calls: messages
+    /// held back to be late and due at or after `to_ms` stay held for the next call (see
+    /// [`SimModel::drain_late`]).
+    pub fn readings_between_live(
+        &mut self,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> ReadingsIter<'_> {
+        let mut it = self.readings_between(from_ms, to_ms, step_ms);
+        it.hold_late = true;
+        it
+    }
+
+    /// Messages still held back to be late, in due order.
+    pub fn drain_late(&mut self) -> Vec<SimMessage> {
+        let mut out = VecDeque::new();
+        self.release_late(i64::MAX, &mut out);
+        out.into()
     }
 
     fn format_ts(&self, ts: i64, epoch: bool) -> String {
@@ -770,7 +792,7 @@ impl SimModel {
         self.release_late(t, out);
     }
 
-    fn flush(&mut self, step: i64, out: &mut VecDeque<SimMessage>) {
+    fn flush(&mut self, step: i64, late_upto: i64, out: &mut VecDeque<SimMessage>) {
         for fi in 0..self.facilities.len() {
             for mi in 0..self.facilities[fi].meters.len() {
                 if let Some(msg) = self.make_message(fi, mi) {
@@ -778,7 +800,7 @@ impl SimModel {
                 }
             }
         }
-        self.release_late(i64::MAX, out);
+        self.release_late(late_upto, out);
     }
 }
 
@@ -790,6 +812,7 @@ pub struct ReadingsIter<'a> {
     step: i64,
     out: VecDeque<SimMessage>,
     flushed: bool,
+    hold_late: bool,
 }
 
 impl Iterator for ReadingsIter<'_> {
@@ -806,7 +829,12 @@ impl Iterator for ReadingsIter<'_> {
                 self.t += self.step;
             } else if !self.flushed {
                 self.flushed = true;
-                self.model.flush(self.step, &mut self.out);
+                let upto = if self.hold_late {
+                    self.to - 1
+                } else {
+                    i64::MAX
+                };
+                self.model.flush(self.step, upto, &mut self.out);
             } else {
                 return None;
             }

@@ -361,10 +361,14 @@ async fn produce(a: ProduceArgs) -> Result<(SimModel, u64, u64, i64), SimError> 
     let chunk = (step_ms * batch).max(step_ms);
     // Publishes [cursor, end).
     macro_rules! publish_until {
-        ($end:expr) => {{
+        ($end:expr, $live:expr) => {{
             let end: i64 = $end;
-            if end > cursor {
-                let mut it = model.readings_between(cursor, end, step_ms);
+            if end > cursor || $live == 2 {
+                let mut it: Box<dyn Iterator<Item = super::SimMessage> + Send + '_> = match $live {
+                    0 => Box::new(model.readings_between(cursor, end, step_ms)),
+                    1 => Box::new(model.readings_between_live(cursor, end, step_ms)),
+                    _ => Box::new(model.drain_late().into_iter()),
+                };
                 while let Some(m) = it.next() {
                     if stop.is_cancelled() {
                         break;
@@ -380,7 +384,8 @@ async fn produce(a: ProduceArgs) -> Result<(SimModel, u64, u64, i64), SimError> 
                         b.set_message(format!("{messages} messages"));
                     }
                 }
-                cursor = end;
+                drop(it);
+                cursor = cursor.max(end);
             }
         }};
     }
@@ -389,7 +394,7 @@ async fn produce(a: ProduceArgs) -> Result<(SimModel, u64, u64, i64), SimError> 
         let day = (86_400_000 / chunk).max(1) * chunk;
         while cursor < fe && !stop.is_cancelled() {
             let next = (align_down(cursor, chunk) + day).min(fe);
-            publish_until!(next);
+            publish_until!(next, 0);
         }
         if let Some(b) = &bar {
             b.finish_and_clear();
@@ -410,9 +415,11 @@ async fn produce(a: ProduceArgs) -> Result<(SimModel, u64, u64, i64), SimError> 
             target = target.min(t);
         }
         if target > cursor {
-            publish_until!(target);
+            publish_until!(target, 1);
         }
         if to.is_some_and(|t| cursor >= t) || stop.is_cancelled() {
+            // Late messages still held are sent before leaving.
+            publish_until!(cursor, 2);
             break;
         }
         // Sleep until the next chunk is due in wall time (or stop).
