@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 pub use broker::{start_embedded_broker, BrokerError, EmbeddedBroker};
 pub use model::{MeterKind, Outage, SimMessage, SimModel, SimOptions, Totals};
-pub use publish::{parse_time, parse_time_at, run_simulate, run_simulate_until, SimSummary};
+pub use publish::{
+    demo_feed, parse_time, parse_time_at, run_simulate, run_simulate_until, SimSummary,
+};
 
 /// Errors of the simulator layer.
 #[derive(Debug, thiserror::Error)]

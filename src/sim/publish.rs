@@ -307,6 +307,55 @@ pub async fn run_simulate_until(
     })
 }
 
+/// The simulator side of `dcpue demo`: a fast backfill of the compliance window and a bit more
+/// (366 days of 15-minute readings in day-long gateway batches, up to a day ago), then the last
+/// day in 1-minute readings as fast as the broker takes them, then live at real time until
+/// `stop`. `on_phase` is told "backfill", then "catch-up" (which continues live) as each starts.
+pub async fn demo_feed(
+    cfg: &Config,
+    broker_url: &str,
+    seed: u64,
+    stop: CancellationToken,
+    on_phase: impl Fn(&str) + Send,
+) -> Result<(), SimError> {
+    let now = wall_ms();
+    let day = 86_400_000;
+    let backfill_from = now - 366 * day - now.rem_euclid(day);
+    let backfill_to = now - day - now.rem_euclid(15 * 60_000);
+    let quiet = !std::io::stderr().is_terminal();
+    let ms = |t: i64| {
+        chrono::DateTime::from_timestamp_millis(t)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+    };
+    on_phase("backfill");
+    let backfill = SimulateArgs {
+        from: Some(ms(backfill_from)),
+        to: Some(ms(backfill_to)),
+        seed,
+        step: "15m".into(),
+        batch: 96,
+        quiet,
+        inflight: 500,
+        ..Default::default()
+    };
+    run_simulate_until(cfg, broker_url, backfill, stop.clone()).await?;
+    if stop.is_cancelled() {
+        return Ok(());
+    }
+    on_phase("catch-up");
+    let recent = SimulateArgs {
+        from: Some(ms(backfill_to)),
+        seed,
+        step: "1m".into(),
+        quiet,
+        ..Default::default()
+    };
+    // Fast up to now, then live at real time.
+    run_simulate_until(cfg, broker_url, recent, stop).await?;
+    Ok(())
+}
+
 struct ProduceArgs {
     model: SimModel,
     client: AsyncClient,
