@@ -99,6 +99,24 @@ fn parse_broker_url(url: &str) -> Result<(String, u16, bool), SimError> {
     Ok((host.to_string(), port, tls))
 }
 
+fn read_file(p: &std::path::Path) -> Result<Vec<u8>, SimError> {
+    std::fs::read(p).map_err(|source| SimError::Read { path: p.display().to_string(), source })
+}
+
+/// TLS for mqtts://: the config's `ca_file` (else the system CA bundle) and, when both are set,
+/// its client certificate and key.
+fn tls_transport(cfg: &Config) -> Result<Transport, SimError> {
+    let ca = match &cfg.mqtt.ca_file {
+        Some(p) => read_file(p)?,
+        None => read_file(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))?,
+    };
+    let client = match (&cfg.mqtt.client_cert_file, &cfg.mqtt.client_key_file) {
+        (Some(c), Some(k)) => Some((read_file(c)?, read_file(k)?)),
+        _ => None,
+    };
+    Ok(Transport::tls(ca, client, None))
+}
+
 /// Publishes simulated readings for every facility of `cfg` to `broker_url` as `opts` asks; a
 /// live run stops on Ctrl-C.
 pub async fn run_simulate(
@@ -170,7 +188,7 @@ pub async fn run_simulate_until(
         .set_max_packet_size(1024 * 1024, 1024 * 1024)
         .set_inflight(opts.inflight.max(1));
     if tls {
-        mo.set_transport(Transport::tls_with_default_config());
+        mo.set_transport(tls_transport(cfg)?);
     }
     if let Some(user) = &cfg.mqtt.username {
         let pass = match &cfg.mqtt.password_file {
@@ -422,10 +440,13 @@ async fn produce(a: ProduceArgs) -> Result<(SimModel, u64, u64, i64), SimError> 
                     if stop.is_cancelled() {
                         break;
                     }
-                    client
-                        .publish(m.topic, QoS::AtLeastOnce, false, m.payload.into_bytes())
-                        .await
-                        .map_err(|e| SimError::Mqtt(e.to_string()))?;
+                    // Waits while the client is full (backpressure), but not past a stop.
+                    tokio::select! {
+                        r = client.publish(m.topic, QoS::AtLeastOnce, false, m.payload.into_bytes()) => {
+                            r.map_err(|e| SimError::Mqtt(e.to_string()))?
+                        }
+                        _ = stop.cancelled() => break,
+                    }
                     messages += 1;
                     readings += m.readings as u64;
                     if let Some(b) = &bar {
