@@ -533,6 +533,66 @@ async fn receive_for(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_keeps_a_persistent_session_queue_while_the_collector_is_away() {
+    let port = free_port();
+    let broker = sim::start_embedded_broker(port).expect("broker");
+    let cfg = jiangxi();
+    let session = |clean: bool| {
+        let mut mo = MqttOptions::new("collector-1", "127.0.0.1", port);
+        mo.set_clean_session(clean)
+            .set_max_packet_size(1 << 20, 1 << 20);
+        mo
+    };
+    // The collector subscribes with a persistent session, then goes away.
+    {
+        let (c, mut ev) = AsyncClient::new(session(false), 10);
+        c.subscribe("dc/#", QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), ev.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => panic!("no suback: {other:?}"),
+            }
+        }
+        c.disconnect().await.expect("disconnect");
+        while let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await {
+            if ev == Event::Outgoing(rumqttc::Outgoing::Disconnect) {
+                break;
+            }
+        }
+    }
+    // An hour of readings published while it is away...
+    let from = day("2026-09-01");
+    let args = SimulateArgs {
+        from: Some(rfc3339(from)),
+        to: Some(rfc3339(from + HOUR)),
+        seed: 4,
+        quiet: true,
+        ..Default::default()
+    };
+    let summary = sim::run_simulate(&cfg, &broker.url(), args)
+        .await
+        .expect("simulate");
+    // ...all arrive when it comes back on the same session.
+    let (_c, mut ev) = AsyncClient::new(session(false), 10);
+    let mut got = 0u64;
+    while got < summary.messages {
+        match tokio::time::timeout(Duration::from_secs(15), ev.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(_)))) => got += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        got, summary.messages,
+        "queued messages delivered after reconnect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_refuses_an_unreachable_broker_clearly() {
     let cfg = jiangxi();
     let port = free_port();

@@ -300,6 +300,44 @@ mod tests {
     }
 
     #[test]
+    fn simulate_args_flatten_into_a_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            sim: super::SimulateArgs,
+        }
+        let c = Cmd::try_parse_from([
+            "simulate",
+            "--from",
+            "-7d",
+            "--to",
+            "now",
+            "--rate",
+            "60",
+            "--seed",
+            "9",
+            "--batch",
+            "10",
+            "--late",
+            "0.02",
+            "--target-pue",
+            "shangrao-1=1.4",
+            "--outage",
+            "ganzhou-1/it-a@-2h..-1h",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.sim.from.as_deref(), Some("-7d"));
+        assert_eq!(c.sim.rate, Some(60.0));
+        assert_eq!(
+            (c.sim.seed, c.sim.batch, c.sim.step.as_str()),
+            (9, 10, "1m")
+        );
+        assert_eq!(c.sim.outage.len(), 1);
+        assert!(c.sim.sim_options(0).is_ok());
+    }
+
+    #[test]
     fn simulate_args_parse_options() {
         let args = super::SimulateArgs {
             target_pue: vec!["shangrao-1=1.4".into()],

@@ -100,7 +100,10 @@ fn parse_broker_url(url: &str) -> Result<(String, u16, bool), SimError> {
 }
 
 fn read_file(p: &std::path::Path) -> Result<Vec<u8>, SimError> {
-    std::fs::read(p).map_err(|source| SimError::Read { path: p.display().to_string(), source })
+    std::fs::read(p).map_err(|source| SimError::Read {
+        path: p.display().to_string(),
+        source,
+    })
 }
 
 /// TLS for mqtts://: the config's `ca_file` (else the system CA bundle) and, when both are set,
