@@ -115,6 +115,8 @@ pub struct Incoming {
     /// For QoS 1/2: acknowledge only after the engine took the message (every reading of it
     /// judged, rejections included); `None` for QoS 0.
     pub ack: Option<AckToken>,
+    /// The broker's DUP flag: this may be a redelivery of a message sent before.
+    pub redelivered: bool,
 }
 
 /// The right to acknowledge one message to the broker. Acks go out in the order they are
@@ -459,6 +461,7 @@ impl Driver {
                         status: self.status.clone(),
                     });
                     let msg = Incoming {
+                        redelivered: p.dup,
                         topic: p.topic,
                         payload: p.payload,
                         ack,
