@@ -686,3 +686,30 @@ async fn start_errors_are_reported_not_retried() {
     let err = ingest::spawn(&missing, st, tx, CancellationToken::new()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resubscribes_when_the_broker_lost_the_session() {
+    let mut broker = broker();
+    let mut c = Collector::start(&config(&broker, "dcpue-lost"), 16);
+    c.wait_subscribed().await;
+    publish(&broker, "dc/f/m", "one");
+    ack_all(c.recv_n(1, Duration::from_secs(10)).await).await;
+    tokio::task::block_in_place(|| {
+        broker.stop();
+        std::fs::remove_file(broker.dir.path().join("mosquitto.db"))
+            .expect("the broker saved its state");
+        broker.restart();
+    });
+    // a fresh broker knows nothing of the client: only a new SUBSCRIBE brings messages
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(c.status.connected() && c.status.subscribed()) {
+        assert!(Instant::now() < end, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.status.connects(), 2);
+    publish(&broker, "dc/f/m", "two");
+    let m = c.recv_n(1, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&m), vec!["two"]);
+    ack_all(m).await;
+    c.stop().await;
+}
