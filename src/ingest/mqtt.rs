@@ -495,34 +495,8 @@ impl Driver {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    self.status.messages.fetch_add(1, Ordering::Relaxed);
-                    self.status.last_message_wall_ms.store(
-                        chrono::Utc::now().timestamp_millis().max(1),
-                        Ordering::Relaxed,
-                    );
-                    let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
-                        queue: self.acks.clone(),
-                        publish: {
-                            let mut a = Publish::new("", p.qos, Vec::new());
-                            a.pkid = p.pkid;
-                            a
-                        },
-                        epoch: self.status.epoch.load(Ordering::Acquire),
-                    });
-                    let msg = Incoming {
-                        topic: p.topic,
-                        payload: p.payload,
-                        ack,
-                    };
-                    // Backpressure: wait for room rather than drop. While waiting nothing is read
-                    // from the broker (it holds the rest of the session's queue).
-                    let sent = tokio::select! {
-                        biased;
-                        _ = self.shutdown.cancelled() => break,
-                        r = self.tx.send(msg) => r.is_ok(),
-                    };
-                    if !sent {
-                        tracing::info!("mqtt collector: the app closed its channel; stopping");
+                    let epoch = self.status.epoch.load(Ordering::Acquire);
+                    if !self.forward(p, epoch).await {
                         break;
                     }
                 }
@@ -531,7 +505,31 @@ impl Driver {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    // Messages read just before the error are still handed on (nothing read is
+                    // dropped), tagged with the lost connection so their acks are not sent on
+                    // the next one: the broker redelivers them.
+                    let epoch = self.status.epoch.load(Ordering::Acquire);
+                    let buffered: Vec<Publish> = self
+                        .eventloop
+                        .state
+                        .events
+                        .drain(..)
+                        .filter_map(|e| match e {
+                            Event::Incoming(Packet::Publish(p)) => Some(p),
+                            _ => None,
+                        })
+                        .collect();
                     self.lost();
+                    let mut stop = false;
+                    for p in buffered {
+                        if !self.forward(p, epoch).await {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    if stop {
+                        break;
+                    }
                     if let Some(held) = error_log.check() {
                         let held = if held > 0 {
                             format!(" ({held} similar errors not logged)")
@@ -552,6 +550,41 @@ impl Driver {
             }
         }
         self.stop().await;
+    }
+
+    /// Hands one message to the app. Backpressure: waits for room rather than drop; while
+    /// waiting nothing is read from the broker (it holds the rest of the session's queue).
+    /// False when the collector must stop (shutdown, or the app closed its channel).
+    async fn forward(&mut self, p: Publish, epoch: u64) -> bool {
+        self.status.messages.fetch_add(1, Ordering::Relaxed);
+        self.status.last_message_wall_ms.store(
+            chrono::Utc::now().timestamp_millis().max(1),
+            Ordering::Relaxed,
+        );
+        let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
+            queue: self.acks.clone(),
+            publish: {
+                let mut a = Publish::new("", p.qos, Vec::new());
+                a.pkid = p.pkid;
+                a
+            },
+            epoch,
+        });
+        let msg = Incoming {
+            topic: p.topic,
+            payload: p.payload,
+            ack,
+        };
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => false,
+            r = self.tx.send(msg) => {
+                if r.is_err() {
+                    tracing::info!("mqtt collector: the app closed its channel; stopping");
+                }
+                r.is_ok()
+            }
+        }
     }
 
     /// The connection is gone: un-acked messages are redelivered on the next one.
