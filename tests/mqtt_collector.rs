@@ -439,19 +439,38 @@ async fn unacked_messages_are_redelivered_after_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_app_gets_every_message_in_order() {
+async fn slow_app_gets_every_message_in_order_and_every_ack_reaches_the_broker() {
+    const N: usize = 3000;
     let broker = broker();
-    let mut c = Collector::start(&config(&broker, "dcpue-slow"), 1);
+    let cfg = config(&broker, "dcpue-slow");
+    let mut c = Collector::start(&cfg, 1);
     c.wait_subscribed().await;
-    let lines: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    let lines: Vec<String> = (0..N).map(|i| format!("r{i}")).collect();
     tokio::task::block_in_place(|| broker.publish_lines("dc/f/m", &lines, 1));
     // the app is busy for a while: the collector must wait, not drop
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let msgs = c.recv_n(200, Duration::from_secs(20)).await;
-    assert_eq!(payloads(&msgs), lines);
-    ack_all(msgs).await;
+    // then it takes and acks one at a time while the broker floods (no in-flight limit)
+    let mut got = Vec::with_capacity(N);
+    while got.len() < N {
+        let m = c
+            .recv(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("received {} of {N}", got.len()));
+        got.push(String::from_utf8_lossy(&m.payload).into_owned());
+        assert!(m.ack.expect("token").ack().await);
+    }
+    assert_eq!(got, lines);
     assert!(c.recv(Duration::from_millis(500)).await.is_none());
     assert!(c.status.connected());
+    assert_eq!(c.status.connects(), 1);
+    c.stop().await;
+    // every ack reached the broker: nothing is redelivered to the next run
+    let mut c = Collector::start(&cfg, 1);
+    c.wait_subscribed().await;
+    assert!(
+        c.recv(Duration::from_secs(2)).await.is_none(),
+        "acked messages redelivered"
+    );
     c.stop().await;
 }
 
@@ -666,4 +685,31 @@ async fn start_errors_are_reported_not_retried() {
     };
     let err = ingest::spawn(&missing, st, tx, CancellationToken::new()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resubscribes_when_the_broker_lost_the_session() {
+    let mut broker = broker();
+    let mut c = Collector::start(&config(&broker, "dcpue-lost"), 16);
+    c.wait_subscribed().await;
+    publish(&broker, "dc/f/m", "one");
+    ack_all(c.recv_n(1, Duration::from_secs(10)).await).await;
+    tokio::task::block_in_place(|| {
+        broker.stop();
+        std::fs::remove_file(broker.dir.path().join("mosquitto.db"))
+            .expect("the broker saved its state");
+        broker.restart();
+    });
+    // a fresh broker knows nothing of the client: only a new SUBSCRIBE brings messages
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(c.status.connected() && c.status.subscribed()) {
+        assert!(Instant::now() < end, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.status.connects(), 2);
+    publish(&broker, "dc/f/m", "two");
+    let m = c.recv_n(1, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&m), vec!["two"]);
+    ack_all(m).await;
+    c.stop().await;
 }
