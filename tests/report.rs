@@ -13,6 +13,8 @@ use dcpue::config::Config;
 use dcpue::engine::{Engine, Reading, Snapshot, Status, Verdict};
 use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
 
+mod support;
+
 const HOUR: i64 = 3_600_000;
 const STEP: i64 = 15 * 60_000;
 /// 2025-01-01T00:00:00+08:00 and 2026-01-01T00:00:00+08:00.
@@ -22,10 +24,8 @@ const YEAR_END: i64 = 1_767_196_800_000;
 const OUTAGE_FROM: i64 = 1_752_105_600_000;
 const OUTAGE_TO: i64 = OUTAGE_FROM + 84 * HOUR;
 
-const CONFIG: &str = r#"
-[storage]
-dir = "STATE_DIR"
-
+/// Engine settings and facilities (the `[storage]` table is added per test).
+const LAYOUT: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "20m"
@@ -73,7 +73,7 @@ commissioned = "2024-03-01"
 "#;
 
 fn config_text(state_dir: &Path) -> String {
-    CONFIG.replace("STATE_DIR", &state_dir.display().to_string())
+    format!("[storage]\ndir = \"{}\"\n{LAYOUT}", state_dir.display())
 }
 
 /// Deterministic noise in [-1, 1).
@@ -603,4 +603,61 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
             f.name
         );
     }
+}
+
+#[test]
+fn url_reads_the_same_figures_from_a_running_instance() {
+    // A real `dcpue serve` restored from the replayed year's checkpoint.
+    let broker = support::Mosquitto::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    dcpue::store::checkpoint(&state, &replayed().engine).expect("checkpoint");
+    let http_port = support::free_port();
+    let config = dir.path().join("dcpue.toml");
+    std::fs::write(
+        &config,
+        support::Dcpue::config_text(
+            &broker.url(),
+            http_port,
+            &state,
+            &format!("dcpue-report-{http_port}"),
+            LAYOUT,
+        ),
+    )
+    .expect("config");
+    let mut serve = support::Dcpue {
+        proc: None,
+        http_port,
+        dir,
+        config: config.clone(),
+    };
+    serve.restart();
+
+    let out = serve.dir.path().join("remote.json");
+    let mut a = args(&config, Format::Json, &out);
+    a.url = Some(serve.url(""));
+    report::run_report(&a).unwrap_or_else(|e| panic!("{e}\n{}", serve.log()));
+    let remote: Report =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+    let local = year_report();
+    assert_eq!(remote.facilities.len(), local.facilities.len());
+    for (r, l) in remote.facilities.iter().zip(&local.facilities) {
+        assert_eq!(r.id, l.id);
+        let (rp, lp) = (r.pue.expect("remote PUE"), l.pue.expect("local PUE"));
+        assert!(close(rp, lp, 1e-12), "{}: {rp} vs {lp}", r.id);
+        assert!(close(r.coverage, l.coverage, 1e-12));
+        assert!(close(r.energy_kwh.total, l.energy_kwh.total, 1e-12));
+        assert_eq!(r.missing_hours, l.missing_hours, "{}", r.id);
+        assert_eq!((r.verdict, r.grade), (l.verdict, l.grade));
+        assert_eq!(r.months.len(), 12);
+        for (rm, lm) in r.months.iter().zip(&l.months) {
+            assert_eq!(rm.month, lm.month);
+            assert_eq!(rm.missing_hours, lm.missing_hours, "{} {}", r.id, rm.month);
+            assert_eq!(rm.pue.map(f64::to_bits), lm.pue.map(f64::to_bits));
+        }
+    }
+    let (rs, ls) = (&remote.summary[2], &local.summary[2]);
+    assert!(close(rs.pue.expect("pue"), ls.pue.expect("pue"), 1e-3));
+    serve.stop();
 }
