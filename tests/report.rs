@@ -540,6 +540,17 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    std::fs::copy(&html, artifacts.join("report.html")).expect("keep the HTML");
+    let en_path = dir.path().join("report-en.html");
+    let mut en = args(&cfg, Format::Html, &en_path);
+    en.lang = Lang::En;
+    report::run_report(&en).expect("English report");
+    let en_text = std::fs::read_to_string(&en_path).expect("html");
+    assert!(en_text.contains("Reporting period") && en_text.contains("Data gaps"));
+    assert!(!en_text.contains("报告期") && !en_text.contains("数据缺失"));
+    let mut md = args(&cfg, Format::Md, &artifacts.join("report.md"));
+    md.lang = Lang::Zh;
+    report::run_report(&md).expect("markdown");
     let pdf = artifacts.join("report.pdf");
     let _ = std::fs::remove_file(&pdf);
     let profile = dir.path().join("chromium-profile");

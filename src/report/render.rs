@@ -163,6 +163,17 @@ fn pue_s(p: Option<f64>) -> String {
     p.map(|p| format!("{p:.3}")).unwrap_or_else(|| "—".into())
 }
 
+/// A PUE compared with `ceiling`: three decimals, four when three would hide which side of the
+/// ceiling it is on (the verdict compares unrounded values).
+fn pue_c(p: Option<f64>, ceiling: f64) -> String {
+    match p {
+        Some(p) if p != ceiling && ((p * 1000.0).round() / 1000.0 - ceiling).abs() < 1e-9 => {
+            format!("{p:.4}")
+        }
+        _ => pue_s(p),
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
@@ -310,7 +321,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
         "- {}: {} · {}: ≤{} / ≤{} / ≤{}",
         lb(lang, "最低数据覆盖率", "Minimum coverage"),
         pct(r.min_coverage),
-        lb(lang, "GB 40879 等级", "GB 40879 grades"),
+        lb(lang, "GB 40879 等级", "grades"),
         r.grade_bounds[0],
         r.grade_bounds[1],
         r.grade_bounds[2]
@@ -365,7 +376,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
             md_cell(&f.name),
             f.id,
             tier_s(lang, f.tier.as_str()),
-            pue_s(f.pue),
+            pue_c(f.pue, f.pue_ceiling),
             f.pue_ceiling,
             verdict_s(lang, f.verdict),
             grade_s(f.grade),
@@ -395,7 +406,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
         let _ = writeln!(
             o,
             "- **PUE {}** ({} {}) — **{}**, {} {}",
-            pue_s(f.pue),
+            pue_c(f.pue, f.pue_ceiling),
             lb(lang, "限值", "ceiling"),
             f.pue_ceiling,
             verdict_s(lang, f.verdict),
@@ -451,7 +462,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
                 o,
                 "| {} | {} | {} | {} | {} | {} |",
                 m.month,
-                pue_s(m.pue),
+                pue_c(m.pue, f.pue_ceiling),
                 pct(m.coverage),
                 m.missing_hours,
                 mwh(m.energy_kwh.total),
@@ -752,7 +763,7 @@ pub fn render_html(r: &Report, lang: Lang) -> String {
     let _ = writeln!(
         o,
         "<div class=\"sub\">{}: <b>{} — {}</b> (UTC{}, {}) · {} h</div></div>",
-        hl_inline(lang, "报告期", "reporting period"),
+        hl_inline(lang, "报告期", "Reporting period"),
         esc(&short_time(&r.period.from)),
         esc(&short_time(&r.period.to)),
         esc(offset_of(&r.period.from)),
@@ -789,7 +800,7 @@ pub fn render_html(r: &Report, lang: Lang) -> String {
             esc(&f.name),
             esc(&f.id),
             tier_h(lang, f.tier.as_str()),
-            pue_s(f.pue),
+            pue_c(f.pue, f.pue_ceiling),
             f.pue_ceiling,
             f.verdict.as_str(),
             verdict_h(lang, f.verdict),
@@ -909,7 +920,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         o,
         "<div class=\"keys\"><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {}</span></div><div><span class=\"k\">{}</span><span class=\"v\"><span class=\"badge {}\">{}</span></span><span class=\"s\">GB 40879 {}</span></div><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {} / {} h</span></div><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {}</span></div></div>",
         hl_inline(lang, "报告期 PUE", "period PUE"),
-        pue_s(f.pue),
+        pue_c(f.pue, f.pue_ceiling),
         lb(lang, "限值", "ceiling"),
         f.pue_ceiling,
         hl_inline(lang, "结论", "verdict"),
@@ -968,7 +979,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
             "<tr><td>{}</td><td class=\"n{}\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             m.month,
             if over { " breach" } else { "" },
-            pue_s(m.pue),
+            pue_c(m.pue, f.pue_ceiling),
             pct(m.coverage),
             m.missing_hours,
             mwh(m.energy_kwh.total),
@@ -980,7 +991,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         o,
         "<tr class=\"total\"><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>",
         hl(lang, "报告期", "Period"),
-        pue_s(f.pue),
+        pue_c(f.pue, f.pue_ceiling),
         pct(f.coverage),
         f.missing_hours,
         mwh(f.energy_kwh.total),
@@ -1079,5 +1090,29 @@ fn hl_inline(lang: Lang, zh: &str, en: &str) -> String {
     match lang {
         Lang::Zh => format!("{zh} <span class=\"en\" style=\"display:inline\">{en}</span>"),
         Lang::En => en.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(mwh(18_925_512.0), "18,925.5");
+        assert_eq!(mwh(999.0), "1.0");
+        assert_eq!(mwh(0.0), "0.0");
+        assert_eq!(mwh(1_234_567_890.0), "1,234,567.9");
+        assert_eq!(pue_c(Some(1.2449), 1.3), "1.245");
+        // 1.3004 > 1.3 is a breach: three decimals would print the ceiling itself.
+        assert_eq!(pue_c(Some(1.3004), 1.3), "1.3004");
+        assert_eq!(pue_c(Some(1.2996), 1.3), "1.2996");
+        assert_eq!(pue_c(None, 1.3), "—");
+        assert_eq!(duration_s(90 * 3600 + 1800), "3d 18h 30m");
+        assert_eq!(csv_field("a,b \"c\""), "\"a,b \"\"c\"\"\"");
+        assert_eq!(
+            esc("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }
