@@ -583,8 +583,8 @@ td.breach { color: #a10000; font-weight: bold }
 
 /// Inline SVG: monthly PUE bars against the ceiling line (and the period's PUE).
 fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
-    let (w, h) = (680.0f64, 205.0f64);
-    let (left, right, top, bottom) = (44.0, 12.0, 14.0, 34.0);
+    let (w, h) = (680.0f64, 215.0f64);
+    let (left, right, top, bottom) = (44.0, 12.0, 26.0, 34.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let vals: Vec<f64> = f.months.iter().filter_map(|m| m.pue).collect();
@@ -600,6 +600,8 @@ fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
     let span = (hi - lo).max(0.1);
     let y = |v: f64| top + ph - (v - lo) / span * ph;
     let mut s = String::new();
+    // Bar values, drawn last so the reference lines never cover them.
+    let mut values = String::new();
     let _ = write!(
         s,
         r##"<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="PUE by month" font-family="inherit" font-size="10">"##
@@ -633,9 +635,13 @@ fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
             };
             let _ = write!(
                 s,
-                r##"<rect x="{:.1}" y="{top_y:.1}" width="{bw:.1}" height="{:.1}" fill="{fill}"/><text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="8.5" fill="#111">{p:.3}</text>"##,
+                r##"<rect x="{:.1}" y="{top_y:.1}" width="{bw:.1}" height="{:.1}" fill="{fill}"/>"##,
                 cx - bw / 2.0,
                 (base - top_y).max(0.0),
+            );
+            let _ = write!(
+                values,
+                r##"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="8.5" fill="#111" stroke="#fff" stroke-width="2.5" paint-order="stroke">{p:.3}</text>"##,
                 top_y - 2.5
             );
         } else {
@@ -669,14 +675,14 @@ fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
         top + ph,
         top + ph
     );
-    // Ceiling line.
+    // Ceiling and period lines, with a legend above the plot.
     let cy = y(f.pue_ceiling);
+    let lx = left + pw;
     let _ = write!(
         s,
-        r##"<line x1="{left}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="#b3261e" stroke-width="1.4" stroke-dasharray="6 3"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9" fill="#b3261e">{} {}</text>"##,
-        left + pw,
-        left + pw - 2.0,
-        cy - 3.0,
+        r##"<line x1="{left}" y1="{cy:.1}" x2="{lx:.1}" y2="{cy:.1}" stroke="#b3261e" stroke-width="1.4" stroke-dasharray="6 3"/><line x1="{:.1}" y1="8" x2="{:.1}" y2="8" stroke="#b3261e" stroke-width="1.4" stroke-dasharray="6 3"/><text x="{lx:.1}" y="11" text-anchor="end" font-size="9" fill="#b3261e">{} {}</text>"##,
+        lx - 112.0,
+        lx - 90.0,
         esc(&lb(lang, "限值", "ceiling")),
         f.pue_ceiling
     );
@@ -684,13 +690,14 @@ fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
         let py = y(p);
         let _ = write!(
             s,
-            r##"<line x1="{left}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#111" stroke-width="0.9" stroke-dasharray="1.5 2"/><text x="{:.1}" y="{:.1}" font-size="9" fill="#111">{} {p:.3}</text>"##,
-            left + pw,
-            left + 4.0,
-            py - 3.0,
-            esc(&lb(lang, "本期", "period"))
+            r##"<line x1="{left}" y1="{py:.1}" x2="{lx:.1}" y2="{py:.1}" stroke="#111" stroke-width="0.9" stroke-dasharray="1.5 2"/><line x1="{left}" y1="8" x2="{:.1}" y2="8" stroke="#111" stroke-width="0.9" stroke-dasharray="1.5 2"/><text x="{:.1}" y="11" font-size="9" fill="#111">{} {}</text>"##,
+            left + 22.0,
+            left + 26.0,
+            esc(&lb(lang, "报告期 PUE", "period PUE")),
+            pue_c(Some(p), f.pue_ceiling)
         );
     }
+    s.push_str(&values);
     s.push_str("</svg>");
     s
 }
