@@ -4,7 +4,7 @@
 //! acknowledges each message only after the engine took it, advances event time (alerts and
 //! window points), and publishes snapshots that HTTP readers hold without blocking ingest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use crate::engine::{Engine, MeterRef, Reason, Verdict};
 use crate::http::{self, Shared};
 use crate::ingest::mqtt::{self, Incoming, MqttStatus};
 use crate::ingest::{decode_payload, parse_topic};
-use crate::store;
+use crate::store::{self, wal::Wal, IngestMark};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -147,6 +147,49 @@ impl Alerting {
     }
 }
 
+/// Hashes of recently taken messages, to recognise a broker's redelivery (DUP flag) of a message
+/// already taken and durable, e.g. after a crash between the write-ahead log and the ack.
+#[derive(Debug, Default)]
+pub struct RecentMessages {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl RecentMessages {
+    const CAP: usize = 65_536;
+
+    pub fn hash(topic: &str, payload: &[u8]) -> u64 {
+        ((crc32fast::hash(topic.as_bytes()) as u64) << 32) | crc32fast::hash(payload) as u64
+    }
+
+    pub fn from_list(list: &[u64]) -> Self {
+        let mut r = RecentMessages::default();
+        for &h in list {
+            r.insert(h);
+        }
+        r
+    }
+
+    pub fn insert(&mut self, h: u64) {
+        if self.set.insert(h) {
+            self.order.push_back(h);
+            if self.order.len() > Self::CAP {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn contains(&self, h: u64) -> bool {
+        self.set.contains(&h)
+    }
+
+    pub fn list(&self) -> Vec<u64> {
+        self.order.iter().copied().collect()
+    }
+}
+
 /// The service's parts that the ingest loop drives.
 pub struct Service {
     pub cfg: Config,
@@ -156,14 +199,21 @@ pub struct Service {
     /// Wall-clock time each meter was last heard from (MeterStale).
     pub last_heard: HashMap<MeterRef, i64>,
     pub alerting: Alerting,
+    pub wal: Wal,
+    pub recent: RecentMessages,
     log: RateLimitedLog,
     prefix: String,
 }
 
 impl Service {
     /// Takes one MQTT message: every reading judged and counted. Returns readings accepted.
-    pub fn take_message(&mut self, engine: &mut Engine, topic: &str, payload: &[u8]) -> u64 {
-        let now = now_ms();
+    pub fn take_message(
+        &mut self,
+        engine: &mut Engine,
+        topic: &str,
+        payload: &[u8],
+        now: i64,
+    ) -> u64 {
         let Some((fid, mid)) = parse_topic(&self.prefix, topic) else {
             engine.count_rejected(None, Reason::UnknownMeter, 1);
             self.log.warn(
@@ -217,6 +267,46 @@ impl Service {
         }
         accepted
     }
+
+    /// One message as it arrives: a redelivery of a message already taken counts as a
+    /// duplicate; anything else goes to the write-ahead log and the engine.
+    fn arrive(
+        &mut self,
+        engine: &mut Engine,
+        topic: &str,
+        payload: &[u8],
+        redelivered: bool,
+    ) -> Result<(), store::StoreError> {
+        let h = RecentMessages::hash(topic, payload);
+        if redelivered && self.recent.contains(h) {
+            let facility = parse_topic(&self.prefix, topic)
+                .map(|(f, _)| f)
+                .filter(|f| engine.facility_index(f).is_some());
+            engine.count_rejected(facility, Reason::Duplicate, 1);
+            return Ok(());
+        }
+        let now = now_ms();
+        self.wal.append(now, topic, payload)?;
+        self.recent.insert(h);
+        self.take_message(engine, topic, payload, now);
+        Ok(())
+    }
+
+    /// Writes a checkpoint of everything taken so far and empties the write-ahead log.
+    pub fn checkpoint(&mut self) -> Result<(), store::StoreError> {
+        let engine = self.engine.clone();
+        let e = engine
+            .lock()
+            .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
+        self.wal.sync()?;
+        let mark = IngestMark {
+            wal_seq: self.wal.last_seq(),
+            recent_messages: self.recent.list(),
+        };
+        store::checkpoint(&self.state_dir, &e, &mark)?;
+        drop(e);
+        self.wal.reset()
+    }
 }
 
 /// Runs `dcpue serve` until `shutdown` is cancelled. `ready_tx` receives the HTTP address once
@@ -236,13 +326,15 @@ pub async fn serve(
             cfg.storage.dir.display()
         ))
     })?;
-    let engine = store::restore(&cfg)?;
+    let (engine, mark) = store::restore(&cfg)?;
+    let (mut wal, records) = Wal::open(&cfg.storage.dir)?;
+    wal.continue_after(mark.wal_seq);
     let engine = Arc::new(Mutex::new(engine));
+    let status = Arc::new(MqttStatus::new());
     let first = engine
         .lock()
         .map_err(|_| AppError::Other("engine lock".into()))?
         .snapshot(now_ms());
-    let status = Arc::new(MqttStatus::new());
     let shared = Arc::new(Shared::new(engine.clone(), first, status.clone()));
 
     let history = Arc::new(AlertHistory::open(&cfg.storage.dir)?);
@@ -264,14 +356,6 @@ pub async fn serve(
     if let Ok(mut a) = shared.alerts.write() {
         *a = Some(alerting.http.clone());
     }
-
-    let (tx, rx) = mpsc::channel::<Incoming>(4096);
-    let mqtt_task = mqtt::spawn(&cfg.mqtt, status.clone(), tx, shutdown.clone())?;
-    let http_task = tokio::spawn(http::serve(listener, shared.clone(), shutdown.clone()));
-    tracing::info!(%addr, broker = %cfg.mqtt.url, facilities = cfg.facilities.len(), "dcpue serving");
-    if let Some(t) = ready_tx {
-        let _ = t.send(addr);
-    }
     let mut svc = Service {
         prefix: cfg.mqtt.topic_prefix.clone(),
         state_dir: cfg.storage.dir.clone(),
@@ -280,14 +364,45 @@ pub async fn serve(
         shared: shared.clone(),
         last_heard: HashMap::new(),
         alerting,
+        wal,
+        recent: RecentMessages::from_list(&mark.recent_messages),
         log: RateLimitedLog::new(20),
     };
+    // Messages taken after the last checkpoint, before a crash: taken again, exactly once.
+    let replay: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.seq > mark.wal_seq)
+        .collect();
+    if !replay.is_empty() {
+        let engine = svc.engine.clone();
+        {
+            let Ok(mut e) = engine.lock() else {
+                return Err(AppError::Other("engine lock".into()));
+            };
+            for r in &replay {
+                svc.recent
+                    .insert(RecentMessages::hash(&r.topic, &r.payload));
+                svc.take_message(&mut e, &r.topic, &r.payload, r.wall_ms);
+            }
+        }
+        tracing::info!(
+            messages = replay.len(),
+            "replayed the write-ahead log after an unclean stop"
+        );
+        svc.checkpoint()?;
+    }
+    publish(&mut svc);
+
+    let (tx, rx) = mpsc::channel::<Incoming>(4096);
+    let mqtt_task = mqtt::spawn(&svc.cfg.mqtt, status.clone(), tx, shutdown.clone())?;
+    let http_task = tokio::spawn(http::serve(listener, shared.clone(), shutdown.clone()));
+    tracing::info!(%addr, broker = %svc.cfg.mqtt.url, facilities = svc.cfg.facilities.len(), "dcpue serving");
+    if let Some(t) = ready_tx {
+        let _ = t.send(addr);
+    }
     ingest_loop(&mut svc, rx, status, shutdown.clone()).await;
     let _ = mqtt_task.await;
-    let saved = match svc.engine.lock() {
-        Ok(e) => store::checkpoint(&svc.state_dir, &e),
-        Err(_) => Ok(()),
-    };
+    let saved = svc.checkpoint();
     svc.alerting.flush();
     let _ = http_task.await;
     let Service { alerting, .. } = svc;
@@ -320,13 +435,24 @@ async fn ingest_loop(
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            if !take_batch(svc, &batch) {
-                break;
-            }
-            // The engine took every message of the batch: now the broker may forget them.
-            for msg in batch.drain(..) {
-                if let Some(ack) = msg.ack {
-                    ack.ack().await;
+            match take_batch(svc, &batch) {
+                Ok(()) => {
+                    // Durable and taken: now the broker may forget them (group commit: one
+                    // fsync for the whole batch).
+                    for msg in batch.drain(..) {
+                        if let Some(ack) = msg.ack {
+                            ack.ack().await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Not durable: leave the batch unacknowledged (the broker redelivers it)
+                    // and stop rather than lose it.
+                    tracing::error!(
+                        "cannot make ingest durable, stopping without acknowledging: {e}"
+                    );
+                    shutdown.cancel();
+                    break;
                 }
             }
         }
@@ -340,11 +466,9 @@ async fn ingest_loop(
             wall_clock_alerts(svc);
             last_wall_eval = Instant::now();
         }
-        if last_checkpoint.elapsed() >= Duration::from_secs(60) {
-            if let Ok(e) = svc.engine.lock() {
-                if let Err(err) = store::checkpoint(&svc.state_dir, &e) {
-                    tracing::error!("checkpoint failed: {err}");
-                }
+        if last_checkpoint.elapsed() >= Duration::from_secs(60) || svc.wal.bytes() > 64 << 20 {
+            if let Err(err) = svc.checkpoint() {
+                tracing::error!("checkpoint failed: {err}");
             }
             last_checkpoint = Instant::now();
         }
@@ -352,16 +476,18 @@ async fn ingest_loop(
     publish(svc);
 }
 
-/// Feeds a batch of messages to the engine; false when the engine lock is poisoned.
-fn take_batch(svc: &mut Service, batch: &[Incoming]) -> bool {
+/// Feeds a batch of messages to the engine and makes it durable.
+fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
     let engine = svc.engine.clone();
-    let Ok(mut e) = engine.lock() else {
-        return false;
-    };
-    for msg in batch {
-        svc.take_message(&mut e, &msg.topic, &msg.payload);
+    {
+        let mut e = engine
+            .lock()
+            .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
+        for msg in batch {
+            svc.arrive(&mut e, &msg.topic, &msg.payload, msg.redelivered)?;
+        }
     }
-    true
+    svc.wal.sync()
 }
 
 /// Advances event time (each step to the alert rules) and publishes a snapshot.

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod http;

@@ -34,6 +34,21 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Everything on one machine: an embedded broker, the simulated Jiangxi facilities with a
+    /// year of history, and the dashboard.
+    Demo(dcpue::demo::DemoArgs),
+    /// Publish realistic meter data for the configured facilities (live, or a past period as
+    /// fast as the broker takes it).
+    Simulate {
+        /// Config file whose facilities and meters are simulated.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Broker URL, e.g. mqtt://127.0.0.1:1883.
+        #[arg(long)]
+        broker: String,
+        #[command(flatten)]
+        args: dcpue::sim::SimulateArgs,
+    },
     /// Validate a config file and print a summary.
     CheckConfig {
         /// Config file.
@@ -178,6 +193,36 @@ fn main() -> ExitCode {
                         dcpue::app::serve(cfg, token, None)
                             .await
                             .map_err(|e| e.to_string())
+                    }
+                    Command::Demo(args) => dcpue::demo::run_demo(args, token)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Command::Simulate {
+                        config,
+                        broker,
+                        args,
+                    } => {
+                        let cfg = load(&config)?;
+                        let stop = token.clone();
+                        let summary = dcpue::sim::run_simulate_until(&cfg, &broker, args, stop)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        eprintln!(
+                            "published {} messages ({} readings, {} acknowledged) in {:.1} s",
+                            summary.messages,
+                            summary.readings,
+                            summary.acked,
+                            summary.elapsed.as_secs_f64()
+                        );
+                        for (f, t) in &summary.totals {
+                            eprintln!(
+                                "  {f}: model PUE {}",
+                                t.pue()
+                                    .map(|p| format!("{p:.4}"))
+                                    .unwrap_or_else(|| "-".into())
+                            );
+                        }
+                        Ok(())
                     }
                     _ => Ok(()),
                 }

@@ -439,18 +439,277 @@ async fn unacked_messages_are_redelivered_after_reconnect() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_app_gets_every_message_in_order() {
+async fn slow_app_gets_every_message_in_order_and_every_ack_reaches_the_broker() {
+    const N: usize = 3000;
     let broker = broker();
-    let mut c = Collector::start(&config(&broker, "dcpue-slow"), 1);
+    let cfg = config(&broker, "dcpue-slow");
+    let mut c = Collector::start(&cfg, 1);
     c.wait_subscribed().await;
-    let lines: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    let lines: Vec<String> = (0..N).map(|i| format!("r{i}")).collect();
     tokio::task::block_in_place(|| broker.publish_lines("dc/f/m", &lines, 1));
     // the app is busy for a while: the collector must wait, not drop
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let msgs = c.recv_n(200, Duration::from_secs(20)).await;
-    assert_eq!(payloads(&msgs), lines);
-    ack_all(msgs).await;
+    // then it takes and acks one at a time while the broker floods (no in-flight limit)
+    let mut got = Vec::with_capacity(N);
+    while got.len() < N {
+        let m = c
+            .recv(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|| panic!("received {} of {N}", got.len()));
+        got.push(String::from_utf8_lossy(&m.payload).into_owned());
+        assert!(m.ack.expect("token").ack().await);
+    }
+    assert_eq!(got, lines);
     assert!(c.recv(Duration::from_millis(500)).await.is_none());
     assert!(c.status.connected());
+    assert_eq!(c.status.connects(), 1);
+    c.stop().await;
+    // every ack reached the broker: nothing is redelivered to the next run
+    let mut c = Collector::start(&cfg, 1);
+    c.wait_subscribed().await;
+    assert!(
+        c.recv(Duration::from_secs(2)).await.is_none(),
+        "acked messages redelivered"
+    );
+    c.stop().await;
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=dcpue test CA",
+        ],
+    ]
+    .concat());
+    for (name, ext) in [
+        (
+            "server",
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "client",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN=dcpue-{name}"),
+            ],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extf,
+        ]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_client_certificate_and_password() {
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    tokio::task::block_in_place(|| make_certs(d));
+    let pwfile = d.join("broker.passwd");
+    let st = Command::new(which("mosquitto_passwd"))
+        .arg("-b")
+        .arg("-c")
+        .arg(&pwfile)
+        .args(["meter-reader", "s3cret pass"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let broker = Mosquitto::start_with(&format!(
+        "user {me}\nallow_anonymous false\npassword_file {}\ncafile {p}/ca.crt\ncertfile {p}/server.crt\nkeyfile {p}/server.key\nrequire_certificate true\n",
+        pwfile.display(),
+        p = d.display()
+    ));
+    std::fs::write(d.join("dcpue.pw"), "s3cret pass\n").unwrap();
+    let cfg = MqttConfig {
+        url: format!("mqtts://127.0.0.1:{}", broker.port),
+        client_id: "dcpue-tls".into(),
+        topic_prefix: "dc".into(),
+        qos: 1,
+        username: Some("meter-reader".into()),
+        password_file: Some(d.join("dcpue.pw")),
+        ca_file: Some(d.join("ca.crt")),
+        client_cert_file: Some(d.join("client.crt")),
+        client_key_file: Some(d.join("client.key")),
+    };
+    let mut c = Collector::start(&cfg, 16);
+    c.wait_subscribed().await;
+    let port = broker.port.to_string();
+    let ca = d.join("ca.crt");
+    let (cert, key) = (d.join("client.crt"), d.join("client.key"));
+    let st = tokio::task::block_in_place(|| {
+        Command::new(which("mosquitto_pub"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-q",
+                "1",
+                "-t",
+                "dc/ganzhou-1/it-a",
+                "-m",
+                "over tls",
+            ])
+            .arg("--cafile")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["-u", "meter-reader", "-P", "s3cret pass"])
+            .status()
+            .unwrap()
+    });
+    assert!(st.success());
+    let m = c.recv_n(1, Duration::from_secs(10)).await.pop().unwrap();
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("dc/ganzhou-1/it-a", &b"over tls"[..])
+    );
+    ack_all(vec![m]).await;
+    c.stop().await;
+
+    // A wrong password, or no client certificate: never connected, retried, no panic.
+    std::fs::write(d.join("wrong.pw"), "nope").unwrap();
+    let wrong_pw = MqttConfig {
+        client_id: "dcpue-tls-2".into(),
+        password_file: Some(d.join("wrong.pw")),
+        ..cfg.clone()
+    };
+    let no_cert = MqttConfig {
+        client_id: "dcpue-tls-3".into(),
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    let plain = MqttConfig {
+        client_id: "dcpue-tls-4".into(),
+        url: broker.url(),
+        ca_file: None,
+        client_cert_file: None,
+        client_key_file: None,
+        ..cfg.clone()
+    };
+    for bad in [wrong_pw, no_cert, plain] {
+        let c = Collector::start(&bad, 16);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !c.status.connected() && !c.status.subscribed(),
+            "{} must not connect",
+            bad.client_id
+        );
+        assert_eq!(c.status.connects(), 0);
+        assert!(!c.handle.is_finished(), "keeps retrying");
+        c.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn start_errors_are_reported_not_retried() {
+    let (tx, _rx) = mpsc::channel(1);
+    let st = Arc::new(MqttStatus::new());
+    let bad_url = MqttConfig {
+        url: "http://127.0.0.1:1883".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        ingest::spawn(&bad_url, st.clone(), tx.clone(), CancellationToken::new()),
+        Err(ingest::MqttError::Url { .. })
+    ));
+    let missing = MqttConfig {
+        url: "mqtts://127.0.0.1:8883".into(),
+        ca_file: Some("/nonexistent/ca.crt".into()),
+        ..Default::default()
+    };
+    let err = ingest::spawn(&missing, st, tx, CancellationToken::new()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resubscribes_when_the_broker_lost_the_session() {
+    let mut broker = broker();
+    let mut c = Collector::start(&config(&broker, "dcpue-lost"), 16);
+    c.wait_subscribed().await;
+    publish(&broker, "dc/f/m", "one");
+    ack_all(c.recv_n(1, Duration::from_secs(10)).await).await;
+    tokio::task::block_in_place(|| {
+        broker.stop();
+        std::fs::remove_file(broker.dir.path().join("mosquitto.db"))
+            .expect("the broker saved its state");
+        broker.restart();
+    });
+    // a fresh broker knows nothing of the client: only a new SUBSCRIBE brings messages
+    let end = Instant::now() + Duration::from_secs(20);
+    while !(c.status.connected() && c.status.subscribed()) {
+        assert!(Instant::now() < end, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.status.connects(), 2);
+    publish(&broker, "dc/f/m", "two");
+    let m = c.recv_n(1, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&m), vec!["two"]);
+    ack_all(m).await;
     c.stop().await;
 }

@@ -116,13 +116,7 @@ pub fn decode_payload(
     };
     match top {
         Top::One(raw) => Ok(vec![raw.judge().map_err(DecodeError::verdict)]),
-        Top::Many(elems) => Ok(elems
-            .into_iter()
-            .map(|e| match e {
-                Elem::Obj(raw) => raw.judge().map_err(DecodeError::verdict),
-                Elem::Other(kind) => Err(DecodeError::NotObject(kind).verdict()),
-            })
-            .collect()),
+        Top::Many(judged) => Ok(judged),
         Top::Other(kind) => Err(DecodeError::NotObjectOrArray(kind).verdict()),
     }
 }
@@ -184,7 +178,8 @@ fn kind_of_unexpected(u: de::Unexpected<'_>) -> &'static str {
 
 enum Top {
     One(Raw),
-    Many(Vec<Elem>),
+    /// Each element judged as soon as it is parsed.
+    Many(Vec<Result<Reading, (Reason, String)>>),
     Other(&'static str),
 }
 
@@ -283,7 +278,10 @@ impl<'de> Deserialize<'de> for Top {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(8).min(4096));
                 while let Some(e) = seq.next_element::<Elem>()? {
-                    v.push(e);
+                    v.push(match e {
+                        Elem::Obj(raw) => raw.judge().map_err(DecodeError::verdict),
+                        Elem::Other(kind) => Err(DecodeError::NotObject(kind).verdict()),
+                    });
                 }
                 Ok(Top::Many(v))
             }

@@ -12,16 +12,17 @@
 //!   redelivered forever;
 //! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
-    SubscribeReasonCode, TlsConfiguration, Transport,
+    Request, Subscribe, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -115,6 +116,8 @@ pub struct Incoming {
     /// For QoS 1/2: acknowledge only after the engine took the message (every reading of it
     /// judged, rejections included); `None` for QoS 0.
     pub ack: Option<AckToken>,
+    /// The broker's DUP flag: this may be a redelivery of a message sent before.
+    pub redelivered: bool,
 }
 
 /// The right to acknowledge one message to the broker. Acks go out in the order they are
@@ -122,32 +125,73 @@ pub struct Incoming {
 /// message with the broker, which redelivers it after the next reconnect.
 #[derive(Debug)]
 pub struct AckToken {
-    client: AsyncClient,
+    queue: Arc<AckQueue>,
+    /// Only qos and pkid: all an ack needs.
     publish: Publish,
     epoch: u64,
-    status: Arc<MqttStatus>,
 }
 
 impl AckToken {
-    /// Acknowledges the message. Returns false when the connection it came on is gone (the
-    /// broker will redeliver it) or the collector stopped.
+    /// Acknowledges the message; never blocks (see [`try_ack`](Self::try_ack)).
     pub async fn ack(self) -> bool {
-        if self.status.epoch.load(Ordering::Acquire) != self.epoch {
-            return false;
-        }
-        self.client.ack(&self.publish).await.is_ok()
+        self.try_ack()
     }
-    /// [`ack`](Self::ack) without waiting: false also when the collector's request queue is
-    /// full (it is sized so that cannot happen while the app acks what it receives).
+    /// Acknowledges the message without waiting. Returns false when the connection it came on
+    /// is gone (the broker will redeliver it) or the collector stopped.
     pub fn try_ack(self) -> bool {
-        if self.status.epoch.load(Ordering::Acquire) != self.epoch {
-            return false;
-        }
-        self.client.try_ack(&self.publish).is_ok()
+        self.queue.ack(self.epoch, self.publish)
     }
     /// The packet id of the message (for logs).
     pub fn pkid(&self) -> u16 {
         self.publish.pkid
+    }
+}
+
+/// Where acks go: straight into rumqttc's request queue, or, when that is full, into an
+/// overflow the driver moves on between polls. An ack never blocks the app: the app waiting on
+/// the driver while the driver waits on the app (its channel full) would be a deadlock, and
+/// rumqttc drains its request queue only one request per network turn.
+#[derive(Debug)]
+struct AckQueue {
+    client: AsyncClient,
+    status: Arc<MqttStatus>,
+    overflow: Mutex<VecDeque<(u64, Publish)>>,
+    overflow_len: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+impl AckQueue {
+    fn ack(&self, epoch: u64, publish: Publish) -> bool {
+        if self.stopped.load(Ordering::Acquire)
+            || self.status.epoch.load(Ordering::Acquire) != epoch
+        {
+            return false;
+        }
+        let mut q = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
+        // behind earlier acks still waiting, to keep the order
+        if q.is_empty() && self.client.try_ack(&publish).is_ok() {
+            return true;
+        }
+        q.push_back((epoch, publish));
+        self.overflow_len.store(q.len(), Ordering::Release);
+        true
+    }
+
+    /// Moves waiting acks of the current connection into rumqttc's queue while it has room;
+    /// drops those of a lost connection (their messages are redelivered).
+    fn drain(&self) {
+        if self.overflow_len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let epoch = self.status.epoch.load(Ordering::Acquire);
+        let mut q = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((e, p)) = q.front() {
+            if *e == epoch && self.client.try_ack(p).is_err() {
+                break;
+            }
+            q.pop_front();
+        }
+        self.overflow_len.store(q.len(), Ordering::Release);
     }
 }
 
@@ -171,17 +215,24 @@ pub fn spawn(
         2 => QoS::ExactlyOnce,
         q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
     };
-    // Acks are queued here until the event loop sends them. Between two drains of this queue
-    // the app can ack at most what the channel holds plus one network read (≤ 10 packets), so
-    // this capacity never blocks an ack.
-    let cap = tx.max_capacity() * 2 + 64;
+    // rumqttc's request queue (acks, subscribe, disconnect): room for a channel's worth of acks;
+    // beyond that acks wait in the AckQueue's overflow.
+    let cap = tx.max_capacity() + 64;
     let (client, eventloop) = AsyncClient::new(opts, cap);
+    let acks = Arc::new(AckQueue {
+        client: client.clone(),
+        status: status.clone(),
+        overflow: Mutex::new(VecDeque::new()),
+        overflow_len: AtomicUsize::new(0),
+        stopped: AtomicBool::new(false),
+    });
     let driver = Driver {
         client,
         eventloop,
         filter: topic_filter(&cfg.topic_prefix),
         qos,
         status,
+        acks,
         tx,
         shutdown,
     };
@@ -396,6 +447,7 @@ struct Driver {
     filter: String,
     qos: QoS,
     status: Arc<MqttStatus>,
+    acks: Arc<AckQueue>,
     tx: mpsc::Sender<Incoming>,
     shutdown: CancellationToken,
 }
@@ -407,6 +459,7 @@ impl Driver {
         let (host, port) = self.eventloop.mqtt_options.broker_address();
         tracing::info!(broker = %format!("{host}:{port}"), client_id = %self.eventloop.mqtt_options.client_id(), filter = %self.filter, "mqtt collector starting");
         loop {
+            self.acks.drain();
             let event = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break,
@@ -419,11 +472,13 @@ impl Driver {
                     tracing::info!(session_present = ack.session_present, "mqtt connected");
                     // Subscribe on every ConnAck: a broker that lost the session (restarted
                     // without persistence) would otherwise send nothing.
-                    if let Err(e) = self.client.try_subscribe(self.filter.clone(), self.qos) {
-                        tracing::error!(error = %e, "mqtt subscribe could not be queued; reconnecting");
-                        self.eventloop.clean();
-                        self.lost();
-                    }
+                    // Ahead of anything queued (the request queue may be full of acks).
+                    self.eventloop
+                        .pending
+                        .push_front(Request::Subscribe(Subscribe::new(
+                            self.filter.clone(),
+                            self.qos,
+                        )));
                 }
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {
                     if suback
@@ -442,36 +497,8 @@ impl Driver {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    self.status.messages.fetch_add(1, Ordering::Relaxed);
-                    self.status.last_message_wall_ms.store(
-                        chrono::Utc::now().timestamp_millis().max(1),
-                        Ordering::Relaxed,
-                    );
-                    let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
-                        client: self.client.clone(),
-                        // only qos and pkid are needed to ack
-                        publish: {
-                            let mut a = Publish::new("", p.qos, Vec::new());
-                            a.pkid = p.pkid;
-                            a
-                        },
-                        epoch: self.status.epoch.load(Ordering::Acquire),
-                        status: self.status.clone(),
-                    });
-                    let msg = Incoming {
-                        topic: p.topic,
-                        payload: p.payload,
-                        ack,
-                    };
-                    // Backpressure: wait for room rather than drop. While waiting nothing is read
-                    // from the broker (it holds the rest of the session's queue).
-                    let sent = tokio::select! {
-                        biased;
-                        _ = self.shutdown.cancelled() => break,
-                        r = self.tx.send(msg) => r.is_ok(),
-                    };
-                    if !sent {
-                        tracing::info!("mqtt collector: the app closed its channel; stopping");
+                    let epoch = self.status.epoch.load(Ordering::Acquire);
+                    if !self.forward(p, epoch).await {
                         break;
                     }
                 }
@@ -480,7 +507,31 @@ impl Driver {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    // Messages read just before the error are still handed on (nothing read is
+                    // dropped), tagged with the lost connection so their acks are not sent on
+                    // the next one: the broker redelivers them.
+                    let epoch = self.status.epoch.load(Ordering::Acquire);
+                    let buffered: Vec<Publish> = self
+                        .eventloop
+                        .state
+                        .events
+                        .drain(..)
+                        .filter_map(|e| match e {
+                            Event::Incoming(Packet::Publish(p)) => Some(p),
+                            _ => None,
+                        })
+                        .collect();
                     self.lost();
+                    let mut stop = false;
+                    for p in buffered {
+                        if !self.forward(p, epoch).await {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    if stop {
+                        break;
+                    }
                     if let Some(held) = error_log.check() {
                         let held = if held > 0 {
                             format!(" ({held} similar errors not logged)")
@@ -501,6 +552,42 @@ impl Driver {
             }
         }
         self.stop().await;
+    }
+
+    /// Hands one message to the app. Backpressure: waits for room rather than drop; while
+    /// waiting nothing is read from the broker (it holds the rest of the session's queue).
+    /// False when the collector must stop (shutdown, or the app closed its channel).
+    async fn forward(&mut self, p: Publish, epoch: u64) -> bool {
+        self.status.messages.fetch_add(1, Ordering::Relaxed);
+        self.status.last_message_wall_ms.store(
+            chrono::Utc::now().timestamp_millis().max(1),
+            Ordering::Relaxed,
+        );
+        let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
+            queue: self.acks.clone(),
+            publish: {
+                let mut a = Publish::new("", p.qos, Vec::new());
+                a.pkid = p.pkid;
+                a
+            },
+            epoch,
+        });
+        let msg = Incoming {
+            redelivered: p.dup,
+            topic: p.topic,
+            payload: p.payload,
+            ack,
+        };
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => false,
+            r = self.tx.send(msg) => {
+                if r.is_err() {
+                    tracing::info!("mqtt collector: the app closed its channel; stopping");
+                }
+                r.is_ok()
+            }
+        }
     }
 
     /// The connection is gone: un-acked messages are redelivered on the next one.
@@ -524,10 +611,17 @@ impl Driver {
     }
 
     /// Clean DISCONNECT (the broker keeps the persistent session), bounded in time.
+    /// The acks the app already gave go out first; messages arriving meanwhile are left
+    /// un-acked (the broker redelivers them to the next run).
     async fn stop(mut self) {
-        if self.status.connected() && self.client.try_disconnect().is_ok() {
+        if self.status.connected() {
             let done = tokio::time::timeout(Duration::from_secs(2), async {
+                let mut disconnecting = false;
                 loop {
+                    self.acks.drain();
+                    if !disconnecting && self.acks.overflow_len.load(Ordering::Acquire) == 0 {
+                        disconnecting = self.client.try_disconnect().is_ok();
+                    }
                     match self.eventloop.poll().await {
                         Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
                         Ok(_) => {}
@@ -539,6 +633,7 @@ impl Driver {
                 tracing::warn!("mqtt disconnect timed out");
             }
         }
+        self.acks.stopped.store(true, Ordering::Release);
         self.status.epoch.fetch_add(1, Ordering::AcqRel);
         self.status.set_down();
         tracing::info!("mqtt collector stopped");

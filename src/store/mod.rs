@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod wal;
+
 use crate::config::Config;
 use crate::engine::{Engine, SavedState};
 
@@ -34,12 +36,22 @@ struct Stored {
     /// The config the state was built with, as TOML.
     config: String,
     state: SavedState,
+    ingest: IngestMark,
+}
+
+/// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, and the
+/// hashes of recent messages (to recognise broker redeliveries).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestMark {
+    pub wal_seq: u64,
+    pub recent_messages: Vec<u64>,
 }
 
 /// A checkpoint as read back.
 pub struct Loaded {
     pub config_toml: String,
     pub state: SavedState,
+    pub ingest: IngestMark,
 }
 
 pub fn state_path(dir: &Path) -> PathBuf {
@@ -47,7 +59,7 @@ pub fn state_path(dir: &Path) -> PathBuf {
 }
 
 /// Writes the engine's state: temp file, fsync, rename, fsync of the directory.
-pub fn checkpoint(dir: &Path, engine: &Engine) -> Result<(), StoreError> {
+pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<(), StoreError> {
     let path = state_path(dir);
     let p = path.display().to_string();
     let io = |source| StoreError::Io {
@@ -59,6 +71,7 @@ pub fn checkpoint(dir: &Path, engine: &Engine) -> Result<(), StoreError> {
         version: 1,
         config,
         state: engine.saved_state(),
+        ingest: ingest.clone(),
     })
     .map_err(|e| StoreError::Encode {
         path: p.clone(),
@@ -122,6 +135,7 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, StoreError> {
     Ok(Some(Loaded {
         config_toml: stored.config,
         state: stored.state,
+        ingest: stored.ingest,
     }))
 }
 
@@ -144,11 +158,11 @@ pub fn load_engine(dir: &Path) -> Result<Option<Engine>, StoreError> {
 }
 
 /// The engine for `cfg`: restored from `storage.dir` when a checkpoint exists.
-pub fn restore(cfg: &Config) -> Result<Engine, StoreError> {
+pub fn restore(cfg: &Config) -> Result<(Engine, IngestMark), StoreError> {
     match load(&cfg.storage.dir)? {
         None => {
             tracing::info!(dir = %cfg.storage.dir.display(), "no saved state: starting empty");
-            Ok(Engine::new(cfg))
+            Ok((Engine::new(cfg), IngestMark::default()))
         }
         Some(old) => {
             let (engine, notes) =
@@ -157,7 +171,7 @@ pub fn restore(cfg: &Config) -> Result<Engine, StoreError> {
                 tracing::warn!("state: {n}");
             }
             tracing::info!(dir = %cfg.storage.dir.display(), "state restored");
-            Ok(engine)
+            Ok((engine, old.ingest))
         }
     }
 }

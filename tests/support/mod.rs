@@ -77,6 +77,19 @@ impl Drop for Proc {
     }
 }
 
+/// The user running the tests: Mosquitto started as root would otherwise switch to the
+/// `mosquitto` user, which cannot write a private temp dir (persistence would silently fail).
+pub fn current_user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
 /// Finds a program on PATH or in /usr/sbin, /usr/bin.
 pub fn which(prog: &str) -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
@@ -121,8 +134,9 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
         let text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\nmessage_size_limit 0\n{}\n",
+            "listener {} 127.0.0.1\nallow_anonymous true\nuser {}\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\nmessage_size_limit 0\n{}\n",
             self.port,
+            current_user(),
             self.dir.path().display(),
             self.extra
         );

@@ -1,0 +1,170 @@
+//! `dcpue demo` as a newcomer runs it: one command, the Jiangxi layout, a year of history,
+//! one facility in breach with its alert firing, a clean stop on Ctrl-C.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+#[test]
+fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
+    let (http, mqtt) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::fs::File::create(dir.path().join("demo.out")).unwrap();
+    let err = std::fs::File::create(dir.path().join("demo.err")).unwrap();
+    let mut demo = Proc::spawn(
+        "dcpue demo",
+        Command::new(dcpue_bin())
+            .args([
+                "demo",
+                "--http-port",
+                &http.to_string(),
+                "--mqtt-port",
+                &mqtt.to_string(),
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .stdout(out)
+            .stderr(err),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    let log = || std::fs::read_to_string(dir.path().join("demo.err")).unwrap_or_default();
+    let facilities = eventually(Duration::from_secs(60), || {
+        let (s, body) = http_get(&format!("{base}/api/v1/facilities"))?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let all = v.as_array()?;
+        let ready = s == 200
+            && all.len() == 7
+            && all.iter().all(|f| {
+                f["windows"]["365d"]["pue"].is_number() && f["status"] != "insufficient_data"
+            });
+        ready.then_some(v)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "within a minute all seven facilities have a compliance-window PUE; log:\n{}",
+            log()
+        )
+    });
+    let by_id = |id: &str| {
+        facilities
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let ids: Vec<&str> = facilities
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "nanchang-1",
+        "jiujiang-1",
+        "shangrao-1",
+        "ganzhou-1",
+        "yichun-1",
+        "fuzhou-1",
+        "yingtan-1",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert_eq!(by_id("nanchang-1")["tier"], "core");
+    assert_eq!(by_id("fuzhou-1")["tier"], "backup");
+    let breaching: Vec<&str> = facilities
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "breach")
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        breaching.len(),
+        1,
+        "exactly one facility breaches: {breaching:?}"
+    );
+    let b = by_id(breaching[0]);
+    assert!(b["windows"]["365d"]["pue"].as_f64().unwrap() > b["pue_ceiling"].as_f64().unwrap());
+    for f in facilities.as_array().unwrap() {
+        if f["id"] != breaching[0] {
+            assert_eq!(f["status"], "compliant", "{}", f["id"]);
+            assert!(f["windows"]["365d"]["coverage"].as_f64().unwrap() >= 0.9);
+            for w in ["15m", "1h", "24h", "30d"] {
+                assert!(f["windows"][w]["pue"].is_number(), "{} {w}", f["id"]);
+            }
+        }
+    }
+    let alert = eventually(Duration::from_secs(30), || {
+        let (_, body) = http_get(&format!("{base}/api/v1/alerts"))?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v.as_array()?
+            .iter()
+            .find(|a| {
+                a["name"] == "PueAboveCeiling"
+                    && a["labels"]["facility"] == breaching[0]
+                    && a["labels"]["window"] == "365d"
+            })
+            .cloned()
+    })
+    .expect("the breaching facility's compliance alert");
+    assert_eq!(alert["state"], "firing");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    let (_, alerts) = http_get(&format!("{base}/api/v1/alerts")).unwrap();
+    let alerts: Value = serde_json::from_str(&alerts).unwrap();
+    assert!(
+        !alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "PueAboveCeiling"
+                && a["labels"]["window"] == "365d"
+                && a["labels"]["facility"] != breaching[0]),
+        "no compliant facility has a compliance alert: {alerts}"
+    );
+    let (s, page) = http_get(&format!("{base}/")).unwrap();
+    assert_eq!(s, 200);
+    assert!(page.contains("<html"), "the dashboard page is served");
+    let out = std::fs::read_to_string(dir.path().join("demo.out")).unwrap();
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{http}/")),
+        "prints where to look: {out}"
+    );
+    // Ctrl-C stops it cleanly.
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.pid().to_string()])
+        .status();
+    let code = eventually(Duration::from_secs(20), || {
+        demo.child.try_wait().ok().flatten()
+    })
+    .map(|s| s.code());
+    assert_eq!(code, Some(Some(0)), "clean exit on Ctrl-C: {}", log());
+}
+
+#[test]
+fn demo_reports_a_taken_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(dcpue_bin())
+        .args([
+            "demo",
+            "--http-port",
+            &port.to_string(),
+            "--mqtt-port",
+            &free_port().to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port} is taken")) && err.contains("--http-port"),
+        "{err}"
+    );
+}
