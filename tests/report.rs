@@ -179,7 +179,7 @@ fn stored() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).expect("state dir");
-    dcpue::store::checkpoint(&state, &replayed().engine).expect("checkpoint");
+    dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
     let cfg = dir.path().join("dcpue.toml");
     std::fs::write(&cfg, config_text(&state)).expect("config");
     (dir, cfg)
@@ -623,7 +623,7 @@ fn url_reads_the_same_figures_from_a_running_instance() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state).expect("state dir");
-    dcpue::store::checkpoint(&state, &replayed().engine).expect("checkpoint");
+    dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
     let http_port = support::free_port();
     let config = dir.path().join("dcpue.toml");
     std::fs::write(

@@ -255,7 +255,15 @@ pub fn run_report(args: &ReportArgs) -> Result<(), ReportError> {
     let mut report = match &args.url {
         Some(url) => remote::build(&cfg, url, from, to, only)?,
         None => {
-            let spinner = progress_bar(1, "reading history");
+            let spinner = std::io::stderr().is_terminal().then(|| {
+                let pb = indicatif::ProgressBar::new_spinner();
+                pb.set_message(format!(
+                    "reading history from {}",
+                    crate::store::state_path(&cfg.storage.dir).display()
+                ));
+                pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                pb
+            });
             let engine = load_engine(&cfg)?;
             let alerts = load_alert_history(&cfg.storage.dir)?;
             if let Some(pb) = &spinner {
