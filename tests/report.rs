@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use dcpue::alerts::{AlertChange, AlertEngine, AlertHistory, ResolvedAlert};
+use dcpue::alerts::state::Entry;
+use dcpue::alerts::{AlertChange, AlertEngine, AlertHistory, AlertState, ResolvedAlert};
 use dcpue::config::Config;
 use dcpue::engine::{Engine, Reading, Snapshot, Status, Verdict};
 use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
@@ -23,6 +24,8 @@ const YEAR_END: i64 = 1_767_196_800_000;
 /// The IT meter of nanchang-1 is silent from 2025-07-10 08:00 to 2025-07-13 20:00 (+08:00).
 const OUTAGE_FROM: i64 = 1_752_105_600_000;
 const OUTAGE_TO: i64 = OUTAGE_FROM + 84 * HOUR;
+/// 2025-06-01T00:00:00+08:00.
+const JUNE_1: i64 = YEAR_START + (31 + 28 + 31 + 30 + 31) * 24 * HOUR;
 
 /// Engine settings and facilities (the `[storage]` table is added per test).
 const LAYOUT: &str = r#"
@@ -490,7 +493,21 @@ fn resolved_alerts_in_the_period_are_listed_with_durations() {
                 1.41,
             ),
         ];
-        let state = AlertEngine::new(&cfg_parsed).export_state();
+        // Still firing at the last checkpoint of the alert states: jiujiang-1 over its ceiling
+        // on the compliance window since 2025-06-01 (evaluated up to the year's end and beyond).
+        let mut state = AlertEngine::new(&cfg_parsed).export_state();
+        state.entries.push((
+            "PueAboveCeiling/jiujiang-1/365d".to_string(),
+            Entry {
+                state: AlertState::Firing,
+                since_ms: JUNE_1,
+                fired_ms: Some(JUNE_1),
+                started_wall_ms: JUNE_1,
+                value: 1.31,
+                worst: 1.32,
+                last_eval_ms: YEAR_END + 24 * HOUR,
+            },
+        ));
         history.commit(&changes, &state).expect("commit");
     }
     let out = dir.path().join("r.json");
@@ -504,7 +521,17 @@ fn resolved_alerts_in_the_period_are_listed_with_durations() {
     assert_eq!(a.scope, "24h");
     assert_eq!(a.started, "2025-07-10T10:00:00+08:00");
     assert_eq!(a.duration_s, 90 * 3600 + 30 * 60);
-    assert!(r.facilities[1].alerts.is_empty());
+    // jiujiang-1: the one resolved after the period is left out; the firing one is listed,
+    // active up to the period's end.
+    let j = &r.facilities[1].alerts;
+    assert_eq!(j.len(), 1, "{j:?}");
+    assert_eq!(j[0].name, "PueAboveCeiling");
+    assert_eq!(
+        (j[0].scope.as_str(), j[0].severity.as_str()),
+        ("365d", "critical")
+    );
+    assert_eq!(j[0].resolved, None);
+    assert_eq!(j[0].duration_s, (YEAR_END - JUNE_1) / 1000);
     let md = dir.path().join("r.md");
     report::run_report(&args(&cfg, Format::Md, &md)).expect("report");
     let text = std::fs::read_to_string(&md).expect("md");
@@ -512,6 +539,7 @@ fn resolved_alerts_in_the_period_are_listed_with_durations() {
         text.contains("CoverageBelowMinimum") && text.contains("3d 18h 30m"),
         "{text}"
     );
+    assert!(text.contains("仍在告警 still firing"), "{text}");
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -118,7 +118,10 @@ pub struct AlertRow {
     pub severity: String,
     /// When it fired (or began, if it never fired), RFC 3339.
     pub started: String,
-    pub resolved: String,
+    /// When it resolved, RFC 3339; null while still firing (when the history was read).
+    pub resolved: Option<String>,
+    /// Active time inside the report's reach: to its resolution, or while still firing to the
+    /// alert's last evaluation (at most the period's end).
     pub duration_s: i64,
     /// The worst value while active (highest PUE, lowest coverage…), when recorded.
     pub worst: Option<f64>,
@@ -234,7 +237,8 @@ fn ms_field(v: &Value, tz: Tz, ms_key: &str, text_key: &str) -> Option<i64> {
     })
 }
 
-/// The resolved alerts of facility `id` that were active during [from, to), oldest first.
+/// The alerts of facility `id` that were active during [from, to), oldest first: resolved ones
+/// (`resolved_ms`) and ones still firing (`state: "firing"`, no `resolved_ms`).
 pub(crate) fn alerts_of(
     alerts: &[Value],
     id: &str,
@@ -246,10 +250,20 @@ pub(crate) fn alerts_of(
         .iter()
         .filter(|a| str_field(a, &["facility"]) == Some(id))
         .filter_map(|a| {
-            let resolved = ms_field(a, tz, "resolved_ms", "resolved_at")?;
+            let resolved = ms_field(a, tz, "resolved_ms", "resolved_at");
+            let firing = a.get("state").and_then(Value::as_str) == Some("firing");
+            if resolved.is_none() && !firing {
+                return None;
+            }
             let started = ms_field(a, tz, "fired_ms", "fired_at")
                 .or_else(|| ms_field(a, tz, "since_ms", "since"))?;
-            if started >= to_ms || resolved < from_ms {
+            let end = match resolved {
+                Some(r) => r,
+                None => ms_field(a, tz, "evaluated_ms", "evaluated_at")
+                    .unwrap_or(to_ms)
+                    .min(to_ms),
+            };
+            if started >= to_ms || resolved.is_some_and(|r| r < from_ms) {
                 return None;
             }
             let name = str_field(a, &["name", "alertname"])?.to_string();
@@ -262,8 +276,8 @@ pub(crate) fn alerts_of(
                     scope,
                     severity,
                     started: fmt_time(tz, started),
-                    resolved: fmt_time(tz, resolved),
-                    duration_s: (resolved - started).max(0) / 1000,
+                    resolved: resolved.map(|r| fmt_time(tz, r)),
+                    duration_s: (end - started).max(0) / 1000,
                     worst: a.get("worst").and_then(Value::as_f64),
                 },
             ))
@@ -306,7 +320,7 @@ fn add(a: &mut Energies, b: &Energies) {
 }
 
 /// The report over [from_ms, to_ms) (see the module docs). `facilities`: ids to include (all,
-/// in config order, when None); unknown ids are left out. `alerts`: resolved alerts as
+/// in config order, when None); unknown ids are left out. `alerts`: alerts as
 /// `/api/v1/alerts/history` gives them.
 pub fn build_report(
     engine: &Engine,

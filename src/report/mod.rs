@@ -10,7 +10,7 @@ pub mod compute;
 pub mod render;
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -184,10 +184,13 @@ pub fn load_engine(cfg: &Config) -> Result<Engine, ReportError> {
 /// The alert history file of the alerts module (CONTRACT §5).
 pub const ALERTS_FILE: &str = "alerts.redb";
 
-/// The resolved alerts kept in `<dir>/alerts.redb` by the alerts module, as
-/// `/api/v1/alerts/history` gives them. No file: no alerts were ever recorded (an empty list;
-/// the file is not created). A running `dcpue serve` holds the file locked: use `--url` then.
-pub fn load_alert_history(dir: &Path) -> Result<Vec<Value>, ReportError> {
+/// The alerts kept in `<storage.dir>/alerts.redb` by the alerts module, as the HTTP API gives
+/// them: the resolved history (`/api/v1/alerts/history`) and those still firing at the last
+/// checkpoint of the alert states (`/api/v1/alerts`). No file: no alerts were ever recorded (an
+/// empty list; the file is not created). A running `dcpue serve` holds the file locked: use
+/// `--url` then.
+pub fn load_alert_history(cfg: &Config) -> Result<Vec<Value>, ReportError> {
+    let dir = &cfg.storage.dir;
     let path = dir.join(ALERTS_FILE);
     if !path.exists() {
         return Ok(Vec::new());
@@ -207,10 +210,18 @@ pub fn load_alert_history(dir: &Path) -> Result<Vec<Value>, ReportError> {
     let resolved = history
         .history(&crate::alerts::HistoryFilter::default())
         .map_err(|e| err(e.to_string()))?;
-    resolved
+    let mut out: Vec<Value> = resolved
         .into_iter()
         .map(|r| serde_json::to_value(r).map_err(|e| err(e.to_string())))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if let Some(state) = history.load_state().map_err(|e| err(e.to_string()))? {
+        let mut alerts = crate::alerts::AlertEngine::new(cfg);
+        alerts.restore(state, 0);
+        for a in alerts.firing() {
+            out.push(serde_json::to_value(a).map_err(|e| err(e.to_string()))?);
+        }
+    }
+    Ok(out)
 }
 
 fn progress_bar(len: u64, what: &str) -> Option<indicatif::ProgressBar> {
@@ -265,7 +276,7 @@ pub fn run_report(args: &ReportArgs) -> Result<(), ReportError> {
                 pb
             });
             let engine = load_engine(&cfg)?;
-            let alerts = load_alert_history(&cfg.storage.dir)?;
+            let alerts = load_alert_history(&cfg)?;
             if let Some(pb) = &spinner {
                 pb.finish_and_clear();
             }

@@ -1,6 +1,6 @@
 //! `--url`: the report from a running instance's HTTP API (CONTRACT §6) instead of storage.dir:
 //! one `GET /api/v1/facilities/{id}/series` point per facility and month (a window exactly the
-//! month long, ending at its end) and `/api/v1/alerts/history`.
+//! month long, ending at its end), `/api/v1/alerts/history` and `/api/v1/alerts`.
 //!
 //! Limits against the local read: the series gives no list of gaps (missing hours are counted
 //! from coverage), and without `covered_energy_kwh` in a point the covered energies are
@@ -109,10 +109,14 @@ async fn fetch(
             msg: e.to_string(),
         })?;
     let listed = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
-    let alerts = match get_json(&client, &format!("{base}/api/v1/alerts/history")).await? {
+    let mut alerts = match get_json(&client, &format!("{base}/api/v1/alerts/history")).await? {
         Value::Array(a) => a,
         _ => Vec::new(),
     };
+    // Still firing (pending ones are left out by the report).
+    if let Value::Array(a) = get_json(&client, &format!("{base}/api/v1/alerts")).await? {
+        alerts.extend(a);
+    }
     let months = compute::month_bounds(tz, from, to);
     let hours_of = |a: i64, b: i64| (b + HOUR_MS - 1).div_euclid(HOUR_MS) - a.div_euclid(HOUR_MS);
     let mut out = Vec::new();

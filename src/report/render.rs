@@ -506,7 +506,11 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
                     md_cell(&a.scope),
                     a.severity,
                     short_time(&a.started),
-                    short_time(&a.resolved),
+                    a.resolved.as_deref().map(short_time).unwrap_or_else(|| lb(
+                        lang,
+                        "仍在告警",
+                        "still firing"
+                    )),
                     duration_s(a.duration_s),
                     a.worst
                         .map(|w| format!("{w:.3}"))
@@ -1054,7 +1058,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
                 esc(&a.scope),
                 esc(&a.severity),
                 esc(&short_time(&a.started)),
-                esc(&short_time(&a.resolved)),
+                esc(&a.resolved.as_deref().map(short_time).unwrap_or_else(|| lb(lang, "仍在告警", "still firing"))),
                 duration_s(a.duration_s),
                 a.worst.map(|w| format!("{w:.3}")).unwrap_or_else(|| "—".into())
             );
