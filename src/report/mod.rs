@@ -387,6 +387,48 @@ mod tests {
             .all(|(_, a, b)| a % 3_600_000 == 0 && b % 3_600_000 == 0));
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        report: ReportArgs,
+    }
+
+    #[test]
+    fn arguments_parse_as_documented() {
+        use clap::Parser;
+        let c = Cli::try_parse_from([
+            "report",
+            "--config",
+            "c.toml",
+            "--from",
+            "2025-01",
+            "--to",
+            "2025-12",
+            "--facility",
+            "a",
+            "--facility",
+            "b",
+            "--format",
+            "html",
+            "--lang",
+            "en",
+        ])
+        .map_err(|e| e.to_string());
+        let Ok(Cli { report: r }) = c else {
+            panic!("{c:?}", c = c.err());
+        };
+        assert_eq!(r.facilities, ["a", "b"]);
+        assert_eq!((r.format, r.lang), (Format::Html, Lang::En));
+        assert!(r.url.is_none() && r.out.is_none());
+        let d = Cli::try_parse_from(["report", "-c", "c.toml", "--from", "2025", "--to", "2025"]);
+        assert!(d.is_ok_and(|c| c.report.format == Format::Md && c.report.lang == Lang::Zh));
+        assert!(Cli::try_parse_from(["report", "-c", "c.toml", "--from", "2025"]).is_err());
+        assert!(Cli::try_parse_from([
+            "report", "-c", "c.toml", "--from", "2025", "--to", "2025", "--format", "pdf"
+        ])
+        .is_err());
+    }
+
     #[test]
     fn csv_header_names_every_column_once() {
         let cols: Vec<&str> = CSV_HEADER.split(',').collect();
