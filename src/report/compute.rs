@@ -1,0 +1,490 @@
+//! The report's figures, computed from the engine's history (pure: no clock, no I/O).
+//!
+//! Per facility over the period: energies by role, PUE over the common covered time (the
+//! engine's [`Engine::window_between`], the same arithmetic as its windows), coverage and the
+//! hours missing (an hour is missing when not every total and IT meter covered all of it),
+//! grade, ceiling, verdict, renewable share, a row per calendar month, and the alerts of the
+//! period; then a summary per tier with energy-weighted PUE (Σ covered total / Σ covered IT).
+
+use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{Config, Tier};
+use crate::engine::{Energies, Engine, MeterRef, Status};
+
+pub const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+/// Gaps listed per facility (the rest are counted).
+pub const MAX_GAPS_LISTED: usize = 40;
+
+/// The whole report. Field order is the JSON order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The one field that differs between two runs over the same history (None: left out).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generated_at: Option<String>,
+    pub dcpue_version: String,
+    /// The config file the report was made with (None when built in-process).
+    pub config_path: Option<String>,
+    /// `crc32:xxxxxxxx` of the effective config serialised as JSON.
+    pub config_fingerprint: String,
+    pub timezone: String,
+    pub period: Period,
+    pub min_coverage: f64,
+    pub compliance_window: String,
+    /// GB 40879 grade bounds (grade 1, 2, 3).
+    pub grade_bounds: [f64; 3],
+    pub facilities: Vec<FacilityReport>,
+    /// One row per tier present (core, supplementary, backup), then the province.
+    pub summary: Vec<TierSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Period {
+    /// RFC 3339 in the configured timezone.
+    pub from: String,
+    pub to: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Whole hours in the period (the engine's history resolution).
+    pub hours: i64,
+    /// False when the period is shorter than the compliance window: its PUE is interim
+    /// (an early warning), not the 12-month judgement of CONTRACT §1.
+    pub full_compliance_period: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacilityReport {
+    pub id: String,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub city: String,
+    pub tier: Tier,
+    pub class: String,
+    pub commissioned: String,
+    pub pue_ceiling: f64,
+    pub renewable_target: Option<f64>,
+    /// The facility's watermark: data is complete up to here (RFC 3339) or null.
+    pub data_until: Option<String>,
+    /// All energy measured in the period, by role (kWh).
+    pub energy_kwh: Energies,
+    /// Energy over the common covered time: PUE's numerator (total) and denominator (it).
+    pub covered_energy_kwh: Energies,
+    pub pue: Option<f64>,
+    pub coverage: f64,
+    pub hours: i64,
+    pub missing_hours: i64,
+    /// Spans of missing hours, oldest first (at most MAX_GAPS_LISTED).
+    pub gaps: Vec<Gap>,
+    pub gaps_not_listed: usize,
+    pub verdict: Status,
+    pub grade: Option<u8>,
+    pub renewable_share: Option<f64>,
+    /// Whether the share meets the target; null without a target or a share.
+    pub renewable_target_met: Option<bool>,
+    pub months: Vec<MonthRow>,
+    pub alerts: Vec<AlertRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    pub hours: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthRow {
+    /// `YYYY-MM` in the configured timezone.
+    pub month: String,
+    pub from: String,
+    pub to: String,
+    pub hours: i64,
+    pub missing_hours: i64,
+    pub coverage: f64,
+    pub energy_kwh: Energies,
+    pub covered_energy_kwh: Energies,
+    pub pue: Option<f64>,
+    pub renewable_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub name: String,
+    /// The window (or meter) label of the alert.
+    pub scope: String,
+    pub severity: String,
+    /// When it fired (or began, if it never fired), RFC 3339.
+    pub started: String,
+    /// When it resolved, RFC 3339; null while still firing (when the history was read).
+    pub resolved: Option<String>,
+    /// Active time inside the report's reach: to its resolution, or while still firing to the
+    /// alert's last evaluation (at most the period's end).
+    pub duration_s: i64,
+    /// The worst value while active (highest PUE, lowest coverage…), when recorded.
+    pub worst: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TierSummary {
+    /// `core`, `supplementary`, `backup`, or `province`.
+    pub tier: String,
+    pub facilities: usize,
+    pub energy_kwh: Energies,
+    pub covered_energy_kwh: Energies,
+    /// Σ covered total / Σ covered IT of its facilities.
+    pub pue: Option<f64>,
+    pub compliant: usize,
+    pub breach: usize,
+    pub insufficient_data: usize,
+}
+
+/// RFC 3339 (seconds) in `tz`.
+pub fn fmt_time(tz: Tz, ms: i64) -> String {
+    match tz.timestamp_millis_opt(ms).single() {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        None => ms.to_string(),
+    }
+}
+
+/// The first instant of each calendar month in `tz` that starts inside (from, to), with the
+/// ends: [from, m1), [m1, m2), …, [mk, to).
+pub fn month_bounds(tz: Tz, from_ms: i64, to_ms: i64) -> Vec<(String, i64, i64)> {
+    let mut out = Vec::new();
+    let Some(start) = tz.timestamp_millis_opt(from_ms).single() else {
+        return out;
+    };
+    let (mut y, mut m) = (start.year(), start.month());
+    let mut lo = from_ms;
+    while lo < to_ms {
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let next = NaiveDate::from_ymd_opt(ny, nm, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|d| tz.from_local_datetime(&d).earliest())
+            .map(|d| d.timestamp_millis())
+            .unwrap_or(to_ms);
+        let hi = next.min(to_ms);
+        if hi <= lo {
+            break;
+        }
+        out.push((format!("{y:04}-{m:02}"), lo, hi));
+        lo = hi;
+        (y, m) = (ny, nm);
+    }
+    out
+}
+
+/// `crc32:xxxxxxxx` of the config serialised as JSON (stable: struct order, no maps).
+pub fn config_fingerprint(cfg: &Config) -> String {
+    let bytes = serde_json::to_vec(cfg).unwrap_or_default();
+    format!("crc32:{:08x}", crc32fast::hash(&bytes))
+}
+
+/// Which hours of [from_h, to_h) every total and IT meter of facility `fi` covered fully.
+fn full_hours(engine: &Engine, fi: usize, from_h: i64, to_h: i64) -> Vec<bool> {
+    let n = (to_h - from_h).max(0) as usize;
+    let f = engine.facility_state(fi);
+    let core: Vec<usize> = f
+        .meters
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.core())
+        .map(|(k, _)| k)
+        .collect();
+    if core.is_empty() {
+        return vec![false; n];
+    }
+    let mut count = vec![0usize; n];
+    for &mi in &core {
+        for r in engine.meter_history(MeterRef {
+            facility: fi,
+            meter: mi,
+        }) {
+            let h = r.hour_start_ms.div_euclid(HOUR_MS);
+            if h >= from_h && h < to_h && i64::from(r.covered_s) * 1000 >= HOUR_MS {
+                count[(h - from_h) as usize] += 1;
+            }
+        }
+    }
+    count.into_iter().map(|c| c == core.len()).collect()
+}
+
+fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
+    (
+        from_ms.div_euclid(HOUR_MS),
+        (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
+    )
+}
+
+fn str_field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| {
+        v.get(*k).and_then(Value::as_str).or_else(|| {
+            v.get("labels")
+                .and_then(|l| l.get(*k))
+                .and_then(Value::as_str)
+        })
+    })
+}
+
+fn ms_field(v: &Value, tz: Tz, ms_key: &str, text_key: &str) -> Option<i64> {
+    v.get(ms_key).and_then(Value::as_i64).or_else(|| {
+        v.get(text_key)
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&tz).timestamp_millis())
+    })
+}
+
+/// The alerts of facility `id` that were active during [from, to), oldest first: resolved ones
+/// (`resolved_ms`) and ones still firing (`state: "firing"`, no `resolved_ms`).
+pub(crate) fn alerts_of(
+    alerts: &[Value],
+    id: &str,
+    tz: Tz,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<AlertRow> {
+    let mut rows: Vec<(i64, AlertRow)> = alerts
+        .iter()
+        .filter(|a| str_field(a, &["facility"]) == Some(id))
+        .filter_map(|a| {
+            let resolved = ms_field(a, tz, "resolved_ms", "resolved_at");
+            let firing = a.get("state").and_then(Value::as_str) == Some("firing");
+            if resolved.is_none() && !firing {
+                return None;
+            }
+            let started = ms_field(a, tz, "fired_ms", "fired_at")
+                .or_else(|| ms_field(a, tz, "since_ms", "since"))?;
+            let end = match resolved {
+                Some(r) => r,
+                None => ms_field(a, tz, "evaluated_ms", "evaluated_at")
+                    .unwrap_or(to_ms)
+                    .min(to_ms),
+            };
+            if started >= to_ms || resolved.is_some_and(|r| r < from_ms) {
+                return None;
+            }
+            let name = str_field(a, &["name", "alertname"])?.to_string();
+            let scope = str_field(a, &["window", "meter"]).unwrap_or("").to_string();
+            let severity = str_field(a, &["severity"]).unwrap_or("").to_string();
+            Some((
+                started,
+                AlertRow {
+                    name,
+                    scope,
+                    severity,
+                    started: fmt_time(tz, started),
+                    resolved: resolved.map(|r| fmt_time(tz, r)),
+                    duration_s: (end - started).max(0) / 1000,
+                    worst: a.get("worst").and_then(Value::as_f64),
+                },
+            ))
+        })
+        .collect();
+    rows.sort_by(|(a, ra), (b, rb)| {
+        a.cmp(b)
+            .then_with(|| ra.name.cmp(&rb.name))
+            .then_with(|| ra.scope.cmp(&rb.scope))
+            .then_with(|| ra.resolved.cmp(&rb.resolved))
+    });
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+fn gaps_of(tz: Tz, from_h: i64, full: &[bool]) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    let mut k = 0;
+    while k < full.len() {
+        if full[k] {
+            k += 1;
+            continue;
+        }
+        let s = k;
+        while k < full.len() && !full[k] {
+            k += 1;
+        }
+        gaps.push(Gap {
+            from: fmt_time(tz, (from_h + s as i64) * HOUR_MS),
+            to: fmt_time(tz, (from_h + k as i64) * HOUR_MS),
+            hours: (k - s) as i64,
+        });
+    }
+    gaps
+}
+
+fn add(a: &mut Energies, b: &Energies) {
+    a.total += b.total;
+    a.it += b.it;
+    a.renewable += b.renewable;
+}
+
+/// The report over [from_ms, to_ms) (see the module docs). `facilities`: ids to include (all,
+/// in config order, when None); unknown ids are left out. `alerts`: alerts as
+/// `/api/v1/alerts/history` gives them.
+pub fn build_report(
+    engine: &Engine,
+    from_ms: i64,
+    to_ms: i64,
+    facilities: Option<&[String]>,
+    alerts: &[Value],
+) -> Report {
+    build_report_with_progress(engine, from_ms, to_ms, facilities, alerts, &mut |_, _| {})
+}
+
+/// [`build_report`], calling `progress(done, total)` after each facility.
+pub fn build_report_with_progress(
+    engine: &Engine,
+    from_ms: i64,
+    to_ms: i64,
+    facilities: Option<&[String]>,
+    alerts: &[Value],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Report {
+    let cfg = engine.config();
+    let tz = cfg.timezone();
+    let min_cov = cfg.engine.min_coverage;
+    let to_ms = to_ms.max(from_ms);
+    let (from_h, to_h) = hour_span(from_ms, to_ms);
+    let compliance_ms = cfg
+        .windows()
+        .iter()
+        .find(|w| w.name == cfg.compliance_window())
+        .map(|w| w.span.ms())
+        .unwrap_or(365 * DAY_MS);
+    let selected: Vec<usize> = (0..cfg.facilities.len())
+        .filter(|&i| facilities.is_none_or(|ids| ids.iter().any(|id| id == cfg.facilities[i].id())))
+        .collect();
+    let months = month_bounds(tz, from_ms, to_ms);
+    let mut out = Vec::with_capacity(selected.len());
+    for (done, &ci) in selected.iter().enumerate() {
+        let fc = &cfg.facilities[ci];
+        let Some(fi) = engine.facility_index(fc.id()) else {
+            continue;
+        };
+        let full = full_hours(engine, fi, from_h, to_h);
+        let missing_in = |a: i64, b: i64| {
+            let (ha, hb) = hour_span(a, b);
+            (ha..hb)
+                .filter(|h| !full.get((h - from_h) as usize).copied().unwrap_or(false))
+                .count() as i64
+        };
+        let v = engine.window_between(fi, from_ms, to_ms);
+        let ceiling = cfg.ceiling(fc);
+        let verdict = match v.pue {
+            _ if v.coverage < min_cov => Status::InsufficientData,
+            None => Status::InsufficientData,
+            Some(p) if p > ceiling => Status::Breach,
+            Some(_) => Status::Compliant,
+        };
+        let grade = match (verdict, v.pue) {
+            (Status::InsufficientData, _) | (_, None) => None,
+            (_, Some(p)) => cfg.grade(p),
+        };
+        let month_rows = months
+            .iter()
+            .map(|(label, a, b)| {
+                let m = engine.window_between(fi, *a, *b);
+                let (ha, hb) = hour_span(*a, *b);
+                MonthRow {
+                    month: label.clone(),
+                    from: fmt_time(tz, *a),
+                    to: fmt_time(tz, *b),
+                    hours: hb - ha,
+                    missing_hours: missing_in(*a, *b),
+                    coverage: m.coverage,
+                    energy_kwh: m.energy_kwh,
+                    covered_energy_kwh: m.covered_energy_kwh.unwrap_or_default(),
+                    pue: m.pue,
+                    renewable_share: m.renewable_share,
+                }
+            })
+            .collect();
+        let mut gaps = gaps_of(tz, from_h, &full);
+        let gaps_not_listed = gaps.len().saturating_sub(MAX_GAPS_LISTED);
+        gaps.truncate(MAX_GAPS_LISTED);
+        out.push(FacilityReport {
+            id: fc.id().to_string(),
+            name: fc.name.clone(),
+            name_en: fc.name_en.clone(),
+            city: fc.city.clone(),
+            tier: fc.tier,
+            class: fc.class.as_str().to_string(),
+            commissioned: fc.commissioned.to_string(),
+            pue_ceiling: ceiling,
+            renewable_target: fc.renewable_target,
+            data_until: engine.watermark(fi).map(|w| fmt_time(tz, w)),
+            energy_kwh: v.energy_kwh,
+            covered_energy_kwh: v.covered_energy_kwh.unwrap_or_default(),
+            pue: v.pue,
+            coverage: v.coverage,
+            hours: to_h - from_h,
+            missing_hours: full.iter().filter(|f| !**f).count() as i64,
+            gaps,
+            gaps_not_listed,
+            verdict,
+            grade,
+            renewable_share: v.renewable_share,
+            renewable_target_met: match (v.renewable_share, fc.renewable_target) {
+                (Some(s), Some(t)) => Some(s >= t),
+                _ => None,
+            },
+            months: month_rows,
+            alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
+        });
+        progress(done + 1, selected.len());
+    }
+    let summary = summarise(&out);
+    Report {
+        generated_at: None,
+        dcpue_version: env!("CARGO_PKG_VERSION").to_string(),
+        config_path: None,
+        config_fingerprint: config_fingerprint(cfg),
+        timezone: tz.name().to_string(),
+        period: Period {
+            from: fmt_time(tz, from_ms),
+            to: fmt_time(tz, to_ms),
+            from_ms,
+            to_ms,
+            hours: to_h - from_h,
+            full_compliance_period: to_ms - from_ms >= compliance_ms,
+        },
+        min_coverage: min_cov,
+        compliance_window: cfg.compliance_window().to_string(),
+        grade_bounds: cfg.policy.grade_bounds,
+        facilities: out,
+        summary,
+    }
+}
+
+pub(crate) fn summarise(facilities: &[FacilityReport]) -> Vec<TierSummary> {
+    let row = |name: &str, fs: &[&FacilityReport]| {
+        let mut e = Energies::default();
+        let mut c = Energies::default();
+        for f in fs {
+            add(&mut e, &f.energy_kwh);
+            add(&mut c, &f.covered_energy_kwh);
+        }
+        let count = |s: Status| fs.iter().filter(|f| f.verdict == s).count();
+        TierSummary {
+            tier: name.to_string(),
+            facilities: fs.len(),
+            energy_kwh: e,
+            covered_energy_kwh: c,
+            pue: (c.it > 0.0).then(|| c.total / c.it),
+            compliant: count(Status::Compliant),
+            breach: count(Status::Breach),
+            insufficient_data: count(Status::InsufficientData),
+        }
+    };
+    let mut out = Vec::new();
+    for tier in [Tier::Core, Tier::Supplementary, Tier::Backup] {
+        let fs: Vec<&FacilityReport> = facilities.iter().filter(|f| f.tier == tier).collect();
+        if !fs.is_empty() {
+            out.push(row(tier.as_str(), &fs));
+        }
+    }
+    let all: Vec<&FacilityReport> = facilities.iter().collect();
+    out.push(row("province", &all));
+    out
+}

@@ -1,0 +1,253 @@
+//! `--url`: the report from a running instance's HTTP API (CONTRACT §6) instead of storage.dir:
+//! one `GET /api/v1/facilities/{id}/series` point per facility and month (a window exactly the
+//! month long, ending at its end), `/api/v1/alerts/history` and `/api/v1/alerts`.
+//!
+//! Limits against the local read: the series gives no list of gaps (missing hours are counted
+//! from coverage), and without `covered_energy_kwh` in a point the covered energies are
+//! taken as PUE × IT energy and IT energy.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
+use super::ReportError;
+use crate::config::Config;
+use crate::engine::{Energies, Status};
+
+struct Point {
+    pue: Option<f64>,
+    coverage: f64,
+    share: Option<f64>,
+    e: Energies,
+    c: Energies,
+}
+
+fn energies(v: Option<&Value>) -> Option<Energies> {
+    let v = v?;
+    let g = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    Some(Energies {
+        total: g("total"),
+        it: g("it"),
+        renewable: g("renewable"),
+    })
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, ReportError> {
+    let err = |msg: String| ReportError::Http {
+        url: url.to_string(),
+        msg,
+    };
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| err(e.to_string()))?;
+    if !status.is_success() {
+        return Err(err(format!("HTTP {status}: {}", body.trim())));
+    }
+    serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))
+}
+
+async fn window(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    a: i64,
+    b: i64,
+) -> Result<Point, ReportError> {
+    let url = format!(
+        "{base}/api/v1/facilities/{id}/series?window={}ms&from={b}&to={b}&step=1m",
+        (b - a).max(60_000)
+    );
+    let v = get_json(client, &url).await?;
+    let p = v
+        .get("points")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .ok_or_else(|| ReportError::Http {
+            url: url.clone(),
+            msg: "no point in the answer".into(),
+        })?;
+    let pue = p.get("pue").and_then(Value::as_f64);
+    let e = energies(p.get("energy_kwh")).unwrap_or_default();
+    let c = energies(p.get("covered_energy_kwh")).unwrap_or(Energies {
+        total: pue.map_or(0.0, |x| x * e.it),
+        it: if pue.is_some() { e.it } else { 0.0 },
+        renewable: 0.0,
+    });
+    Ok(Point {
+        pue,
+        coverage: p.get("coverage").and_then(Value::as_f64).unwrap_or(0.0),
+        share: p.get("renewable_share").and_then(Value::as_f64),
+        e,
+        c,
+    })
+}
+
+fn missing(hours: i64, coverage: f64) -> i64 {
+    (hours - (coverage * hours as f64).round() as i64).max(0)
+}
+
+async fn fetch(
+    cfg: &Config,
+    base: &str,
+    from: i64,
+    to: i64,
+    only: Option<&[String]>,
+) -> Result<Report, ReportError> {
+    let tz = cfg.timezone();
+    let min_cov = cfg.engine.min_coverage;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .no_proxy()
+        .build()
+        .map_err(|e| ReportError::Http {
+            url: base.to_string(),
+            msg: e.to_string(),
+        })?;
+    let listed = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
+    let mut alerts = match get_json(&client, &format!("{base}/api/v1/alerts/history")).await? {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    // Still firing (pending ones are left out by the report).
+    if let Value::Array(a) = get_json(&client, &format!("{base}/api/v1/alerts")).await? {
+        alerts.extend(a);
+    }
+    let months = compute::month_bounds(tz, from, to);
+    let hours_of = |a: i64, b: i64| (b + HOUR_MS - 1).div_euclid(HOUR_MS) - a.div_euclid(HOUR_MS);
+    let mut out = Vec::new();
+    for fc in &cfg.facilities {
+        if only.is_some_and(|ids| !ids.iter().any(|i| i == fc.id())) {
+            continue;
+        }
+        let id = fc.id();
+        let p = window(&client, base, id, from, to).await?;
+        let mut rows = Vec::new();
+        for (label, a, b) in &months {
+            let m = window(&client, base, id, *a, *b).await?;
+            let h = hours_of(*a, *b);
+            rows.push(MonthRow {
+                month: label.clone(),
+                from: compute::fmt_time(tz, *a),
+                to: compute::fmt_time(tz, *b),
+                hours: h,
+                missing_hours: missing(h, m.coverage),
+                coverage: m.coverage,
+                energy_kwh: m.e,
+                covered_energy_kwh: m.c,
+                pue: m.pue,
+                renewable_share: m.share,
+            });
+        }
+        let ceiling = cfg.ceiling(fc);
+        let verdict = match p.pue {
+            _ if p.coverage < min_cov => Status::InsufficientData,
+            None => Status::InsufficientData,
+            Some(x) if x > ceiling => Status::Breach,
+            Some(_) => Status::Compliant,
+        };
+        let grade = match (verdict, p.pue) {
+            (Status::InsufficientData, _) | (_, None) => None,
+            (_, Some(x)) => cfg.grade(x),
+        };
+        let data_until = listed.as_array().and_then(|a| {
+            a.iter()
+                .find(|f| f.get("id").and_then(Value::as_str) == Some(id))
+                .and_then(|f| f.get("watermark"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let h = hours_of(from, to);
+        out.push(FacilityReport {
+            id: id.to_string(),
+            name: fc.name.clone(),
+            name_en: fc.name_en.clone(),
+            city: fc.city.clone(),
+            tier: fc.tier,
+            class: fc.class.as_str().to_string(),
+            commissioned: fc.commissioned.to_string(),
+            pue_ceiling: ceiling,
+            renewable_target: fc.renewable_target,
+            data_until,
+            energy_kwh: p.e,
+            covered_energy_kwh: p.c,
+            pue: p.pue,
+            coverage: p.coverage,
+            hours: h,
+            missing_hours: missing(h, p.coverage),
+            gaps: Vec::new(),
+            gaps_not_listed: 0,
+            verdict,
+            grade,
+            renewable_share: p.share,
+            renewable_target_met: match (p.share, fc.renewable_target) {
+                (Some(s), Some(t)) => Some(s >= t),
+                _ => None,
+            },
+            months: rows,
+            alerts: compute::alerts_of(&alerts, id, tz, from, to),
+        });
+    }
+    let compliance_ms = cfg
+        .windows()
+        .iter()
+        .find(|w| w.name == cfg.compliance_window())
+        .map(|w| w.span.ms())
+        .unwrap_or(365 * 86_400_000);
+    Ok(Report {
+        generated_at: None,
+        dcpue_version: env!("CARGO_PKG_VERSION").to_string(),
+        config_path: None,
+        config_fingerprint: compute::config_fingerprint(cfg),
+        timezone: tz.name().to_string(),
+        period: Period {
+            from: compute::fmt_time(tz, from),
+            to: compute::fmt_time(tz, to),
+            from_ms: from,
+            to_ms: to,
+            hours: hours_of(from, to),
+            full_compliance_period: to - from >= compliance_ms,
+        },
+        min_coverage: min_cov,
+        compliance_window: cfg.compliance_window().to_string(),
+        grade_bounds: cfg.policy.grade_bounds,
+        summary: compute::summarise(&out),
+        facilities: out,
+    })
+}
+
+/// The report over [from, to) from the instance at `url` (runs its own runtime on a thread, so
+/// it may be called from inside or outside one).
+pub fn build(
+    cfg: &Config,
+    url: &str,
+    from: i64,
+    to: i64,
+    only: Option<&[String]>,
+) -> Result<Report, ReportError> {
+    let base = url.trim_end_matches('/').to_string();
+    let cfg = cfg.clone();
+    let only: Option<Vec<String>> = only.map(<[String]>::to_vec);
+    let base2 = base.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ReportError::Http {
+                url: base2.clone(),
+                msg: e.to_string(),
+            })?;
+        rt.block_on(fetch(&cfg, &base2, from, to, only.as_deref()))
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(ReportError::Http {
+            url: base,
+            msg: "the HTTP reader panicked".into(),
+        })
+    })
+}

@@ -1,0 +1,702 @@
+//! `dcpue report` on a history built by replaying a simulated year through the real engine:
+//! two facilities, 15-minute energy-register readings with seasonal cooling, one IT meter
+//! silent for 84 hours in July. The report is read back from a real checkpoint in storage.dir,
+//! rendered in every format, and the HTML printed to PDF by headless Chromium.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use dcpue::alerts::state::Entry;
+use dcpue::alerts::{AlertChange, AlertEngine, AlertHistory, AlertState, ResolvedAlert};
+use dcpue::config::Config;
+use dcpue::engine::{Engine, Reading, Snapshot, Status, Verdict};
+use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
+
+mod support;
+
+const HOUR: i64 = 3_600_000;
+const STEP: i64 = 15 * 60_000;
+/// 2025-01-01T00:00:00+08:00 and 2026-01-01T00:00:00+08:00.
+const YEAR_START: i64 = 1_735_660_800_000;
+const YEAR_END: i64 = 1_767_196_800_000;
+/// The IT meter of nanchang-1 is silent from 2025-07-10 08:00 to 2025-07-13 20:00 (+08:00).
+const OUTAGE_FROM: i64 = 1_752_105_600_000;
+const OUTAGE_TO: i64 = OUTAGE_FROM + 84 * HOUR;
+/// 2025-06-01T00:00:00+08:00.
+const JUNE_1: i64 = YEAR_START + (31 + 28 + 31 + 30 + 31) * 24 * HOUR;
+
+/// Engine settings and facilities (the `[storage]` table is added per test).
+const LAYOUT: &str = r#"
+[engine]
+timezone = "Asia/Shanghai"
+max_gap = "20m"
+windows = ["15m", "24h", "365d"]
+compliance_window = "365d"
+
+[[facility]]
+id = "nanchang-1"
+name = "南昌核心数据中心"
+name_en = "Nanchang Core Data Centre"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+renewable_target = 0.05
+
+  [[facility.meter]]
+  id = "grid-in"
+  role = "total"
+
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+
+  [[facility.meter]]
+  id = "pv"
+  role = "renewable"
+
+[[facility]]
+id = "jiujiang-1"
+name = "九江数据中心"
+name_en = "Jiujiang Data Centre"
+city = "Jiujiang"
+tier = "supplementary"
+class = "large"
+commissioned = "2024-03-01"
+
+  [[facility.meter]]
+  id = "grid-in"
+  role = "total"
+
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+"#;
+
+fn config_text(state_dir: &Path) -> String {
+    format!("[storage]\ndir = \"{}\"\n{LAYOUT}", state_dir.display())
+}
+
+/// Deterministic noise in [-1, 1).
+fn noise(k: i64, salt: u64) -> f64 {
+    let mut x = (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+/// IT power (kW) and PUE of a facility at time t: cooling follows the season (peak late July)
+/// and the time of day.
+fn power(fac: usize, t: i64) -> (f64, f64) {
+    let day = (t - YEAR_START) as f64 / 86_400_000.0;
+    let hour_of_day = ((t - YEAR_START) % 86_400_000) as f64 / HOUR as f64;
+    let season = (std::f64::consts::TAU * (day - 205.0) / 365.0).cos(); // 1 in summer
+    let diurnal = (std::f64::consts::TAU * (hour_of_day - 15.0) / 24.0).cos();
+    let k = t / STEP;
+    let (it_kw, base, swing) = if fac == 0 {
+        (1800.0, 1.20, 0.07)
+    } else {
+        (950.0, 1.31, 0.08)
+    };
+    let it = it_kw * (1.0 + 0.03 * diurnal + 0.01 * noise(k, fac as u64));
+    let pue = base + swing * season + 0.015 * diurnal + 0.004 * noise(k, 7 + fac as u64);
+    (it, pue)
+}
+
+fn pv_kw(t: i64) -> f64 {
+    let hour_of_day = ((t - YEAR_START) % 86_400_000) as f64 / HOUR as f64;
+    if (6.0..18.0).contains(&hour_of_day) {
+        400.0 * (std::f64::consts::PI * (hour_of_day - 6.0) / 12.0).sin()
+    } else {
+        0.0
+    }
+}
+
+struct Replayed {
+    engine: Engine,
+    snapshot: Snapshot,
+}
+
+/// The simulated year, replayed once per test binary.
+fn replayed() -> &'static Replayed {
+    static R: OnceLock<Replayed> = OnceLock::new();
+    R.get_or_init(|| {
+        let cfg = Config::parse(&config_text(Path::new("/nonexistent")), "test.toml")
+            .expect("test config");
+        let mut engine = Engine::new(&cfg);
+        let meters = [
+            ("nanchang-1", "grid-in"),
+            ("nanchang-1", "it-a"),
+            ("nanchang-1", "pv"),
+            ("jiujiang-1", "grid-in"),
+            ("jiujiang-1", "it-a"),
+        ]
+        .map(|(f, m)| engine.lookup(f, m).expect("configured meter"));
+        let mut reg = [0.0f64; 5];
+        let mut t = YEAR_START;
+        while t <= YEAR_END {
+            for fac in 0..2 {
+                let (it, pue) = power(fac, t);
+                let (ti, ii) = if fac == 0 { (0, 1) } else { (3, 4) };
+                let silent = fac == 0 && t > OUTAGE_FROM && t < OUTAGE_TO;
+                for (idx, kw) in [(ti, it * pue), (ii, it)] {
+                    if t > YEAR_START {
+                        reg[idx] += kw * 0.25;
+                    }
+                    if idx == ii && silent {
+                        continue;
+                    }
+                    let r = Reading {
+                        ts: t,
+                        power_kw: Some(kw),
+                        energy_kwh: Some(reg[idx]),
+                    };
+                    assert_eq!(engine.ingest(meters[idx], r, t), Verdict::Accepted);
+                }
+            }
+            if t > YEAR_START {
+                reg[2] += pv_kw(t) * 0.25;
+            }
+            let r = Reading {
+                ts: t,
+                power_kw: Some(pv_kw(t)),
+                energy_kwh: Some(reg[2]),
+            };
+            assert_eq!(engine.ingest(meters[2], r, t), Verdict::Accepted);
+            if (t - YEAR_START) % (6 * HOUR) == 0 {
+                engine.advance(&mut |_| {});
+            }
+            t += STEP;
+        }
+        engine.advance(&mut |_| {});
+        let snapshot = engine.snapshot(YEAR_END);
+        Replayed { engine, snapshot }
+    })
+}
+
+/// A storage dir holding the replayed engine's checkpoint, and a config pointing at it.
+fn stored() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
+    let cfg = dir.path().join("dcpue.toml");
+    std::fs::write(&cfg, config_text(&state)).expect("config");
+    (dir, cfg)
+}
+
+fn args(cfg: &Path, format: Format, out: &Path) -> ReportArgs {
+    ReportArgs {
+        config: cfg.to_path_buf(),
+        from: "2025-01".into(),
+        to: "2025-12".into(),
+        facilities: Vec::new(),
+        format,
+        lang: Lang::Zh,
+        url: None,
+        out: Some(out.to_path_buf()),
+    }
+}
+
+fn year_report() -> Report {
+    build_report(&replayed().engine, YEAR_START, YEAR_END, None, &[])
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-12)
+}
+
+#[test]
+fn annual_pue_equals_the_engines_365d_window_at_the_years_end() {
+    let r = year_report();
+    let snap = &replayed().snapshot;
+    assert!(r.period.full_compliance_period);
+    assert_eq!(r.period.hours, 8760);
+    for f in &r.facilities {
+        let s = snap.facility(&f.id).expect("facility in snapshot");
+        let w = s.windows.get("365d").expect("365d window");
+        assert_eq!((w.start_ms, w.end_ms), (YEAR_START, YEAR_END), "{}", f.id);
+        let (rp, wp) = (f.pue.expect("report PUE"), w.pue.expect("window PUE"));
+        assert!(
+            close(rp, wp, 1e-9),
+            "{}: report {rp} vs 365d window {wp}",
+            f.id
+        );
+        assert!(close(f.coverage, w.coverage, 1e-12), "{}", f.id);
+        assert!(close(f.energy_kwh.total, w.energy_kwh.total, 1e-9));
+        assert!(close(f.energy_kwh.it, w.energy_kwh.it, 1e-9));
+        assert_eq!(f.verdict, s.status, "{}", f.id);
+        assert_eq!(f.grade, s.grade, "{}", f.id);
+    }
+    // The simulated PUEs: nanchang-1 about 1.20 (compliant), jiujiang-1 about 1.27.
+    let n = &r.facilities[0];
+    assert!(
+        n.pue.is_some_and(|p| (1.17..1.23).contains(&p)),
+        "{:?}",
+        n.pue
+    );
+    assert_eq!(n.verdict, Status::Compliant);
+    // Renewable share: PV energy over total energy, against the 5 % target.
+    let share = n.renewable_share.expect("PV covers the year");
+    assert!(close(
+        share,
+        n.energy_kwh.renewable / n.energy_kwh.total,
+        1e-12
+    ));
+    assert_eq!(n.renewable_target_met, Some(share >= 0.05));
+}
+
+#[test]
+fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
+    let r = year_report();
+    for f in &r.facilities {
+        let months: Vec<&str> = f.months.iter().map(|m| m.month.as_str()).collect();
+        assert_eq!(months.len(), 12);
+        assert_eq!((months[0], months[11]), ("2025-01", "2025-12"));
+        assert_eq!(f.months.iter().map(|m| m.hours).sum::<i64>(), 8760);
+        let sum = |g: &dyn Fn(&report::MonthRow) -> f64| f.months.iter().map(g).sum::<f64>();
+        assert!(close(
+            sum(&|m| m.energy_kwh.total),
+            f.energy_kwh.total,
+            1e-9
+        ));
+        assert!(close(sum(&|m| m.energy_kwh.it), f.energy_kwh.it, 1e-9));
+        assert!(close(
+            sum(&|m| m.energy_kwh.renewable),
+            f.energy_kwh.renewable,
+            1e-9
+        ));
+        assert!(close(
+            sum(&|m| m.covered_energy_kwh.it),
+            f.covered_energy_kwh.it,
+            1e-9
+        ));
+        assert_eq!(
+            f.months.iter().map(|m| m.missing_hours).sum::<i64>(),
+            f.missing_hours
+        );
+    }
+    let n = &r.facilities[0];
+    let july = n
+        .months
+        .iter()
+        .find(|m| m.month == "2025-07")
+        .expect("July");
+    assert_eq!(july.missing_hours, 84);
+    assert!(
+        close(july.coverage, (744.0 - 84.0) / 744.0, 1e-12),
+        "{}",
+        july.coverage
+    );
+    for m in n.months.iter().filter(|m| m.month != "2025-07") {
+        assert_eq!(m.missing_hours, 0, "{}", m.month);
+        assert!(m.coverage > july.coverage);
+    }
+    assert_eq!(n.missing_hours, 84);
+    assert_eq!(n.gaps.len(), 1);
+    assert_eq!(n.gaps[0].from, "2025-07-10T08:00:00+08:00");
+    assert_eq!(n.gaps[0].to, "2025-07-13T20:00:00+08:00");
+    // The energy of the silence was measured (the register ran on) and is in July's total.
+    let j = &r.facilities[1];
+    assert_eq!(j.missing_hours, 0);
+    assert!(j.months.iter().all(|m| m.coverage > 0.9999));
+    // July alone: below min_coverage, so no verdict on it.
+    let july_only = build_report(
+        &replayed().engine,
+        YEAR_START + (31 + 28 + 31 + 30 + 31 + 30) * 24 * HOUR,
+        YEAR_START + (31 + 28 + 31 + 30 + 31 + 30 + 31) * 24 * HOUR,
+        Some(&["nanchang-1".to_string()]),
+        &[],
+    );
+    assert_eq!(july_only.facilities.len(), 1);
+    assert_eq!(july_only.facilities[0].verdict, Status::InsufficientData);
+    assert_eq!(july_only.facilities[0].grade, None);
+    assert!(!july_only.period.full_compliance_period);
+}
+
+#[test]
+fn province_summary_is_energy_weighted_by_tier() {
+    let r = year_report();
+    let tiers: Vec<&str> = r.summary.iter().map(|t| t.tier.as_str()).collect();
+    assert_eq!(tiers, ["core", "supplementary", "province"]);
+    let p = &r.summary[2];
+    let (tot, it): (f64, f64) = r.facilities.iter().fold((0.0, 0.0), |(a, b), f| {
+        (a + f.covered_energy_kwh.total, b + f.covered_energy_kwh.it)
+    });
+    assert!(close(p.pue.expect("province PUE"), tot / it, 1e-12));
+    let (lo, hi) = (
+        r.facilities
+            .iter()
+            .filter_map(|f| f.pue)
+            .fold(f64::MAX, f64::min),
+        r.facilities
+            .iter()
+            .filter_map(|f| f.pue)
+            .fold(f64::MIN, f64::max),
+    );
+    assert!(p.pue.is_some_and(|x| x > lo && x < hi));
+    assert_eq!(p.facilities, 2);
+    assert_eq!(p.compliant + p.breach + p.insufficient_data, 2);
+}
+
+fn strip_generated(s: &str) -> String {
+    s.lines()
+        .filter(|l| {
+            !l.contains("generated_at") && !l.contains("生成时间") && !l.contains("Generated at")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_report_from_storage_is_reproducible_and_parses_back() {
+    let (dir, cfg) = stored();
+    let out = |name: &str| dir.path().join(name);
+    for (fmt, ext) in [
+        (Format::Csv, "csv"),
+        (Format::Json, "json"),
+        (Format::Md, "md"),
+        (Format::Html, "html"),
+    ] {
+        let (a, b) = (out(&format!("a.{ext}")), out(&format!("b.{ext}")));
+        report::run_report(&args(&cfg, fmt, &a)).expect("report");
+        report::run_report(&args(&cfg, fmt, &b)).expect("report");
+        let (ta, tb) = (
+            std::fs::read_to_string(&a).expect("read"),
+            std::fs::read_to_string(&b).expect("read"),
+        );
+        assert!(
+            ta.contains("nanchang-1") && ta.contains("jiujiang-1"),
+            "{ext}"
+        );
+        assert_eq!(
+            strip_generated(&ta),
+            strip_generated(&tb),
+            "{ext} differs between runs"
+        );
+    }
+    // JSON: the same figures as computed in-process, plus provenance.
+    let text = std::fs::read_to_string(out("a.json")).expect("json");
+    let parsed: Report = serde_json::from_str(&text).expect("JSON parses back");
+    assert!(parsed.generated_at.is_some());
+    assert_eq!(
+        parsed.config_path.as_deref(),
+        Some(cfg.to_str().expect("utf-8"))
+    );
+    assert_eq!(parsed.dcpue_version, env!("CARGO_PKG_VERSION"));
+    assert!(parsed.config_fingerprint.starts_with("crc32:"));
+    let mut expected = year_report();
+    expected.generated_at = parsed.generated_at.clone();
+    expected.config_path = parsed.config_path.clone();
+    // Built from the config file (storage.dir differs from the in-process one).
+    expected.config_fingerprint = parsed.config_fingerprint.clone();
+    assert_eq!(parsed, expected);
+    // CSV: one row per facility per month and a period row, matching the JSON.
+    let csv = std::fs::read_to_string(out("a.csv")).expect("csv");
+    let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(lines.next(), Some(CSV_HEADER));
+    let cols: Vec<&str> = CSV_HEADER.split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 13);
+    let col = |row: &Vec<&str>, name: &str| -> String {
+        let k = cols.iter().position(|c| *c == name).expect("column");
+        row[k].to_string()
+    };
+    for f in &parsed.facilities {
+        let fr: Vec<&Vec<&str>> = rows.iter().filter(|r| col(r, "facility") == f.id).collect();
+        assert_eq!(fr.len(), 13);
+        let period = fr
+            .iter()
+            .find(|r| col(r, "row") == "period")
+            .expect("period row");
+        let pue: f64 = col(period, "pue").parse().expect("pue");
+        assert!((pue - f.pue.expect("pue")).abs() < 1e-6);
+        assert_eq!(col(period, "missing_hours"), f.missing_hours.to_string());
+        assert_eq!(col(period, "verdict"), f.verdict.as_str());
+        let monthly: f64 = fr
+            .iter()
+            .filter(|r| col(r, "row") == "month")
+            .map(|r| col(r, "energy_total_kwh").parse::<f64>().expect("energy"))
+            .sum();
+        assert!((monthly - f.energy_kwh.total).abs() < 0.01 * 12.0);
+    }
+}
+
+#[test]
+fn a_missing_state_dir_is_a_clear_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("never-written");
+    let cfg = dir.path().join("dcpue.toml");
+    std::fs::write(&cfg, config_text(&state)).expect("config");
+    let err = report::run_report(&args(&cfg, Format::Md, &dir.path().join("r.md")))
+        .expect_err("no history");
+    let msg = err.to_string();
+    assert!(msg.contains(&state.display().to_string()), "{msg}");
+    assert!(msg.contains("engine.state"), "{msg}");
+    assert!(!dir.path().join("r.md").exists());
+}
+
+#[test]
+fn resolved_alerts_in_the_period_are_listed_with_durations() {
+    let (dir, cfg) = stored();
+    // Resolved alerts recorded by the alerts module in <storage.dir>/alerts.redb.
+    let cfg_parsed = Config::load(&cfg).expect("config");
+    let resolved = |name: &str, facility: &str, since: i64, fired: i64, end: i64, worst: f64| {
+        let labels: BTreeMap<String, String> = [
+            ("alertname", name),
+            ("facility", facility),
+            ("window", "24h"),
+            ("severity", "warning"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        AlertChange::Resolved(ResolvedAlert {
+            name: name.to_string(),
+            labels,
+            annotations: BTreeMap::new(),
+            since: String::new(),
+            fired_at: None,
+            resolved_at: String::new(),
+            value: 0.95,
+            worst,
+            key: format!("{name}/{facility}/24h"),
+            since_ms: since,
+            fired_ms: Some(fired),
+            resolved_ms: end,
+            started_wall_ms: since,
+            resolved_wall_ms: end,
+        })
+    };
+    let fired = OUTAGE_FROM + 2 * HOUR;
+    {
+        let history = AlertHistory::open(&cfg_parsed.storage.dir).expect("alert history");
+        let changes = [
+            resolved(
+                "CoverageBelowMinimum",
+                "nanchang-1",
+                fired - HOUR,
+                fired,
+                fired + 90 * HOUR + 30 * 60_000,
+                0.0,
+            ),
+            // After the period: not in this report.
+            resolved(
+                "PueAboveCeiling",
+                "jiujiang-1",
+                YEAR_END + HOUR,
+                YEAR_END + 2 * HOUR,
+                YEAR_END + 5 * HOUR,
+                1.41,
+            ),
+        ];
+        // Still firing at the last checkpoint of the alert states: jiujiang-1 over its ceiling
+        // on the compliance window since 2025-06-01 (evaluated up to the year's end and beyond).
+        let mut state = AlertEngine::new(&cfg_parsed).export_state();
+        state.entries.push((
+            "PueAboveCeiling/jiujiang-1/365d".to_string(),
+            Entry {
+                state: AlertState::Firing,
+                since_ms: JUNE_1,
+                fired_ms: Some(JUNE_1),
+                started_wall_ms: JUNE_1,
+                value: 1.31,
+                worst: 1.32,
+                last_eval_ms: YEAR_END + 24 * HOUR,
+            },
+        ));
+        history.commit(&changes, &state).expect("commit");
+    }
+    let out = dir.path().join("r.json");
+    report::run_report(&args(&cfg, Format::Json, &out)).expect("report");
+    let r: Report =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+    let n = &r.facilities[0];
+    assert_eq!(n.alerts.len(), 1);
+    let a = &n.alerts[0];
+    assert_eq!(a.name, "CoverageBelowMinimum");
+    assert_eq!(a.scope, "24h");
+    assert_eq!(a.started, "2025-07-10T10:00:00+08:00");
+    assert_eq!(a.duration_s, 90 * 3600 + 30 * 60);
+    // jiujiang-1: the one resolved after the period is left out; the firing one is listed,
+    // active up to the period's end.
+    let j = &r.facilities[1].alerts;
+    assert_eq!(j.len(), 1, "{j:?}");
+    assert_eq!(j[0].name, "PueAboveCeiling");
+    assert_eq!(
+        (j[0].scope.as_str(), j[0].severity.as_str()),
+        ("365d", "critical")
+    );
+    assert_eq!(j[0].resolved, None);
+    assert_eq!(j[0].duration_s, (YEAR_END - JUNE_1) / 1000);
+    let md = dir.path().join("r.md");
+    report::run_report(&args(&cfg, Format::Md, &md)).expect("report");
+    let text = std::fs::read_to_string(&md).expect("md");
+    assert!(
+        text.contains("CoverageBelowMinimum") && text.contains("3d 18h 30m"),
+        "{text}"
+    );
+    assert!(text.contains("仍在告警 still firing"), "{text}");
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_html_report_prints_to_a_multi_page_a4_pdf() {
+    let (dir, cfg) = stored();
+    let html = dir.path().join("report.html");
+    report::run_report(&args(&cfg, Format::Html, &html)).expect("report");
+    let text = std::fs::read_to_string(&html).expect("html");
+    assert!(
+        !text.contains("http://") && !text.contains("https://"),
+        "self-contained"
+    );
+    assert!(text.contains("@page { size: A4; margin: 15mm }"));
+    assert!(text.matches("<svg").count() == 2, "one chart per facility");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    std::fs::copy(&html, artifacts.join("report.html")).expect("keep the HTML");
+    let en_path = dir.path().join("report-en.html");
+    let mut en = args(&cfg, Format::Html, &en_path);
+    en.lang = Lang::En;
+    report::run_report(&en).expect("English report");
+    let en_text = std::fs::read_to_string(&en_path).expect("html");
+    assert!(en_text.contains("Reporting period") && en_text.contains("Data gaps"));
+    assert!(!en_text.contains("报告期") && !en_text.contains("数据缺失"));
+    let mut md = args(&cfg, Format::Md, &artifacts.join("report.md"));
+    md.lang = Lang::Zh;
+    report::run_report(&md).expect("markdown");
+    let pdf = artifacts.join("report.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    let profile = dir.path().join("chromium-profile");
+    run(Command::new("/usr/bin/chromium")
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--no-pdf-header-footer")
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display())));
+    assert!(pdf.exists(), "chromium wrote no PDF");
+
+    let info = run(Command::new("pdfinfo").arg(&pdf));
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no page count in {info}"));
+    assert!(pages >= 3, "cover + a page per facility, got {pages}");
+    let size = info
+        .lines()
+        .find(|l| l.starts_with("Page size:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(size.contains("(A4)"), "A4: {size}");
+
+    let pdf_text = run(Command::new("pdftotext").arg("-layout").arg(&pdf).arg("-"));
+    let r = year_report();
+    for f in &r.facilities {
+        assert!(
+            pdf_text.contains(&f.name),
+            "{} missing from the PDF",
+            f.name
+        );
+        let pue = format!("{:.3}", f.pue.expect("pue"));
+        assert!(
+            pdf_text.contains(&pue),
+            "annual PUE {pue} of {} missing",
+            f.id
+        );
+    }
+    assert!(pdf_text.contains("PUE"));
+    assert!(pdf_text.contains("2025-07"));
+    // Facilities start on their own pages: each name heads a page after the first.
+    let per_page: Vec<&str> = pdf_text.split('\u{c}').collect();
+    for f in &r.facilities {
+        assert!(
+            per_page
+                .iter()
+                .skip(1)
+                .any(|p| p.trim_start().starts_with(&f.name)),
+            "{} does not begin a page",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn url_reads_the_same_figures_from_a_running_instance() {
+    // A real `dcpue serve` restored from the replayed year's checkpoint.
+    let broker = support::Mosquitto::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
+    let http_port = support::free_port();
+    let config = dir.path().join("dcpue.toml");
+    std::fs::write(
+        &config,
+        support::Dcpue::config_text(
+            &broker.url(),
+            http_port,
+            &state,
+            &format!("dcpue-report-{http_port}"),
+            LAYOUT,
+        ),
+    )
+    .expect("config");
+    let mut serve = support::Dcpue {
+        proc: None,
+        http_port,
+        dir,
+        config: config.clone(),
+    };
+    serve.restart();
+
+    let out = serve.dir.path().join("remote.json");
+    let mut a = args(&config, Format::Json, &out);
+    a.url = Some(serve.url(""));
+    report::run_report(&a).unwrap_or_else(|e| panic!("{e}\n{}", serve.log()));
+    let remote: Report =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+    let local = year_report();
+    assert_eq!(remote.facilities.len(), local.facilities.len());
+    for (r, l) in remote.facilities.iter().zip(&local.facilities) {
+        assert_eq!(r.id, l.id);
+        let (rp, lp) = (r.pue.expect("remote PUE"), l.pue.expect("local PUE"));
+        assert!(close(rp, lp, 1e-12), "{}: {rp} vs {lp}", r.id);
+        assert!(close(r.coverage, l.coverage, 1e-12));
+        assert!(close(r.energy_kwh.total, l.energy_kwh.total, 1e-12));
+        assert_eq!(r.missing_hours, l.missing_hours, "{}", r.id);
+        assert_eq!((r.verdict, r.grade), (l.verdict, l.grade));
+        assert_eq!(r.months.len(), 12);
+        for (rm, lm) in r.months.iter().zip(&l.months) {
+            assert_eq!(rm.month, lm.month);
+            assert_eq!(rm.missing_hours, lm.missing_hours, "{} {}", r.id, rm.month);
+            assert_eq!(rm.pue.map(f64::to_bits), lm.pue.map(f64::to_bits));
+        }
+    }
+    let (rs, ls) = (&remote.summary[2], &local.summary[2]);
+    assert!(close(rs.pue.expect("pue"), ls.pue.expect("pue"), 1e-3));
+    serve.stop();
+}
