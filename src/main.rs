@@ -54,6 +54,8 @@ enum Command {
         /// Config file.
         file: PathBuf,
     },
+    /// The compliance report for a period, from the stored history (or a running instance).
+    Report(dcpue::report::ReportArgs),
 }
 
 fn init_logs(format: LogFormat) {
@@ -176,6 +178,7 @@ fn main() -> ExitCode {
     init_logs(cli.log_format);
     let result: Result<(), String> = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Report(args) => dcpue::report::run_report(&args).map_err(|e| e.to_string()),
         cmd => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

@@ -417,7 +417,7 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
     let c = Config::parse(&text, "t.toml").unwrap();
     let mut e = Engine::new(&c);
     let mut last: Option<(i64, Windows)> = None;
-    let mut check = |e: &mut Engine, last: &mut Option<(i64, Windows)>| {
+    let check = |e: &mut Engine, last: &mut Option<(i64, Windows)>| {
         e.advance(&mut |s| *last = Some((s.step_ms, s.windows.clone())));
         if let Some((step, ws)) = last.as_ref() {
             for (name, v) in &ws.0 {

@@ -143,6 +143,7 @@ async fn series(
                         "coverage": v.coverage,
                         "renewable_share": v.renewable_share,
                         "energy_kwh": v.energy_kwh,
+                        "covered_energy_kwh": v.covered_energy_kwh,
                     })
                 })
                 .collect::<Vec<_>>(),
