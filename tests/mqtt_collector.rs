@@ -80,13 +80,10 @@ impl Collector {
     }
 }
 
-/// A Mosquitto with persistence. Run as root, Mosquitto drops to user "mosquitto", which cannot
-/// write the test's private temp dir, and silently runs without persistence; `user` keeps it as
-/// whoever runs the test (ignored when that is not root).
+/// A Mosquitto with persistence (support::Mosquitto runs it as the current user, so its
+/// persistence works in the test's private temp dir).
 fn broker() -> Mosquitto {
-    let out = Command::new("id").arg("-un").output().expect("id -un");
-    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Mosquitto::start_with(&format!("user {me}"))
+    Mosquitto::start()
 }
 
 fn config(broker: &Mosquitto, client_id: &str) -> MqttConfig {
@@ -574,10 +571,8 @@ async fn tls_with_client_certificate_and_password() {
         .status()
         .unwrap();
     assert!(st.success());
-    let out = Command::new("id").arg("-un").output().unwrap();
-    let me = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let broker = Mosquitto::start_with(&format!(
-        "user {me}\nallow_anonymous false\npassword_file {}\ncafile {p}/ca.crt\ncertfile {p}/server.crt\nkeyfile {p}/server.key\nrequire_certificate true\n",
+        "allow_anonymous false\npassword_file {}\ncafile {p}/ca.crt\ncertfile {p}/server.crt\nkeyfile {p}/server.key\nrequire_certificate true\n",
         pwfile.display(),
         p = d.display()
     ));
