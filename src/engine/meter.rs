@@ -258,13 +258,17 @@ impl MeterState {
 
     /// Judges and takes `r` (already decoded and checked for values and the future).
     pub fn ingest(&mut self, r: Reading) -> Result<Effect, Reason> {
-        // Duplicates and conflicts first, over the remembered horizon.
-        if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
-            return Err(if same_values(&self.recent[pos], &r) {
-                Reason::Duplicate
-            } else {
-                Reason::Conflict
-            });
+        // Duplicates and conflicts first, over the remembered horizon (only a reading not newer
+        // than the newest can repeat one).
+        let newer = self.newest.is_none_or(|n| r.ts > n.ts);
+        if !newer {
+            if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
+                return Err(if same_values(&self.recent[pos], &r) {
+                    Reason::Duplicate
+                } else {
+                    Reason::Conflict
+                });
+            }
         }
         let newest_ts = self.newest.map(|n| n.ts);
         if let Some(n) = newest_ts {
@@ -288,8 +292,12 @@ impl MeterState {
             None => self.insert_recompute(r)?,
         };
         // Remember it.
-        let pos = self.recent.partition_point(|x| x.ts < r.ts);
-        self.recent.insert(pos, r);
+        if newer {
+            self.recent.push_back(r);
+        } else {
+            let pos = self.recent.partition_point(|x| x.ts < r.ts);
+            self.recent.insert(pos, r);
+        }
         if in_order {
             self.newest = Some(r);
         }
@@ -427,7 +435,9 @@ impl MeterState {
             self.eligible.drain(..=le);
             self.glitch.drain(..=le);
             let a = self.anchor.map_or(i64::MIN, |a| a.ts);
-            self.applied.retain(|c| c.end > a);
+            // Contributions are in time order: the final ones are a prefix.
+            let k = self.applied.partition_point(|c| c.end <= a);
+            self.applied.drain(..k);
         }
         // Forget readings beyond the dedup horizon, keeping a few.
         while self.recent.len() > DEDUP_MIN_KEEP
