@@ -27,8 +27,11 @@ pub struct MeterRules {
 pub struct Effect {
     /// Earliest time whose buckets changed (None when nothing changed yet, e.g. a held dip).
     pub changed_from: Option<i64>,
-    /// Readings dropped as glitches (CONTRACT §4).
+    /// Readings newly judged glitches (CONTRACT §4).
     pub glitches: u64,
+    /// Readings judged glitches before that a late reading showed were not (three dips in a
+    /// row after all: a reset).
+    pub unglitched: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,8 +44,17 @@ pub struct MeterState {
     anchor: Option<Reading>,
     /// Last good register reading at or before the anchor.
     anchor_reg: Option<Reading>,
-    /// Readings after the anchor, by ts; their intervals may still be recomputed.
+    /// Readings after the anchor, by ts; their intervals may still be recomputed. Glitches stay
+    /// here (flagged) until the anchor passes them, so that recomputing sees every reading.
     tail: Vec<Reading>,
+    /// Per tail reading: for a good reading (nothing held after it was taken), the newest ts
+    /// its judgement depends on (its own, or for the first dip of a reset the third one); the
+    /// anchor may move to it once that is older than the lateness horizon. None for others.
+    #[serde(default)]
+    eligible: Vec<Option<i64>>,
+    /// Per tail reading: whether it is currently judged a glitch.
+    #[serde(default)]
+    glitch: Vec<bool>,
     /// Contributions of the tail currently applied to the buckets.
     applied: Vec<Contribution>,
     /// Whether the tail ends in held register dips (a suspected reset not yet decided).
@@ -55,6 +67,7 @@ pub struct MeterState {
 struct Processed {
     contribs: Vec<Contribution>,
     glitches: Vec<usize>,
+    eligible: Vec<Option<i64>>,
     implausible: Vec<usize>,
     holding: bool,
 }
@@ -95,6 +108,7 @@ impl MeterRules {
         let mut out = Processed {
             contribs: Vec::new(),
             glitches: Vec::new(),
+            eligible: vec![None; tail.len()],
             implausible: Vec::new(),
             holding: false,
         };
@@ -117,7 +131,7 @@ impl MeterRules {
                     // Recovered: the dips were glitches.
                     out.glitches.append(&mut held);
                     let span = r.ts - g.ts;
-                    let covered = self.chain_covered(g.ts, r.ts, tail);
+                    let covered = span <= self.max_gap_ms;
                     let energy = e - g_e;
                     if self.too_much(energy, span) {
                         out.implausible.push(i);
@@ -130,6 +144,7 @@ impl MeterRules {
                     });
                     good = Some((r, Some(i)));
                     prev = Some(r);
+                    out.eligible[i] = Some(r.ts);
                     continue;
                 }
                 held.push(i);
@@ -150,6 +165,7 @@ impl MeterRules {
                     });
                     good = Some((h0, Some(first)));
                     prev = Some(h0);
+                    out.eligible[first] = Some(r.ts);
                     for &j in held[1..].iter().rev() {
                         queue.push_front(j);
                     }
@@ -159,6 +175,7 @@ impl MeterRules {
             }
             let Some(p) = prev else {
                 prev = Some(r);
+                out.eligible[i] = Some(r.ts);
                 if r.energy_kwh.is_some() {
                     good = Some((r, Some(i)));
                 }
@@ -179,6 +196,7 @@ impl MeterRules {
                         });
                         good = Some((r, Some(i)));
                         prev = Some(r);
+                        out.eligible[i] = Some(r.ts);
                     } else {
                         // A decrease: held as a suspected reset.
                         good = Some((p, good.and_then(|g| g.1)));
@@ -208,24 +226,12 @@ impl MeterRules {
                         good = Some((r, Some(i)));
                     }
                     prev = Some(r);
+                    out.eligible[i] = Some(r.ts);
                 }
             }
         }
         out.holding = !held.is_empty();
         out
-    }
-
-    /// Whether every step from `from` through the tail readings between it and `to` (glitches
-    /// included: the meter was reporting) is at most `max_gap`.
-    fn chain_covered(&self, from: i64, to: i64, tail: &[Reading]) -> bool {
-        let mut last = from;
-        for r in tail.iter().filter(|r| r.ts > from && r.ts <= to) {
-            if r.ts - last > self.max_gap_ms {
-                return false;
-            }
-            last = r.ts;
-        }
-        to - last <= self.max_gap_ms
     }
 }
 
@@ -238,6 +244,8 @@ impl MeterState {
             anchor: None,
             anchor_reg: None,
             tail: Vec::new(),
+            eligible: Vec::new(),
+            glitch: Vec::new(),
             applied: Vec::new(),
             holding: false,
             recent: VecDeque::new(),
@@ -250,13 +258,17 @@ impl MeterState {
 
     /// Judges and takes `r` (already decoded and checked for values and the future).
     pub fn ingest(&mut self, r: Reading) -> Result<Effect, Reason> {
-        // Duplicates and conflicts first, over the remembered horizon.
-        if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
-            return Err(if same_values(&self.recent[pos], &r) {
-                Reason::Duplicate
-            } else {
-                Reason::Conflict
-            });
+        // Duplicates and conflicts first, over the remembered horizon (only a reading not newer
+        // than the newest can repeat one).
+        let newer = self.newest.is_none_or(|n| r.ts > n.ts);
+        if !newer {
+            if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
+                return Err(if same_values(&self.recent[pos], &r) {
+                    Reason::Duplicate
+                } else {
+                    Reason::Conflict
+                });
+            }
         }
         let newest_ts = self.newest.map(|n| n.ts);
         if let Some(n) = newest_ts {
@@ -280,8 +292,12 @@ impl MeterState {
             None => self.insert_recompute(r)?,
         };
         // Remember it.
-        let pos = self.recent.partition_point(|x| x.ts < r.ts);
-        self.recent.insert(pos, r);
+        if newer {
+            self.recent.push_back(r);
+        } else {
+            let pos = self.recent.partition_point(|x| x.ts < r.ts);
+            self.recent.insert(pos, r);
+        }
         if in_order {
             self.newest = Some(r);
         }
@@ -295,6 +311,8 @@ impl MeterState {
         let Some(p) = prev else {
             self.buckets.advance_to(r.ts);
             self.tail.push(r);
+            self.eligible.push(Some(r.ts));
+            self.glitch.push(false);
             return Some(Ok(Effect::default()));
         };
         let span = r.ts - p.ts;
@@ -331,10 +349,13 @@ impl MeterState {
         self.buckets.advance_to(r.ts);
         self.buckets.apply(&c, 1.0);
         self.tail.push(r);
+        self.eligible.push(Some(r.ts));
+        self.glitch.push(false);
         self.applied.push(c);
         Some(Ok(Effect {
             changed_from: Some(c.start),
             glitches: 0,
+            unglitched: 0,
         }))
     }
 
@@ -361,19 +382,21 @@ impl MeterState {
             self.buckets.apply(c, 1.0);
             changed_from = Some(changed_from.map_or(c.start, |x: i64| x.min(c.start)));
         }
-        let glitches = p.glitches.len() as u64;
-        let mut keep = vec![true; tail.len()];
+        let before = self.glitch.iter().filter(|g| **g).count() as u64;
+        let after = p.glitches.len() as u64;
+        let mut glitch = vec![false; tail.len()];
         for &g in &p.glitches {
-            keep[g] = false;
+            glitch[g] = true;
         }
-        let mut it = keep.iter();
-        tail.retain(|_| *it.next().unwrap_or(&true));
         self.tail = tail;
+        self.eligible = p.eligible;
+        self.glitch = glitch;
         self.applied = p.contribs;
         self.holding = p.holding;
         Ok(Effect {
             changed_from,
-            glitches,
+            glitches: after.saturating_sub(before),
+            unglitched: before.saturating_sub(after),
         })
     }
 
@@ -383,25 +406,38 @@ impl MeterState {
             return;
         };
         let horizon = newest - self.rules.lateness_ms;
-        // A held dip keeps everything from the last good reading open.
-        let limit = if self.holding {
-            self.last_good_tail_index()
-        } else {
-            self.tail.len()
-        };
+        // The anchor moves to the last good reading older than the horizon: nothing before it
+        // can change any more (a held dip or a glitch keeps the good reading before it open).
+        let mut last = None;
+        let mut depends = i64::MIN;
         let mut n = 0;
-        while n < limit && self.tail[n].ts < horizon {
+        while n < self.tail.len() && self.tail[n].ts < horizon {
+            if let Some(d) = self.eligible[n] {
+                depends = depends.max(d);
+                if depends >= horizon {
+                    break;
+                }
+                last = Some(n);
+            }
             n += 1;
         }
-        if n > 0 {
-            for r in self.tail.drain(..n) {
-                if r.energy_kwh.is_some() {
-                    self.anchor_reg = Some(r);
+        if let Some(le) = last {
+            for k in 0..=le {
+                if self.eligible[k].is_some() {
+                    let r = self.tail[k];
+                    if r.energy_kwh.is_some() {
+                        self.anchor_reg = Some(r);
+                    }
+                    self.anchor = Some(r);
                 }
-                self.anchor = Some(r);
             }
+            self.tail.drain(..=le);
+            self.eligible.drain(..=le);
+            self.glitch.drain(..=le);
             let a = self.anchor.map_or(i64::MIN, |a| a.ts);
-            self.applied.retain(|c| c.end > a);
+            // Contributions are in time order: the final ones are a prefix.
+            let k = self.applied.partition_point(|c| c.end <= a);
+            self.applied.drain(..k);
         }
         // Forget readings beyond the dedup horizon, keeping a few.
         while self.recent.len() > DEDUP_MIN_KEEP
@@ -411,29 +447,12 @@ impl MeterState {
         }
     }
 
-    /// Index in the tail of the last good register reading before held dips (readings from it
-    /// on stay open while the dip is undecided).
-    fn last_good_tail_index(&self) -> usize {
-        // Find the first dip: the first register reading below its predecessor register value.
-        let mut good: Option<(usize, f64)> = self
-            .anchor_reg
-            .and_then(|r| r.energy_kwh)
-            .map(|e| (usize::MAX, e));
-        for (i, r) in self.tail.iter().enumerate() {
-            if let Some(e) = r.energy_kwh {
-                match good {
-                    Some((gi, ge)) if e < ge => return if gi == usize::MAX { 0 } else { gi },
-                    _ => good = Some((i, e)),
-                }
-            }
-        }
-        0
-    }
-
     /// Heap bytes held (for the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
         self.buckets.heap_bytes()
             + self.tail.capacity() * std::mem::size_of::<Reading>()
+            + self.eligible.capacity() * std::mem::size_of::<Option<i64>>()
+            + self.glitch.capacity()
             + self.applied.capacity() * std::mem::size_of::<Contribution>()
             + self.recent.capacity() * std::mem::size_of::<Reading>()
     }

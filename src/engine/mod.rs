@@ -312,7 +312,8 @@ impl Engine {
                 if f.meters[m.meter].core() {
                     f.first_seen = Some(f.first_seen.map_or(r.ts, |t| t.min(r.ts)));
                 }
-                f.rejected[Reason::Glitch.index()] += effect.glitches;
+                let g = &mut f.rejected[Reason::Glitch.index()];
+                *g = (*g + effect.glitches).saturating_sub(effect.unglitched);
                 if let Some(t) = effect.changed_from {
                     f.dirty_from = Some(f.dirty_from.map_or(t, |d| d.min(t)));
                 }
