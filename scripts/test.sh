@@ -10,4 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Integration tests start their own servers on free loopback ports; two at a time keeps a
 # 2-core machine responsive.
-cargo test --all-targets --locked --no-fail-fast -- --test-threads="${DCPUE_TEST_THREADS:-2}"
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+cargo test --all-targets --locked --no-fail-fast
