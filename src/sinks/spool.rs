@@ -37,7 +37,10 @@ pub enum SpoolError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { path: path.to_path_buf(), source }
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A place in the spool: segment id and byte offset of a record boundary.
@@ -109,7 +112,9 @@ fn seg_name(id: u64) -> String {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// The queue. Single owner: appends and reads happen on the same object (the sink keeps it on
@@ -149,7 +154,10 @@ impl Spool {
             let e = e.map_err(io_err(&dir))?;
             let name = e.file_name();
             let name = name.to_string_lossy();
-            if let Some(id) = name.strip_suffix(".seg").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(id) = name
+                .strip_suffix(".seg")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 segments.insert(id);
             }
         }
@@ -159,14 +167,30 @@ impl Spool {
                 Some(p) => p,
                 None => {
                     tracing::warn!(dir = %dir.display(), "spool position file unreadable: re-sending from the oldest segment");
-                    Pos { seg: first.unwrap_or(1), off: 0 }
+                    Pos {
+                        seg: first.unwrap_or(1),
+                        off: 0,
+                    }
                 }
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Pos { seg: first.unwrap_or(1), off: 0 },
-            Err(e) => return Err(SpoolError::Io { path: dir.join(POSITION), source: e }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Pos {
+                seg: first.unwrap_or(1),
+                off: 0,
+            },
+            Err(e) => {
+                return Err(SpoolError::Io {
+                    path: dir.join(POSITION),
+                    source: e,
+                })
+            }
         };
         // Segments wholly before the committed position were written already.
-        for id in segments.iter().copied().filter(|&id| id < read.seg).collect::<Vec<_>>() {
+        for id in segments
+            .iter()
+            .copied()
+            .filter(|&id| id < read.seg)
+            .collect::<Vec<_>>()
+        {
             let p = dir.join(seg_name(id));
             fs::remove_file(&p).map_err(io_err(&p))?;
             segments.remove(&id);
@@ -186,7 +210,10 @@ impl Spool {
         }
         let active = segments.last().copied().unwrap_or(read.seg);
         let active_path = dir.join(seg_name(active));
-        let file = OpenOptions::new().append(true).open(&active_path).map_err(io_err(&active_path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&active_path)
+            .map_err(io_err(&active_path))?;
         let write_off = file.metadata().map_err(io_err(&active_path))?.len();
         let mut spool = Spool {
             dir,
@@ -242,7 +269,10 @@ impl Spool {
                         None if id == self.active => {
                             tracing::warn!(segment = %path.display(), offset = valid_end, bytes = buf.len() - valid_end, "spool: torn record at the end (a crash while writing) truncated");
                             self.truncated += 1;
-                            self.writer.get_ref().set_len(valid_end as u64).map_err(io_err(&path))?;
+                            self.writer
+                                .get_ref()
+                                .set_len(valid_end as u64)
+                                .map_err(io_err(&path))?;
                             self.writer.get_ref().sync_all().map_err(io_err(&path))?;
                             self.write_off = valid_end as u64;
                             break;
@@ -256,7 +286,10 @@ impl Spool {
                 }
             }
         }
-        self.corrupt_seen = Pos { seg: self.active, off: self.write_off };
+        self.corrupt_seen = Pos {
+            seg: self.active,
+            off: self.write_off,
+        };
         Ok(())
     }
 
@@ -297,7 +330,11 @@ impl Spool {
         self.sync()?;
         let id = self.active + 1;
         let path = self.dir.join(seg_name(id));
-        let file = OpenOptions::new().append(true).create_new(true).open(&path).map_err(io_err(&path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
         self.segments.insert(id);
         self.active = id;
@@ -338,14 +375,17 @@ impl Spool {
         }
         let path = self.dir.join(seg_name(id));
         let stale = match &self.cache {
-            Some((cid, buf)) => *cid != id || (id == self.active && (buf.len() as u64) < self.write_off),
+            Some((cid, buf)) => {
+                *cid != id || (id == self.active && (buf.len() as u64) < self.write_off)
+            }
             None => true,
         };
         if stale {
             match self.cache.take() {
                 Some((cid, mut buf)) if cid == id => {
                     let mut f = File::open(&path).map_err(io_err(&path))?;
-                    f.seek(SeekFrom::Start(buf.len() as u64)).map_err(io_err(&path))?;
+                    f.seek(SeekFrom::Start(buf.len() as u64))
+                        .map_err(io_err(&path))?;
                     f.read_to_end(&mut buf).map_err(io_err(&path))?;
                     self.cache = Some((id, buf));
                 }
@@ -359,7 +399,11 @@ impl Spool {
                 }
             }
         }
-        Ok(self.cache.as_ref().map(|(_, b)| b.as_slice()).unwrap_or(&[]))
+        Ok(self
+            .cache
+            .as_ref()
+            .map(|(_, b)| b.as_slice())
+            .unwrap_or(&[]))
     }
 
     /// Up to `max` lines from the committed position, oldest first, without removing them;
@@ -385,7 +429,11 @@ impl Spool {
                 Parsed::Bad => {
                     let found = resync(buf, pos.off as usize);
                     if pos > self.corrupt_seen {
-                        tracing::warn!(segment = pos.seg, offset = pos.off, "spool: corrupt record skipped");
+                        tracing::warn!(
+                            segment = pos.seg,
+                            offset = pos.off,
+                            "spool: corrupt record skipped"
+                        );
                         self.corrupt += 1;
                         self.corrupt_seen = pos;
                     }
@@ -419,7 +467,8 @@ impl Spool {
         }
         let tmp = self.dir.join(POSITION_TMP);
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(format!("{} {}\n", to.seg, to.off).as_bytes()).map_err(io_err(&tmp))?;
+        f.write_all(format!("{} {}\n", to.seg, to.off).as_bytes())
+            .map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
         let dst = self.dir.join(POSITION);
@@ -613,7 +662,11 @@ mod tests {
     #[test]
     fn garbage_files_never_panic() {
         let t = tempfile::tempdir().expect("tmp");
-        fs::write(t.path().join(seg_name(1)), b"\xd5\xc7\xff\xff\xff\xffgarbage").expect("w");
+        fs::write(
+            t.path().join(seg_name(1)),
+            b"\xd5\xc7\xff\xff\xff\xffgarbage",
+        )
+        .expect("w");
         fs::write(t.path().join(seg_name(2)), [0xd5u8; 4000]).expect("w");
         fs::write(t.path().join(POSITION), "not a position").expect("w");
         let mut s = Spool::open(t.path()).expect("open");
