@@ -31,17 +31,20 @@ struct Vm {
     port: u16,
     dir: tempfile::TempDir,
     proc: Option<Proc>,
+    extra: Vec<String>,
 }
 
 impl Vm {
     fn start() -> Vm {
-        Vm::start_on(free_port())
+        Vm::start_with(&[])
     }
-    fn start_on(port: u16) -> Vm {
+    /// `extra`: more command-line flags.
+    fn start_with(extra: &[&str]) -> Vm {
         let mut vm = Vm {
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
             proc: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         vm.restart();
         vm
@@ -63,6 +66,7 @@ impl Vm {
                 ))
                 .arg("-dedup.minScrapeInterval=1ms")
                 .arg("-retentionPeriod=100y")
+                .args(&self.extra)
                 .stdout(log.try_clone().expect("log"))
                 .stderr(log),
         );
@@ -645,5 +649,55 @@ fn corrupt_and_torn_spool_records_are_skipped_and_the_rest_arrives() {
     h.push(scenario(&mut more, 30, 31));
     want.points.extend(more.points);
     wait_all(&vm, &want, Duration::from_secs(30));
+    rt.block_on(h.shutdown());
+}
+
+#[test]
+fn a_point_the_server_rejects_is_dropped_alone_and_does_not_block_the_queue() {
+    // This server answers 400 to a whole request holding a line far longer than 1000 bytes.
+    let vm = Vm::start_with(&["-influx.maxLineSize=1000"]);
+    let rt = runtime();
+    let _g = rt.enter();
+    let spool = tempfile::tempdir().expect("tmp");
+    let reg = prometheus::Registry::new();
+    let h = InfluxHandle::start(&cfg(&vm.url()), spool.path().join("spool"), &reg).expect("start");
+    let mut exp = Expected::default();
+    let mut lines = scenario(&mut exp, 0, 6);
+    let long_meter = "m".repeat(100_000);
+    let bad = reading_line(
+        "nanchang-1",
+        &long_meter,
+        "it",
+        &Reading {
+            ts: T0,
+            power_kw: Some(1.0),
+            energy_kwh: None,
+        },
+    )
+    .expect("line");
+    lines.insert(17, bad);
+    h.push(lines);
+    h.push(scenario(&mut exp, 6, 10));
+    wait_all(&vm, &exp, Duration::from_secs(30));
+    let text = eventually(Duration::from_secs(10), || {
+        let t = metrics_text(&reg);
+        (metric_value(&t, "dcpue_influx_queue_points") == Some(0.0)).then_some(t)
+    })
+    .expect("queue drained");
+    assert_eq!(
+        metric_value(&text, "dcpue_influx_points_dropped_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        metric_value(&text, "dcpue_influx_write_errors_total{kind=\"http_4xx\"}").unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric_value(&text, "dcpue_influx_points_written_total"),
+        Some(exp.lines.len() as f64),
+        "{text}"
+    );
     rt.block_on(h.shutdown());
 }

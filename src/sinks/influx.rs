@@ -115,6 +115,8 @@ enum Cmd {
 struct Shared {
     /// Lines in the spool not yet written.
     pending: AtomicU64,
+    /// Lines pushed and not yet appended to the spool (in the channel).
+    in_channel: AtomicU64,
     /// Woken after lines were appended.
     appended: Notify,
     /// Set once the spool thread has gone (push then only logs).
@@ -218,6 +220,7 @@ impl InfluxHandle {
         metrics.queue.set(spool.len() as i64);
         let shared = Arc::new(Shared {
             pending: AtomicU64::new(spool.len()),
+            in_channel: AtomicU64::new(0),
             appended: Notify::new(),
             dead: AtomicBool::new(false),
         });
@@ -261,6 +264,8 @@ impl InfluxHandle {
         if lines.is_empty() {
             return;
         }
+        let n = lines.len() as u64;
+        self.shared.in_channel.fetch_add(n, Ordering::Relaxed);
         if self.tx.send(Cmd::Append(lines)).is_err()
             && !self.shared.dead.swap(true, Ordering::Relaxed)
         {
@@ -280,9 +285,9 @@ impl InfluxHandle {
             .map_err(SinkError::SpoolFailed)
     }
 
-    /// Points waiting to be written (in the spool).
+    /// Points waiting to be written (pushed and not yet spooled, or in the spool).
     pub fn queued(&self) -> u64 {
-        self.shared.pending.load(Ordering::Relaxed)
+        self.shared.pending.load(Ordering::Relaxed) + self.shared.in_channel.load(Ordering::Relaxed)
     }
 
     /// Writes what it can within 10 s, then stops; what is left stays in the spool (durable) for
@@ -349,13 +354,22 @@ fn spool_loop(
         let mut handled = 0;
         while let Some(cmd) = next {
             match cmd {
-                Cmd::Append(lines) => match spool.append(&lines) {
-                    Ok(()) => appended = true,
-                    Err(e) => {
-                        tracing::error!(points = lines.len(), "influxdb: cannot spool points: {e}");
-                        append_failed = true;
+                Cmd::Append(lines) => {
+                    let res = spool.append(&lines);
+                    shared
+                        .in_channel
+                        .fetch_sub(lines.len() as u64, Ordering::Relaxed);
+                    match res {
+                        Ok(()) => appended = true,
+                        Err(e) => {
+                            tracing::error!(
+                                points = lines.len(),
+                                "influxdb: cannot spool points: {e}"
+                            );
+                            append_failed = true;
+                        }
                     }
-                },
+                }
                 Cmd::Sync(w) => waiters.push(w),
                 Cmd::Peek(max, reply) => {
                     let _ = reply.send(spool.peek_batch(max).map_err(|e| e.to_string()));
@@ -389,7 +403,8 @@ fn spool_loop(
             last_sync = Instant::now();
         }
         shared.pending.store(spool.len(), Ordering::Relaxed);
-        metrics.queue.set(spool.len() as i64);
+        let queued = spool.len() + shared.in_channel.load(Ordering::Relaxed);
+        metrics.queue.set(queued as i64);
         let corrupt = spool.corrupt_records() + spool.truncated_records();
         if corrupt > corrupt_seen {
             metrics.corrupt.inc_by(corrupt - corrupt_seen);
@@ -567,7 +582,10 @@ impl Writer {
                 }
             }
             let n = batch.len();
-            let first_line = batch.first().cloned().unwrap_or_default();
+            let first_line: String = batch
+                .first()
+                .map(|l| l.chars().take(300).collect())
+                .unwrap_or_default();
             match self.write(batch).await {
                 Outcome::Written => {
                     if let Err(e) = self.commit(n).await {
@@ -613,4 +631,63 @@ impl Writer {
 /// The spool directory under the storage dir.
 pub fn spool_dir(storage_dir: &Path) -> PathBuf {
     storage_dir.join("influx-spool")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Span;
+
+    fn cfg(url: &str, token_file: Option<PathBuf>) -> InfluxConfig {
+        InfluxConfig {
+            url: url.into(),
+            org: "jiangxi".into(),
+            bucket: "dcpue".into(),
+            token_file,
+            window_every: Span::MINUTE,
+            batch_size: 10,
+            flush_every: Span(100),
+            memory_points: 10,
+        }
+    }
+
+    #[test]
+    fn token_from_file_trimmed_missing_file_is_a_clear_error() {
+        let t = tempfile::tempdir().expect("tmp");
+        let f = t.path().join("influx.token");
+        std::fs::write(&f, "  s3cr3t-token\n").expect("write");
+        let tok = read_token(&cfg("http://127.0.0.1:8086", Some(f.clone()))).expect("token");
+        assert_eq!(tok.as_deref(), Some("s3cr3t-token"));
+
+        let missing = t.path().join("nope.token");
+        let e = read_token(&cfg("http://127.0.0.1:8086", Some(missing))).expect_err("missing");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("token_file") && msg.contains("nope.token"),
+            "{msg}"
+        );
+
+        std::fs::write(&f, " \n").expect("write");
+        let e = read_token(&cfg("http://127.0.0.1:8086", Some(f))).expect_err("empty");
+        assert!(e.to_string().contains("is empty"), "{e}");
+    }
+
+    #[test]
+    fn bad_urls_are_errors_not_panics() {
+        for url in ["", "127.0.0.1:8086", "ftp://x", "http://"] {
+            let e = build_client(&cfg(url, None), None).expect_err(url);
+            assert!(e.to_string().contains("influxdb url"), "{url}: {e}");
+        }
+        assert!(build_client(&cfg("https://influx.example:8086", None), Some("t".into())).is_ok());
+    }
+
+    #[test]
+    fn client_debug_does_not_show_the_token() {
+        let c = build_client(
+            &cfg("http://127.0.0.1:8086", None),
+            Some("s3cr3t-token".into()),
+        )
+        .expect("client");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
 }
