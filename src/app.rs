@@ -21,6 +21,11 @@ use crate::engine::{Engine, MeterRef, Reason, Verdict};
 use crate::http::{self, Shared};
 use crate::ingest::mqtt::{self, Incoming, MqttStatus};
 use crate::ingest::{decode_payload, parse_topic};
+use crate::sinks::{
+    self,
+    influx::InfluxHandle,
+    line::{reading_line, window_line},
+};
 use crate::store::{self, wal::Wal, IngestMark};
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +206,15 @@ pub struct Service {
     pub alerting: Alerting,
     pub wal: Wal,
     pub recent: RecentMessages,
+    /// The InfluxDB sink, when `[influxdb]` is configured, and what it needs.
+    pub influx: Option<InfluxHandle>,
+    /// Lines for the sink, pushed once per batch.
+    pending_lines: Vec<String>,
+    /// Role tag of each meter (`total+renewable` for two roles), by facility and meter.
+    role_tags: Vec<Vec<String>>,
+    /// Event time of each facility's last window point, and the spacing between them.
+    last_window_point: Vec<Option<i64>>,
+    window_every_ms: i64,
     log: RateLimitedLog,
     prefix: String,
 }
@@ -248,6 +262,16 @@ impl Service {
                 Ok(reading) => match engine.ingest(m, reading, now) {
                     Verdict::Accepted => {
                         accepted += 1;
+                        if self.influx.is_some() {
+                            if let Some(l) = reading_line(
+                                fid,
+                                mid,
+                                &self.role_tags[m.facility][m.meter],
+                                &reading,
+                            ) {
+                                self.pending_lines.push(l);
+                            }
+                        }
                     }
                     Verdict::Rejected(reason) => {
                         if reason != Reason::Duplicate {
@@ -356,7 +380,42 @@ pub async fn serve(
     if let Ok(mut a) = shared.alerts.write() {
         *a = Some(alerting.http.clone());
     }
+    let influx = match &cfg.influxdb {
+        Some(ic) => Some(
+            InfluxHandle::start(
+                ic,
+                sinks::influx::spool_dir(&cfg.storage.dir),
+                &shared.registry,
+            )
+            .map_err(|e| AppError::Other(format!("influxdb: {e}")))?,
+        ),
+        None => None,
+    };
+    let role_tags = (0..cfg.facilities.len())
+        .map(|fi| {
+            (0..cfg.facilities[fi].meters.len())
+                .map(|mi| {
+                    role_tag(
+                        &cfg,
+                        MeterRef {
+                            facility: fi,
+                            meter: mi,
+                        },
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let window_every_ms = cfg
+        .influxdb
+        .as_ref()
+        .map_or(60_000, |i| i.window_every.ms().max(1));
     let mut svc = Service {
+        influx,
+        pending_lines: Vec::new(),
+        role_tags,
+        last_window_point: vec![None; cfg.facilities.len()],
+        window_every_ms,
         prefix: cfg.mqtt.topic_prefix.clone(),
         state_dir: cfg.storage.dir.clone(),
         cfg,
@@ -404,9 +463,15 @@ pub async fn serve(
     let _ = mqtt_task.await;
     let saved = svc.checkpoint();
     svc.alerting.flush();
+    flush_lines(&mut svc);
     let _ = http_task.await;
-    let Service { alerting, .. } = svc;
+    let Service {
+        alerting, influx, ..
+    } = svc;
     alerting.delivery.shutdown(Duration::from_secs(5)).await;
+    if let Some(i) = influx {
+        i.shutdown().await;
+    }
     saved?;
     tracing::info!("dcpue stopped; state saved");
     Ok(())
@@ -435,7 +500,11 @@ async fn ingest_loop(
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            match take_batch(svc, &batch) {
+            let taken = match take_batch(svc, &batch) {
+                Ok(()) => sync_sink(svc).await,
+                Err(e) => Err(e.to_string()),
+            };
+            match taken {
                 Ok(()) => {
                     // Durable and taken: now the broker may forget them (group commit: one
                     // fsync for the whole batch).
@@ -476,6 +545,23 @@ async fn ingest_loop(
     publish(svc);
 }
 
+/// Hands the sink what the batch produced and waits until it is durable in the sink's spool.
+async fn sync_sink(svc: &mut Service) -> Result<(), String> {
+    flush_lines(svc);
+    match &svc.influx {
+        Some(i) => i.sync().await.map_err(|e| format!("influxdb spool: {e}")),
+        None => Ok(()),
+    }
+}
+
+fn flush_lines(svc: &mut Service) {
+    if let Some(i) = &svc.influx {
+        if !svc.pending_lines.is_empty() {
+            i.push(std::mem::take(&mut svc.pending_lines));
+        }
+    }
+}
+
 /// Feeds a batch of messages to the engine and makes it durable.
 fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
     let engine = svc.engine.clone();
@@ -495,11 +581,29 @@ fn publish(svc: &mut Service) {
     let Ok(mut e) = svc.engine.lock() else { return };
     let now = now_ms();
     let alerts = &mut svc.alerting.engine;
-    e.advance(&mut |step| alerts.on_step(&step, now));
+    let influx_on = svc.influx.is_some();
+    let lines = &mut svc.pending_lines;
+    let last_point = &mut svc.last_window_point;
+    let every = svc.window_every_ms;
+    let cfg = &svc.cfg;
+    e.advance(&mut |step| {
+        alerts.on_step(&step, now);
+        // Window points at the watermark's steps, at most once per window_every.
+        if influx_on && last_point[step.facility].is_none_or(|t| step.step_ms - t >= every) {
+            last_point[step.facility] = Some(step.step_ms);
+            let tier = cfg.facilities[step.facility].tier.as_str();
+            for (w, v) in &step.windows.0 {
+                if let Some(l) = window_line(step.facility_id, tier, w, step.step_ms, v) {
+                    lines.push(l);
+                }
+            }
+        }
+    });
     let snap = e.snapshot(now);
     drop(e);
     svc.shared.publish(snap);
     svc.alerting.flush();
+    flush_lines(svc);
 }
 
 /// MeterStale: wall-clock silence of each meter.

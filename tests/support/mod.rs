@@ -431,3 +431,117 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
             .and_then(|v| v.trim().parse().ok())
     })
 }
+
+/// A real VictoriaMetrics as the InfluxDB v2 write-API server: one point per series and
+/// millisecond (`-dedup.minScrapeInterval=1ms`), data in its own temp dir, restartable.
+pub struct VictoriaMetrics {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub proc: Option<Proc>,
+}
+
+impl VictoriaMetrics {
+    pub fn start() -> VictoriaMetrics {
+        let mut vm = VictoriaMetrics {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            proc: None,
+        };
+        vm.restart();
+        vm
+    }
+
+    /// (Re)starts on the same port and data directory.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("vm.log"))
+            .expect("vm log");
+        let p = Proc::spawn(
+            "victoria-metrics",
+            Command::new(which("victoria-metrics"))
+                .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
+                .arg(format!(
+                    "-storageDataPath={}",
+                    self.dir.path().join("data").display()
+                ))
+                .arg("-dedup.minScrapeInterval=1ms")
+                .arg("-retentionPeriod=100y")
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+        );
+        assert!(
+            wait_port(self.port, Duration::from_secs(20)),
+            "victoria-metrics did not listen"
+        );
+        let url = format!("{}/health", self.url());
+        assert!(
+            eventually(Duration::from_secs(20), || http_get(&url)
+                .filter(|(s, _)| *s == 200))
+            .is_some(),
+            "victoria-metrics not healthy"
+        );
+        self.proc = Some(p);
+    }
+
+    /// A clean stop (SIGTERM): what it acknowledged is on disk.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate(Duration::from_secs(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every stored sample of series matching `selector` (e.g. `{__name__=~"dcpue_.*"}`):
+    /// (labels without __name__ joined, metric name) → [(ts ms, value)].
+    pub fn export(
+        &self,
+        selector: &str,
+    ) -> std::collections::BTreeMap<(String, String), Vec<(i64, f64)>> {
+        let _ = http_get(&format!("{}/internal/force_flush", self.url()));
+        let enc: String = selector
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"_-.".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (_, body) =
+            http_get(&format!("{}/api/v1/export?match[]={enc}", self.url())).unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let m = v["metric"].as_object().cloned().unwrap_or_default();
+            let name = m
+                .get("__name__")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let labels: Vec<String> = m
+                .iter()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            let ts = v["timestamps"].as_array().cloned().unwrap_or_default();
+            let vals = v["values"].as_array().cloned().unwrap_or_default();
+            let e: &mut Vec<(i64, f64)> = out.entry((name, labels.join(","))).or_default();
+            for (t, x) in ts.iter().zip(vals.iter()) {
+                e.push((
+                    t.as_i64().unwrap_or_default(),
+                    x.as_f64().unwrap_or(f64::NAN),
+                ));
+            }
+            e.sort_by_key(|p| p.0);
+        }
+        out
+    }
+}
