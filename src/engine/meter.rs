@@ -11,6 +11,8 @@ use super::reading::{Reading, Reason};
 
 /// Readings that stayed below a register's value before it is judged a reset (CONTRACT §4).
 pub const RESET_AFTER: usize = 3;
+/// Final readings leave the tail this many at a time (bounds the tail's shifting cost).
+const FINALIZE_BATCH: usize = 16;
 /// Readings remembered for duplicate detection beyond the lateness horizon.
 const DEDUP_MIN_KEEP: usize = 16;
 
@@ -406,6 +408,11 @@ impl MeterState {
             return;
         };
         let horizon = newest - self.rules.lateness_ms;
+        // Final readings leave the tail in batches, so the tail is not shifted on every reading.
+        if self.tail.len() < FINALIZE_BATCH || self.tail[FINALIZE_BATCH - 1].ts >= horizon {
+            self.forget_beyond(horizon);
+            return;
+        }
         // The anchor moves to the last good reading older than the horizon: nothing before it
         // can change any more (a held dip or a glitch keeps the good reading before it open).
         let mut last = None;
@@ -439,7 +446,11 @@ impl MeterState {
             let k = self.applied.partition_point(|c| c.end <= a);
             self.applied.drain(..k);
         }
-        // Forget readings beyond the dedup horizon, keeping a few.
+        self.forget_beyond(horizon);
+    }
+
+    /// Forgets readings beyond the dedup horizon, keeping a few.
+    fn forget_beyond(&mut self, horizon: i64) {
         while self.recent.len() > DEDUP_MIN_KEEP
             && self.recent.front().is_some_and(|x| x.ts < horizon)
         {

@@ -44,7 +44,7 @@ pub struct HourRecord {
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use chrono::TimeZone;
 
@@ -78,7 +78,7 @@ pub struct Engine {
     facilities: Vec<FacilityState>,
     /// Rejections whose facility is unknown.
     unknown_rejected: [u64; Reason::ALL.len()],
-    index: HashMap<String, (usize, HashMap<String, usize>)>,
+    index: FxHashMap<String, (usize, FxHashMap<String, usize>)>,
 }
 
 /// The engine's durable state (everything but the config it runs with).
@@ -153,7 +153,7 @@ impl Engine {
             cfg: cfg.clone(),
             facilities,
             unknown_rejected: [0; Reason::ALL.len()],
-            index: HashMap::new(),
+            index: FxHashMap::default(),
         };
         e.reindex();
         e
@@ -168,7 +168,7 @@ impl Engine {
             cfg: cfg.clone(),
             facilities: saved.facilities,
             unknown_rejected: saved.unknown_rejected,
-            index: HashMap::new(),
+            index: FxHashMap::default(),
         };
         old.reindex();
         let mut new = Engine::new(cfg);

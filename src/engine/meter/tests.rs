@@ -211,7 +211,7 @@ fn readings_outside_lateness_become_final_and_memory_stays_small() {
     for k in 0..2000 {
         m.ingest(e(k, k as f64)).unwrap();
     }
-    assert!(m.tail.len() <= 11, "tail {}", m.tail.len());
+    assert!(m.tail.len() <= 11 + FINALIZE_BATCH, "tail {}", m.tail.len());
     assert!(m.recent.len() <= 32, "recent {}", m.recent.len());
     assert!(close(sum(&m, 0, 1999).0, 1999.0));
 }
