@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use dcpue::config::Config;
 use dcpue::engine::{Energies, FacilityStep, WindowValues, Windows};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::Value;
-use support::{free_port, wait_port, which, Proc};
+use support::{free_port, promtool_check_metrics, Alertmanager};
 
 const MIN: i64 = 60_000;
 /// Event time of the synthetic series: 2025-06-01T00:00:00Z, far from the wall clock, so a
@@ -52,47 +51,11 @@ async fn start_receiver() -> (u16, Inbox) {
     (port, inbox)
 }
 
-struct Alertmanager {
-    port: u16,
-    _dir: tempfile::TempDir,
-    _proc: Proc,
-}
-
 fn start_alertmanager(receiver_port: u16) -> Alertmanager {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &conf,
-        format!(
-            "route:\n  receiver: ops\n  group_by: ['alertname', 'facility']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-             receivers:\n  - name: ops\n    webhook_configs:\n      - url: http://127.0.0.1:{receiver_port}/am-hook\n        send_resolved: true\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-    let proc = Proc::spawn(
-        "alertmanager",
-        Command::new(which("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", conf.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(log),
-    );
-    assert!(
-        wait_port(port, Duration::from_secs(20)),
-        "alertmanager did not listen on {port}"
-    );
-    Alertmanager {
-        port,
-        _dir: dir,
-        _proc: proc,
-    }
+    Alertmanager::start(&format!(
+        "route:\n  receiver: ops\n  group_by: ['alertname', 'facility']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n  - name: ops\n    webhook_configs:\n      - url: http://127.0.0.1:{receiver_port}/am-hook\n        send_resolved: true\n"
+    ))
 }
 
 fn config(am_port: u16, receiver_port: u16, storage: &std::path::Path) -> Config {
@@ -189,27 +152,9 @@ fn metrics_text(registry: &Registry) -> String {
 
 /// `promtool check metrics` on the exposition: clean, as CONTRACT §6 wants /metrics.
 fn promtool_check(text: &str) {
-    use std::io::Write;
-    let mut child = Command::new(which("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool: {} {}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(said) = promtool_check_metrics(text) {
+        panic!("promtool: {said}\n{text}");
+    }
 }
 
 fn ours(a: &Value) -> bool {

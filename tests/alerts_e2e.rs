@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,40 +11,8 @@ use support::*;
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 
-struct Alertmanager {
-    port: u16,
-    _dir: tempfile::TempDir,
-    _proc: Proc,
-}
-
 fn start_alertmanager() -> Alertmanager {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = dir.path().join("alertmanager.yml");
-    std::fs::write(&conf, "route:\n  receiver: ops\n  group_by: ['alertname', 'facility']\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: ops\n").unwrap();
-    let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-    let proc = Proc::spawn(
-        "alertmanager",
-        Command::new(which("prometheus-alertmanager"))
-            .arg(format!("--config.file={}", conf.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(log),
-    );
-    assert!(
-        wait_port(port, Duration::from_secs(20)),
-        "alertmanager did not listen"
-    );
-    Alertmanager {
-        port,
-        _dir: dir,
-        _proc: proc,
-    }
+    Alertmanager::start("route:\n  receiver: ops\n  group_by: ['alertname', 'facility']\n  group_wait: 1s\n  group_interval: 1s\nreceivers:\n  - name: ops\n")
 }
 
 fn lines(from: i64, minutes: i64, kw: f64) -> Vec<String> {

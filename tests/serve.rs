@@ -301,30 +301,9 @@ fn metrics_pass_promtool_check() {
     broker.publish_lines("dc/f1/it-b", &power_lines(t0, 20, 500.0), 1);
     wait_accepted(&d, "f1", 63.0);
     let text = d.metrics();
-    let mut child = std::process::Command::new(which("promtool"))
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool check metrics:\n{said}"
-    );
+    if let Err(said) = promtool_check_metrics(&text) {
+        panic!("promtool check metrics:\n{said}");
+    }
 }
 
 #[test]

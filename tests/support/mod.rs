@@ -545,3 +545,69 @@ impl VictoriaMetrics {
         out
     }
 }
+
+/// `promtool check metrics` on an exposition: Ok when clean, else what promtool said.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = Command::new(which("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("promtool: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("promtool stdin: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("promtool: {e}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(said)
+    }
+}
+
+/// A real Alertmanager on a free loopback port with its own storage, clustering off.
+pub struct Alertmanager {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub proc: Proc,
+}
+
+impl Alertmanager {
+    /// `config`: the alertmanager.yml text.
+    pub fn start(config: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = dir.path().join("alertmanager.yml");
+        std::fs::write(&conf, config).expect("write alertmanager.yml");
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
+        let proc = Proc::spawn(
+            "alertmanager",
+            Command::new(which("prometheus-alertmanager"))
+                .arg(format!("--config.file={}", conf.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        assert!(
+            wait_port(port, Duration::from_secs(20)),
+            "alertmanager did not listen on {port}"
+        );
+        Alertmanager { port, dir, proc }
+    }
+}
