@@ -17,10 +17,11 @@ use crate::alerts::{
     MeterSeen,
 };
 use crate::config::{Config, Role};
-use crate::engine::{Engine, MeterRef, Reason, Verdict};
+use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
 use crate::ingest::mqtt::{self, Incoming, MqttStatus};
-use crate::ingest::{decode_payload, parse_topic};
+use crate::ingest::parse_topic;
+use crate::ingest::take::{take_message, Taken};
 use crate::sinks::{
     self,
     influx::InfluxHandle,
@@ -220,7 +221,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Takes one MQTT message: every reading judged and counted. Returns readings accepted.
+    /// Takes one MQTT message: every reading judged and counted; rejections logged, accepted
+    /// readings queued for the sink. Returns readings accepted.
     pub fn take_message(
         &mut self,
         engine: &mut Engine,
@@ -228,67 +230,43 @@ impl Service {
         payload: &[u8],
         now: i64,
     ) -> u64 {
-        let Some((fid, mid)) = parse_topic(&self.prefix, topic) else {
-            engine.count_rejected(None, Reason::UnknownMeter, 1);
-            self.log.warn(
-                Reason::UnknownMeter.as_str(),
-                topic,
-                "topic is not <prefix>/<facility>/<meter>",
-            );
-            return 0;
-        };
-        let known_facility = engine.facility_index(fid).map(|_| fid);
-        let readings = match decode_payload(payload) {
-            Ok(r) => r,
-            Err((reason, msg)) => {
-                engine.count_rejected(known_facility, reason, 1);
-                self.log.warn(reason.as_str(), topic, &msg);
-                return 0;
-            }
-        };
-        let Some(m) = engine.lookup(fid, mid) else {
-            engine.count_rejected(known_facility, Reason::UnknownMeter, readings.len() as u64);
-            self.log.warn(
-                Reason::UnknownMeter.as_str(),
-                topic,
-                &format!("no meter {mid:?} in facility {fid:?} in the config"),
-            );
-            return 0;
-        };
-        self.last_heard.insert(m, now);
         let mut accepted = 0;
-        for r in readings {
-            match r {
-                Ok(reading) => match engine.ingest(m, reading, now) {
-                    Verdict::Accepted => {
-                        accepted += 1;
-                        if self.influx.is_some() {
-                            if let Some(l) = reading_line(
-                                fid,
-                                mid,
-                                &self.role_tags[m.facility][m.meter],
-                                &reading,
-                            ) {
-                                self.pending_lines.push(l);
-                            }
-                        }
-                    }
-                    Verdict::Rejected(reason) => {
-                        if reason != Reason::Duplicate {
-                            self.log.warn(
-                                reason.as_str(),
-                                topic,
-                                &format!("reading at ts {} ms: {}", reading.ts, reason),
-                            );
-                        }
-                    }
-                },
-                Err((reason, msg)) => {
-                    engine.count_rejected(Some(fid), reason, 1);
-                    self.log.warn(reason.as_str(), topic, &msg);
+        let (log, last_heard, lines, role_tags) = (
+            &mut self.log,
+            &mut self.last_heard,
+            &mut self.pending_lines,
+            &self.role_tags,
+        );
+        let sink = self.influx.is_some();
+        let cfg = &self.cfg;
+        take_message(
+            engine,
+            &self.prefix,
+            topic,
+            payload,
+            now,
+            &mut |t| match t {
+                Taken::Meter(m) => {
+                    last_heard.insert(m, now);
                 }
-            }
-        }
+                Taken::Accepted(m, reading) => {
+                    accepted += 1;
+                    if sink {
+                        let (f, mc) = (
+                            &cfg.facilities[m.facility],
+                            &cfg.facilities[m.facility].meters[m.meter],
+                        );
+                        if let Some(l) =
+                            reading_line(f.id(), mc.id(), &role_tags[m.facility][m.meter], reading)
+                        {
+                            lines.push(l);
+                        }
+                    }
+                }
+                Taken::Rejected(Reason::Duplicate, _) => {}
+                Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
+            },
+        );
         accepted
     }
 

@@ -165,19 +165,12 @@ fn parse_edge(s: &str, tz: Tz, edge: Edge) -> Result<i64, String> {
 /// The engine as stored in `storage.dir`, with `cfg`'s roles and weights applied (CONTRACT §4).
 pub fn load_engine(cfg: &Config) -> Result<Engine, ReportError> {
     let dir = &cfg.storage.dir;
-    match crate::store::load(dir)? {
+    match crate::store::load_for_reading(cfg)? {
         None => Err(ReportError::NoState {
             dir: dir.display().to_string(),
             file: crate::store::state_path(dir).display().to_string(),
         }),
-        Some(loaded) => {
-            let (engine, notes) =
-                Engine::restore_from(cfg, loaded.state).map_err(StoreError::Incompatible)?;
-            for n in notes {
-                eprintln!("dcpue report: note: {n}");
-            }
-            Ok(engine)
-        }
+        Some(engine) => Ok(engine),
     }
 }
 

@@ -175,3 +175,37 @@ pub fn restore(cfg: &Config) -> Result<(Engine, IngestMark), StoreError> {
         }
     }
 }
+
+/// The engine as a reader should see it: the checkpoint with the messages logged after it taken
+/// again (without changing anything on disk). None when there is no checkpoint and no log.
+pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
+    let dir = &cfg.storage.dir;
+    let (mut engine, mark) = match load(dir)? {
+        Some(loaded) => (
+            Engine::restore_from(cfg, loaded.state)
+                .map_err(StoreError::Incompatible)?
+                .0,
+            loaded.ingest,
+        ),
+        None => (Engine::new(cfg), IngestMark::default()),
+    };
+    let records: Vec<_> = wal::read_records(dir)?
+        .into_iter()
+        .filter(|r| r.seq > mark.wal_seq)
+        .collect();
+    if records.is_empty() && !state_path(dir).exists() {
+        return Ok(None);
+    }
+    for r in &records {
+        crate::ingest::take::take_message(
+            &mut engine,
+            &cfg.mqtt.topic_prefix,
+            &r.topic,
+            &r.payload,
+            r.wall_ms,
+            &mut |_| {},
+        );
+    }
+    engine.advance(&mut |_| {});
+    Ok(Some(engine))
+}

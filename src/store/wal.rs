@@ -52,42 +52,7 @@ impl Wal {
             .map_err(io(&path))?;
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).map_err(io(&path))?;
-        let mut records = Vec::new();
-        let mut pos = 0usize;
-        let mut bad: Option<String> = None;
-        while pos < bytes.len() {
-            if bytes.len() - pos < 8 {
-                bad = Some(format!("a record header cut short at byte {pos}"));
-                break;
-            }
-            let len =
-                u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
-                    as usize;
-            let crc = u32::from_le_bytes([
-                bytes[pos + 4],
-                bytes[pos + 5],
-                bytes[pos + 6],
-                bytes[pos + 7],
-            ]);
-            let end = pos + 8 + len;
-            if end > bytes.len() {
-                bad = Some(format!("a record cut short at byte {pos}"));
-                break;
-            }
-            let body = &bytes[pos + 8..end];
-            if crc32fast::hash(body) != crc {
-                bad = Some(format!("a checksum mismatch at byte {pos}"));
-                break;
-            }
-            match postcard::from_bytes::<WalRecord>(body) {
-                Ok(r) => records.push(r),
-                Err(e) => {
-                    bad = Some(format!("an undecodable record at byte {pos}: {e}"));
-                    break;
-                }
-            }
-            pos = end;
-        }
+        let (records, pos, bad) = parse(&bytes);
         if let Some(why) = bad {
             // Only the last record may be torn by a crash; anything valid after damage means
             // the damage is not a torn write.
@@ -174,6 +139,68 @@ impl Wal {
         self.bytes = 0;
         Ok(())
     }
+}
+
+/// The valid records at the start of `bytes`, where they end, and why they end there (None at
+/// the end of the file).
+fn parse(bytes: &[u8]) -> (Vec<WalRecord>, usize, Option<String>) {
+    let mut records = Vec::new();
+    let mut pos = 0usize;
+    let mut bad: Option<String> = None;
+    while pos < bytes.len() {
+        if bytes.len() - pos < 8 {
+            bad = Some(format!("a record header cut short at byte {pos}"));
+            break;
+        }
+        let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
+            as usize;
+        let crc = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]);
+        let end = pos + 8 + len;
+        if end > bytes.len() {
+            bad = Some(format!("a record cut short at byte {pos}"));
+            break;
+        }
+        let body = &bytes[pos + 8..end];
+        if crc32fast::hash(body) != crc {
+            bad = Some(format!("a checksum mismatch at byte {pos}"));
+            break;
+        }
+        match postcard::from_bytes::<WalRecord>(body) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                bad = Some(format!("an undecodable record at byte {pos}: {e}"));
+                break;
+            }
+        }
+        pos = end;
+    }
+    (records, pos, bad)
+}
+
+/// The valid records of the log in `dir`, read without changing it (for readers such as the
+/// report while or after `serve` runs). Damage ends the read with a warning.
+pub fn read_records(dir: &Path) -> Result<Vec<WalRecord>, StoreError> {
+    let path = dir.join(WAL_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let (records, _, bad) = parse(&bytes);
+    if let Some(why) = bad {
+        tracing::warn!(path = %path.display(), "write-ahead log: {why}; read up to there");
+    }
+    Ok(records)
 }
 
 /// Whether a whole, checksum-valid record starts anywhere after `pos`.
