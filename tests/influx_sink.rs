@@ -338,6 +338,15 @@ fn metrics_text(reg: &prometheus::Registry) -> String {
     String::from_utf8(buf).expect("utf8")
 }
 
+/// The sink's metrics once its queue is empty (the gauge follows the commit of a write).
+fn drained(reg: &prometheus::Registry) -> String {
+    eventually(Duration::from_secs(10), || {
+        let t = metrics_text(reg);
+        (metric_value(&t, "dcpue_influx_queue_points") == Some(0.0)).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("queue not drained: {}", metrics_text(reg)))
+}
+
 fn wait_all(vm: &Vm, exp: &Expected, timeout: Duration) {
     let mut last = String::new();
     let ok = eventually(timeout, || match exp.check(&vm.stored()) {
@@ -366,7 +375,7 @@ fn points_arrive_with_exact_values_and_millisecond_timestamps() {
     rt.block_on(h.sync()).expect("sync");
     wait_all(&vm, &exp, Duration::from_secs(30));
 
-    let text = metrics_text(&reg);
+    let text = drained(&reg);
     let lines = exp.lines.len() as f64;
     assert_eq!(
         metric_value(&text, "dcpue_influx_points_written_total"),
@@ -431,7 +440,7 @@ fn server_stopped_mid_stream_every_point_arrives_once() {
     push_steps(30, &mut exp);
     rt.block_on(h.sync()).expect("sync");
     wait_all(&vm, &exp, Duration::from_secs(60));
-    let text = metrics_text(&reg);
+    let text = drained(&reg);
     assert_eq!(
         metric_value(&text, "dcpue_influx_queue_points"),
         Some(0.0),
@@ -566,7 +575,7 @@ fn killed_while_server_down_spooled_points_arrive_after_restart() {
         "{:?}",
         all.check(&strip(&stored, &extra))
     );
-    let text = metrics_text(&reg);
+    let text = drained(&reg);
     assert!(
         metric_value(&text, "dcpue_influx_points_written_total").unwrap_or(0.0)
             >= synced_lines.len() as f64,
@@ -633,7 +642,7 @@ fn corrupt_and_torn_spool_records_are_skipped_and_the_rest_arrives() {
     let h = InfluxHandle::start(&cfg(&vm.url()), dir.clone(), &reg)
         .expect("start on the damaged spool");
     wait_all(&vm, &want, Duration::from_secs(30));
-    let text = metrics_text(&reg);
+    let text = drained(&reg);
     assert_eq!(
         metric_value(&text, "dcpue_influx_spool_corrupt_records_total"),
         Some(2.0),

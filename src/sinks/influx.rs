@@ -54,6 +54,8 @@ pub enum SinkError {
     Metrics(#[from] prometheus::Error),
     #[error("the influxdb sink has stopped")]
     Stopped,
+    #[error("the influxdb sink must be started inside a Tokio runtime")]
+    NoRuntime,
 }
 
 #[derive(Clone)]
@@ -202,6 +204,7 @@ impl InfluxHandle {
         spool_dir: PathBuf,
         registry: &Registry,
     ) -> Result<InfluxHandle, SinkError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SinkError::NoRuntime)?;
         let token = read_token(cfg)?;
         if token.is_none() {
             tracing::warn!(
@@ -248,7 +251,7 @@ impl InfluxHandle {
             drain: drain.clone(),
             cancel: cancel.clone(),
         };
-        let writer = tokio::spawn(writer.run());
+        let writer = runtime.spawn(writer.run());
         Ok(InfluxHandle {
             tx,
             shared,
@@ -588,10 +591,10 @@ impl Writer {
                 .unwrap_or_default();
             match self.write(batch).await {
                 Outcome::Written => {
+                    self.metrics.written.inc_by(n as u64);
                     if let Err(e) = self.commit(n).await {
                         tracing::error!("influxdb: cannot commit the spool position: {e}");
                     }
-                    self.metrics.written.inc_by(n as u64);
                     if failing {
                         tracing::info!("influxdb: writing again");
                     }
@@ -606,10 +609,10 @@ impl Writer {
                 }
                 Outcome::BadData(msg) => {
                     tracing::error!(line = %first_line, "influxdb: point rejected ({msg}): dropped");
+                    self.metrics.dropped.inc();
                     if let Err(e) = self.commit(1).await {
                         tracing::error!("influxdb: cannot commit the spool position: {e}");
                     }
-                    self.metrics.dropped.inc();
                     limit = (limit * 2).min(self.batch_size);
                 }
                 Outcome::Retry(msg) => {
