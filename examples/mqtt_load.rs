@@ -38,7 +38,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = chrono::Utc::now().timestamp_millis();
     let start = (now / minute - (n / m) as i64 - 10) * minute;
 
-    let mut opts = MqttOptions::new(format!("mqtt-load-{}", std::process::id()), host, port.parse()?);
+    let mut opts = MqttOptions::new(
+        format!("mqtt-load-{}", std::process::id()),
+        host,
+        port.parse()?,
+    );
     opts.set_keep_alive(Duration::from_secs(60));
     opts.set_inflight(u16::MAX);
     opts.set_max_packet_size(1 << 20, 1 << 20);

@@ -15,7 +15,9 @@ const H: i64 = 3_600_000;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        return Err("usage: startup_state <dir> <broker_url> <http_port> [facilities] [days]".into());
+        return Err(
+            "usage: startup_state <dir> <broker_url> <http_port> [facilities] [days]".into(),
+        );
     }
     let dir = std::path::PathBuf::from(&args[1]);
     let facilities: usize = args.get(4).map_or(Ok(1000), |s| s.parse())?;

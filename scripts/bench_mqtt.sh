@@ -94,10 +94,17 @@ for Q in 0 1; do
   T1=$(now)
   if [ -n "${PERF:-}" ]; then
     kill -INT "$PERFPID"; wait "$PERFPID" || true
-    echo "--- perf: dcpue serve at QoS $Q, self time by symbol (top 25)"
-    perf report -i "$TMP/perf-$Q.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
-    echo "--- perf: by thread"
-    perf report -i "$TMP/perf-$Q.data" --no-children --sort comm --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
+    R="$TMP/perf-$Q.data"
+    [ -n "${PERF_DIR:-}" ] && cp "$R" "$PERF_DIR/"
+    perf report -i "$R" --no-children --sort comm --stdio 2>/dev/null > "$TMP/comm.txt" || true
+    perf report -i "$R" --no-children --sort symbol --stdio -g none 2>/dev/null > "$TMP/self.txt" || true
+    perf report -i "$R" --children --sort symbol --stdio -g none 2>/dev/null > "$TMP/incl.txt" || true
+    echo "--- perf: dcpue serve at QoS $Q, by thread"
+    grep -E '^ +[0-9]' "$TMP/comm.txt" | head -8 || true
+    echo "--- perf: self time by symbol (top 20)"
+    grep -E '^ +[0-9]' "$TMP/self.txt" | head -20 | cut -c1-120 || true
+    echo "--- perf: inclusive time, dcpue / syscalls (top 30)"
+    grep -E '^ +[0-9]' "$TMP/incl.txt" | grep -E 'dcpue::|sys_|fsync|fdatasync|write|recv|send|epoll' | head -30 | cut -c1-130 || true
   fi
   wait "$P"
   sleep 1

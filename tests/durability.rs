@@ -462,6 +462,9 @@ impl Case {
     }
 }
 
+/// A way to damage a file.
+type Damage = Box<dyn Fn(&Path)>;
+
 /// Runs the repair command `cmd` (as printed) in a shell.
 fn run_repair(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
@@ -489,7 +492,7 @@ fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
     assert!(log.contains("replayed the write-ahead log"), "{log}");
 
     let state_len = std::fs::metadata(g.join("engine.state")).unwrap().len();
-    let damage_state: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    let damage_state: Vec<(&str, Damage, &str)> = vec![
         (
             "truncated checkpoint",
             Box::new(move |p: &Path| {
