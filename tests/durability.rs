@@ -602,11 +602,13 @@ fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
         err.contains(&wal.display().to_string()) && err.contains("checksum mismatch"),
         "names the file and what is wrong:\n{err}"
     );
-    // The command as printed, up to the path (the message glues a full stop to it).
-    let printed = between(&err, "truncate -s ", '\n');
-    let repair: Vec<&str> = printed.split_whitespace().take(4).collect();
-    let repair = repair.join(" ");
-    let repair = repair.trim_end_matches('.');
+    // The command exactly as printed between backticks, runnable as copied.
+    let printed = between(&err, "run: `", '\n');
+    let repair = printed
+        .trim_start_matches("run: `")
+        .split('`')
+        .next()
+        .unwrap_or_default();
     assert_eq!(
         repair,
         format!("truncate -s {} {}", starts[k], wal.display())
