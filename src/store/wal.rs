@@ -60,7 +60,7 @@ impl Wal {
                 return Err(StoreError::Corrupt {
                     path: path.display().to_string(),
                     msg: format!(
-                        "{why}, with valid records after it. To keep the {} records before it and drop the rest, run: truncate -s {pos} {}",
+                        "{why}, with valid records after it. To keep the {} records before it and drop the rest, run: `truncate -s {pos} {}`",
                         records.len(),
                         path.display()
                     ),

@@ -1,0 +1,619 @@
+//! Durable state (issue 9): `dcpue serve` killed with SIGKILL at random moments while a QoS 1
+//! scenario flows through a real Mosquitto ends with the same windows and counters as an
+//! uninterrupted run; corrupt or truncated state files (copies of a real state directory) are
+//! detected at start, reported with a repair command, and never silently replaced by zero.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use support::*;
+
+const H: i64 = 3_600_000;
+const M: i64 = 60_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A small seeded generator (xorshift64*): the same seed, the same scenario and kill moments.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// One published message and how many readings it carries (judgements the engine makes).
+struct Msg {
+    topic: String,
+    payload: String,
+    readings: u64,
+}
+
+/// The scenario: 400 minutes of six meters of f1/f2 (power readings, an energy register, PV as
+/// gateway batches), with malformed payloads, too-late readings, exact redeliveries, register
+/// glitches, and a sentinel last message (an unknown meter of f2) that marks the end.
+fn scenario(seed: u64, t0: i64) -> Vec<Msg> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    let mut recent: Vec<(String, String)> = Vec::new();
+    let single = |topic: &str, payload: String| Msg {
+        topic: topic.to_string(),
+        payload,
+        readings: 1,
+    };
+    let mut register = 1_000_000.0_f64;
+    let mut malformed = 0;
+    for k in 0..400_i64 {
+        let ts = t0 + k * M;
+        let mut batch = Vec::new();
+        for (topic, kw) in [
+            ("dc/f1/grid", 1300.0),
+            ("dc/f1/it-a", 500.0),
+            ("dc/f1/it-b", 480.0),
+            ("dc/f2/it", 800.0),
+        ] {
+            let p = format!(
+                r#"{{"ts":{ts},"power_kw":{:.3}}}"#,
+                kw * (0.9 + 0.2 * rng.unit())
+            );
+            recent.push((topic.to_string(), p.clone()));
+            batch.push(single(topic, p));
+        }
+        register += 1100.0 / 60.0 * (0.9 + 0.2 * rng.unit());
+        let p = format!(r#"{{"ts":{ts},"energy_kwh":{register:.3}}}"#);
+        recent.push(("dc/f2/grid".into(), p.clone()));
+        batch.push(single("dc/f2/grid", p));
+        // A register glitch: the gateway reports 0 half a minute later, then recovers.
+        if k % 37 == 5 {
+            batch.push(single(
+                "dc/f2/grid",
+                format!(r#"{{"ts":{},"energy_kwh":0}}"#, ts + 30_000),
+            ));
+        }
+        // On-site PV: a gateway batch every 5 minutes.
+        if k % 5 == 4 {
+            let els: Vec<String> = (0..5)
+                .map(|j| {
+                    format!(
+                        r#"{{"ts":{},"power_kw":{:.2}}}"#,
+                        ts - (4 - j) * M,
+                        80.0 + 40.0 * rng.unit()
+                    )
+                })
+                .collect();
+            batch.push(Msg {
+                topic: "dc/f1/pv".into(),
+                payload: format!("[{}]", els.join(",")),
+                readings: 5,
+            });
+        }
+        // Malformed payloads (each unique: see the report on content hashing).
+        if rng.below(20) == 0 {
+            malformed += 1;
+            batch.push(single(
+                "dc/f1/it-a",
+                format!(r#"{{"ts": oops {malformed}}}"#),
+            ));
+        }
+        // A reading far behind its meter's newest: too_late.
+        if k > 40 && rng.below(25) == 0 {
+            batch.push(single(
+                "dc/f2/it",
+                format!(r#"{{"ts":{},"power_kw":800}}"#, ts - 30 * M + 17_000),
+            ));
+        }
+        // A gateway resending a reading already sent: duplicate.
+        if k > 3 && rng.below(15) == 0 {
+            let i = recent.len() - 1 - rng.below(12) as usize;
+            let (t, p) = recent[i].clone();
+            batch.push(single(&t, p));
+        }
+        out.extend(batch);
+    }
+    out.push(single(
+        "dc/f2/sentinel",
+        format!(r#"{{"ts":{},"power_kw":1}}"#, t0 + 400 * M),
+    ));
+    out
+}
+
+/// Publishes `msgs` in order on one QoS 1 connection, `pace` apart; returns when all are acked.
+fn publish_all(port: u16, msgs: &[(String, String)], pace: Duration) {
+    let mut opts = MqttOptions::new(format!("durability-pub-{port}"), "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_inflight(200);
+    let (client, mut conn) = Client::new(opts, 1000);
+    let n = msgs.len();
+    let acks = std::thread::spawn(move || {
+        let mut acked = 0;
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == n {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("publisher connection: {e}"),
+            }
+        }
+    });
+    for (t, p) in msgs {
+        client
+            .publish(t.as_str(), QoS::AtLeastOnce, false, p.as_bytes().to_vec())
+            .expect("publish");
+        if !pace.is_zero() {
+            std::thread::sleep(pace);
+        }
+    }
+    acks.join()
+        .expect("all publications acknowledged by the broker");
+    let _ = client.disconnect();
+}
+
+/// Kills `d` (SIGKILL) as soon as its write-ahead log grows (or after 3 s).
+fn kill_when_wal_grows(d: &mut Dcpue) {
+    let wal = d.dir.path().join("state").join("ingest.wal");
+    let len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let before = len();
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end && len() <= before {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    d.kill();
+}
+
+/// Every `dcpue_readings_{accepted,rejected}_total` sample, by its series text.
+fn counters(d: &Dcpue) -> BTreeMap<String, f64> {
+    d.metrics()
+        .lines()
+        .filter(|l| {
+            l.starts_with("dcpue_readings_accepted_total{")
+                || l.starts_with("dcpue_readings_rejected_total{")
+        })
+        .filter_map(|l| {
+            let (s, v) = l.rsplit_once(' ')?;
+            Some((s.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Waits until the sentinel (last message) was judged and the counters cover every reading.
+fn wait_done(d: &Dcpue, total: u64) -> BTreeMap<String, f64> {
+    let sentinel = r#"dcpue_readings_rejected_total{facility="f2",reason="unknown_meter"}"#;
+    eventually(Duration::from_secs(120), || {
+        let c = counters(d);
+        let judged: f64 = c.values().sum();
+        (c.get(sentinel) == Some(&1.0) && judged >= total as f64).then_some(())
+    })
+    .unwrap_or_else(|| panic!("scenario not taken: {:?}\n{}", counters(d), d.log()));
+    // Let event time settle (snapshots are published every 200–500 ms).
+    std::thread::sleep(Duration::from_secs(2));
+    counters(d)
+}
+
+fn facility_views(d: &Dcpue) -> Vec<(Value, Value)> {
+    ["f1", "f2"]
+        .iter()
+        .map(|f| {
+            let v = d.get_json(&format!("/api/v1/facilities/{f}"));
+            (v["windows"].clone(), v["watermark"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
+    let t0 = (now_ms() - 10 * H) / H * H;
+    // DURABILITY_SEED=n runs another scenario and other kill moments.
+    let seed = std::env::var("DURABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
+    let sc = scenario(seed, t0);
+    let total: u64 = sc.iter().map(|m| m.readings).sum();
+    assert!(sc.len() > 2000, "a few thousand messages: {}", sc.len());
+    let msgs: Vec<(String, String)> = sc
+        .iter()
+        .map(|m| (m.topic.clone(), m.payload.clone()))
+        .collect();
+
+    // The uninterrupted run.
+    let reference = {
+        let broker = Mosquitto::start();
+        let d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+        publish_all(broker.port, &msgs, Duration::ZERO);
+        let c = wait_done(&d, total);
+        (c, facility_views(&d))
+    };
+    let (ref_counts, ref_views) = reference;
+    for reason in ["malformed", "too_late", "duplicate", "glitch"] {
+        let s = |f: &str| {
+            ref_counts
+                .get(&format!(
+                    "dcpue_readings_rejected_total{{facility=\"{f}\",reason=\"{reason}\"}}"
+                ))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        assert!(s("f1") + s("f2") > 0.0, "the scenario exercises {reason}");
+    }
+
+    // The same scenario, paced over ~12 s, while dcpue is killed 4 times at random moments.
+    let broker = Mosquitto::start();
+    let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let port = broker.port;
+    let pace = Duration::from_micros(12_000_000 / msgs.len() as u64);
+    let publisher = std::thread::spawn(move || publish_all(port, &msgs, pace));
+    let mut rng = Rng(seed ^ 0xdead_beef);
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < 4 {
+        std::thread::sleep(Duration::from_millis(300 + rng.below(2500)));
+        if kills % 2 == 1 {
+            // Right after a batch reached the log: most likely before its acks went out.
+            kill_when_wal_grows(&mut d);
+        } else {
+            d.kill();
+        }
+        kills += 1;
+        eprintln!("killed dcpue (SIGKILL) #{kills} at {:?}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(rng.below(500)));
+        d.restart();
+    }
+    publisher.join().expect("publisher");
+    let counts = wait_done(&d, total);
+    let log = d.log();
+    assert!(
+        log.contains("replayed the write-ahead log"),
+        "at least one kill left records to replay:\n{log}"
+    );
+    // Every series equal, `duplicate` aside, which may only grow by redeliveries.
+    assert_eq!(
+        counts.keys().collect::<Vec<_>>(),
+        ref_counts.keys().collect::<Vec<_>>()
+    );
+    for (series, want) in &ref_counts {
+        let got = counts[series];
+        if series.contains("reason=\"duplicate\"") {
+            assert!(got >= *want, "{series}: {got} < {want}");
+            eprintln!("{series}: {want} uninterrupted, {got} with kills");
+        } else {
+            assert_eq!(got, *want, "{series} after {kills} kills\n{log}");
+        }
+    }
+    let views = facility_views(&d);
+    assert!(
+        same(&serde_json::json!(views), &serde_json::json!(ref_views)),
+        "window energies and PUE of every window, and watermarks:\n{views:?}\n{ref_views:?}"
+    );
+}
+
+/// Equal JSON, numbers to 1e-9 relative (sums taken in another order round differently in the
+/// last bits: see docs/durability.md).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corruption of a real state directory.
+
+const A_READINGS: f64 = 183.0;
+const B_READINGS: usize = 62;
+
+fn power_lines(from: i64, minutes: i64, kw: f64) -> Vec<String> {
+    (0..minutes)
+        .map(|k| format!(r#"{{"ts": {}, "power_kw": {kw}}}"#, from + k * M))
+        .collect()
+}
+
+fn wait_accepted(d: &Dcpue, facility: &str, n: f64) {
+    let series = format!("dcpue_readings_accepted_total{{facility=\"{facility}\"}}");
+    let got = eventually(Duration::from_secs(30), || {
+        d.metric(&series).filter(|v| *v >= n)
+    });
+    assert_eq!(got, Some(n), "{facility}: {}", d.log());
+}
+
+/// A real state directory: a checkpoint (f1: 183 readings, written by a clean stop) and a
+/// write-ahead log of 62 one-reading messages of f2 taken after it (then SIGKILL).
+fn real_state_dir(broker: &Mosquitto) -> tempfile::TempDir {
+    let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let t0 = (now_ms() - 6 * H) / H * H;
+    broker.publish_lines("dc/f1/grid", &power_lines(t0, 61, 1300.0), 1);
+    broker.publish_lines("dc/f1/it-a", &power_lines(t0, 61, 500.0), 1);
+    broker.publish_lines("dc/f1/it-b", &power_lines(t0, 61, 500.0), 1);
+    wait_accepted(&d, "f1", A_READINGS);
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    d.restart();
+    broker.publish_lines("dc/f2/grid", &power_lines(t0, 31, 1300.0), 1);
+    broker.publish_lines("dc/f2/it", &power_lines(t0, 31, 1000.0), 1);
+    wait_accepted(&d, "f2", B_READINGS as f64);
+    d.kill();
+    let golden = tempfile::tempdir().expect("tempdir");
+    copy_dir(&d.dir.path().join("state"), golden.path());
+    assert!(golden.path().join("engine.state").metadata().unwrap().len() > 20);
+    assert_eq!(
+        wal_records(&golden.path().join("ingest.wal")).len(),
+        B_READINGS
+    );
+    golden
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Start offsets of the records of a write-ahead log (`len u32 | crc u32 | body`).
+fn wal_records(path: &Path) -> Vec<usize> {
+    let b = std::fs::read(path).unwrap();
+    let mut starts = Vec::new();
+    let mut pos = 0;
+    while pos + 8 <= b.len() {
+        starts.push(pos);
+        pos += 8 + u32::from_le_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+    }
+    assert_eq!(pos, b.len(), "whole records");
+    starts
+}
+
+/// A copy of the golden state directory, with its own config and HTTP port.
+struct Case {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    http_port: u16,
+}
+
+impl Case {
+    fn new(golden: &Path, broker: &Mosquitto) -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(golden, &dir.path().join("state"));
+        let http_port = free_port();
+        let config = dir.path().join("dcpue.toml");
+        std::fs::write(
+            &config,
+            Dcpue::config_text(
+                &broker.url(),
+                http_port,
+                &dir.path().join("state"),
+                &format!("durability-case-{http_port}"),
+                TEST_FACILITIES,
+            ),
+        )
+        .unwrap();
+        Case {
+            dir,
+            config,
+            http_port,
+        }
+    }
+    fn state(&self, file: &str) -> PathBuf {
+        self.dir.path().join("state").join(file)
+    }
+    fn command(&self) -> Command {
+        let mut c = Command::new(dcpue_bin());
+        c.arg("serve").arg("--config").arg(&self.config);
+        c
+    }
+    /// Runs `dcpue serve`, expecting it to refuse: returns (exit code, stderr).
+    fn refused(&self) -> (Option<i32>, String) {
+        let mut child = self
+            .command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                return (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).to_string(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "dcpue started over damaged state:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    /// Runs `dcpue serve` until ready; returns (accepted f1, accepted f2, log), then kills it.
+    fn started(&self) -> (f64, f64, String) {
+        let log_path = self.dir.path().join("dcpue.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let _p = Proc::spawn("dcpue", self.command().stdout(Stdio::null()).stderr(log));
+        let url = format!("http://127.0.0.1:{}", self.http_port);
+        let ready = eventually(Duration::from_secs(30), || {
+            http_get(&format!("{url}/readyz")).filter(|(s, _)| *s == 200)
+        });
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        assert!(ready.is_some(), "dcpue did not start:\n{text}");
+        let m = http_get(&format!("{url}/metrics")).unwrap().1;
+        let a = |f: &str| {
+            metric_value(
+                &m,
+                &format!("dcpue_readings_accepted_total{{facility=\"{f}\"}}"),
+            )
+            .unwrap()
+        };
+        (a("f1"), a("f2"), text)
+    }
+}
+
+/// A way to damage a file.
+type Damage = Box<dyn Fn(&Path)>;
+
+/// Runs the repair command `cmd` (as printed) in a shell.
+fn run_repair(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "repair command failed: {cmd}");
+}
+
+fn between<'a>(s: &'a str, from: &str, to: char) -> &'a str {
+    let i = s
+        .find(from)
+        .unwrap_or_else(|| panic!("{from:?} not in: {s}"));
+    let rest = &s[i..];
+    &rest[..rest.find(to).unwrap_or(rest.len())]
+}
+
+#[test]
+fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
+    let broker = Mosquitto::start();
+    let golden = real_state_dir(&broker);
+    let g = golden.path();
+
+    // Untouched: everything back (checkpoint + replayed log).
+    let c = Case::new(g, &broker);
+    let (f1, f2, log) = c.started();
+    assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{log}");
+    assert!(log.contains("replayed the write-ahead log"), "{log}");
+
+    let state_len = std::fs::metadata(g.join("engine.state")).unwrap().len();
+    let damage_state: Vec<(&str, Damage, &str)> = vec![
+        (
+            "truncated checkpoint",
+            Box::new(move |p: &Path| {
+                let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                f.set_len(state_len / 2).unwrap();
+            }),
+            "truncated",
+        ),
+        (
+            "flipped bytes in the checkpoint body",
+            Box::new(move |p: &Path| {
+                let mut b = std::fs::read(p).unwrap();
+                let i = b.len() / 2;
+                b[i] ^= 0x5a;
+                b[i + 1] ^= 0xff;
+                std::fs::write(p, b).unwrap();
+            }),
+            "checksum mismatch",
+        ),
+        (
+            "flipped byte in the checkpoint header",
+            Box::new(|p: &Path| {
+                let mut b = std::fs::read(p).unwrap();
+                b[3] ^= 0x01;
+                std::fs::write(p, b).unwrap();
+            }),
+            "bad header",
+        ),
+        (
+            "zero-length checkpoint",
+            Box::new(|p: &Path| std::fs::write(p, b"").unwrap()),
+            "bad header",
+        ),
+    ];
+    for (what, damage, says) in damage_state {
+        let c = Case::new(g, &broker);
+        let path = c.state("engine.state");
+        damage(&path);
+        let (code, err) = c.refused();
+        assert_eq!(code, Some(1), "{what}: exit status\n{err}");
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains(says),
+            "{what}: names the file and what is wrong:\n{err}"
+        );
+        // The repair it prints, run as printed.
+        let repair = between(&err, "mv ", '`');
+        run_repair(repair);
+        assert!(!path.exists(), "{what}: moved away");
+        // After the repair it starts, with what is still valid: the log since the checkpoint.
+        let (f1, f2, log) = c.started();
+        assert_eq!((f1, f2), (0.0, B_READINGS as f64), "{what}:\n{log}");
+        assert!(log.contains("no saved state"), "{what}: says so:\n{log}");
+    }
+
+    // A torn tail: the last record cut mid-way by a crash. Starts, keeps the rest, says so.
+    let c = Case::new(g, &broker);
+    let wal = c.state("ingest.wal");
+    let starts = wal_records(&wal);
+    let last = *starts.last().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .unwrap()
+        .set_len(last as u64 + 5)
+        .unwrap();
+    let (f1, f2, log) = c.started();
+    assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64 - 1.0), "{log}");
+    assert!(
+        log.contains("torn") && log.contains(&format!("{} records kept", B_READINGS - 1)),
+        "the cut is reported:\n{log}"
+    );
+
+    // A flipped byte in the middle of the log (valid records after it): refused, with the
+    // command that keeps the records before it.
+    let c = Case::new(g, &broker);
+    let wal = c.state("ingest.wal");
+    let starts = wal_records(&wal);
+    let k = 30;
+    let mut b = std::fs::read(&wal).unwrap();
+    b[starts[k] + 12] ^= 0x20;
+    std::fs::write(&wal, b).unwrap();
+    let (code, err) = c.refused();
+    assert_eq!(code, Some(1), "exit status\n{err}");
+    assert!(
+        err.contains(&wal.display().to_string()) && err.contains("checksum mismatch"),
+        "names the file and what is wrong:\n{err}"
+    );
+    // The command exactly as printed between backticks, runnable as copied.
+    let printed = between(&err, "run: `", '\n');
+    let repair = printed
+        .trim_start_matches("run: `")
+        .split('`')
+        .next()
+        .unwrap_or_default();
+    assert_eq!(
+        repair,
+        format!("truncate -s {} {}", starts[k], wal.display())
+    );
+    run_repair(repair);
+    let (f1, f2, log) = c.started();
+    assert_eq!((f1, f2), (A_READINGS, k as f64), "{log}");
+}
