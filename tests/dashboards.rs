@@ -6,8 +6,11 @@
 //!   real Prometheus scraping dcpue-shaped /metrics (and evaluating the rules file), and the
 //!   history dashboard through a real VictoriaMetrics fed CONTRACT §8 line protocol.
 //!
-//! `support_grafana::run_panel_queries` is the reusable part: point it at a Prometheus that
-//! scrapes the real dcpue.
+//! - LIVE against the real dcpue (`dashboards_show_data_from_a_running_dcpue`): `dcpue serve` fed
+//!   by `dcpue simulate` (tests/support_grafana/live.rs), scraped by a real Prometheus, its
+//!   InfluxDB sink writing into a real VictoriaMetrics.
+//!
+//! `support_grafana::run_panel_queries` is the reusable part.
 
 #[path = "support_grafana/live.rs"]
 mod live;
