@@ -54,7 +54,7 @@
       },
       allFacilities: '全部数据中心', allNames: '全部类型',
       hName: '告警', hFacility: '数据中心', hScope: '窗口 / 电表', hSeverity: '级别', hState: '状态', hSince: '开始', hResolved: '恢复',
-      hValue: '数值', hWorst: '最差值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
+      hValue: '数值', lowCovTitle: '覆盖率低于最低要求：数值仅供参考', hWorst: '最差值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
       mId: '电表', mRoles: '角色', mWeight: '权重', mLast: '最新读数', mPower: '功率 kW', mEnergy: '电度 kWh', mCov: '覆盖率',
       mHolds: '计入水位', yes: '是', no: '否（滞后）', accepted: '已接收读数', tierLabel: '层级', classLabel: '规模',
       noHistory: '无历史告警', noActive: '无当前告警', noMeters: '无电表信息',
@@ -99,7 +99,7 @@
       },
       allFacilities: 'All facilities', allNames: 'All alerts',
       hName: 'Alert', hFacility: 'Facility', hScope: 'Window / meter', hSeverity: 'Severity', hState: 'State', hSince: 'Since', hResolved: 'Resolved',
-      hValue: 'Value', hWorst: 'Worst', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
+      hValue: 'Value', lowCovTitle: 'Coverage below the minimum: indicative only', hWorst: 'Worst', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
       mId: 'Meter', mRoles: 'Roles', mWeight: 'Weight', mLast: 'Newest reading', mPower: 'Power kW', mEnergy: 'Energy kWh', mCov: 'Coverage',
       mHolds: 'Holds watermark', yes: 'yes', no: 'no (lagging)', accepted: 'Readings accepted', tierLabel: 'Tier', classLabel: 'Class',
       noHistory: 'No resolved alerts', noActive: 'No active alerts', noMeters: 'No meter information',
@@ -381,8 +381,11 @@
       names.map(function (w) { return '<th scope="col">' + esc(w) + '</th>'; }).join('') + '</tr></thead><tbody><tr><th scope="row">PUE</th>' +
       names.map(function (w) {
         var v = ws[w] || {};
-        var cls = isNum(v.pue) && isNum(f.pue_ceiling) && v.pue > f.pue_ceiling ? 'over' : '';
-        return '<td class="' + cls + '" data-window="' + esc(w) + '"><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span></td>';
+        // below the minimum coverage a PUE is indicative only: muted, never in breach red
+        var minCov = isNum(f.min_coverage) ? f.min_coverage : 0.9;
+        var low = isNum(v.pue) && isNum(v.coverage) && v.coverage < minCov;
+        var cls = low ? 'low' : (isNum(v.pue) && isNum(f.pue_ceiling) && v.pue > f.pue_ceiling ? 'over' : '');
+        return '<td class="' + cls + '" data-window="' + esc(w) + '"' + (low ? ' title="' + esc(t('lowCovTitle')) + '"' : '') + '><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span></td>';
       }).join('') + '</tr><tr class="covrow"><th scope="row">' + esc(t('coverage')) + '</th>' +
       names.map(function (w) {
         var v = ws[w] || {};

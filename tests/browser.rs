@@ -1162,6 +1162,15 @@ async fn dashboard_of_a_running_dcpue_in_headless_chromium() {
         )
         .await;
     assert!(note.as_str().unwrap_or("").contains("合规"), "{note}");
+    // 40 days of a 365-day window: its PUE is shown muted as indicative, not as a breach.
+    let cell = b
+        .js(
+            "var c = document.querySelector('[data-facility=yingtan-1] td[data-window=\"365d\"]'); return c ? c.className : null",
+            vec![],
+        )
+        .await;
+    assert_eq!(cell, "low", "yingtan-1's 11 %-covered 365d PUE");
+    b.screenshot("overview-zh-30d").await;
     b.quit().await;
     drop(scenario);
 }
