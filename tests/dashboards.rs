@@ -1427,7 +1427,9 @@ fn template_substitution_fills_grafana_forms() {
 /// dashboard from VictoriaMetrics.
 #[test]
 fn dashboards_show_data_from_a_running_dcpue() {
-    let vm = VictoriaMetrics::start();
+    // The sink writes a window point every 5 minutes of event time (live.rs): an instant query
+    // must look back further than VictoriaMetrics' default for such a series on a slow machine.
+    let vm = VictoriaMetrics::start_with(&["-search.maxStalenessInterval=15m"]);
     let vm_url = vm.url();
     let scenario = live::LiveDcpue::start(Some(live::InfluxTarget {
         url: &vm_url,
