@@ -23,6 +23,7 @@
       subtitle: '一核四副两备 · 年度能效合规监测',
       skip: '跳到主要内容', views: '视图', overview: '总览', alerts: '告警', large: '大字',
       note: '合规以 12 个月能耗计（ISO/IEC 30134-2）；较短窗口的 PUE 为过程预警，不作结论。覆盖率低于阈值时只显示数值，不作判定。',
+      noteWin: function (w) { return '合规以本配置的 ' + w + ' 窗口能耗计（年度 PUE 按 12 个月计，ISO/IEC 30134-2）；较短窗口的 PUE 为过程预警，不作结论。覆盖率低于阈值时只显示数值，不作判定。'; },
       back: '← 返回总览', trends: '趋势', range: '时间范围', r24h: '24 小时', r30d: '30 天', r12mo: '12 个月',
       pueTrend: 'PUE 趋势（红色虚线：上限；下方条形：数据覆盖率）',
       renTrend: '可再生能源占比趋势（绿色虚线：目标）',
@@ -53,7 +54,7 @@
       },
       allFacilities: '全部数据中心', allNames: '全部类型',
       hName: '告警', hFacility: '数据中心', hScope: '窗口 / 电表', hSeverity: '级别', hState: '状态', hSince: '开始', hResolved: '恢复',
-      hValue: '数值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
+      hValue: '数值', lowCovTitle: '覆盖率低于最低要求：数值仅供参考', hWorst: '最差值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
       mId: '电表', mRoles: '角色', mWeight: '权重', mLast: '最新读数', mPower: '功率 kW', mEnergy: '电度 kWh', mCov: '覆盖率',
       mHolds: '计入水位', yes: '是', no: '否（滞后）', accepted: '已接收读数', tierLabel: '层级', classLabel: '规模',
       noHistory: '无历史告警', noActive: '无当前告警', noMeters: '无电表信息',
@@ -67,6 +68,7 @@
       subtitle: 'One core, four supplementary, two backup · annual PUE compliance',
       skip: 'Skip to main content', views: 'Views', overview: 'Overview', alerts: 'Alerts', large: 'Large text',
       note: 'Compliance is judged on 12 months of energy (ISO/IEC 30134-2); shorter windows are interim early warnings, not verdicts. Below the coverage threshold a PUE is shown but not judged.',
+      noteWin: function (w) { return 'Compliance is judged on the ' + w + ' window of this configuration (an annual PUE takes 12 months, ISO/IEC 30134-2); shorter windows are interim early warnings, not verdicts. Below the coverage threshold a PUE is shown but not judged.'; },
       back: '← Back to overview', trends: 'Trends', range: 'Range', r24h: '24 hours', r30d: '30 days', r12mo: '12 months',
       pueTrend: 'PUE trend (red dashed: ceiling; bars below: data coverage)',
       renTrend: 'Renewable share trend (green dashed: target)',
@@ -97,7 +99,7 @@
       },
       allFacilities: 'All facilities', allNames: 'All alerts',
       hName: 'Alert', hFacility: 'Facility', hScope: 'Window / meter', hSeverity: 'Severity', hState: 'State', hSince: 'Since', hResolved: 'Resolved',
-      hValue: 'Value', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
+      hValue: 'Value', lowCovTitle: 'Coverage below the minimum: indicative only', hWorst: 'Worst', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
       mId: 'Meter', mRoles: 'Roles', mWeight: 'Weight', mLast: 'Newest reading', mPower: 'Power kW', mEnergy: 'Energy kWh', mCov: 'Coverage',
       mHolds: 'Holds watermark', yes: 'yes', no: 'no (lagging)', accepted: 'Readings accepted', tierLabel: 'Tier', classLabel: 'Class',
       noHistory: 'No resolved alerts', noActive: 'No active alerts', noMeters: 'No meter information',
@@ -179,7 +181,8 @@
   function fmtAlertValue(name, v) {
     if (!isNum(v)) return '—';
     if (/^Pue/.test(name)) return fmtPue(v);
-    if (/Coverage|Share/.test(name)) return fmtPct(v);
+    // truncated like every coverage: 0.8996 is below a 90 % minimum, never shown as 90.0 %
+    if (/Coverage|Share/.test(name)) return fmtCov(v);
     return fmtNum(v, 3);
   }
   var ICON = {
@@ -339,6 +342,10 @@
       chip(firing ? 'bad' : '', firing, t('sumFiring'), 'sum-firing') +
       (stale ? chip('warn', stale, t('sumStale'), 'sum-stale') : ''));
 
+    // The footnote names the compliance window when it is not the annual one.
+    var cws = fs.map(function (f) { return f.compliance_window; }).filter(Boolean);
+    var noteEl = document.querySelector('[data-i18n=note]');
+    if (noteEl) noteEl.textContent = cws.length && cws[0] !== '365d' ? t('noteWin')(cws[0]) : t('note');
     var tiers = TIERS.slice();
     fs.forEach(function (f) { if (tiers.indexOf(f.tier) < 0) tiers.push(f.tier); });
     var html = tiers.map(function (tier) {
@@ -374,8 +381,11 @@
       names.map(function (w) { return '<th scope="col">' + esc(w) + '</th>'; }).join('') + '</tr></thead><tbody><tr><th scope="row">PUE</th>' +
       names.map(function (w) {
         var v = ws[w] || {};
-        var cls = isNum(v.pue) && isNum(f.pue_ceiling) && v.pue > f.pue_ceiling ? 'over' : '';
-        return '<td class="' + cls + '" data-window="' + esc(w) + '"><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span></td>';
+        // below the minimum coverage a PUE is indicative only: muted, never in breach red
+        var minCov = isNum(f.min_coverage) ? f.min_coverage : 0.9;
+        var low = isNum(v.pue) && isNum(v.coverage) && v.coverage < minCov;
+        var cls = low ? 'low' : (isNum(v.pue) && isNum(f.pue_ceiling) && v.pue > f.pue_ceiling ? 'over' : '');
+        return '<td class="' + cls + '" data-window="' + esc(w) + '"' + (low ? ' title="' + esc(t('lowCovTitle')) + '"' : '') + '><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span></td>';
       }).join('') + '</tr><tr class="covrow"><th scope="row">' + esc(t('coverage')) + '</th>' +
       names.map(function (w) {
         var v = ws[w] || {};
@@ -694,7 +704,8 @@
         (withFacility ? '<td>' + (f ? '<a href="#/facility/' + encodeURIComponent(f.id) + '">' + esc(facName(f)) + '</a>' : esc(l.facility || '—')) + '</td>' : '') +
         '<td>' + esc(scopeOf(a) || '—') + '</td><td>' + esc(t('sev')[l.severity] || l.severity || '—') + '</td>' +
         '<td>' + esc(fmtTime(a.since)) + '</td>' + (resolved ? '<td>' + esc(fmtTime(a.resolved_at)) + '</td>' : '') +
-        '<td class="num">' + fmtAlertValue(a.name, a.value) + '</td><td>' + esc(alertSummary(a)) + '</td></tr>';
+        // a resolved alert: its worst value while active (its last value is the one that cleared it)
+        '<td class="num">' + fmtAlertValue(a.name, resolved && isNum(a.worst) ? a.worst : a.value) + '</td><td>' + esc(alertSummary(a)) + '</td></tr>';
     }).join('');
   }
   function alertTable(list, resolved, withFacility, tid) {
@@ -702,7 +713,7 @@
     return '<div class="scroll"><table class="list" data-testid="' + tid + '"><thead><tr><th scope="col">' + esc(t('hState')) + '</th><th scope="col">' + esc(t('hName')) + '</th>' +
       (withFacility ? '<th scope="col">' + esc(t('hFacility')) + '</th>' : '') + '<th scope="col">' + esc(t('hScope')) + '</th><th scope="col">' + esc(t('hSeverity')) +
       '</th><th scope="col">' + esc(t('hSince')) + '</th>' + (resolved ? '<th scope="col">' + esc(t('hResolved')) + '</th>' : '') +
-      '<th class="num" scope="col">' + esc(t('hValue')) + '</th><th scope="col">' + esc(t('hSummary')) + '</th></tr></thead><tbody>' +
+      '<th class="num" scope="col">' + esc(t(resolved ? 'hWorst' : 'hValue')) + '</th><th scope="col">' + esc(t('hSummary')) + '</th></tr></thead><tbody>' +
       alertRows(list, resolved, withFacility) + '</tbody></table></div><p class="note">' + esc(t('rows')(list.length)) + '</p>';
   }
 

@@ -7,6 +7,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support_grafana/live.rs"]
+mod live;
+
 #[path = "../src/http/page.rs"]
 #[allow(dead_code)]
 mod page;
@@ -1068,4 +1071,106 @@ async fn dashboard_in_headless_chromium() {
     );
     b.screenshot("alerts-filtered").await;
     b.quit().await;
+}
+
+/// The page against the real thing: `dcpue serve` on the Jiangxi layout fed by `dcpue simulate`
+/// (tests/support_grafana/live.rs), quiet while the browser looks. What the page shows is what
+/// dcpue's own `/api/v1/facilities` says. Screenshots: target/test-artifacts/browser-dcpue/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_of_a_running_dcpue_in_headless_chromium() {
+    let scenario = tokio::task::spawn_blocking(|| live::LiveDcpue::start(None))
+        .await
+        .expect("scenario");
+    let base = scenario.base_url();
+    // What the API says now (the scenario is quiet: no reading arrives while the browser looks).
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let facilities: Value = http
+        .get(format!("{base}/api/v1/facilities"))
+        .send()
+        .await
+        .expect("GET /api/v1/facilities")
+        .json()
+        .await
+        .expect("facilities JSON");
+    assert_eq!(
+        facilities, scenario.facilities,
+        "the scenario is quiet: the API does not change"
+    );
+    assert!(
+        facilities.as_array().is_some_and(|a| a
+            .iter()
+            .any(|f| f["id"] == "yingtan-1" && f["status"] == "breach")),
+        "yingtan-1 breaches its ceiling: {facilities}"
+    );
+    let b = Browser::start(&artifacts_dir("browser-dcpue")).await;
+    check_dashboard_in(&b, &base, &facilities).await;
+
+    // Honest about data quality on real history: the 12-month trend of the breaching site
+    // starts with the 30-day window filling up, drawn as hollow low-coverage points under the
+    // minimum-coverage line dcpue's series endpoint gives.
+    let series: Value = http
+        .get(format!(
+            "{base}/api/v1/facilities/yingtan-1/series?window=30d&step=1d&from={}",
+            scenario.from_ms
+        ))
+        .send()
+        .await
+        .expect("GET series")
+        .json()
+        .await
+        .expect("series JSON");
+    assert_eq!(series["min_coverage"], json!(0.9), "series: {series}");
+    b.goto(&format!("{base}/#/facility/yingtan-1")).await;
+    b.wait_js("facility view", "return document.documentElement.getAttribute('data-ready') === '1' && !document.getElementById('view-facility').hidden", vec![], Duration::from_secs(20)).await;
+    b.click("[data-testid=range-12mo]").await;
+    let marks = b
+        .wait_js(
+            "low-coverage points",
+            "var s = document.querySelector('[data-testid=chart-pue]'); if (!s) return null; var n = s.querySelectorAll('circle.lowcov').length; return n > 0 && s.querySelector('.covline') ? n : null",
+            vec![],
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(marks.as_u64().unwrap_or(0) >= 5, "hollow points: {marks}");
+    // A resolved CoverageBelowMinimum (the windows filling up) shows how low coverage was,
+    // below the 90 % minimum, not the value that cleared it.
+    let worst = b
+        .wait_js(
+            "coverage alert history",
+            "var r = document.querySelector('[data-testid=fac-history] tr[data-alert=CoverageBelowMinimum]'); return r ? r.querySelector('td.num').textContent : null",
+            vec![],
+            Duration::from_secs(20),
+        )
+        .await;
+    let pct: f64 = worst
+        .as_str()
+        .and_then(|s| s.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("a percentage: {worst}"));
+    assert!(pct < 90.0, "worst coverage while active: {worst}");
+    b.screenshot("facility-yingtan-1-12mo-coverage").await;
+    // The footnote names the compliance window this configuration judges on.
+    b.click("[data-testid=nav-overview]").await;
+    let note = b
+        .wait_js(
+            "footnote",
+            "var n = document.querySelector('[data-i18n=note]'); return n && n.textContent.indexOf('30d') >= 0 ? n.textContent : null",
+            vec![],
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(note.as_str().unwrap_or("").contains("合规"), "{note}");
+    // 40 days of a 365-day window: its PUE is shown muted as indicative, not as a breach.
+    let cell = b
+        .js(
+            "var c = document.querySelector('[data-facility=yingtan-1] td[data-window=\"365d\"]'); return c ? c.className : null",
+            vec![],
+        )
+        .await;
+    assert_eq!(cell, "low", "yingtan-1's 11 %-covered 365d PUE");
+    b.screenshot("overview-zh-30d").await;
+    b.quit().await;
+    drop(scenario);
 }

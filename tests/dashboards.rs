@@ -6,9 +6,14 @@
 //!   real Prometheus scraping dcpue-shaped /metrics (and evaluating the rules file), and the
 //!   history dashboard through a real VictoriaMetrics fed CONTRACT §8 line protocol.
 //!
-//! `support_grafana::run_panel_queries` is the reusable part: point it at a Prometheus that
-//! scrapes the real dcpue.
+//! - LIVE against the real dcpue (`dashboards_show_data_from_a_running_dcpue`): `dcpue serve` fed
+//!   by `dcpue simulate` (tests/support_grafana/live.rs), scraped by a real Prometheus, its
+//!   InfluxDB sink writing into a real VictoriaMetrics.
+//!
+//! `support_grafana::run_panel_queries` is the reusable part.
 
+#[path = "support_grafana/live.rs"]
+mod live;
 mod support;
 mod support_grafana;
 
@@ -1412,5 +1417,128 @@ fn template_substitution_fills_grafana_forms() {
     assert_eq!(
         label_values_as_promql("label_values(m{tier=~\"x\"}, facility)").as_deref(),
         Some("count by (facility) (m{tier=~\"x\"})")
+    );
+}
+
+/// LIVE against the real thing: `dcpue serve` on the Jiangxi layout fed by `dcpue simulate`
+/// (tests/support_grafana/live.rs), scraped every second by a real Prometheus, its InfluxDB sink
+/// writing to a real VictoriaMetrics. Every PromQL expression of every panel of the province and
+/// renewables dashboards returns data from Prometheus, and every one of the PromQL history
+/// dashboard from VictoriaMetrics.
+#[test]
+fn dashboards_show_data_from_a_running_dcpue() {
+    // The sink writes a window point every 5 minutes of event time (live.rs): an instant query
+    // must look back further than VictoriaMetrics' default for such a series on a slow machine.
+    let vm = VictoriaMetrics::start_with(&["-search.maxStalenessInterval=15m"]);
+    let vm_url = vm.url();
+    let scenario = live::LiveDcpue::start(Some(live::InfluxTarget {
+        url: &vm_url,
+        org: "jiangxi",
+        bucket: "dcpue",
+    }));
+    let d = &scenario.dcpue;
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: dcpue\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+        d.http_port
+    );
+    let prom = Prometheus::start(&config);
+    let base = prom.url();
+    // Two successful scrapes at least, so rate() and increase() have two points.
+    let scraped = eventually(Duration::from_secs(60), || {
+        let r = prom_query(
+            &base,
+            "count_over_time(up{job=\"dcpue\"}[1m]) >= 3 and up{job=\"dcpue\"} == 1",
+        )
+        .ok()?;
+        (!r.is_empty()).then_some(())
+    });
+    assert!(
+        scraped.is_some(),
+        "prometheus did not scrape dcpue: {}",
+        prom.log()
+    );
+
+    // The dashboards' `compliance_window` constant set to the scenario's, as an admin would.
+    let cw = HashMap::from([("compliance_window", "30d")]);
+    for file in [PROVINCE, RENEWABLES] {
+        let results = run_panel_queries(&base, &dashboard_path(file), &cw);
+        print_results(file, &results);
+        assert!(results.len() >= 8, "{file}: {} queries", results.len());
+        assert_all_have_data(file, &results);
+    }
+    let path = dashboard_path(PROVINCE);
+    let all = run_panel_queries(&base, &path, &cw);
+    assert_eq!(
+        count_for(&all, "PUE on $compliance_window - $tier", "dcpue_pue_ratio"),
+        7,
+        "every facility has a compliance-window PUE"
+    );
+    assert_eq!(
+        count_for(&all, "variable facility", "dcpue_facility_info"),
+        7
+    );
+    assert!(
+        count_for(&all, "Alerts firing now", "dcpue_alert_active") >= 1,
+        "yingtan-1's breach is firing"
+    );
+    let yingtan = run_panel_queries(
+        &base,
+        &path,
+        &HashMap::from([
+            ("tier", "backup"),
+            ("facility", "yingtan-1"),
+            ("compliance_window", "30d"),
+        ]),
+    );
+    assert!(count_for(&yingtan, "Alerts firing now", "dcpue_alert_active") >= 1);
+    let fuzhou = run_panel_queries(
+        &base,
+        &path,
+        &HashMap::from([
+            ("tier", "backup"),
+            ("facility", "fuzhou-1"),
+            ("compliance_window", "30d"),
+        ]),
+    );
+    assert_eq!(
+        count_for(
+            &fuzhou,
+            "PUE on $compliance_window - $tier",
+            "dcpue_pue_ratio"
+        ),
+        1
+    );
+
+    // The history dashboard on what the sink wrote.
+    let vm_ready = eventually(Duration::from_secs(90), || {
+        // Everything the sink had is written...
+        let queued = d.metric("dcpue_influx_queue_points")?;
+        let written = d.metric("dcpue_influx_points_written_total")?;
+        if queued != 0.0 || written == 0.0 {
+            return None;
+        }
+        // ...and visible to queries.
+        vm.flush();
+        let r = prom_query(&vm_url, "count(dcpue_window_pue) >= 35").ok()?;
+        let r2 = prom_query(&vm_url, "count(dcpue_reading_power_kw)").ok()?;
+        (!r.is_empty() && !r2.is_empty()).then_some(())
+    });
+    assert!(
+        vm_ready.is_some(),
+        "dcpue's sink did not land points in victoria-metrics: {}\nmetrics: {}",
+        vm.log(),
+        d.metrics()
+            .lines()
+            .filter(|l| l.starts_with("dcpue_influx"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let results = run_panel_queries(&vm_url, &dashboard_path(HISTORY_PROMQL), &HashMap::new());
+    print_results(HISTORY_PROMQL, &results);
+    assert!(results.len() >= 9, "{} queries", results.len());
+    assert_all_have_data(HISTORY_PROMQL, &results);
+    assert_eq!(
+        count_for(&results, "PUE - $window window", "dcpue_window_pue"),
+        7
     );
 }

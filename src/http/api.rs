@@ -133,7 +133,9 @@ async fn series(
         let e = engine.lock().map_err(|_| "engine lock poisoned")?;
         let fi = e.facility_index(&fid).ok_or("unknown facility")?;
         let tz = e.config().timezone();
-        Ok::<_, &str>(
+        let min_coverage = e.config().engine.min_coverage;
+        Ok::<_, &str>((
+            min_coverage,
             e.series(fi, window, from, to, step)
                 .into_iter()
                 .map(|(t, v)| {
@@ -147,16 +149,17 @@ async fn series(
                     })
                 })
                 .collect::<Vec<_>>(),
-        )
+        ))
     })
     .await;
     match points {
-        Ok(Ok(points)) => Json(json!({
+        Ok(Ok((min_coverage, points))) => Json(json!({
             "facility": id,
             "window": window_name,
             "step": crate::duration::Span(step).to_string(),
             "ceiling": fs.pue_ceiling,
             "renewable_target": fs.renewable_target,
+            "min_coverage": min_coverage,
             "points": points,
         }))
         .into_response(),

@@ -341,6 +341,10 @@ pub struct VictoriaMetrics {
 
 impl VictoriaMetrics {
     pub fn start() -> VictoriaMetrics {
+        VictoriaMetrics::start_with(&[])
+    }
+    /// With more command-line flags (e.g. `-search.maxStalenessInterval=15m`).
+    pub fn start_with(flags: &[&str]) -> VictoriaMetrics {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("vm.log")).expect("log");
@@ -353,6 +357,7 @@ impl VictoriaMetrics {
                     dir.path().join("data").display()
                 ))
                 .arg("-dedup.minScrapeInterval=1ms")
+                .args(flags)
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
                 .stderr(log),
