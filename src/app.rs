@@ -19,6 +19,7 @@ use crate::alerts::{
 use crate::config::{Config, Role};
 use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
+use crate::ingest::commit::{self, Commit};
 use crate::ingest::mqtt::{self, Incoming, MqttStatus};
 use crate::ingest::parse_topic;
 use crate::ingest::take::{take_message, Taken};
@@ -27,7 +28,8 @@ use crate::sinks::{
     influx::InfluxHandle,
     line::{reading_line, window_line},
 };
-use crate::store::{self, wal::Wal, IngestMark};
+use crate::store::wal::{Wal, WalSyncer};
+use crate::store::{self, IngestMark};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -153,6 +155,9 @@ impl Alerting {
     }
 }
 
+/// Messages the ingest loop takes at once at most (one write to the log, one commit).
+pub const BATCH: usize = 4096;
+
 /// Hashes of recently taken messages, to recognise a broker's redelivery (DUP flag) of a message
 /// already taken and durable, e.g. after a crash between the write-ahead log and the ack.
 #[derive(Debug, Default)]
@@ -162,7 +167,8 @@ pub struct RecentMessages {
 }
 
 impl RecentMessages {
-    const CAP: usize = 65_536;
+    /// More than the messages taken but not yet acknowledged can ever be (see `commit::QUEUE`).
+    pub const CAP: usize = 65_536;
 
     pub fn hash(topic: &str, payload: &[u8]) -> u64 {
         ((crc32fast::hash(topic.as_bytes()) as u64) << 32) | crc32fast::hash(payload) as u64
@@ -430,7 +436,7 @@ pub async fn serve(
     }
     publish(&mut svc);
 
-    let (tx, rx) = mpsc::channel::<Incoming>(4096);
+    let (tx, rx) = mpsc::channel::<Incoming>(4 * BATCH);
     let mqtt_task = mqtt::spawn(&svc.cfg.mqtt, status.clone(), tx, shutdown.clone())?;
     let http_task = tokio::spawn(http::serve(listener, shared.clone(), shutdown.clone()));
     tracing::info!(%addr, broker = %svc.cfg.mqtt.url, facilities = svc.cfg.facilities.len(), "dcpue serving");
@@ -465,10 +471,11 @@ async fn ingest_loop(
     let mut last_publish = Instant::now() - Duration::from_secs(10);
     let mut last_checkpoint = Instant::now();
     let mut last_wall_eval = Instant::now();
-    let mut batch: Vec<Incoming> = Vec::with_capacity(1024);
+    let mut batch: Vec<Incoming> = Vec::with_capacity(BATCH);
+    let (commit_tx, committer) = commit::spawn(shutdown.clone());
     loop {
         tokio::select! {
-            n = rx.recv_many(&mut batch, 1024) => {
+            n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
                 }
@@ -478,18 +485,19 @@ async fn ingest_loop(
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            let taken = match take_batch(svc, &batch) {
-                Ok(()) => sync_sink(svc).await,
-                Err(e) => Err(e.to_string()),
-            };
-            match taken {
-                Ok(()) => {
-                    // Durable and taken: now the broker may forget them (group commit: one
-                    // fsync for the whole batch).
-                    for msg in batch.drain(..) {
-                        if let Some(ack) = msg.ack {
-                            ack.ack().await;
-                        }
+            match take_batch(svc, &batch) {
+                Ok(wal) => {
+                    flush_lines(svc);
+                    let sink = svc.influx.as_ref().map(|i| {
+                        let s = i.sync_later();
+                        Box::pin(async move { s.await.map_err(|e| e.to_string()) })
+                            as commit::SinkSync
+                    });
+                    let acks = batch.drain(..).filter_map(|m| m.ack).collect();
+                    // Taken; the committer acknowledges the batch once it is durable while
+                    // the next batch is taken.
+                    if commit_tx.send(Commit { wal, sink, acks }).await.is_err() {
+                        break;
                     }
                 }
                 Err(e) => {
@@ -521,15 +529,9 @@ async fn ingest_loop(
         }
     }
     publish(svc);
-}
-
-/// Hands the sink what the batch produced and waits until it is durable in the sink's spool.
-async fn sync_sink(svc: &mut Service) -> Result<(), String> {
-    flush_lines(svc);
-    match &svc.influx {
-        Some(i) => i.sync().await.map_err(|e| format!("influxdb spool: {e}")),
-        None => Ok(()),
-    }
+    // Every batch taken is acknowledged (once durable) before the collector lets go.
+    drop(commit_tx);
+    let _ = committer.await;
 }
 
 fn flush_lines(svc: &mut Service) {
@@ -540,8 +542,9 @@ fn flush_lines(svc: &mut Service) {
     }
 }
 
-/// Feeds a batch of messages to the engine and makes it durable.
-fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
+/// Feeds a batch of messages to the engine and writes it to the log; returns what makes it
+/// durable.
+fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<WalSyncer, store::StoreError> {
     let engine = svc.engine.clone();
     {
         let mut e = engine
@@ -551,7 +554,7 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreE
             svc.arrive(&mut e, &msg.topic, &msg.payload, msg.redelivered)?;
         }
     }
-    svc.wal.sync()
+    svc.wal.flushed()
 }
 
 /// Advances event time (each step to the alert rules) and publishes a snapshot.

@@ -279,13 +279,22 @@ impl InfluxHandle {
     /// Returns once every line pushed before this call is durable on disk (fsync'd): call it
     /// before acknowledging the messages the lines came from.
     pub async fn sync(&self) -> Result<(), SinkError> {
+        self.sync_later().await
+    }
+
+    /// Like [`sync`](Self::sync), but asks now (so it covers exactly the lines pushed before this
+    /// call) and lets the caller wait elsewhere: the future does not borrow the handle.
+    pub fn sync_later(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Sync(tx))
-            .map_err(|_| SinkError::Stopped)?;
-        rx.await
-            .map_err(|_| SinkError::Stopped)?
-            .map_err(SinkError::SpoolFailed)
+        let sent = self.tx.send(Cmd::Sync(tx));
+        async move {
+            sent.map_err(|_| SinkError::Stopped)?;
+            rx.await
+                .map_err(|_| SinkError::Stopped)?
+                .map_err(SinkError::SpoolFailed)
+        }
     }
 
     /// Points waiting to be written (pushed and not yet spooled, or in the spool).

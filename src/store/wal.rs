@@ -1,6 +1,6 @@
 //! The write-ahead log of MQTT messages the engine took: each message is appended here and the
-//! log is fsync'd (one fsync per batch: group commit) before the batch is acknowledged to the
-//! broker. After a crash, the messages after the last checkpoint are replayed.
+//! log is fsync'd (one fsync for every batch waiting: group commit, off the ingest thread) before
+//! the batch is acknowledged to the broker. After a crash, the messages after the last checkpoint are replayed.
 //!
 //! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`].
 //! A torn record at the end (a crash mid-write) is cut off with a warning; damage before the
@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,8 @@ pub struct WalRecord {
 pub struct Wal {
     path: PathBuf,
     out: BufWriter<File>,
+    /// The same open file, for fsyncs off the ingest thread.
+    syncer: WalSyncer,
     next_seq: u64,
     bytes: u64,
 }
@@ -72,8 +75,13 @@ impl Wal {
         }
         f.seek(SeekFrom::End(0)).map_err(io(&path))?;
         let next_seq = records.last().map_or(1, |r| r.seq + 1);
+        let syncer = WalSyncer {
+            file: Arc::new(f.try_clone().map_err(io(&path))?),
+            path: path.display().to_string(),
+        };
         Ok((
             Wal {
+                syncer,
                 path,
                 out: BufWriter::with_capacity(1 << 20, f),
                 next_seq,
@@ -121,6 +129,14 @@ impl Wal {
         self.out.get_ref().sync_data().map_err(io(&p))
     }
 
+    /// Hands everything appended so far to the file (not yet durable) and returns what makes it
+    /// durable, so the fsync can run off the ingest thread while the next batch is taken.
+    pub fn flushed(&mut self) -> Result<WalSyncer, StoreError> {
+        let p = self.path.clone();
+        self.out.flush().map_err(io(&p))?;
+        Ok(self.syncer.clone())
+    }
+
     /// The last sequence number handed out.
     pub fn last_seq(&self) -> u64 {
         self.next_seq - 1
@@ -138,6 +154,28 @@ impl Wal {
         self.out.get_ref().sync_all().map_err(io(&p))?;
         self.bytes = 0;
         Ok(())
+    }
+}
+
+/// Makes what was written to the log durable: [`Wal::flushed`], from any thread.
+#[derive(Clone)]
+pub struct WalSyncer {
+    file: Arc<File>,
+    path: String,
+}
+
+impl WalSyncer {
+    /// fdatasync of the log file.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Whether two syncers sync the same file (one fsync covers both).
+    pub fn same_file(&self, other: &WalSyncer) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
     }
 }
 
