@@ -294,7 +294,7 @@ impl Service {
         Ok(())
     }
 
-    /// Writes a checkpoint of everything taken so far and empties the write-ahead log.
+    /// Writes a checkpoint of everything taken so far and starts a new write-ahead log segment.
     pub fn checkpoint(&mut self) -> Result<(), store::StoreError> {
         let engine = self.engine.clone();
         let e = engine
@@ -305,9 +305,11 @@ impl Service {
             wal_seq: self.wal.last_seq(),
             recent_messages: self.recent.list(),
         };
+        // The log segment up to the mark is closed and kept with `engine.state.prev`.
+        self.wal.rotate()?;
         store::checkpoint(&self.state_dir, &e, &mark)?;
         drop(e);
-        self.wal.reset()
+        self.wal.checkpointed_at(mark.wal_seq)
     }
 }
 
@@ -328,9 +330,13 @@ pub async fn serve(
             cfg.storage.dir.display()
         ))
     })?;
-    let (engine, mark) = store::restore(&cfg)?;
-    let (mut wal, records) = Wal::open(&cfg.storage.dir)?;
-    wal.continue_after(mark.wal_seq);
+    let store::Opened {
+        engine,
+        mark,
+        wal,
+        replay,
+        fell_back,
+    } = store::open(&cfg)?;
     let engine = Arc::new(Mutex::new(engine));
     let status = Arc::new(MqttStatus::new());
     let first = engine
@@ -405,12 +411,8 @@ pub async fn serve(
         recent: RecentMessages::from_list(&mark.recent_messages),
         log: RateLimitedLog::new(20),
     };
-    // Messages taken after the last checkpoint, before a crash: taken again, exactly once.
-    let replay: Vec<_> = records
-        .into_iter()
-        .filter(|r| r.seq > mark.wal_seq)
-        .collect();
-    if !replay.is_empty() {
+    // Messages taken after the checkpoint restored, before a crash: taken again, exactly once.
+    if !replay.is_empty() || fell_back {
         let engine = svc.engine.clone();
         {
             let Ok(mut e) = engine.lock() else {
@@ -422,10 +424,12 @@ pub async fn serve(
                 svc.take_message(&mut e, &r.topic, &r.payload, r.wall_ms);
             }
         }
-        tracing::info!(
-            messages = replay.len(),
-            "replayed the write-ahead log after an unclean stop"
-        );
+        if !replay.is_empty() {
+            tracing::info!(
+                messages = replay.len(),
+                "replayed the write-ahead log after an unclean stop"
+            );
+        }
         svc.checkpoint()?;
     }
     publish(&mut svc);
@@ -513,7 +517,10 @@ async fn ingest_loop(
             wall_clock_alerts(svc);
             last_wall_eval = Instant::now();
         }
-        if last_checkpoint.elapsed() >= Duration::from_secs(60) || svc.wal.bytes() > 64 << 20 {
+        if svc.wal.bytes() > 64 << 20
+            || svc.wal.has_unsaved()
+                && last_checkpoint.elapsed() >= svc.cfg.storage.checkpoint_every.as_std()
+        {
             if let Err(err) = svc.checkpoint() {
                 tracing::error!("checkpoint failed: {err}");
             }
