@@ -261,8 +261,16 @@ fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     }
 
     // The same scenario, paced over ~12 s, while dcpue is killed 4 times at random moments.
+    // After the first kill it checkpoints every second, so kills also land between and during
+    // checkpoints (log segment rotation, `engine.state` → `engine.state.prev`).
     let broker = Mosquitto::start();
     let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replacen("[storage]\n", "[storage]\ncheckpoint_every = \"1s\"\n", 1),
+    )
+    .unwrap();
     let port = broker.port;
     let pace = Duration::from_micros(12_000_000 / msgs.len() as u64);
     let publisher = std::thread::spawn(move || publish_all(port, &msgs, pace));
@@ -285,6 +293,12 @@ fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     publisher.join().expect("publisher");
     let counts = wait_done(&d, total);
     let log = d.log();
+    let checkpoints = log.matches("checkpoint written").count();
+    eprintln!("{checkpoints} checkpoints written during the run with kills");
+    assert!(
+        checkpoints > 5 && d.dir.path().join("state/engine.state.prev").exists(),
+        "checkpoints were written and rotated while killed:\n{log}"
+    );
     assert!(
         log.contains("replayed the write-ahead log"),
         "at least one kill left records to replay:\n{log}"

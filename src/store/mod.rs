@@ -107,6 +107,7 @@ pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<()
         path: p.clone(),
         msg: e.to_string(),
     })?;
+    let started = std::time::Instant::now();
     let crc = crc32fast::hash(&body);
     let tmp = dir.join(TMP_FILE);
     {
@@ -126,7 +127,14 @@ pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<()
         Err(e) => return Err(io(e)),
     }
     fs::rename(&tmp, &path).map_err(io)?;
-    wal::sync_dir(dir)
+    wal::sync_dir(dir)?;
+    tracing::info!(
+        wal_seq = ingest.wal_seq,
+        bytes = body.len() + 20,
+        write_ms = started.elapsed().as_millis() as u64,
+        "checkpoint written"
+    );
+    Ok(())
 }
 
 /// Reads the checkpoint `engine.state`; None when there is none. A torn or corrupt file is an
