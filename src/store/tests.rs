@@ -217,7 +217,8 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
     let want = s.fingerprint();
     drop(s);
     let state_len = fs::metadata(state_path(d.path())).unwrap().len();
-    let damages: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Damage = Box<dyn Fn(&Path)>;
+    let damages: Vec<(&str, Damage)> = vec![
         ("flipped byte", Box::new(|p| flip(p, 4000))),
         (
             "truncated",
