@@ -294,8 +294,12 @@ impl Service {
         Ok(())
     }
 
-    /// Writes a checkpoint of everything taken so far and starts a new write-ahead log segment.
+    /// Writes a checkpoint of everything taken so far and starts a new write-ahead log segment
+    /// (after the one being written in the background, if any).
     pub fn checkpoint(&mut self) -> Result<(), store::StoreError> {
+        if let Err(err) = self.wal.finish_checkpoint() {
+            tracing::error!("checkpoint failed: {err}");
+        }
         let engine = self.engine.clone();
         let e = engine
             .lock()
@@ -517,11 +521,29 @@ async fn ingest_loop(
             wall_clock_alerts(svc);
             last_wall_eval = Instant::now();
         }
-        if svc.wal.bytes() > 64 << 20
-            || svc.wal.has_unsaved()
-                && last_checkpoint.elapsed() >= svc.cfg.storage.checkpoint_every.as_std()
+        // Checkpoints are written by another thread; here only the state is copied.
+        if let Some(Err(err)) = svc.wal.poll_checkpoint() {
+            tracing::error!("checkpoint failed: {err}");
+        }
+        if !svc.wal.checkpoint_pending()
+            && (svc.wal.bytes() > 64 << 20
+                || svc.wal.has_unsaved()
+                    && last_checkpoint.elapsed() >= svc.cfg.storage.checkpoint_every.as_std())
         {
-            if let Err(err) = svc.checkpoint() {
+            let engine = svc.engine.clone();
+            let started = match engine.lock() {
+                Ok(e) => {
+                    let mark = IngestMark {
+                        wal_seq: svc.wal.last_seq(),
+                        recent_messages: svc.recent.list(),
+                    };
+                    store::checkpoint_in_background(&svc.state_dir, &e, mark, &mut svc.wal)
+                }
+                Err(_) => Err(store::StoreError::Incompatible(
+                    "engine lock poisoned".into(),
+                )),
+            };
+            if let Err(err) = started {
                 tracing::error!("checkpoint failed: {err}");
             }
             last_checkpoint = Instant::now();

@@ -90,23 +90,68 @@ pub fn prev_path(dir: &Path) -> PathBuf {
 /// Writes the engine's state: temp file, fsync, `engine.state` (if any) renamed to
 /// `engine.state.prev`, temp file renamed to `engine.state`, fsync of the directory.
 pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<(), StoreError> {
+    let config = toml::to_string(engine.config()).unwrap_or_default();
+    write_checkpoint(dir, config, engine.saved_state(), ingest.clone())
+}
+
+/// Starts a checkpoint of `engine` (the caller holds it still, e.g. under its lock) that
+/// another thread writes, so ingest goes on meanwhile: the log is synced, the segment up to
+/// `ingest.wal_seq` (the last record) closed, and the state copied; the thread then encodes and
+/// writes it as [`checkpoint`] does. The segments only the older checkpoints needed go once it
+/// is durable ([`Wal::poll_checkpoint`], [`Wal::finish_checkpoint`]). A checkpoint still being
+/// written is waited for first.
+pub fn checkpoint_in_background(
+    dir: &Path,
+    engine: &Engine,
+    ingest: IngestMark,
+    wal: &mut Wal,
+) -> Result<(), StoreError> {
+    wal.finish_checkpoint()?;
+    let started = std::time::Instant::now();
+    wal.rotate()?;
+    let config = toml::to_string(engine.config()).unwrap_or_default();
+    let state = engine.saved_state();
+    let (dir, mark) = (dir.to_path_buf(), ingest.wal_seq);
+    tracing::info!(
+        wal_seq = mark,
+        copy_ms = started.elapsed().as_millis() as u64,
+        "checkpoint started: the state is written in the background"
+    );
+    let writer = std::thread::Builder::new()
+        .name("dcpue-checkpoint".into())
+        .spawn(move || write_checkpoint(&dir, config, state, ingest))
+        .map_err(|source| StoreError::Io {
+            path: "checkpoint writer thread".into(),
+            source,
+        })?;
+    wal.checkpoint_started(mark, writer);
+    Ok(())
+}
+
+fn write_checkpoint(
+    dir: &Path,
+    config: String,
+    state: SavedState,
+    ingest: IngestMark,
+) -> Result<(), StoreError> {
     let path = state_path(dir);
     let p = path.display().to_string();
     let io = |source| StoreError::Io {
         path: p.clone(),
         source,
     };
-    let config = toml::to_string(engine.config()).unwrap_or_default();
+    let started = std::time::Instant::now();
     let body = postcard::to_stdvec(&Stored {
         version: 1,
         config,
-        state: engine.saved_state(),
+        state,
         ingest: ingest.clone(),
     })
     .map_err(|e| StoreError::Encode {
         path: p.clone(),
         msg: e.to_string(),
     })?;
+    let encode_ms = started.elapsed().as_millis() as u64;
     let started = std::time::Instant::now();
     let crc = crc32fast::hash(&body);
     let tmp = dir.join(TMP_FILE);
@@ -131,6 +176,7 @@ pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<()
     tracing::info!(
         wal_seq = ingest.wal_seq,
         bytes = body.len() + 20,
+        encode_ms,
         write_ms = started.elapsed().as_millis() as u64,
         "checkpoint written"
     );

@@ -46,6 +46,8 @@ pub struct Wal {
     checkpointed: u64,
     /// Set when a rotation failed half-way: appends would go to the wrong file, so they fail.
     broken: Option<String>,
+    /// A checkpoint being written by another thread: its mark, and the thread.
+    pending: Option<(u64, std::thread::JoinHandle<Result<(), StoreError>>)>,
 }
 
 /// The path of the closed segment whose last record is `last`.
@@ -142,6 +144,7 @@ impl Wal {
                 bytes: pos as u64,
                 checkpointed: 0,
                 broken: None,
+                pending: None,
             },
             records,
         ))
@@ -251,6 +254,47 @@ impl Wal {
         self.out = BufWriter::with_capacity(1 << 20, f);
         self.bytes = 0;
         Ok(())
+    }
+
+    /// Notes a checkpoint with mark `mark` being written by `writer` (its segment already
+    /// closed by [`Wal::rotate`]); [`Wal::poll_checkpoint`] or [`Wal::finish_checkpoint`] take
+    /// its result.
+    pub fn checkpoint_started(
+        &mut self,
+        mark: u64,
+        writer: std::thread::JoinHandle<Result<(), StoreError>>,
+    ) {
+        self.pending = Some((mark, writer));
+    }
+
+    /// Whether a checkpoint is being written by another thread.
+    pub fn checkpoint_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The result of the checkpoint being written, once it is done (None while it runs or when
+    /// there is none); a durable one lets the segments only older checkpoints needed go.
+    pub fn poll_checkpoint(&mut self) -> Option<Result<(), StoreError>> {
+        if self.pending.as_ref()?.1.is_finished() {
+            Some(self.finish_checkpoint())
+        } else {
+            None
+        }
+    }
+
+    /// Waits for the checkpoint being written, if any, and takes its result.
+    pub fn finish_checkpoint(&mut self) -> Result<(), StoreError> {
+        let Some((mark, writer)) = self.pending.take() else {
+            return Ok(());
+        };
+        let written = writer.join().unwrap_or_else(|_| {
+            Err(StoreError::Io {
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other("the checkpoint writer panicked"),
+            })
+        });
+        written?;
+        self.checkpointed_at(mark)
     }
 
     /// After a checkpoint with mark `mark` is durable in `engine.state` (the one before it now
