@@ -251,6 +251,8 @@ impl Wal {
             self.broken = Some(format!("log rotation failed: {e}"));
             return Err(e);
         }
+        // NOTE: anything else holding the active file (e.g. a clone for fsyncs off the ingest
+        // thread) must be replaced here too, or it would sync the closed segment.
         self.out = BufWriter::with_capacity(1 << 20, f);
         self.bytes = 0;
         Ok(())
