@@ -300,8 +300,12 @@ impl Service {
         Ok(())
     }
 
-    /// Writes a checkpoint of everything taken so far and empties the write-ahead log.
+    /// Writes a checkpoint of everything taken so far and starts a new write-ahead log segment
+    /// (after the one being written in the background, if any).
     pub fn checkpoint(&mut self) -> Result<(), store::StoreError> {
+        if let Err(err) = self.wal.finish_checkpoint() {
+            tracing::error!("checkpoint failed: {err}");
+        }
         let engine = self.engine.clone();
         let e = engine
             .lock()
@@ -311,9 +315,11 @@ impl Service {
             wal_seq: self.wal.last_seq(),
             recent_messages: self.recent.list(),
         };
+        // The log segment up to the mark is closed and kept with `engine.state.prev`.
+        self.wal.rotate()?;
         store::checkpoint(&self.state_dir, &e, &mark)?;
         drop(e);
-        self.wal.reset()
+        self.wal.checkpointed_at(mark.wal_seq)
     }
 }
 
@@ -334,9 +340,13 @@ pub async fn serve(
             cfg.storage.dir.display()
         ))
     })?;
-    let (engine, mark) = store::restore(&cfg)?;
-    let (mut wal, records) = Wal::open(&cfg.storage.dir)?;
-    wal.continue_after(mark.wal_seq);
+    let store::Opened {
+        engine,
+        mark,
+        wal,
+        replay,
+        fell_back,
+    } = store::open(&cfg)?;
     let engine = Arc::new(Mutex::new(engine));
     let status = Arc::new(MqttStatus::new());
     let first = engine
@@ -411,12 +421,8 @@ pub async fn serve(
         recent: RecentMessages::from_list(&mark.recent_messages),
         log: RateLimitedLog::new(20),
     };
-    // Messages taken after the last checkpoint, before a crash: taken again, exactly once.
-    let replay: Vec<_> = records
-        .into_iter()
-        .filter(|r| r.seq > mark.wal_seq)
-        .collect();
-    if !replay.is_empty() {
+    // Messages taken after the checkpoint restored, before a crash: taken again, exactly once.
+    if !replay.is_empty() || fell_back {
         let engine = svc.engine.clone();
         {
             let Ok(mut e) = engine.lock() else {
@@ -428,10 +434,12 @@ pub async fn serve(
                 svc.take_message(&mut e, &r.topic, &r.payload, r.wall_ms);
             }
         }
-        tracing::info!(
-            messages = replay.len(),
-            "replayed the write-ahead log after an unclean stop"
-        );
+        if !replay.is_empty() {
+            tracing::info!(
+                messages = replay.len(),
+                "replayed the write-ahead log after an unclean stop"
+            );
+        }
         svc.checkpoint()?;
     }
     publish(&mut svc);
@@ -521,8 +529,29 @@ async fn ingest_loop(
             wall_clock_alerts(svc);
             last_wall_eval = Instant::now();
         }
-        if last_checkpoint.elapsed() >= Duration::from_secs(60) || svc.wal.bytes() > 64 << 20 {
-            if let Err(err) = svc.checkpoint() {
+        // Checkpoints are written by another thread; here only the state is copied.
+        if let Some(Err(err)) = svc.wal.poll_checkpoint() {
+            tracing::error!("checkpoint failed: {err}");
+        }
+        if !svc.wal.checkpoint_pending()
+            && (svc.wal.bytes() > 64 << 20
+                || svc.wal.has_unsaved()
+                    && last_checkpoint.elapsed() >= svc.cfg.storage.checkpoint_every.as_std())
+        {
+            let engine = svc.engine.clone();
+            let started = match engine.lock() {
+                Ok(e) => {
+                    let mark = IngestMark {
+                        wal_seq: svc.wal.last_seq(),
+                        recent_messages: svc.recent.list(),
+                    };
+                    store::checkpoint_in_background(&svc.state_dir, &e, mark, &mut svc.wal)
+                }
+                Err(_) => Err(store::StoreError::Incompatible(
+                    "engine lock poisoned".into(),
+                )),
+            };
+            if let Err(err) = started {
                 tracing::error!("checkpoint failed: {err}");
             }
             last_checkpoint = Instant::now();

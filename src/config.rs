@@ -26,6 +26,18 @@ pub enum ConfigError {
         line: usize,
         msg: String,
     },
+    #[error("environment variable {var}: {msg}")]
+    Env { var: String, msg: String },
+}
+
+/// `storage.checkpoint_every`: at least a second.
+fn check_checkpoint_every(span: Span) -> Result<(), String> {
+    if span < Span(1000) {
+        return Err(format!(
+            "checkpoint_every {span} is shorter than 1s (each checkpoint rewrites the whole state)"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,13 +128,23 @@ impl Default for HttpConfig {
 pub struct StorageConfig {
     #[serde(default = "d_dir")]
     pub dir: PathBuf,
+    /// How often the engine's state is checkpointed (also when the log passes 64 MiB, and at
+    /// shutdown).
+    #[serde(default = "d_checkpoint_every")]
+    pub checkpoint_every: Span,
 }
 fn d_dir() -> PathBuf {
     PathBuf::from("data")
 }
+fn d_checkpoint_every() -> Span {
+    Span(10 * Span::MINUTE.0)
+}
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { dir: d_dir() }
+        StorageConfig {
+            dir: d_dir(),
+            checkpoint_every: d_checkpoint_every(),
+        }
     }
 }
 
@@ -420,7 +442,7 @@ impl Config {
             source,
         })?;
         let mut cfg = Config::parse(&text, &file)?;
-        cfg.apply_env(|k| std::env::var(k).ok());
+        cfg.apply_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
     }
 
@@ -439,8 +461,8 @@ impl Config {
     }
 
     /// Deployment settings from the environment: DCPUE_MQTT_URL, DCPUE_MQTT_CLIENT_ID,
-    /// DCPUE_HTTP_LISTEN, DCPUE_STORAGE_DIR, DCPUE_INFLUX_URL.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    /// DCPUE_HTTP_LISTEN, DCPUE_STORAGE_DIR, DCPUE_STORAGE_CHECKPOINT_EVERY, DCPUE_INFLUX_URL.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("DCPUE_MQTT_URL") {
             self.mqtt.url = v;
         }
@@ -453,9 +475,19 @@ impl Config {
         if let Some(v) = get("DCPUE_STORAGE_DIR") {
             self.storage.dir = PathBuf::from(v);
         }
+        if let Some(v) = get("DCPUE_STORAGE_CHECKPOINT_EVERY") {
+            let var = "DCPUE_STORAGE_CHECKPOINT_EVERY".to_string();
+            let span = parse_span(&v).map_err(|msg| ConfigError::Env {
+                var: var.clone(),
+                msg,
+            })?;
+            check_checkpoint_every(span).map_err(|msg| ConfigError::Env { var, msg })?;
+            self.storage.checkpoint_every = span;
+        }
         if let (Some(v), Some(influx)) = (get("DCPUE_INFLUX_URL"), self.influxdb.as_mut()) {
             influx.url = v;
         }
+        Ok(())
     }
 
     fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
@@ -476,6 +508,9 @@ impl Config {
                 find("min_coverage"),
                 "min_coverage must be between 0 and 1".into(),
             ));
+        }
+        if let Err(msg) = check_checkpoint_every(self.storage.checkpoint_every) {
+            return Err(err(find("checkpoint_every"), msg));
         }
         if self.mqtt.qos > 2 {
             return Err(err(find("qos"), "qos must be 0, 1 or 2".into()));

@@ -261,8 +261,16 @@ fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     }
 
     // The same scenario, paced over ~12 s, while dcpue is killed 4 times at random moments.
+    // After the first kill it checkpoints every second, so kills also land between and during
+    // checkpoints (log segment rotation, `engine.state` → `engine.state.prev`).
     let broker = Mosquitto::start();
     let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replacen("[storage]\n", "[storage]\ncheckpoint_every = \"1s\"\n", 1),
+    )
+    .unwrap();
     let port = broker.port;
     let pace = Duration::from_micros(12_000_000 / msgs.len() as u64);
     let publisher = std::thread::spawn(move || publish_all(port, &msgs, pace));
@@ -285,6 +293,12 @@ fn sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice() {
     publisher.join().expect("publisher");
     let counts = wait_done(&d, total);
     let log = d.log();
+    let checkpoints = log.matches("checkpoint written").count();
+    eprintln!("{checkpoints} checkpoints written during the run with kills");
+    assert!(
+        checkpoints > 5 && d.dir.path().join("state/engine.state.prev").exists(),
+        "checkpoints were written and rotated while killed:\n{log}"
+    );
     assert!(
         log.contains("replayed the write-ahead log"),
         "at least one kill left records to replay:\n{log}"
@@ -331,7 +345,16 @@ fn same(a: &Value, b: &Value) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Corruption of a real state directory.
 
-const A_READINGS: f64 = 183.0;
+/// f1's readings in the checkpoint before the newest (`engine.state.prev`), and after it.
+const A1_READINGS: f64 = 124.0;
+const A_READINGS: f64 = 244.0;
+/// f1's meters and their power.
+const F1_METERS: [(&str, f64); 4] = [
+    ("grid", 1300.0),
+    ("it-a", 500.0),
+    ("it-b", 500.0),
+    ("pv", 100.0),
+];
 const B_READINGS: usize = 62;
 
 fn power_lines(from: i64, minutes: i64, kw: f64) -> Vec<String> {
@@ -348,14 +371,21 @@ fn wait_accepted(d: &Dcpue, facility: &str, n: f64) {
     assert_eq!(got, Some(n), "{facility}: {}", d.log());
 }
 
-/// A real state directory: a checkpoint (f1: 183 readings, written by a clean stop) and a
-/// write-ahead log of 62 one-reading messages of f2 taken after it (then SIGKILL).
+/// A real state directory: two checkpoints written by clean stops (`engine.state.prev`: 124
+/// readings of f1; `engine.state`: 120 more, 244), the log segment between them, and a
+/// write-ahead log of 62 one-reading messages of f2 taken after the newest (then SIGKILL).
 fn real_state_dir(broker: &Mosquitto) -> tempfile::TempDir {
     let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
     let t0 = (now_ms() - 6 * H) / H * H;
-    broker.publish_lines("dc/f1/grid", &power_lines(t0, 61, 1300.0), 1);
-    broker.publish_lines("dc/f1/it-a", &power_lines(t0, 61, 500.0), 1);
-    broker.publish_lines("dc/f1/it-b", &power_lines(t0, 61, 500.0), 1);
+    for (m, kw) in F1_METERS {
+        broker.publish_lines(&format!("dc/f1/{m}"), &power_lines(t0, 31, kw), 1);
+    }
+    wait_accepted(&d, "f1", A1_READINGS);
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    d.restart();
+    for (m, kw) in F1_METERS {
+        broker.publish_lines(&format!("dc/f1/{m}"), &power_lines(t0 + 31 * M, 30, kw), 1);
+    }
     wait_accepted(&d, "f1", A_READINGS);
     assert_eq!(d.stop(), Some(0), "{}", d.log());
     d.restart();
@@ -365,7 +395,22 @@ fn real_state_dir(broker: &Mosquitto) -> tempfile::TempDir {
     d.kill();
     let golden = tempfile::tempdir().expect("tempdir");
     copy_dir(&d.dir.path().join("state"), golden.path());
-    assert!(golden.path().join("engine.state").metadata().unwrap().len() > 20);
+    let mut files: Vec<String> = std::fs::read_dir(golden.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|f| f.starts_with("engine.state") || f.starts_with("ingest.wal"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "engine.state",
+            "engine.state.prev",
+            "ingest.wal",
+            // The segment between the two checkpoints, named for its last record.
+            "ingest.wal.00000000000000000244"
+        ]
+    );
     assert_eq!(
         wal_records(&golden.path().join("ingest.wal")).len(),
         B_READINGS
@@ -463,6 +508,11 @@ impl Case {
     }
     /// Runs `dcpue serve` until ready; returns (accepted f1, accepted f2, log), then kills it.
     fn started(&self) -> (f64, f64, String) {
+        let (f1, f2, _, log) = self.started_views();
+        (f1, f2, log)
+    }
+    /// As [`Case::started`], with the windows of f1 and f2 as the API shows them.
+    fn started_views(&self) -> (f64, f64, Value, String) {
         let log_path = self.dir.path().join("dcpue.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let _p = Proc::spawn("dcpue", self.command().stdout(Stdio::null()).stderr(log));
@@ -480,7 +530,17 @@ impl Case {
             )
             .unwrap()
         };
-        (a("f1"), a("f2"), text)
+        // Let event time settle (snapshots are published every 200–500 ms).
+        std::thread::sleep(Duration::from_secs(1));
+        let windows: Vec<Value> = ["f1", "f2"]
+            .iter()
+            .map(|f| {
+                let body = http_get(&format!("{url}/api/v1/facilities/{f}")).unwrap().1;
+                let v: Value = serde_json::from_str(&body).unwrap();
+                serde_json::json!([v["windows"], v["watermark"]])
+            })
+            .collect();
+        (a("f1"), a("f2"), Value::Array(windows), text)
     }
 }
 
@@ -509,9 +569,13 @@ fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
 
     // Untouched: everything back (checkpoint + replayed log).
     let c = Case::new(g, &broker);
-    let (f1, f2, log) = c.started();
+    let (f1, f2, want, log) = c.started_views();
     assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{log}");
     assert!(log.contains("replayed the write-ahead log"), "{log}");
+    assert!(
+        want[0][0]["24h"]["energy_kwh"]["total"].as_f64().unwrap() > 0.0,
+        "f1 has window energy: {want}"
+    );
 
     let state_len = std::fs::metadata(g.join("engine.state")).unwrap().len();
     let damage_state: Vec<(&str, Damage, &str)> = vec![
@@ -548,26 +612,86 @@ fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
             Box::new(|p: &Path| std::fs::write(p, b"").unwrap()),
             "bad header",
         ),
+        (
+            // A crash between `engine.state` → `.prev` and the new one → `engine.state`.
+            "missing checkpoint",
+            Box::new(|p: &Path| std::fs::remove_file(p).unwrap()),
+            "is missing",
+        ),
     ];
     for (what, damage, says) in damage_state {
         let c = Case::new(g, &broker);
         let path = c.state("engine.state");
         damage(&path);
-        let (code, err) = c.refused();
-        assert_eq!(code, Some(1), "{what}: exit status\n{err}");
+        // The previous checkpoint and the log since it stand in: the same numbers as undamaged.
+        let (f1, f2, views, log) = c.started_views();
+        assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{what}:\n{log}");
         assert!(
-            err.contains(&path.display().to_string()) && err.contains(says),
-            "{what}: names the file and what is wrong:\n{err}"
+            same(&views, &want),
+            "{what}: the same windows as before the damage:\n{views}\n{want}"
         );
-        // The repair it prints, run as printed.
-        let repair = between(&err, "mv ", '`');
-        run_repair(repair);
-        assert!(!path.exists(), "{what}: moved away");
-        // After the repair it starts, with what is still valid: the log since the checkpoint.
-        let (f1, f2, log) = c.started();
-        assert_eq!((f1, f2), (0.0, B_READINGS as f64), "{what}:\n{log}");
-        assert!(log.contains("no saved state"), "{what}: says so:\n{log}");
+        assert!(
+            log.contains(&path.display().to_string())
+                && log.contains(says)
+                && log.contains("Restored from the previous checkpoint")
+                && log.contains("WARN"),
+            "{what}: says what it found and what it used:\n{log}"
+        );
+        if what != "missing checkpoint" {
+            assert!(
+                log.contains("moved the damaged checkpoint aside"),
+                "{what}:\n{log}"
+            );
+        }
+        // And again after that start (which wrote a new checkpoint): the same.
+        let (f1, f2, views, log) = c.started_views();
+        assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{what}:\n{log}");
+        assert!(same(&views, &want), "{what}: second start");
     }
+
+    // Both checkpoints damaged: refused, with the command that starts from the log alone.
+    let c = Case::new(g, &broker);
+    let (state, prev) = (c.state("engine.state"), c.state("engine.state.prev"));
+    let mut b = std::fs::read(&state).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x5a;
+    std::fs::write(&state, b).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&prev)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let (code, err) = c.refused();
+    assert_eq!(code, Some(1), "exit status\n{err}");
+    assert!(
+        err.contains(&state.display().to_string())
+            && err.contains("checksum mismatch")
+            && err.contains(&prev.display().to_string())
+            && err.contains("truncated"),
+        "names both files and what is wrong:\n{err}"
+    );
+    let repair = between(&err, "mv ", '`');
+    assert_eq!(
+        repair,
+        format!(
+            "mv {s} {s}.bad && mv {p} {p}.bad",
+            s = state.display(),
+            p = prev.display()
+        )
+    );
+    run_repair(repair);
+    // What the log still holds: f1's readings after the previous checkpoint, and f2's.
+    let (f1, f2, log) = c.started();
+    assert_eq!(
+        (f1, f2),
+        (A_READINGS - A1_READINGS, B_READINGS as f64),
+        "{log}"
+    );
+    assert!(
+        log.contains("no saved state") && log.contains("the write-ahead log begins at record 125"),
+        "says so:\n{log}"
+    );
 
     // A torn tail: the last record cut mid-way by a crash. Starts, keeps the rest, says so.
     let c = Case::new(g, &broker);

@@ -94,9 +94,37 @@ fn env_overrides_deployment_settings() {
         "DCPUE_MQTT_URL" => Some("mqtts://broker:8883".into()),
         "DCPUE_HTTP_LISTEN" => Some("0.0.0.0:9999".into()),
         _ => None,
-    });
+    })
+    .unwrap();
     assert_eq!(c.mqtt.url, "mqtts://broker:8883");
     assert_eq!(c.http.listen, "0.0.0.0:9999");
+}
+
+#[test]
+fn checkpoint_every_from_the_file_or_the_environment() {
+    let c = Config::parse(MINIMAL, "t.toml").unwrap();
+    assert_eq!(c.storage.checkpoint_every.ms(), 600_000, "default 10m");
+
+    let text = format!("[storage]\ncheckpoint_every = \"15m\"\n{MINIMAL}");
+    let mut c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.storage.checkpoint_every.ms(), 900_000);
+    c.apply_env(|k| (k == "DCPUE_STORAGE_CHECKPOINT_EVERY").then(|| "90s".to_string()))
+        .unwrap();
+    assert_eq!(c.storage.checkpoint_every.ms(), 90_000);
+
+    let e = c
+        .apply_env(|k| (k == "DCPUE_STORAGE_CHECKPOINT_EVERY").then(|| "ten".to_string()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("DCPUE_STORAGE_CHECKPOINT_EVERY") && e.contains("\"ten\""),
+        "{e}"
+    );
+    assert_eq!(c.storage.checkpoint_every.ms(), 90_000, "unchanged");
+
+    let text = format!("[storage]\ncheckpoint_every = \"500ms\"\n{MINIMAL}");
+    let e = Config::parse(&text, "bad.toml").unwrap_err().to_string();
+    assert!(e.starts_with("bad.toml:2:") && e.contains("1s"), "{e}");
 }
 
 #[test]

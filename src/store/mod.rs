@@ -1,5 +1,20 @@
 //! Durable engine state in `storage.dir` (CONTRACT §2, §4, §6): a checksummed checkpoint of
-//! the engine (buckets, history, counters, the config it was built with), written atomically.
+//! the engine (buckets, history, counters, the config it was built with), written atomically,
+//! and the write-ahead log of the messages taken since (see [`wal`]).
+//!
+//! Layout: `engine.state` (the newest checkpoint), `engine.state.prev` (the one before it),
+//! `ingest.wal` (the active log segment) and `ingest.wal.<seq>` (closed segments, kept while
+//! `engine.state.prev` needs them). A checkpoint goes: log synced → active segment closed → new
+//! checkpoint written to `engine.state.tmp` and fsync'd → `engine.state` renamed to
+//! `engine.state.prev` → `engine.state.tmp` renamed to `engine.state` → directory fsync'd →
+//! closed segments no kept checkpoint needs deleted. A crash between any two steps leaves a
+//! directory [`open`] restores with nothing lost or taken twice: the records are found by their
+//! sequence numbers, whichever segment holds them.
+//!
+//! At start, a damaged or missing `engine.state` falls back to `engine.state.prev` plus the
+//! logged records after its mark when they are all there (no gap in the sequence numbers): the
+//! same records taken again give the same state. Otherwise dcpue refuses to start, says what it
+//! found, and prints a command that moves the damaged checkpoints aside.
 
 use std::fs;
 use std::io::Write;
@@ -11,9 +26,14 @@ pub mod wal;
 
 use crate::config::Config;
 use crate::engine::{Engine, SavedState};
+use wal::{Wal, WalRecord};
 
 const MAGIC: &[u8; 8] = b"DCPUE\x00S1";
 pub const STATE_FILE: &str = "engine.state";
+/// The checkpoint before `engine.state`.
+pub const PREV_FILE: &str = "engine.state.prev";
+/// A checkpoint being written (complete only once renamed to `engine.state`).
+pub const TMP_FILE: &str = "engine.state.tmp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,8 +42,13 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {msg}. dcpue will not start from zero over it: move the file away (or restore a backup) to start empty, e.g. `mv {path} {path}.bad`")]
+    /// A damaged file; `msg` says what is wrong and, where dcpue refuses to start over it, the
+    /// command that repairs it.
+    #[error("{path}: {msg}")]
     Corrupt { path: String, msg: String },
+    /// Nothing lossless to start from: what was found, and the repair.
+    #[error("{0}")]
+    Refused(String),
     #[error("{path}: cannot encode state: {msg}")]
     Encode { path: String, msg: String },
     #[error("{0}")]
@@ -58,27 +83,78 @@ pub fn state_path(dir: &Path) -> PathBuf {
     dir.join(STATE_FILE)
 }
 
-/// Writes the engine's state: temp file, fsync, rename, fsync of the directory.
+pub fn prev_path(dir: &Path) -> PathBuf {
+    dir.join(PREV_FILE)
+}
+
+/// Writes the engine's state: temp file, fsync, `engine.state` (if any) renamed to
+/// `engine.state.prev`, temp file renamed to `engine.state`, fsync of the directory.
 pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<(), StoreError> {
+    let config = toml::to_string(engine.config()).unwrap_or_default();
+    write_checkpoint(dir, config, engine.saved_state(), ingest.clone())
+}
+
+/// Starts a checkpoint of `engine` (the caller holds it still, e.g. under its lock) that
+/// another thread writes, so ingest goes on meanwhile: the log is synced, the segment up to
+/// `ingest.wal_seq` (the last record) closed, and the state copied; the thread then encodes and
+/// writes it as [`checkpoint`] does. The segments only the older checkpoints needed go once it
+/// is durable ([`Wal::poll_checkpoint`], [`Wal::finish_checkpoint`]). A checkpoint still being
+/// written is waited for first.
+pub fn checkpoint_in_background(
+    dir: &Path,
+    engine: &Engine,
+    ingest: IngestMark,
+    wal: &mut Wal,
+) -> Result<(), StoreError> {
+    wal.finish_checkpoint()?;
+    let started = std::time::Instant::now();
+    wal.rotate()?;
+    let config = toml::to_string(engine.config()).unwrap_or_default();
+    let state = engine.saved_state();
+    let (dir, mark) = (dir.to_path_buf(), ingest.wal_seq);
+    tracing::info!(
+        wal_seq = mark,
+        copy_ms = started.elapsed().as_millis() as u64,
+        "checkpoint started: the state is written in the background"
+    );
+    let writer = std::thread::Builder::new()
+        .name("dcpue-checkpoint".into())
+        .spawn(move || write_checkpoint(&dir, config, state, ingest))
+        .map_err(|source| StoreError::Io {
+            path: "checkpoint writer thread".into(),
+            source,
+        })?;
+    wal.checkpoint_started(mark, writer);
+    Ok(())
+}
+
+fn write_checkpoint(
+    dir: &Path,
+    config: String,
+    state: SavedState,
+    ingest: IngestMark,
+) -> Result<(), StoreError> {
     let path = state_path(dir);
     let p = path.display().to_string();
     let io = |source| StoreError::Io {
         path: p.clone(),
         source,
     };
-    let config = toml::to_string(engine.config()).unwrap_or_default();
+    let started = std::time::Instant::now();
     let body = postcard::to_stdvec(&Stored {
         version: 1,
         config,
-        state: engine.saved_state(),
+        state,
         ingest: ingest.clone(),
     })
     .map_err(|e| StoreError::Encode {
         path: p.clone(),
         msg: e.to_string(),
     })?;
+    let encode_ms = started.elapsed().as_millis() as u64;
+    let started = std::time::Instant::now();
     let crc = crc32fast::hash(&body);
-    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let tmp = dir.join(TMP_FILE);
     {
         let mut f = fs::File::create(&tmp).map_err(io)?;
         f.write_all(MAGIC).map_err(io)?;
@@ -88,18 +164,35 @@ pub fn checkpoint(dir: &Path, engine: &Engine, ingest: &IngestMark) -> Result<()
         f.write_all(&body).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
-    fs::rename(&tmp, &path).map_err(io)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+    // Keep the checkpoint being replaced: with the log segments since its mark it stands in
+    // for the new one should that be damaged.
+    match fs::rename(&path, prev_path(dir)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
     }
+    fs::rename(&tmp, &path).map_err(io)?;
+    wal::sync_dir(dir)?;
+    tracing::info!(
+        wal_seq = ingest.wal_seq,
+        bytes = body.len() + 20,
+        encode_ms,
+        write_ms = started.elapsed().as_millis() as u64,
+        "checkpoint written"
+    );
     Ok(())
 }
 
-/// Reads a checkpoint; None when there is none. A torn or corrupt file is an error.
+/// Reads the checkpoint `engine.state`; None when there is none. A torn or corrupt file is an
+/// error.
 pub fn load(dir: &Path) -> Result<Option<Loaded>, StoreError> {
-    let path = state_path(dir);
+    load_file(&state_path(dir))
+}
+
+/// Reads the checkpoint at `path`; None when there is none. A torn or corrupt file is an error.
+pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
     let p = path.display().to_string();
-    let bytes = match fs::read(&path) {
+    let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StoreError::Io { path: p, source }),
@@ -139,73 +232,375 @@ pub fn load(dir: &Path) -> Result<Option<Loaded>, StoreError> {
     }))
 }
 
-/// An engine built from a checkpoint with the config it was saved with (for reports).
-pub fn load_engine(dir: &Path) -> Result<Option<Engine>, StoreError> {
-    let Some(loaded) = load(dir)? else {
-        return Ok(None);
-    };
-    let path = state_path(dir).display().to_string();
-    let cfg =
-        Config::parse(&loaded.config_toml, &format!("{path} (saved config)")).map_err(|e| {
-            StoreError::Corrupt {
-                path: path.clone(),
-                msg: e.to_string(),
-            }
-        })?;
-    Engine::restore_from(&cfg, loaded.state)
-        .map(|(e, _)| Some(e))
-        .map_err(StoreError::Incompatible)
+/// Which checkpoint a start-up state was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `engine.state`, the newest checkpoint.
+    State,
+    /// `engine.state.prev`, standing in for a damaged or missing `engine.state`.
+    Prev,
+    /// No checkpoint: an empty engine and the whole log.
+    Empty,
 }
 
-/// The engine for `cfg`: restored from `storage.dir` when a checkpoint exists.
-pub fn restore(cfg: &Config) -> Result<(Engine, IngestMark), StoreError> {
-    match load(&cfg.storage.dir)? {
-        None => {
-            tracing::info!(dir = %cfg.storage.dir.display(), "no saved state: starting empty");
-            Ok((Engine::new(cfg), IngestMark::default()))
-        }
-        Some(old) => {
-            let (engine, notes) =
-                Engine::restore_from(cfg, old.state).map_err(StoreError::Incompatible)?;
-            for n in notes {
-                tracing::warn!("state: {n}");
-            }
-            tracing::info!(dir = %cfg.storage.dir.display(), "state restored");
-            Ok((engine, old.ingest))
+/// The state to start from: a checkpoint and the logged records after its mark.
+pub struct Recovered {
+    pub engine: Engine,
+    pub mark: IngestMark,
+    /// The records after the mark, in sequence order: to be taken again, exactly once.
+    pub replay: Vec<WalRecord>,
+    pub source: Source,
+    /// The highest sequence number in the log (numbering continues after it).
+    pub log_last: u64,
+    /// Checkpoint files found damaged (`serve` moves them aside).
+    pub damaged: Vec<PathBuf>,
+}
+
+/// The logged records after a mark, as the segments hold them.
+struct After {
+    records: Vec<WalRecord>,
+    /// Sequence numbers missing after the mark (no record for them in any segment).
+    gaps: Vec<String>,
+    /// A damaged closed segment holding records after the mark: (path, valid bytes, valid
+    /// records, what is wrong).
+    damage: Option<(PathBuf, usize, usize, String)>,
+}
+
+impl After {
+    fn lossless(&self) -> bool {
+        self.gaps.is_empty() && self.damage.is_none()
+    }
+    fn problem(&self) -> String {
+        match &self.damage {
+            Some((p, _, _, why)) => format!("{}: {why}", p.display()),
+            None => self.gaps.join(", "),
         }
     }
+    /// The refusal for a damaged segment the newest checkpoint needs: the command keeps the
+    /// records before the damage.
+    fn refusal(&self) -> Option<StoreError> {
+        let (p, pos, n, why) = self.damage.as_ref()?;
+        Some(StoreError::Corrupt {
+            path: p.display().to_string(),
+            msg: format!(
+                "{why}, in records the checkpoint does not include. To keep the {n} records before it and drop the rest, run: `truncate -s {pos} {}`",
+                p.display()
+            ),
+        })
+    }
+    fn range(&self) -> String {
+        match (self.records.first(), self.records.last()) {
+            (Some(a), Some(b)) => format!("records {}–{}", a.seq, b.seq),
+            _ => "none".into(),
+        }
+    }
+}
+
+/// The records after `mark`: from the closed segments that hold any (by their names), then
+/// the active one. Each sequence number is taken once, in order.
+fn records_after(
+    segs: &[(u64, PathBuf)],
+    active: &[WalRecord],
+    mark: u64,
+) -> Result<After, StoreError> {
+    let mut out = After {
+        records: Vec::new(),
+        gaps: Vec::new(),
+        damage: None,
+    };
+    let mut expect = mark + 1;
+    for (last, path) in segs.iter().filter(|(last, _)| *last > mark) {
+        let (recs, pos, bad) = wal::read_segment(path)?;
+        let damaged = bad.is_some();
+        if let Some(why) = bad {
+            if out.damage.is_none() {
+                out.damage = Some((path.clone(), pos, recs.len(), why));
+            }
+        }
+        let ends = recs.last().map(|r| r.seq);
+        for r in recs {
+            take(r, &mut expect, &mut out);
+        }
+        // A segment is named for its last record: fewer in it means records are missing.
+        if !damaged && ends.is_none_or(|e| e < *last) {
+            out.gaps
+                .push(format!("{} ends before its record {last}", path.display()));
+            expect = expect.max(last + 1);
+        }
+    }
+    for r in active {
+        take(r.clone(), &mut expect, &mut out);
+    }
+    Ok(out)
+}
+
+/// Takes `r` into `out` unless an earlier segment had it; notes a gap before it.
+fn take(r: WalRecord, expect: &mut u64, out: &mut After) {
+    if r.seq < *expect {
+        return;
+    }
+    if r.seq > *expect {
+        out.gaps.push(if r.seq - 1 == *expect {
+            format!("record {expect} is missing")
+        } else {
+            format!("records {expect}–{} are missing", r.seq - 1)
+        });
+    }
+    *expect = r.seq + 1;
+    out.records.push(r);
+}
+
+fn from_loaded(cfg: &Config, loaded: Loaded) -> Result<(Engine, IngestMark), StoreError> {
+    let (engine, notes) =
+        Engine::restore_from(cfg, loaded.state).map_err(StoreError::Incompatible)?;
+    for n in notes {
+        tracing::warn!("state: {n}");
+    }
+    Ok((engine, loaded.ingest))
+}
+
+/// What a checkpoint file holds: None when it is missing, Err(what is wrong) when damaged.
+fn try_load(path: &Path) -> Result<Result<Option<Loaded>, String>, StoreError> {
+    match load_file(path) {
+        Ok(l) => Ok(Ok(l)),
+        Err(StoreError::Corrupt { msg, .. }) => Ok(Err(msg)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decides what to start from (see the module doc), given the active segment's records. Changes
+/// nothing on disk.
+pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreError> {
+    let dir = &cfg.storage.dir;
+    let segs = wal::closed_segments(dir)?;
+    let log_last = segs
+        .iter()
+        .map(|s| s.0)
+        .chain(active.last().map(|r| r.seq))
+        .max()
+        .unwrap_or(0);
+    let (sp, pp) = (state_path(dir), prev_path(dir));
+    let recovered = |engine, mark, after: After, source, damaged| Recovered {
+        engine,
+        mark,
+        replay: after.records,
+        source,
+        log_last,
+        damaged,
+    };
+
+    // The newest checkpoint, and the records after it.
+    let state_problem = match try_load(&sp)? {
+        Ok(Some(st)) => {
+            let after = records_after(&segs, active, st.ingest.wal_seq)?;
+            if let Some(e) = after.refusal() {
+                return Err(e);
+            }
+            for g in &after.gaps {
+                tracing::warn!(dir = %dir.display(), "write-ahead log after the checkpoint: {g}");
+            }
+            let (engine, mark) = from_loaded(cfg, st)?;
+            tracing::info!(dir = %dir.display(), "state restored");
+            return Ok(recovered(engine, mark, after, Source::State, Vec::new()));
+        }
+        Ok(None) => "is missing".to_string(),
+        Err(msg) => msg,
+    };
+    let state_exists = sp.exists();
+    let prev = try_load(&pp)?;
+
+    // No checkpoint at all: a new directory, or checkpoints moved aside by the operator.
+    if !state_exists && matches!(prev, Ok(None)) {
+        let after = records_after(&segs, active, 0)?;
+        if let Some(e) = after.refusal() {
+            return Err(e);
+        }
+        match after.records.first() {
+            None => tracing::info!(dir = %dir.display(), "no saved state: starting empty"),
+            Some(r) if r.seq == 1 => tracing::info!(
+                dir = %dir.display(),
+                "no saved state: starting empty and taking the {} logged records",
+                after.records.len()
+            ),
+            Some(r) => tracing::warn!(
+                dir = %dir.display(),
+                "no saved state: neither {STATE_FILE} nor {PREV_FILE} is here, but the write-ahead log begins at record {}: the readings of records 1–{} are not in this state (were the checkpoints moved aside?). Starting from the {} logged records alone",
+                r.seq,
+                r.seq - 1,
+                after.records.len()
+            ),
+        }
+        for g in &after.gaps {
+            tracing::warn!(dir = %dir.display(), "write-ahead log: {g}");
+        }
+        return Ok(recovered(
+            Engine::new(cfg),
+            IngestMark::default(),
+            after,
+            Source::Empty,
+            Vec::new(),
+        ));
+    }
+
+    // The newest checkpoint is damaged or missing: an older start that the log completes.
+    let mut damaged = Vec::new();
+    if state_exists {
+        damaged.push(sp.clone());
+    }
+    let mut tried = Vec::new();
+    match prev {
+        Ok(Some(p)) => {
+            let m = p.ingest.wal_seq;
+            let after = records_after(&segs, active, m)?;
+            if after.lossless() {
+                tracing::warn!(
+                    "{}: {state_problem}. Restored from the previous checkpoint {} (it includes the log up to record {m}) and the {} logged records after it ({}): the same records taken again give the state the damaged checkpoint held",
+                    sp.display(),
+                    pp.display(),
+                    after.records.len(),
+                    after.range()
+                );
+                let (engine, mark) = from_loaded(cfg, p)?;
+                return Ok(recovered(engine, mark, after, Source::Prev, damaged));
+            }
+            tried.push(format!(
+                "{} needs the log after record {m}, and it is incomplete ({})",
+                pp.display(),
+                after.problem()
+            ));
+        }
+        Ok(None) => tried.push(format!("{} is missing", pp.display())),
+        Err(msg) => {
+            tried.push(format!("{}: {msg}", pp.display()));
+            damaged.push(pp.clone());
+        }
+    }
+    let after = records_after(&segs, active, 0)?;
+    let first = after.records.first().map(|r| r.seq);
+    if after.lossless() && first == Some(1) {
+        tracing::warn!(
+            "{}: {state_problem}. The write-ahead log holds every record since the first ({}): starting empty and taking them all again gives the state the damaged checkpoint held",
+            sp.display(),
+            after.range()
+        );
+        return Ok(recovered(
+            Engine::new(cfg),
+            IngestMark::default(),
+            after,
+            Source::Empty,
+            damaged,
+        ));
+    }
+    tried.push(match first {
+        Some(n) if n > 1 => format!("the write-ahead log begins at record {n}, not 1"),
+        Some(_) => format!("the write-ahead log is incomplete ({})", after.problem()),
+        None => "the write-ahead log is empty".into(),
+    });
+
+    let aside: Vec<String> = [&sp, &pp]
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| format!("mv {} {}.bad", p.display(), p.display()))
+        .collect();
+    let lost = match first {
+        Some(n) => format!("the readings before record {n} are lost"),
+        None => "every reading they hold is lost".into(),
+    };
+    Err(StoreError::Refused(format!(
+        "{}: {state_problem}. Nothing lossless to start from: {}. dcpue will not start from zero over it. Restore the checkpoints from a backup or, to start from what the write-ahead log still holds ({lost}), move them aside: `{}`",
+        sp.display(),
+        tried.join("; "),
+        aside.join(" && ")
+    )))
+}
+
+/// What `serve` starts from: the engine, the mark it includes, the open log, the records to
+/// take again, and whether a checkpoint stood in for a damaged one (then `serve` writes a new
+/// checkpoint at once).
+pub struct Opened {
+    pub engine: Engine,
+    pub mark: IngestMark,
+    pub wal: Wal,
+    pub replay: Vec<WalRecord>,
+    pub fell_back: bool,
+}
+
+/// Opens `storage.dir` for `serve`: removes what a crash mid-checkpoint left, opens the log
+/// (cutting a torn tail), decides what to start from ([`recover`]) and moves damaged
+/// checkpoints aside (to `<file>.bad-<unix seconds>`), so the next checkpoint does not keep
+/// them as `engine.state.prev`.
+pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
+    let dir = &cfg.storage.dir;
+    for leftover in [TMP_FILE, wal::NEXT_FILE] {
+        let p = dir.join(leftover);
+        match fs::remove_file(&p) {
+            Ok(()) => {
+                tracing::info!(path = %p.display(), "removed what a crash during a checkpoint left")
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: p.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    let (mut wal, active) = Wal::open(dir)?;
+    let r = recover(cfg, &active)?;
+    let secs = chrono::Utc::now().timestamp();
+    for p in &r.damaged {
+        let mut to = p.clone().into_os_string();
+        to.push(format!(".bad-{secs}"));
+        let to = PathBuf::from(to);
+        fs::rename(p, &to).map_err(|source| StoreError::Io {
+            path: p.display().to_string(),
+            source,
+        })?;
+        tracing::warn!(from = %p.display(), to = %to.display(), "moved the damaged checkpoint aside");
+    }
+    if !r.damaged.is_empty() {
+        wal::sync_dir(dir)?;
+    }
+    wal.continue_after(r.mark.wal_seq.max(r.log_last));
+    wal.set_checkpointed(r.mark.wal_seq);
+    Ok(Opened {
+        engine: r.engine,
+        mark: r.mark,
+        wal,
+        replay: r.replay,
+        fell_back: r.source != Source::State || !r.damaged.is_empty(),
+    })
 }
 
 /// The engine as a reader should see it: the checkpoint with the messages logged after it taken
-/// again (without changing anything on disk). None when there is no checkpoint and no log.
+/// again (without changing anything on disk), falling back as `serve` would. None when there is
+/// no checkpoint and no log.
 pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let dir = &cfg.storage.dir;
-    let (mut engine, mark) = match load(dir)? {
-        Some(loaded) => (
-            Engine::restore_from(cfg, loaded.state)
-                .map_err(StoreError::Incompatible)?
-                .0,
-            loaded.ingest,
-        ),
-        None => (Engine::new(cfg), IngestMark::default()),
-    };
-    let records: Vec<_> = wal::read_records(dir)?
-        .into_iter()
-        .filter(|r| r.seq > mark.wal_seq)
-        .collect();
-    if records.is_empty() && !state_path(dir).exists() {
+    let active = wal::read_records(dir)?;
+    if active.is_empty()
+        && !state_path(dir).exists()
+        && !prev_path(dir).exists()
+        && wal::closed_segments(dir)?.is_empty()
+    {
         return Ok(None);
     }
-    for r in &records {
+    let r = recover(cfg, &active)?;
+    let mut engine = r.engine;
+    for rec in &r.replay {
         crate::ingest::take::take_message(
             &mut engine,
             &cfg.mqtt.topic_prefix,
-            &r.topic,
-            &r.payload,
-            r.wall_ms,
+            &rec.topic,
+            &rec.payload,
+            rec.wall_ms,
             &mut |_| {},
         );
     }
     engine.advance(&mut |_| {});
     Ok(Some(engine))
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,13 @@
 //! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`].
 //! A torn record at the end (a crash mid-write) is cut off with a warning; damage before the
 //! end is refused with the exact command that cuts the log at the last good record.
+//!
+//! Segments: `ingest.wal` is the active one. At a checkpoint it is closed (renamed to
+//! `ingest.wal.<seq of its last record, 20 digits>`) and a new empty one takes its place, so the
+//! records since the *previous* checkpoint (`engine.state.prev`) stay on disk: if the newest
+//! checkpoint is damaged, the previous one plus these records give the same state. A closed
+//! segment is deleted once no kept checkpoint needs it (every record in it is at or below the
+//! mark of the checkpoint now in `engine.state.prev`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -16,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 
 pub const WAL_FILE: &str = "ingest.wal";
+/// The next active segment while a rotation is under way (an empty file; left over only by a
+/// crash mid-rotation, and removed at start).
+pub const NEXT_FILE: &str = "ingest.wal.next";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WalRecord {
@@ -28,12 +38,65 @@ pub struct WalRecord {
 }
 
 pub struct Wal {
+    dir: PathBuf,
     path: PathBuf,
     out: BufWriter<File>,
     /// The same open file, for fsyncs off the ingest thread.
     syncer: WalSyncer,
     next_seq: u64,
     bytes: u64,
+    /// The mark of the checkpoint now in `engine.state` (0: none).
+    checkpointed: u64,
+    /// Set when a rotation failed half-way: appends would go to the wrong file, so they fail.
+    broken: Option<String>,
+    /// A checkpoint being written by another thread: its mark, and the thread.
+    pending: Option<(u64, std::thread::JoinHandle<Result<(), StoreError>>)>,
+}
+
+/// The path of the closed segment whose last record is `last`.
+pub fn segment_path(dir: &Path, last: u64) -> PathBuf {
+    dir.join(format!("{WAL_FILE}.{last:020}"))
+}
+
+/// The closed segments in `dir`, oldest first: (seq of the last record, path).
+pub fn closed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let prefix = format!("{WAL_FILE}.");
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.map_err(io(dir))?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(num) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if num.len() == 20 && num.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(last) = num.parse::<u64>() {
+                out.push((last, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A segment read without changing it: its valid records, where they end, and why they end
+/// there (None: at the end of the file). A missing file reads as empty.
+pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, usize, Option<String>), StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(parse(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), 0, None)),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// fsync of a directory (makes renames and new files in it durable).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -81,23 +144,34 @@ impl Wal {
         };
         Ok((
             Wal {
+                dir: dir.to_path_buf(),
                 syncer,
                 path,
                 out: BufWriter::with_capacity(1 << 20, f),
                 next_seq,
                 bytes: pos as u64,
+                checkpointed: 0,
+                broken: None,
+                pending: None,
             },
             records,
         ))
     }
 
-    /// Continues numbering after `seq` (the checkpoint's) when the log is empty.
+    /// Continues numbering after `seq` (the checkpoint's, or the last record of a closed
+    /// segment) when the log holds nothing later.
     pub fn continue_after(&mut self, seq: u64) {
         self.next_seq = self.next_seq.max(seq + 1);
     }
 
     /// Appends one message (buffered); returns its sequence number.
     pub fn append(&mut self, wall_ms: i64, topic: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        if let Some(why) = &self.broken {
+            return Err(StoreError::Io {
+                path: self.path.display().to_string(),
+                source: std::io::Error::other(why.clone()),
+            });
+        }
         let seq = self.next_seq;
         let body = postcard::to_stdvec(&WalRecord {
             seq,
@@ -146,13 +220,125 @@ impl Wal {
         self.bytes
     }
 
-    /// Empties the log (after a checkpoint that includes everything in it made it durable).
-    pub fn reset(&mut self) -> Result<(), StoreError> {
-        let p = self.path.clone();
-        self.out.flush().map_err(io(&p))?;
-        self.out.get_ref().set_len(0).map_err(io(&p))?;
-        self.out.get_ref().sync_all().map_err(io(&p))?;
+    /// The mark of the checkpoint now in `engine.state` (0: none).
+    pub fn checkpointed(&self) -> u64 {
+        self.checkpointed
+    }
+
+    /// Whether records were appended since the checkpoint in `engine.state`.
+    pub fn has_unsaved(&self) -> bool {
+        self.last_seq() > self.checkpointed
+    }
+
+    /// Says which checkpoint is in `engine.state` at start (its mark).
+    pub fn set_checkpointed(&mut self, mark: u64) {
+        self.checkpointed = mark;
+    }
+
+    /// Closes the active segment (after [`Wal::sync`]): it becomes
+    /// `ingest.wal.<last seq>` and a new empty `ingest.wal` takes its place. Nothing to do
+    /// when the active segment is empty. Every step is crash-safe: a crash leaves either the
+    /// old active segment, or the closed one with no active one (created at start), and the
+    /// records are read from whichever holds them.
+    pub fn rotate(&mut self) -> Result<(), StoreError> {
+        self.sync()?;
+        if self.bytes == 0 {
+            return Ok(());
+        }
+        let closed = segment_path(&self.dir, self.last_seq());
+        let next = self.dir.join(NEXT_FILE);
+        let f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .truncate(false)
+            .open(&next)
+            .map_err(io(&next))?;
+        f.set_len(0).map_err(io(&next))?;
+        std::fs::rename(&self.path, &closed).map_err(io(&closed))?;
+        // From here on the open file is the closed segment: appending to it would put records
+        // in a segment named for an earlier seq, so any failure stops appends.
+        if let Err(e) = std::fs::rename(&next, &self.path) {
+            let e = io(&self.path)(e);
+            self.broken = Some(format!("log rotation failed: {e}"));
+            return Err(e);
+        }
+        if let Err(e) = sync_dir(&self.dir) {
+            self.broken = Some(format!("log rotation failed: {e}"));
+            return Err(e);
+        }
+        let syncer = match f.try_clone() {
+            Ok(c) => WalSyncer {
+                file: Arc::new(c),
+                path: self.path.display().to_string(),
+            },
+            Err(e) => {
+                let e = io(&self.path)(e);
+                self.broken = Some(format!("log rotation failed: {e}"));
+                return Err(e);
+            }
+        };
+        self.out = BufWriter::with_capacity(1 << 20, f);
+        self.syncer = syncer;
         self.bytes = 0;
+        Ok(())
+    }
+
+    /// Notes a checkpoint with mark `mark` being written by `writer` (its segment already
+    /// closed by [`Wal::rotate`]); [`Wal::poll_checkpoint`] or [`Wal::finish_checkpoint`] take
+    /// its result.
+    pub fn checkpoint_started(
+        &mut self,
+        mark: u64,
+        writer: std::thread::JoinHandle<Result<(), StoreError>>,
+    ) {
+        self.pending = Some((mark, writer));
+    }
+
+    /// Whether a checkpoint is being written by another thread.
+    pub fn checkpoint_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The result of the checkpoint being written, once it is done (None while it runs or when
+    /// there is none); a durable one lets the segments only older checkpoints needed go.
+    pub fn poll_checkpoint(&mut self) -> Option<Result<(), StoreError>> {
+        if self.pending.as_ref()?.1.is_finished() {
+            Some(self.finish_checkpoint())
+        } else {
+            None
+        }
+    }
+
+    /// Waits for the checkpoint being written, if any, and takes its result.
+    pub fn finish_checkpoint(&mut self) -> Result<(), StoreError> {
+        let Some((mark, writer)) = self.pending.take() else {
+            return Ok(());
+        };
+        let written = writer.join().unwrap_or_else(|_| {
+            Err(StoreError::Io {
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other("the checkpoint writer panicked"),
+            })
+        });
+        written?;
+        self.checkpointed_at(mark)
+    }
+
+    /// After a checkpoint with mark `mark` is durable in `engine.state` (the one before it now
+    /// in `engine.state.prev`): deletes the closed segments only older checkpoints needed.
+    pub fn checkpointed_at(&mut self, mark: u64) -> Result<(), StoreError> {
+        let keep_after = self.checkpointed;
+        for (last, path) in closed_segments(&self.dir)? {
+            if last <= keep_after {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path)(e)),
+                }
+            }
+        }
+        self.checkpointed = mark;
         Ok(())
     }
 }
@@ -220,21 +406,11 @@ fn parse(bytes: &[u8]) -> (Vec<WalRecord>, usize, Option<String>) {
     (records, pos, bad)
 }
 
-/// The valid records of the log in `dir`, read without changing it (for readers such as the
-/// report while or after `serve` runs). Damage ends the read with a warning.
+/// The valid records of the active segment in `dir`, read without changing it (for readers
+/// such as the report while or after `serve` runs). Damage ends the read with a warning.
 pub fn read_records(dir: &Path) -> Result<Vec<WalRecord>, StoreError> {
     let path = dir.join(WAL_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StoreError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        }
-    };
-    let (records, _, bad) = parse(&bytes);
+    let (records, _, bad) = read_segment(&path)?;
     if let Some(why) = bad {
         tracing::warn!(path = %path.display(), "write-ahead log: {why}; read up to there");
     }

@@ -1,0 +1,540 @@
+//! Checkpoint rotation, the fallback to `engine.state.prev`, and start-up after a crash between
+//! any two steps of a checkpoint.
+
+use super::wal::{closed_segments, segment_path, NEXT_FILE, WAL_FILE};
+use super::*;
+use crate::ingest::take::take_message;
+
+const H: i64 = 3_600_000;
+
+/// `dcpue serve` as far as the store sees it: messages logged and taken, checkpoints.
+struct Sim {
+    cfg: Config,
+    engine: Engine,
+    wal: Wal,
+    t0: i64,
+    taken: i64,
+}
+
+fn config(dir: &Path) -> Config {
+    let text = format!(
+        r#"
+[storage]
+dir = "{}"
+
+[[facility]]
+id = "a-1"
+name = "A"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#,
+        dir.display()
+    );
+    Config::parse(&text, "t.toml").unwrap()
+}
+
+impl Sim {
+    fn new(dir: &Path) -> Sim {
+        let cfg = config(dir);
+        let (wal, _) = Wal::open(dir).unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        Sim {
+            engine: Engine::new(&cfg),
+            cfg,
+            wal,
+            t0: (now - 20 * H) / H * H,
+            taken: 0,
+        }
+    }
+
+    /// Logs and takes `n` minutes of both meters (2 messages a minute).
+    fn take(&mut self, n: i64) {
+        let now = chrono::Utc::now().timestamp_millis();
+        for _ in 0..n {
+            let ts = self.t0 + self.taken * 60_000;
+            for (m, kw) in [("grid", 1300.0), ("it", 1000.0)] {
+                let topic = format!("dc/a-1/{m}");
+                let payload = format!(r#"{{"ts":{ts},"power_kw":{kw}}}"#);
+                self.wal.append(now, &topic, payload.as_bytes()).unwrap();
+                take_message(
+                    &mut self.engine,
+                    "dc",
+                    &topic,
+                    payload.as_bytes(),
+                    now,
+                    &mut |_| {},
+                );
+            }
+            self.taken += 1;
+        }
+        self.wal.sync().unwrap();
+    }
+
+    /// `Service::checkpoint`, step by step up to `until` (a crash after it).
+    fn checkpoint_until(&mut self, until: Step) {
+        self.wal.sync().unwrap();
+        let mark = IngestMark {
+            wal_seq: self.wal.last_seq(),
+            recent_messages: Vec::new(),
+        };
+        self.wal.rotate().unwrap();
+        if until == Step::Rotated {
+            return;
+        }
+        let dir = self.cfg.storage.dir.clone();
+        if until == Step::TmpWritten || until == Step::StateRenamedToPrev {
+            // As `checkpoint` does, stopped half-way.
+            checkpoint(&dir, &self.engine, &mark).unwrap();
+            // Undo the last two renames to recreate the moment of the crash.
+            fs::rename(state_path(&dir), dir.join(TMP_FILE)).unwrap();
+            if until == Step::TmpWritten && prev_path(&dir).exists() {
+                fs::rename(prev_path(&dir), state_path(&dir)).unwrap();
+            }
+            return;
+        }
+        checkpoint(&dir, &self.engine, &mark).unwrap();
+        if until == Step::Renamed {
+            return;
+        }
+        self.wal.checkpointed_at(mark.wal_seq).unwrap();
+    }
+
+    fn checkpoint(&mut self) {
+        self.checkpoint_until(Step::Done)
+    }
+
+    /// What the engine holds, after event time caught up.
+    fn fingerprint(&mut self) -> Vec<u8> {
+        fingerprint(&mut self.engine)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Rotated,
+    TmpWritten,
+    StateRenamedToPrev,
+    Renamed,
+    Done,
+}
+
+fn fingerprint(engine: &mut Engine) -> Vec<u8> {
+    engine.advance(&mut |_| {});
+    postcard::to_stdvec(&engine.saved_state()).unwrap()
+}
+
+fn accepted(engine: &Engine) -> u64 {
+    engine.counters().accepted.iter().map(|(_, n)| n).sum()
+}
+
+/// `serve`'s start: open, take the records again; the engine and the next sequence number.
+fn start(dir: &Path) -> Result<(Engine, Wal, bool), StoreError> {
+    let cfg = config(dir);
+    let mut o = open(&cfg)?;
+    for r in &o.replay {
+        take_message(
+            &mut o.engine,
+            "dc",
+            &r.topic,
+            &r.payload,
+            r.wall_ms,
+            &mut |_| {},
+        );
+    }
+    Ok((o.engine, o.wal, o.fell_back))
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut b = fs::read(path).unwrap();
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x5a;
+    fs::write(path, b).unwrap();
+}
+
+/// Two checkpoints and records after each: engine.state, engine.state.prev, and the log since
+/// the previous one.
+fn two_checkpoints(dir: &Path) -> Sim {
+    let mut s = Sim::new(dir);
+    s.take(30);
+    s.checkpoint();
+    s.take(40);
+    s.checkpoint();
+    s.take(25);
+    s
+}
+
+#[test]
+fn a_checkpoint_keeps_the_previous_one_and_the_log_since_it() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = two_checkpoints(d.path());
+    let prev = load_file(&prev_path(d.path())).unwrap().unwrap();
+    let state = load(d.path()).unwrap().unwrap();
+    assert_eq!((prev.ingest.wal_seq, state.ingest.wal_seq), (60, 140));
+    // The first segment (records 1–60) is no longer needed; 61–140 are, for the fallback.
+    let segs: Vec<u64> = closed_segments(d.path())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(segs, [140]);
+    assert_eq!(wal::read_records(d.path()).unwrap().len(), 50);
+    // A third checkpoint: the previous one now has mark 140, so records 141–190 (the newest
+    // closed segment) are kept and the segment up to 140 goes.
+    s.checkpoint();
+    let segs: Vec<u64> = closed_segments(d.path())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(segs, [190]);
+    assert_eq!(
+        load_file(&prev_path(d.path()))
+            .unwrap()
+            .unwrap()
+            .ingest
+            .wal_seq,
+        140
+    );
+    // Nothing new: a checkpoint rotates nothing and the numbering goes on.
+    s.checkpoint();
+    assert!(closed_segments(d.path()).unwrap().is_empty());
+    s.take(1);
+    assert_eq!(s.wal.last_seq(), 192);
+}
+
+#[test]
+fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = two_checkpoints(d.path());
+    let want = s.fingerprint();
+    drop(s);
+    let state_len = fs::metadata(state_path(d.path())).unwrap().len();
+    type Damage = Box<dyn Fn(&Path)>;
+    let damages: Vec<(&str, Damage)> = vec![
+        ("flipped byte", Box::new(|p| flip(p, 4000))),
+        (
+            "truncated",
+            Box::new(move |p| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(state_len / 2)
+                    .unwrap()
+            }),
+        ),
+        ("bad header", Box::new(|p| flip(p, 2))),
+        ("empty", Box::new(|p| fs::write(p, b"").unwrap())),
+        ("missing", Box::new(|p| fs::remove_file(p).unwrap())),
+    ];
+    for (what, damage) in damages {
+        let c = tempfile::tempdir().unwrap();
+        copy(d.path(), c.path());
+        damage(&state_path(c.path()));
+        // A reader sees the same, without changing anything.
+        let before = listing(c.path());
+        let mut read = load_for_reading(&config(c.path())).unwrap().unwrap();
+        assert_eq!(fingerprint(&mut read), want, "{what}: report");
+        assert_eq!(
+            listing(c.path()),
+            before,
+            "{what}: the reader changed nothing"
+        );
+
+        let (mut e, mut w, fell_back) = start(c.path()).unwrap();
+        assert!(fell_back, "{what}");
+        assert_eq!(accepted(&e), 190, "{what}");
+        assert_eq!(fingerprint(&mut e), want, "{what}: the same state");
+        assert_eq!(w.last_seq(), 190, "{what}: numbering continues");
+        // The damaged file is kept aside, the good previous one stays.
+        let aside = fs::read_dir(c.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("engine.state.bad-")
+            })
+            .count();
+        assert_eq!(aside, usize::from(what != "missing"), "{what}");
+        assert!(!state_path(c.path()).exists(), "{what}");
+        assert!(prev_path(c.path()).exists(), "{what}");
+        // `serve` checkpoints at once: the previous checkpoint stays the fallback.
+        w.sync().unwrap();
+        let mark = IngestMark {
+            wal_seq: w.last_seq(),
+            recent_messages: Vec::new(),
+        };
+        w.rotate().unwrap();
+        checkpoint(c.path(), &e, &mark).unwrap();
+        w.checkpointed_at(mark.wal_seq).unwrap();
+        assert_eq!(
+            load_file(&prev_path(c.path()))
+                .unwrap()
+                .unwrap()
+                .ingest
+                .wal_seq,
+            60,
+            "{what}"
+        );
+        flip(&state_path(c.path()), 5000);
+        let (mut e, _, _) = start(c.path()).unwrap();
+        assert_eq!(fingerprint(&mut e), want, "{what}: and again");
+    }
+}
+
+#[test]
+fn both_checkpoints_damaged_is_refused_with_a_command_that_starts_from_the_log() {
+    let d = tempfile::tempdir().unwrap();
+    two_checkpoints(d.path());
+    flip(&state_path(d.path()), 4000);
+    flip(&prev_path(d.path()), 4000);
+    let before = listing(d.path());
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert_eq!(listing(d.path()), before, "nothing changed");
+    let sp = state_path(d.path()).display().to_string();
+    let pp = prev_path(d.path()).display().to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+    assert!(e.contains("readings before record 61 are lost"), "{e}");
+    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
+    assert_eq!(cmd, format!("mv {sp} {sp}.bad && mv {pp} {pp}.bad"));
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (e, w, _) = start(d.path()).unwrap();
+    assert_eq!(
+        accepted(&e),
+        130,
+        "records 61–190: what the log still holds"
+    );
+    assert_eq!(w.last_seq(), 190);
+}
+
+#[test]
+fn a_damaged_previous_checkpoint_alone_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = two_checkpoints(d.path());
+    let want = s.fingerprint();
+    drop(s);
+    flip(&prev_path(d.path()), 4000);
+    let (mut e, _, fell_back) = start(d.path()).unwrap();
+    assert!(!fell_back);
+    assert_eq!(fingerprint(&mut e), want);
+}
+
+#[test]
+fn without_a_previous_checkpoint_the_whole_log_stands_in() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(30);
+    s.checkpoint();
+    s.take(10);
+    let want = s.fingerprint();
+    drop(s);
+    assert!(!prev_path(d.path()).exists());
+    flip(&state_path(d.path()), 4000);
+    let (mut e, _, _) = start(d.path()).unwrap();
+    assert_eq!(fingerprint(&mut e), want);
+}
+
+#[test]
+fn a_gap_in_the_log_after_the_previous_checkpoint_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    two_checkpoints(d.path());
+    flip(&state_path(d.path()), 4000);
+    // Records 61–140 lost.
+    fs::remove_file(segment_path(d.path(), 140)).unwrap();
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(e.contains("records 61–140 are missing"), "{e}");
+    let sp = state_path(d.path()).display().to_string();
+    let pp = prev_path(d.path()).display().to_string();
+    assert!(
+        e.contains(&format!("`mv {sp} {sp}.bad && mv {pp} {pp}.bad`")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_crash_between_any_two_steps_of_a_checkpoint_loses_nothing() {
+    for until in [
+        Step::Rotated,
+        Step::TmpWritten,
+        Step::StateRenamedToPrev,
+        Step::Renamed,
+    ] {
+        for checkpoints_before in [0, 1, 2] {
+            let d = tempfile::tempdir().unwrap();
+            let mut s = Sim::new(d.path());
+            for _ in 0..checkpoints_before {
+                s.take(20);
+                s.checkpoint();
+            }
+            s.take(15);
+            s.checkpoint_until(until);
+            let want = s.fingerprint();
+            let n = s.wal.last_seq();
+            drop(s);
+            let what = format!("crash after {until:?}, {checkpoints_before} checkpoints before");
+            let (mut e, mut w, _) = start(d.path()).unwrap();
+            assert_eq!(fingerprint(&mut e), want, "{what}");
+            assert_eq!(w.last_seq(), n, "{what}");
+            assert!(
+                !d.path().join(TMP_FILE).exists(),
+                "{what}: leftover removed"
+            );
+            // And the checkpoints after it keep working.
+            w.append(0, "dc/a-1/x", b"{}").unwrap();
+            w.sync().unwrap();
+            let mark = IngestMark {
+                wal_seq: w.last_seq(),
+                recent_messages: Vec::new(),
+            };
+            w.rotate().unwrap();
+            checkpoint(d.path(), &e, &mark).unwrap();
+            w.checkpointed_at(mark.wal_seq).unwrap();
+            let (_, w, _) = start(d.path()).unwrap();
+            assert_eq!(w.last_seq(), n + 1, "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_crash_mid_rotation_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(20);
+    s.checkpoint();
+    s.take(15);
+    let want = s.fingerprint();
+    drop(s);
+    // The active segment renamed to its closed name, the next one not yet in place.
+    fs::rename(d.path().join(WAL_FILE), segment_path(d.path(), 70)).unwrap();
+    fs::write(d.path().join(NEXT_FILE), b"").unwrap();
+    let (mut e, w, _) = start(d.path()).unwrap();
+    assert_eq!(fingerprint(&mut e), want);
+    assert_eq!(w.last_seq(), 70);
+    assert!(!d.path().join(NEXT_FILE).exists());
+}
+
+#[test]
+fn a_damaged_closed_segment_the_checkpoint_needs_is_refused_with_truncate() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(20);
+    s.checkpoint();
+    s.take(15);
+    // A crash after the rotation: records 41–70 are only in the closed segment.
+    s.checkpoint_until(Step::Rotated);
+    drop(s);
+    let seg = segment_path(d.path(), 70);
+    let len = fs::metadata(&seg).unwrap().len() as usize;
+    flip(&seg, len / 2);
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(
+        e.contains("checksum mismatch") && e.contains("truncate -s "),
+        "{e}"
+    );
+    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
+    assert!(cmd.ends_with(&seg.display().to_string()), "{cmd}");
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (e, w, _) = start(d.path()).unwrap();
+    let got = accepted(&e);
+    assert!(
+        (40..70).contains(&got),
+        "the records before the damage: {got}"
+    );
+    assert_eq!(
+        w.last_seq(),
+        70,
+        "numbering goes on after the segment's name"
+    );
+}
+
+fn copy(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        // A file renamed meanwhile (by a checkpoint being written) is not copied.
+        match fs::copy(e.path(), to.join(e.file_name())) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().to_string(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(20);
+    s.checkpoint();
+    s.take(15);
+    let dir = d.path().to_path_buf();
+    let mark = IngestMark {
+        wal_seq: s.wal.last_seq(),
+        recent_messages: Vec::new(),
+    };
+    checkpoint_in_background(&dir, &s.engine, mark, &mut s.wal).unwrap();
+    assert!(s.wal.checkpoint_pending());
+    // Messages keep coming while the file is written: into the new segment.
+    s.take(10);
+    // A crash now, wherever the writer is (the copy may catch it mid-way), loses nothing.
+    let want = s.fingerprint();
+    {
+        let c = tempfile::tempdir().unwrap();
+        copy(d.path(), c.path());
+        let (mut e, w, _) = start(c.path()).unwrap();
+        assert_eq!(fingerprint(&mut e), want);
+        assert_eq!(w.last_seq(), 90);
+    }
+    s.wal.finish_checkpoint().unwrap();
+    assert!(!s.wal.checkpoint_pending());
+    assert_eq!(load(&dir).unwrap().unwrap().ingest.wal_seq, 70);
+    assert_eq!(
+        load_file(&prev_path(&dir)).unwrap().unwrap().ingest.wal_seq,
+        40
+    );
+    let segs: Vec<u64> = closed_segments(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(segs, [70], "records 41–70 kept for engine.state.prev");
+    drop(s);
+    flip(&state_path(&dir), 3000);
+    let (mut e, _, fell_back) = start(&dir).unwrap();
+    assert!(fell_back);
+    assert_eq!(fingerprint(&mut e), want);
+}
