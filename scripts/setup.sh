@@ -15,6 +15,9 @@ have chromedriver /usr/bin/chromedriver || need+=(chromium-driver)
 have pdftotext /usr/bin/pdftotext || need+=(poppler-utils)
 have curl /usr/bin/curl || need+=(curl)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+# Build dependencies of the InfluxDB client's TLS (native-tls → OpenSSL).
+have pkg-config /usr/bin/pkg-config || need+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
