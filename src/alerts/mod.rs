@@ -68,6 +68,21 @@ pub(crate) fn fmt_utc(ms: i64) -> String {
     }
 }
 
+/// A share as a percentage with one decimal, cut (not rounded) so that a value below a target
+/// never reads as the target itself (0.8996 → "89.9%", not "90.0%").
 pub(crate) fn fmt_pct(v: f64) -> String {
-    format!("{:.1}%", v * 100.0)
+    let tenths = (v * 1000.0 + 1e-6).floor() / 10.0;
+    format!("{tenths:.1}%")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_share_just_below_a_target_never_reads_as_the_target() {
+        assert_eq!(super::fmt_pct(0.8996), "89.9%");
+        assert_eq!(super::fmt_pct(0.9), "90.0%");
+        assert_eq!(super::fmt_pct(0.123), "12.3%");
+        assert_eq!(super::fmt_pct(1.0), "100.0%");
+        assert_eq!(super::fmt_pct(0.0), "0.0%");
+    }
 }

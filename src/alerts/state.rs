@@ -386,8 +386,17 @@ impl AlertEngine {
             (Verdict::Clear(v), Some(mut e)) => {
                 e.value = v;
                 e.last_eval_ms = t;
-                let active = self.render(idx, &e);
+                // The summary of a resolved alert tells what it was about: its worst value, not
+                // the one that cleared it.
+                let active = self.render(
+                    idx,
+                    &Entry {
+                        value: e.worst,
+                        ..e.clone()
+                    },
+                );
                 let mut annotations = active.annotations;
+                annotations.insert("value".into(), format!("{}", round4(v)));
                 annotations.insert("event_resolved_at".into(), fmt_local(t, self.tz));
                 self.changes.push(AlertChange::Resolved(ResolvedAlert {
                     name: active.name,

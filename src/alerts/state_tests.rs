@@ -139,6 +139,13 @@ fn compliance_window_flapping_around_the_ceiling_resolves_only_below_the_hystere
     assert_eq!(resolved[0].resolved_ms, T0 + 5 * MIN);
     assert!((resolved[0].worst - 1.31).abs() < 1e-12);
     assert_eq!(resolved[0].resolved_at, "2026-11-01T08:05:00+08:00");
+    // Its summary tells what it was about (the worst PUE), its value what cleared it.
+    let summary = &resolved[0].annotations["summary"];
+    assert!(
+        summary.contains("is 1.310, above its ceiling 1.30"),
+        "{summary}"
+    );
+    assert_eq!(resolved[0].annotations["value"], "1.285");
     assert_eq!(
         state_of(&e, "PueAboveCeiling", "365d"),
         Some(AlertState::Firing)
