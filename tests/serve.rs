@@ -96,6 +96,8 @@ fn scenario_values_come_out_of_the_api_and_metrics() {
         .map(|f| f["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["f1", "f2"]);
+    // The page and scripts judge window coverage against the configured minimum.
+    assert_eq!(all[0]["min_coverage"], 0.9);
     assert_eq!(
         all[1]["pue_ceiling"], 1.5,
         "existing medium facility: grade-3 bound"

@@ -535,6 +535,7 @@ impl Engine {
                     stale,
                     windows,
                     compliance_window: comp.clone(),
+                    min_coverage: cfg.engine.min_coverage,
                     status,
                     grade,
                     meters,

@@ -111,6 +111,8 @@ pub struct FacilitySnapshot {
     pub stale: bool,
     pub windows: Windows,
     pub compliance_window: String,
+    /// Coverage below which a window's PUE is indicative only (`insufficient_data`).
+    pub min_coverage: f64,
     pub status: Status,
     pub grade: Option<u8>,
     #[serde(skip)]
