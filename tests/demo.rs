@@ -39,13 +39,18 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
         let ready = s == 200
             && all.len() == 7
             && all.iter().all(|f| {
-                f["windows"]["365d"]["pue"].is_number() && f["status"] != "insufficient_data"
+                f["windows"]["365d"]["pue"].is_number()
+                    && f["status"] != "insufficient_data"
+                    // the backfill has reached the present: every window has a PUE
+                    && ["15m", "1h", "24h", "30d"]
+                        .iter()
+                        .all(|w| f["windows"][*w]["pue"].is_number())
             });
         ready.then_some(v)
     })
     .unwrap_or_else(|| {
         panic!(
-            "within a minute all seven facilities have a compliance-window PUE; log:\n{}",
+            "within a minute all seven facilities have a PUE in every window; log:\n{}",
             log()
         )
     });
