@@ -826,4 +826,4 @@ fn line_of(text: &str, byte: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,6 @@
 use super::*;
 
-const MINIMAL: &str = r#"
+pub(crate) const MINIMAL: &str = r#"
 [[facility]]
 id = "a-1"
 name = "A"

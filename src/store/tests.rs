@@ -17,26 +17,11 @@ struct Sim {
 }
 
 fn config(dir: &Path) -> Config {
+    // The smallest valid config (the config tests' own), with a storage dir.
     let text = format!(
-        r#"
-[storage]
-dir = "{}"
-
-[[facility]]
-id = "a-1"
-name = "A"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#,
-        dir.display()
+        "[storage]\ndir = \"{}\"\n{}",
+        dir.display(),
+        crate::config::tests::MINIMAL
     );
     Config::parse(&text, "t.toml").unwrap()
 }
