@@ -20,15 +20,15 @@ use crate::config::{Config, Role};
 use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
 use crate::ingest::commit::{self, Commit};
-use crate::ingest::mqtt::{self, Incoming, MqttStatus};
-use crate::ingest::parse_topic;
+use crate::ingest::mqtt::{self, AckToken, Incoming, MqttStatus};
 use crate::ingest::take::{take_message, Taken};
+use crate::ingest::{parse_topic, LINGER, TRICKLE};
 use crate::sinks::{
     self,
     influx::InfluxHandle,
     line::{reading_line, window_line},
 };
-use crate::store::wal::{Wal, WalSyncer};
+use crate::store::wal::Wal;
 use crate::store::{self, IngestMark};
 
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +224,12 @@ pub struct Service {
     window_every_ms: i64,
     log: RateLimitedLog,
     prefix: String,
+    /// MQTT messages taken since start, and when the last were (live, for `/metrics`; not
+    /// from the snapshot).
+    taken: prometheus::IntCounter,
+    taken_at: prometheus::Gauge,
+    /// The write-ahead log's fsyncs (group commits).
+    fsyncs: prometheus::IntCounter,
 }
 
 impl Service {
@@ -404,7 +410,37 @@ pub async fn serve(
         .influxdb
         .as_ref()
         .map_or(60_000, |i| i.window_every.ms().max(1));
+    let taken = prometheus::IntCounter::new(
+        "dcpue_ingest_messages_total",
+        "MQTT messages the ingest loop has taken (logged and judged by the engine) since start; \
+         counted live, not from the published snapshot.",
+    )
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    let taken_at = prometheus::Gauge::new(
+        "dcpue_ingest_last_taken_timestamp_seconds",
+        "Wall clock (Unix seconds) at which the ingest loop last took MQTT messages.",
+    )
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    let fsyncs = prometheus::IntCounter::new(
+        "dcpue_wal_fsyncs_total",
+        "fsyncs of the write-ahead log by the group commit (each covers every message taken \
+         since the one before).",
+    )
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    for c in [
+        Box::new(taken.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(taken_at.clone()),
+        Box::new(fsyncs.clone()),
+    ] {
+        shared
+            .registry
+            .register(c)
+            .map_err(|e| AppError::Other(e.to_string()))?;
+    }
     let mut svc = Service {
+        taken,
+        taken_at,
+        fsyncs,
         influx,
         pending_lines: Vec::new(),
         role_tags,
@@ -480,41 +516,60 @@ async fn ingest_loop(
     let mut last_checkpoint = Instant::now();
     let mut last_wall_eval = Instant::now();
     let mut batch: Vec<Incoming> = Vec::with_capacity(BATCH);
-    let (commit_tx, committer) = commit::spawn(shutdown.clone());
+    let (commit_tx, committer) = commit::spawn(shutdown.clone(), svc.fsyncs.clone());
+    // Taken (in the engine and the log's buffer) but not yet handed to the committer: it is
+    // handed on as soon as the committer has room, and gathers everything taken until then.
+    let mut open = OpenCommit::default();
+    // The log could not be written: nothing more is acknowledged.
+    let mut broken = false;
+    // Messages trickle in: wait a moment before the next read (see `ingest::LINGER`).
+    let mut linger = false;
     loop {
+        if std::mem::take(&mut linger) {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(LINGER) => {}
+            }
+        }
+        let waiting_since = Instant::now();
         tokio::select! {
-            n = rx.recv_many(&mut batch, BATCH) => {
-                if n == 0 {
+            biased;
+            _ = shutdown.cancelled() => break,
+            permit = commit_tx.reserve(), if !open.is_empty() => {
+                let Ok(permit) = permit else { break };
+                if !hand_on(svc, &mut open, permit, &shutdown) {
+                    broken = true;
                     break;
                 }
             }
+            n = rx.recv_many(&mut batch, BATCH - open.messages), if open.messages < BATCH => {
+                if n == 0 {
+                    break;
+                }
+                let waited = waiting_since.elapsed();
+                linger = n < BATCH / 16 && waited >= TRICKLE && waited < LINGER;
+            }
             _ = tick.tick() => {}
-            _ = shutdown.cancelled() => break,
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            match take_batch(svc, &batch) {
-                Ok(wal) => {
-                    flush_lines(svc);
-                    let sink = svc.influx.as_ref().map(|i| {
-                        let s = i.sync_later();
-                        Box::pin(async move { s.await.map_err(|e| e.to_string()) })
-                            as commit::SinkSync
-                    });
-                    let acks = batch.drain(..).filter_map(|m| m.ack).collect();
-                    // Taken; the committer acknowledges the batch once it is durable while
-                    // the next batch is taken.
-                    if commit_tx.send(Commit { wal, sink, acks }).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    // Not durable: leave the batch unacknowledged (the broker redelivers it)
-                    // and stop rather than lose it.
-                    tracing::error!(
-                        "cannot make ingest durable, stopping without acknowledging: {e}"
-                    );
-                    shutdown.cancel();
+            if let Err(e) = take_batch(svc, &batch) {
+                // Not durable: leave the batch unacknowledged (the broker redelivers it)
+                // and stop rather than lose it.
+                tracing::error!("cannot make ingest durable, stopping without acknowledging: {e}");
+                shutdown.cancel();
+                broken = true;
+                break;
+            }
+            flush_lines(svc);
+            svc.taken.inc_by(batch.len() as u64);
+            svc.taken_at.set(now_ms() as f64 / 1000.0);
+            open.messages += batch.len();
+            open.acks.extend(batch.drain(..).filter_map(|m| m.ack));
+            if let Ok(permit) = commit_tx.try_reserve() {
+                if !hand_on(svc, &mut open, permit, &shutdown) {
+                    broken = true;
                     break;
                 }
             }
@@ -559,8 +614,55 @@ async fn ingest_loop(
     }
     publish(svc);
     // Every batch taken is acknowledged (once durable) before the collector lets go.
+    if !open.is_empty() && !broken {
+        if let Ok(permit) = commit_tx.reserve().await {
+            hand_on(svc, &mut open, permit, &shutdown);
+        }
+    }
     drop(commit_tx);
     let _ = committer.await;
+}
+
+/// Messages taken since the last commit was handed to the committer.
+#[derive(Default)]
+struct OpenCommit {
+    messages: usize,
+    acks: Vec<AckToken>,
+}
+
+impl OpenCommit {
+    fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+}
+
+/// Hands the open commit to the committer: the log's buffer written to the file (the committer
+/// fsyncs it), the sink's spool asked for. False (and shutdown) when the log cannot be written.
+fn hand_on(
+    svc: &mut Service,
+    open: &mut OpenCommit,
+    permit: mpsc::Permit<'_, Commit>,
+    shutdown: &CancellationToken,
+) -> bool {
+    let wal = match svc.wal.flushed() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("cannot make ingest durable, stopping without acknowledging: {e}");
+            shutdown.cancel();
+            return false;
+        }
+    };
+    let sink = svc.influx.as_ref().map(|i| {
+        let s = i.sync_later();
+        Box::pin(async move { s.await.map_err(|e| e.to_string()) }) as commit::SinkSync
+    });
+    permit.send(Commit {
+        wal,
+        sink,
+        acks: std::mem::take(&mut open.acks),
+    });
+    open.messages = 0;
+    true
 }
 
 fn flush_lines(svc: &mut Service) {
@@ -571,9 +673,8 @@ fn flush_lines(svc: &mut Service) {
     }
 }
 
-/// Feeds a batch of messages to the engine and writes it to the log; returns what makes it
-/// durable.
-fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<WalSyncer, store::StoreError> {
+/// Feeds a batch of messages to the engine and appends it to the log.
+fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
     let engine = svc.engine.clone();
     {
         let mut e = engine
@@ -583,7 +684,7 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<WalSyncer, store:
             svc.arrive(&mut e, &msg.topic, &msg.payload, msg.redelivered)?;
         }
     }
-    svc.wal.flushed()
+    Ok(())
 }
 
 /// Advances event time (each step to the alert rules) and publishes a snapshot.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dcpue::config::MqttConfig;
-use dcpue::ingest::{self, Incoming, MqttStatus};
+use dcpue::ingest::{self, AckToken, Incoming, MqttStatus};
 use support::{which, Mosquitto};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -102,13 +102,14 @@ fn payloads(msgs: &[Incoming]) -> Vec<String> {
         .collect()
 }
 
+/// Acks the messages together, as the group commit does (one wake-up, one flush).
 async fn ack_all(msgs: Vec<Incoming>) {
-    for m in msgs {
-        assert!(
-            m.ack.expect("QoS 1 carries an ack token").ack().await,
-            "ack sent"
-        );
-    }
+    let n = msgs.len();
+    let tokens: Vec<AckToken> = msgs
+        .into_iter()
+        .map(|m| m.ack.expect("QoS 1 carries an ack token"))
+        .collect();
+    assert_eq!(AckToken::ack_all(tokens), n, "every ack taken");
 }
 
 /// mosquitto_pub of one message; true when the broker acknowledged it (QoS 1), false when it

@@ -10,3 +10,13 @@ pub mod take;
 
 pub use decode::{decode_payload, parse_topic, DecodeError, MAX_PAYLOAD};
 pub use mqtt::{spawn, topic_filter, AckToken, Incoming, MqttError, MqttStatus};
+
+use std::time::Duration;
+
+/// Batching under a steady stream. When a read (of the broker's socket, or of the collector's
+/// channel by the ingest loop) waited for messages longer than `TRICKLE` but less than `LINGER`,
+/// messages are arriving a few at a time in a steady stream: the reader waits `LINGER` before the
+/// next read, so it takes them in bulk (far fewer wake-ups and system calls per message, at most
+/// `LINGER` more latency each). A longer wait means traffic is light, and nothing is delayed.
+pub const TRICKLE: Duration = Duration::from_micros(20);
+pub const LINGER: Duration = Duration::from_millis(1);

@@ -5,29 +5,30 @@
 //! - hands each message to the app over a bounded channel; when the app is slow it stops
 //!   reading from the broker rather than dropping anything;
 //! - acknowledges a QoS 1/2 message only when the app calls [`AckToken::ack`], i.e. after the
-//!   engine took it, so a crash loses nothing the broker delivered (it is redelivered);
+//!   engine took it, so a crash loses nothing the broker delivered (it is redelivered); the acks
+//!   given meanwhile are written together, one flush (one system call) for all of them;
 //! - reconnects with capped exponential backoff, logs (rate-limited) and never panics;
 //! - accepts packets up to MQTT's own limit, so a payload over 64 KiB reaches the app (which
 //!   counts it `too_large` and acks it) instead of breaking the connection and being
 //!   redelivered forever;
 //! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
-    Request, Subscribe, SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck, PubRec,
+    Publish, QoS, Request, Subscribe, SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::{LINGER, TRICKLE};
 use crate::config::MqttConfig;
 
 /// MQTT's largest packet (remaining length 268,435,455 plus the fixed header).
@@ -37,6 +38,9 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// The first and the longest pause between reconnect attempts.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a flush of acks may wait for the broker to read before the connection counts as
+/// broken (rumqttc's own default for its flushes).
+const ACK_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Errors that stop the collector from starting (bad url, unreadable files). Connection
 /// errors after start are retried, never returned.
@@ -121,13 +125,13 @@ pub struct Incoming {
 }
 
 /// The right to acknowledge one message to the broker. Acks go out in the order they are
-/// called; call them in the order the messages arrived. Dropping it unacked leaves the
+/// given; give them in the order the messages arrived. Dropping it unacked leaves the
 /// message with the broker, which redelivers it after the next reconnect.
 #[derive(Debug)]
 pub struct AckToken {
     queue: Arc<AckQueue>,
-    /// Only qos and pkid: all an ack needs.
-    publish: Publish,
+    qos: QoS,
+    pkid: u16,
     epoch: u64,
 }
 
@@ -139,59 +143,66 @@ impl AckToken {
     /// Acknowledges the message without waiting. Returns false when the connection it came on
     /// is gone (the broker will redeliver it) or the collector stopped.
     pub fn try_ack(self) -> bool {
-        self.queue.ack(self.epoch, self.publish)
+        let queue = self.queue.clone();
+        queue.push(std::iter::once(self)) == 1
+    }
+    /// Acknowledges messages in the given order, waking the collector once for all of them
+    /// (it writes them to the broker together, one flush). Returns how many were taken (the
+    /// others came on a lost connection and will be redelivered).
+    pub fn ack_all(tokens: Vec<AckToken>) -> usize {
+        match tokens.first() {
+            Some(t) => t.queue.clone().push(tokens.into_iter()),
+            None => 0,
+        }
     }
     /// The packet id of the message (for logs).
     pub fn pkid(&self) -> u16 {
-        self.publish.pkid
+        self.pkid
     }
 }
 
-/// Where acks go: straight into rumqttc's request queue, or, when that is full, into an
-/// overflow the driver moves on between polls. An ack never blocks the app: the app waiting on
-/// the driver while the driver waits on the app (its channel full) would be a deadlock, and
-/// rumqttc drains its request queue only one request per network turn.
+/// Acks the app gave, waiting for the collector, which writes all of them into the connection
+/// and flushes once (rumqttc's request queue would write and flush each ack by itself: one
+/// system call per message). An ack never blocks the app: the app waiting on the collector
+/// while the collector waits on the app (its channel full) would be a deadlock.
 #[derive(Debug)]
 struct AckQueue {
-    client: AsyncClient,
     status: Arc<MqttStatus>,
-    overflow: Mutex<VecDeque<(u64, Publish)>>,
-    overflow_len: AtomicUsize,
+    /// (connection epoch, qos, packet id), in the order given.
+    waiting: Mutex<Vec<(u64, QoS, u16)>>,
+    /// Wakes the collector when acks are waiting.
+    ready: tokio::sync::Notify,
     stopped: AtomicBool,
 }
 
 impl AckQueue {
-    fn ack(&self, epoch: u64, publish: Publish) -> bool {
-        if self.stopped.load(Ordering::Acquire)
-            || self.status.epoch.load(Ordering::Acquire) != epoch
-        {
-            return false;
-        }
-        let mut q = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
-        // behind earlier acks still waiting, to keep the order
-        if q.is_empty() && self.client.try_ack(&publish).is_ok() {
-            return true;
-        }
-        q.push_back((epoch, publish));
-        self.overflow_len.store(q.len(), Ordering::Release);
-        true
-    }
-
-    /// Moves waiting acks of the current connection into rumqttc's queue while it has room;
-    /// drops those of a lost connection (their messages are redelivered).
-    fn drain(&self) {
-        if self.overflow_len.load(Ordering::Acquire) == 0 {
-            return;
+    /// Queues the tokens of the current connection; returns how many.
+    fn push(&self, tokens: impl Iterator<Item = AckToken>) -> usize {
+        if self.stopped.load(Ordering::Acquire) {
+            return 0;
         }
         let epoch = self.status.epoch.load(Ordering::Acquire);
-        let mut q = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((e, p)) = q.front() {
-            if *e == epoch && self.client.try_ack(p).is_err() {
-                break;
+        let mut n = 0;
+        {
+            let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            for t in tokens {
+                if t.epoch == epoch {
+                    w.push((t.epoch, t.qos, t.pkid));
+                    n += 1;
+                }
             }
-            q.pop_front();
         }
-        self.overflow_len.store(q.len(), Ordering::Release);
+        if n > 0 {
+            self.ready.notify_one();
+        }
+        n
+    }
+
+    /// Moves the waiting acks into `out` (emptied first).
+    fn take(&self, out: &mut Vec<(u64, QoS, u16)>) {
+        out.clear();
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *w, out);
     }
 }
 
@@ -215,15 +226,13 @@ pub fn spawn(
         2 => QoS::ExactlyOnce,
         q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
     };
-    // rumqttc's request queue (acks, subscribe, disconnect): room for a channel's worth of acks;
-    // beyond that acks wait in the AckQueue's overflow.
-    let cap = tx.max_capacity() + 64;
-    let (client, eventloop) = AsyncClient::new(opts, cap);
+    // rumqttc's request queue carries only the DISCONNECT at shutdown: acks are written by the
+    // driver itself (see `AckQueue`), the subscription goes ahead of the queue.
+    let (client, eventloop) = AsyncClient::new(opts, 16);
     let acks = Arc::new(AckQueue {
-        client: client.clone(),
         status: status.clone(),
-        overflow: Mutex::new(VecDeque::new()),
-        overflow_len: AtomicUsize::new(0),
+        waiting: Mutex::new(Vec::new()),
+        ready: tokio::sync::Notify::new(),
         stopped: AtomicBool::new(false),
     });
     let driver = Driver {
@@ -233,6 +242,8 @@ pub fn spawn(
         qos,
         status,
         acks,
+        ack_buf: Vec::new(),
+        ack_error: None,
         tx,
         shutdown,
     };
@@ -448,6 +459,10 @@ struct Driver {
     qos: QoS,
     status: Arc<MqttStatus>,
     acks: Arc<AckQueue>,
+    /// The acks being written (swapped with the queue's, so neither allocates again).
+    ack_buf: Vec<(u64, QoS, u16)>,
+    /// Writing acks failed while a message waited for room in the channel.
+    ack_error: Option<ConnectionError>,
     tx: mpsc::Sender<Incoming>,
     shutdown: CancellationToken,
 }
@@ -458,13 +473,47 @@ impl Driver {
         let mut error_log = RateLimit::new(Duration::from_secs(10));
         let (host, port) = self.eventloop.mqtt_options.broker_address();
         tracing::info!(broker = %format!("{host}:{port}"), client_id = %self.eventloop.mqtt_options.client_id(), filter = %self.filter, "mqtt collector starting");
+        // Messages are trickling in (the last read waited briefly for them): wait a moment
+        // before the next read so it takes many at once.
+        let mut linger = false;
         loop {
-            self.acks.drain();
-            let event = tokio::select! {
-                biased;
-                _ = self.shutdown.cancelled() => break,
-                ev = self.eventloop.poll() => ev,
+            let network_bound = self.eventloop.state.events.is_empty();
+            if network_bound && std::mem::take(&mut linger) {
+                tokio::select! {
+                    biased;
+                    _ = self.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(LINGER) => {}
+                }
+            }
+            let waited_since = network_bound.then(Instant::now);
+            let acked = match self.ack_error.take() {
+                Some(e) => Err(e),
+                None => self.write_acks().await,
             };
+            let event = match acked {
+                Err(e) => {
+                    // The connection broke under the acks: as if the read had failed.
+                    self.eventloop.clean();
+                    Err(e)
+                }
+                Ok(()) => {
+                    let connected = self.eventloop.network.is_some();
+                    tokio::select! {
+                        biased;
+                        _ = self.shutdown.cancelled() => break,
+                        // Acks are written between polls; a poll waiting on the network is
+                        // interrupted for them (rumqttc's poll leaves nothing half-done when
+                        // dropped while its write buffer is empty, which `write_acks` ensures).
+                        // Not while connecting: there is nothing to ack on a new connection yet.
+                        _ = self.acks.ready.notified(), if connected => continue,
+                        ev = self.eventloop.poll() => ev,
+                    }
+                }
+            };
+            if let (Some(t), Ok(Event::Incoming(Packet::Publish(_)))) = (waited_since, &event) {
+                let waited = t.elapsed();
+                linger = waited >= TRICKLE && waited < LINGER;
+            }
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     self.status.connected.store(true, Ordering::Relaxed);
@@ -555,7 +604,8 @@ impl Driver {
     }
 
     /// Hands one message to the app. Backpressure: waits for room rather than drop; while
-    /// waiting nothing is read from the broker (it holds the rest of the session's queue).
+    /// waiting nothing is read from the broker (it holds the rest of the session's queue), but
+    /// the acks the app gives meanwhile are written.
     /// False when the collector must stop (shutdown, or the app closed its channel).
     async fn forward(&mut self, p: Publish, epoch: u64) -> bool {
         self.status.messages.fetch_add(1, Ordering::Relaxed);
@@ -565,11 +615,8 @@ impl Driver {
         );
         let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
             queue: self.acks.clone(),
-            publish: {
-                let mut a = Publish::new("", p.qos, Vec::new());
-                a.pkid = p.pkid;
-                a
-            },
+            qos: p.qos,
+            pkid: p.pkid,
             epoch,
         });
         let msg = Incoming {
@@ -578,16 +625,60 @@ impl Driver {
             payload: p.payload,
             ack,
         };
-        tokio::select! {
-            biased;
-            _ = self.shutdown.cancelled() => false,
-            r = self.tx.send(msg) => {
-                if r.is_err() {
-                    tracing::info!("mqtt collector: the app closed its channel; stopping");
-                }
-                r.is_ok()
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return false,
+                r = self.tx.reserve() => match r {
+                    Ok(permit) => {
+                        permit.send(msg);
+                        return true;
+                    }
+                    Err(_) => {
+                        tracing::info!("mqtt collector: the app closed its channel; stopping");
+                        return false;
+                    }
+                },
+                _ = self.acks.ready.notified() => {}
+            }
+            if self.ack_error.is_none() {
+                // The connection broke under the acks: handled as a lost connection once this
+                // message is handed on.
+                self.ack_error = self.write_acks().await.err();
             }
         }
+    }
+
+    /// Writes the acks the app gave since the last call, in order, and flushes them with one
+    /// system call. Acks of a lost connection are dropped (the broker redelivers their messages).
+    async fn write_acks(&mut self) -> Result<(), ConnectionError> {
+        self.acks.take(&mut self.ack_buf);
+        if self.ack_buf.is_empty() {
+            return Ok(());
+        }
+        let epoch = self.status.epoch.load(Ordering::Acquire);
+        let Some(network) = self.eventloop.network.as_mut() else {
+            return Ok(());
+        };
+        let mut wrote = false;
+        for &(e, qos, pkid) in &self.ack_buf {
+            let packet = match qos {
+                _ if e != epoch => continue,
+                QoS::AtMostOnce => continue,
+                QoS::AtLeastOnce => Packet::PubAck(PubAck::new(pkid)),
+                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(pkid)),
+            };
+            network.write(packet).await?;
+            wrote = true;
+        }
+        self.ack_buf.clear();
+        if wrote {
+            match tokio::time::timeout(ACK_FLUSH_TIMEOUT, network.flush()).await {
+                Ok(r) => r?,
+                Err(_) => return Err(ConnectionError::FlushTimeout),
+            }
+        }
+        Ok(())
     }
 
     /// The connection is gone: un-acked messages are redelivered on the next one.
@@ -616,12 +707,13 @@ impl Driver {
     async fn stop(mut self) {
         if self.status.connected() {
             let done = tokio::time::timeout(Duration::from_secs(2), async {
-                let mut disconnecting = false;
+                if self.write_acks().await.is_err() {
+                    return;
+                }
+                if self.client.try_disconnect().is_err() {
+                    return;
+                }
                 loop {
-                    self.acks.drain();
-                    if !disconnecting && self.acks.overflow_len.load(Ordering::Acquire) == 0 {
-                        disconnecting = self.client.try_disconnect().is_ok();
-                    }
                     match self.eventloop.poll().await {
                         Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
                         Ok(_) => {}
