@@ -38,8 +38,8 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// The first and the longest pause between reconnect attempts.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How long a flush of acks may wait for the broker to read before the connection counts as
-/// broken (rumqttc's own default for its flushes).
+/// How long writing and flushing acks may wait for the broker to read before the connection
+/// counts as broken (rumqttc's own default for its flushes).
 const ACK_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Errors that stop the collector from starting (bad url, unreadable files). Connection
@@ -660,25 +660,32 @@ impl Driver {
         let Some(network) = self.eventloop.network.as_mut() else {
             return Ok(());
         };
-        let mut wrote = false;
-        for &(e, qos, pkid) in &self.ack_buf {
-            let packet = match qos {
-                _ if e != epoch => continue,
-                QoS::AtMostOnce => continue,
-                QoS::AtLeastOnce => Packet::PubAck(PubAck::new(pkid)),
-                QoS::ExactlyOnce => Packet::PubRec(PubRec::new(pkid)),
-            };
-            network.write(packet).await?;
-            wrote = true;
-        }
-        self.ack_buf.clear();
-        if wrote {
-            match tokio::time::timeout(ACK_FLUSH_TIMEOUT, network.flush()).await {
-                Ok(r) => r?,
-                Err(_) => return Err(ConnectionError::FlushTimeout),
+        let acks = &self.ack_buf;
+        // Bounded as a whole: writing blocks (and flushes) whenever the buffer is full, and a
+        // broker that stops reading must not hold the collector forever.
+        let written = tokio::time::timeout(ACK_FLUSH_TIMEOUT, async {
+            let mut wrote = false;
+            for &(e, qos, pkid) in acks {
+                let packet = match qos {
+                    _ if e != epoch => continue,
+                    QoS::AtMostOnce => continue,
+                    QoS::AtLeastOnce => Packet::PubAck(PubAck::new(pkid)),
+                    QoS::ExactlyOnce => Packet::PubRec(PubRec::new(pkid)),
+                };
+                network.write(packet).await?;
+                wrote = true;
             }
+            if wrote {
+                network.flush().await?;
+            }
+            Ok::<(), rumqttc::StateError>(())
+        })
+        .await;
+        self.ack_buf.clear();
+        match written {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ConnectionError::FlushTimeout),
         }
-        Ok(())
     }
 
     /// The connection is gone: un-acked messages are redelivered on the next one.
