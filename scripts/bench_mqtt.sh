@@ -24,17 +24,8 @@ cargo build --release --quiet --bin dcpue --example mqtt_load
 BIN=target/release/dcpue
 LOAD=target/release/examples/mqtt_load
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 PORT=$(free_port)
 cat > "$TMP/mosquitto.conf" <<CONF
