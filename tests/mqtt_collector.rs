@@ -222,6 +222,38 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn qos2_messages_are_acked_with_pubrec_and_completed() {
+    let broker = broker();
+    let cfg = MqttConfig {
+        qos: 2,
+        ..config(&broker, "dcpue-q2")
+    };
+    let mut c = Collector::start(&cfg, 64);
+    c.wait_subscribed().await;
+    for i in 0..5 {
+        tokio::task::block_in_place(|| broker.publish("dc/f/m", &format!("q2-{i}"), 2));
+    }
+    let msgs = c.recv_n(5, Duration::from_secs(10)).await;
+    assert_eq!(
+        payloads(&msgs),
+        (0..5).map(|i| format!("q2-{i}")).collect::<Vec<_>>()
+    );
+    // PUBREC from the collector, PUBREL from the broker, PUBCOMP back
+    ack_all(msgs).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(c.recv(Duration::from_millis(500)).await.is_none());
+    c.stop().await;
+    // the flows completed: nothing is redelivered to the next run
+    let mut c = Collector::start(&cfg, 64);
+    c.wait_subscribed().await;
+    assert!(
+        c.recv(Duration::from_secs(2)).await.is_none(),
+        "acked QoS 2 messages redelivered"
+    );
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn persistent_session_keeps_messages_published_while_away() {
     let broker = broker();
     let cfg = config(&broker, "dcpue-b");
