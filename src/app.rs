@@ -22,7 +22,7 @@ use crate::http::{self, Shared};
 use crate::ingest::commit::{self, Commit};
 use crate::ingest::mqtt::{self, AckToken, Incoming, MqttStatus};
 use crate::ingest::take::{take_message, Taken};
-use crate::ingest::{parse_topic, LINGER, TRICKLE};
+use crate::ingest::{self, parse_topic};
 use crate::sinks::{
     self,
     influx::InfluxHandle,
@@ -525,12 +525,8 @@ async fn ingest_loop(
     // Messages trickle in: wait a moment before the next read (see `ingest::LINGER`).
     let mut linger = false;
     loop {
-        if std::mem::take(&mut linger) {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(LINGER) => {}
-            }
+        if std::mem::take(&mut linger) && !ingest::linger(&shutdown).await {
+            break;
         }
         let waiting_since = Instant::now();
         tokio::select! {
@@ -538,7 +534,8 @@ async fn ingest_loop(
             _ = shutdown.cancelled() => break,
             permit = commit_tx.reserve(), if !open.is_empty() => {
                 let Ok(permit) = permit else { break };
-                if !hand_on(svc, &mut open, permit, &shutdown) {
+                if let Err(e) = hand_on(svc, &mut open, permit) {
+                    not_durable(&e, &shutdown);
                     broken = true;
                     break;
                 }
@@ -547,18 +544,14 @@ async fn ingest_loop(
                 if n == 0 {
                     break;
                 }
-                let waited = waiting_since.elapsed();
-                linger = n < BATCH / 16 && waited >= TRICKLE && waited < LINGER;
+                linger = n < BATCH / 16 && ingest::trickling(waiting_since.elapsed());
             }
             _ = tick.tick() => {}
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
             if let Err(e) = take_batch(svc, &batch) {
-                // Not durable: leave the batch unacknowledged (the broker redelivers it)
-                // and stop rather than lose it.
-                tracing::error!("cannot make ingest durable, stopping without acknowledging: {e}");
-                shutdown.cancel();
+                not_durable(&e, &shutdown);
                 broken = true;
                 break;
             }
@@ -568,7 +561,8 @@ async fn ingest_loop(
             open.messages += batch.len();
             open.acks.extend(batch.drain(..).filter_map(|m| m.ack));
             if let Ok(permit) = commit_tx.try_reserve() {
-                if !hand_on(svc, &mut open, permit, &shutdown) {
+                if let Err(e) = hand_on(svc, &mut open, permit) {
+                    not_durable(&e, &shutdown);
                     broken = true;
                     break;
                 }
@@ -616,7 +610,9 @@ async fn ingest_loop(
     // Every batch taken is acknowledged (once durable) before the collector lets go.
     if !open.is_empty() && !broken {
         if let Ok(permit) = commit_tx.reserve().await {
-            hand_on(svc, &mut open, permit, &shutdown);
+            if let Err(e) = hand_on(svc, &mut open, permit) {
+                not_durable(&e, &shutdown);
+            }
         }
     }
     drop(commit_tx);
@@ -636,22 +632,21 @@ impl OpenCommit {
     }
 }
 
+/// The log cannot be written: what was taken stays unacknowledged (the broker redelivers it)
+/// and the service stops rather than lose it.
+fn not_durable(e: &store::StoreError, shutdown: &CancellationToken) {
+    tracing::error!("cannot make ingest durable, stopping without acknowledging: {e}");
+    shutdown.cancel();
+}
+
 /// Hands the open commit to the committer: the log's buffer written to the file (the committer
-/// fsyncs it), the sink's spool asked for. False (and shutdown) when the log cannot be written.
+/// fsyncs it), the sink's spool asked for.
 fn hand_on(
     svc: &mut Service,
     open: &mut OpenCommit,
     permit: mpsc::Permit<'_, Commit>,
-    shutdown: &CancellationToken,
-) -> bool {
-    let wal = match svc.wal.flushed() {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::error!("cannot make ingest durable, stopping without acknowledging: {e}");
-            shutdown.cancel();
-            return false;
-        }
-    };
+) -> Result<(), store::StoreError> {
+    let wal = svc.wal.flushed()?;
     let sink = svc.influx.as_ref().map(|i| {
         let s = i.sync_later();
         Box::pin(async move { s.await.map_err(|e| e.to_string()) }) as commit::SinkSync
@@ -662,7 +657,7 @@ fn hand_on(
         acks: std::mem::take(&mut open.acks),
     });
     open.messages = 0;
-    true
+    Ok(())
 }
 
 fn flush_lines(svc: &mut Service) {

@@ -13,6 +13,8 @@ pub use mqtt::{spawn, topic_filter, AckToken, Incoming, MqttError, MqttStatus};
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 /// Batching under a steady stream. When a read (of the broker's socket, or of the collector's
 /// channel by the ingest loop) waited for messages longer than `TRICKLE` but less than `LINGER`,
 /// messages are arriving a few at a time in a steady stream: the reader waits `LINGER` before the
@@ -20,3 +22,17 @@ use std::time::Duration;
 /// `LINGER` more latency each). A longer wait means traffic is light, and nothing is delayed.
 pub const TRICKLE: Duration = Duration::from_micros(20);
 pub const LINGER: Duration = Duration::from_millis(1);
+
+/// Whether a read that waited `waited` for its messages met a steady trickle (see [`LINGER`]).
+pub fn trickling(waited: Duration) -> bool {
+    (TRICKLE..LINGER).contains(&waited)
+}
+
+/// Waits [`LINGER`]; false when `shutdown` came first.
+pub async fn linger(shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(LINGER) => true,
+    }
+}

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{LINGER, TRICKLE};
+use super::trickling;
 use crate::config::MqttConfig;
 
 /// MQTT's largest packet (remaining length 268,435,455 plus the fixed header).
@@ -478,12 +478,9 @@ impl Driver {
         let mut linger = false;
         loop {
             let network_bound = self.eventloop.state.events.is_empty();
-            if network_bound && std::mem::take(&mut linger) {
-                tokio::select! {
-                    biased;
-                    _ = self.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(LINGER) => {}
-                }
+            if network_bound && std::mem::take(&mut linger) && !super::linger(&self.shutdown).await
+            {
+                break;
             }
             let waited_since = network_bound.then(Instant::now);
             let acked = match self.ack_error.take() {
@@ -511,8 +508,7 @@ impl Driver {
                 }
             };
             if let (Some(t), Ok(Event::Incoming(Packet::Publish(_)))) = (waited_since, &event) {
-                let waited = t.elapsed();
-                linger = waited >= TRICKLE && waited < LINGER;
+                linger = trickling(t.elapsed());
             }
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
