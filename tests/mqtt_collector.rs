@@ -112,6 +112,34 @@ async fn ack_all(msgs: Vec<Incoming>) {
     assert_eq!(AckToken::ack_all(tokens), n, "every ack taken");
 }
 
+/// Publishes `<name>-0` … `<name>-4` at `qos` and receives them, in order.
+async fn five_in_order(
+    broker: &Mosquitto,
+    c: &mut Collector,
+    name: &str,
+    qos: u8,
+) -> Vec<Incoming> {
+    let sent: Vec<String> = (0..5).map(|i| format!("{name}-{i}")).collect();
+    for p in &sent {
+        tokio::task::block_in_place(|| broker.publish("dc/f/m", p, qos));
+    }
+    let msgs = c.recv_n(5, Duration::from_secs(10)).await;
+    assert_eq!(payloads(&msgs), sent);
+    msgs
+}
+
+/// A new run of the collector on `cfg`'s session gets nothing: every message of the runs before
+/// was acknowledged to the broker.
+async fn assert_nothing_redelivered(cfg: &MqttConfig) {
+    let mut c = Collector::start(cfg, 64);
+    c.wait_subscribed().await;
+    assert!(
+        c.recv(Duration::from_secs(2)).await.is_none(),
+        "acked messages redelivered to the next run"
+    );
+    c.stop().await;
+}
+
 /// mosquitto_pub of one message; true when the broker acknowledged it (QoS 1), false when it
 /// failed (broker down) or hung for 5 s.
 fn try_publish(port: u16, topic: &str, payload: &str, qos: u8) -> bool {
@@ -230,27 +258,14 @@ async fn qos2_messages_are_acked_with_pubrec_and_completed() {
     };
     let mut c = Collector::start(&cfg, 64);
     c.wait_subscribed().await;
-    for i in 0..5 {
-        tokio::task::block_in_place(|| broker.publish("dc/f/m", &format!("q2-{i}"), 2));
-    }
-    let msgs = c.recv_n(5, Duration::from_secs(10)).await;
-    assert_eq!(
-        payloads(&msgs),
-        (0..5).map(|i| format!("q2-{i}")).collect::<Vec<_>>()
-    );
+    let msgs = five_in_order(&broker, &mut c, "q2", 2).await;
     // PUBREC from the collector, PUBREL from the broker, PUBCOMP back
     ack_all(msgs).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(c.recv(Duration::from_millis(500)).await.is_none());
     c.stop().await;
-    // the flows completed: nothing is redelivered to the next run
-    let mut c = Collector::start(&cfg, 64);
-    c.wait_subscribed().await;
-    assert!(
-        c.recv(Duration::from_secs(2)).await.is_none(),
-        "acked QoS 2 messages redelivered"
-    );
-    c.stop().await;
+    // the flows completed
+    assert_nothing_redelivered(&cfg).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,14 +274,7 @@ async fn persistent_session_keeps_messages_published_while_away() {
     let cfg = config(&broker, "dcpue-b");
     let mut c = Collector::start(&cfg, 64);
     c.wait_subscribed().await;
-    for i in 0..5 {
-        publish(&broker, "dc/f/m", &format!("before-{i}"));
-    }
-    let msgs = c.recv_n(5, Duration::from_secs(10)).await;
-    assert_eq!(
-        payloads(&msgs),
-        (0..5).map(|i| format!("before-{i}")).collect::<Vec<_>>()
-    );
+    let msgs = five_in_order(&broker, &mut c, "before", 1).await;
     ack_all(msgs).await;
     // give the acks time to reach the broker before leaving
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -494,14 +502,8 @@ async fn slow_app_gets_every_message_in_order_and_every_ack_reaches_the_broker()
     assert!(c.status.connected());
     assert_eq!(c.status.connects(), 1);
     c.stop().await;
-    // every ack reached the broker: nothing is redelivered to the next run
-    let mut c = Collector::start(&cfg, 1);
-    c.wait_subscribed().await;
-    assert!(
-        c.recv(Duration::from_secs(2)).await.is_none(),
-        "acked messages redelivered"
-    );
-    c.stop().await;
+    // every ack reached the broker
+    assert_nothing_redelivered(&cfg).await;
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
