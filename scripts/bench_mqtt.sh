@@ -9,9 +9,8 @@
 # N), once into `dcpue serve` (timed until it has taken N messages: dcpue_ingest_messages_total
 # reaches N, and dcpue_ingest_last_taken_timestamp_seconds says when; then every reading must be
 # counted in dcpue_readings_accepted_total, which comes from the snapshot published every 0.2-0.5 s).
-# The broker is configured with max_inflight_messages 0 (unlimited; the default 20 would cap
-# any QoS 1 subscriber) and max_queued_messages 0 (unlimited: nothing is dropped), no
-# persistence. Usage: scripts/bench_mqtt.sh [N]   (default 500000). PERF=1 also profiles dcpue
+# The broker is configured with max_inflight_messages 0 (unlimited, as the README advises) and
+# max_queued_messages 0 (unlimited: nothing is dropped), no persistence. Usage: scripts/bench_mqtt.sh [N]   (default 500000). PERF=1 also profiles dcpue
 # with `perf record -g` and prints where its time goes; PERF_STAT=1 counts its system calls and
 # context switches and its CPU by thread; INFLIGHT=20 sets the broker's max_inflight_messages
 # (Mosquitto's default) instead of 0.
@@ -44,10 +43,13 @@ for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sl
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime+stime, in ticks
 TICK=$(getconf CLK_TCK)
 us_per() { python3 -c "print(round(($2)*1e6/$TICK/$1, 2))"; } # N, ticks -> CPU us per message
+time_us_per() { python3 -c "print(round(($(awk '{print $1+$2}' "$2"))*1e6/$1, 2))"; } # N, /usr/bin/time file -> CPU us per message
+thread_ticks() { for t in /proc/$1/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done; }
 
-taken() { # MQTT messages dcpue has taken (logged and judged), a live counter
-  curl -s "http://127.0.0.1:$1/metrics" | awk '$1=="dcpue_ingest_messages_total" {n=$2} END {printf "%d\n", n}'
+metric() { # the value of one unlabelled metric of dcpue on port $1
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1==m {v=$2} END {print v}'
 }
+taken() { printf '%d\n' "$(metric "$1" dcpue_ingest_messages_total)"; } # messages taken, a live counter
 accepted_sum() { # sum of one counter family over all facilities
   curl -s "http://127.0.0.1:$1/metrics" | awk -v fam="$2" 'index($0, fam"{")==1 {s+=$NF} END {printf "%d\n", s}'
 }
@@ -66,9 +68,7 @@ for Q in 0 1; do
   wait "$SUB"
   T1=$(now)
   B1=$(cpu_ticks "${PIDS[0]}")
-  SUBCPU=$(awk '{print ($1+$2)}' "$TMP/sub-$Q.time")
-  LOADCPU=$(awk '{print ($1+$2)}' "$TMP/load-sub-$Q.time")
-  echo "QoS $Q CPU per message: mosquitto_sub $(python3 -c "print(round($SUBCPU*1e6/$N, 2))") us, broker $(us_per "$N" "$B1-$B0") us, publisher $(python3 -c "print(round($LOADCPU*1e6/$N, 2))") us"
+  echo "QoS $Q CPU per message: mosquitto_sub $(time_us_per "$N" "$TMP/sub-$Q.time") us, broker $(us_per "$N" "$B1-$B0") us, publisher $(time_us_per "$N" "$TMP/load-sub-$Q.time") us"
   RATE[sub$Q]=$(python3 -c "print(round($N/($T1-$T0)))")
   echo "QoS $Q mosquitto_sub: $N messages in $(python3 -c "print(round($T1-$T0,2))") s = ${RATE[sub$Q]}/s"
 
@@ -89,7 +89,7 @@ for Q in 0 1; do
     perf stat -e context-switches,syscalls:sys_enter_fdatasync,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait \
       -p "$D" -o "$TMP/stat-$Q.txt" &
     STATPID=$!
-    for t in /proc/$D/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done > "$TMP/threads0-$Q"
+    thread_ticks "$D" > "$TMP/threads0-$Q"
   fi
   if [ -n "${PERF:-}" ]; then
     perf record -q -F 499 -g -p "$D" -o "$TMP/perf-$Q.data" 2>/dev/null &
@@ -111,14 +111,14 @@ for Q in 0 1; do
     if [ $((SECONDS - START)) -gt 600 ]; then echo "dcpue took more than 600 s"; exit 1; fi
   done
   # When the last of them was taken (dcpue's own clock, the same as `date`'s).
-  T1=$(curl -s "http://127.0.0.1:$HTTP/metrics" | awk '$1=="dcpue_ingest_last_taken_timestamp_seconds" {print $2}')
+  T1=$(metric "$HTTP" dcpue_ingest_last_taken_timestamp_seconds)
   C1=$(cpu_ticks "$D")
   B1=$(cpu_ticks "${PIDS[0]}")
   echo "QoS $Q CPU per reading: dcpue serve $(us_per "$N" "$C1-$C0") us, broker $(us_per "$N" "$B1-$B0") us"
   if [ -n "${PERF_STAT:-}" ]; then
     kill -INT "$STATPID"; wait "$STATPID" || true
     echo "--- CPU by thread (ms): dcpue serve at QoS $Q"
-    for t in /proc/$D/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done |
+    thread_ticks "$D" |
       awk -v tick="$TICK" 'NR==FNR {b[$1]=$3; next} {d=$3-b[$1]; if (d>0) printf "  %-8s %-18s %6d\n", $1, $2, d*1000/tick}' "$TMP/threads0-$Q" -
     echo "--- perf stat: dcpue serve at QoS $Q (system calls and context switches)"
     grep -E '^ +[0-9]' "$TMP/stat-$Q.txt" || true
@@ -138,8 +138,7 @@ for Q in 0 1; do
     grep -E '^ +[0-9]' "$TMP/incl.txt" | grep -E 'dcpue::|sys_|fsync|fdatasync|write|recv|send|epoll' | head -30 | cut -c1-130 || true
   fi
   wait "$P"
-  LOADCPU=$(awk '{print ($1+$2)}' "$TMP/load-dcpue-$Q.time")
-  echo "QoS $Q CPU per message: publisher $(python3 -c "print(round($LOADCPU*1e6/$N, 2))") us"
+  echo "QoS $Q CPU per message: publisher $(time_us_per "$N" "$TMP/load-dcpue-$Q.time") us"
   sleep 1 # the next snapshot
   ACC=$(accepted_sum "$HTTP" dcpue_readings_accepted_total)
   REJ=$(accepted_sum "$HTTP" dcpue_readings_rejected_total)
