@@ -14,6 +14,9 @@ have chromium /usr/bin/chromium || need+=(chromium)
 have chromedriver /usr/bin/chromedriver || need+=(chromium-driver)
 have pdftotext /usr/bin/pdftotext || need+=(poppler-utils)
 have curl /usr/bin/curl || need+=(curl)
+have openssl /usr/bin/openssl || need+=(openssl)
+# deploy/systemd/dcpue.service is checked with systemd-analyze verify.
+have systemd-analyze /usr/bin/systemd-analyze || need+=(systemd)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 # Build dependencies of the InfluxDB client's TLS (native-tls → OpenSSL).
 have pkg-config /usr/bin/pkg-config || need+=(pkg-config)
