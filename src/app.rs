@@ -26,7 +26,7 @@ use crate::ingest::{self, parse_topic};
 use crate::sinks::{
     self,
     influx::InfluxHandle,
-    line::{reading_line, window_line},
+    line::{reading_line, window_line, WindowGrid},
 };
 use crate::store::wal::Wal;
 use crate::store::{self, IngestMark};
@@ -219,9 +219,8 @@ pub struct Service {
     pending_lines: Vec<String>,
     /// Role tag of each meter (`total+renewable` for two roles), by facility and meter.
     role_tags: Vec<Vec<String>>,
-    /// Event time of each facility's last window point, and the spacing between them.
-    last_window_point: Vec<Option<i64>>,
-    window_every_ms: i64,
+    /// The event-time steps that get window points.
+    window_grid: WindowGrid,
     log: RateLimitedLog,
     prefix: String,
     /// MQTT messages taken since start, and when the last were (live, for `/metrics`; not
@@ -406,10 +405,11 @@ pub async fn serve(
                 .collect()
         })
         .collect();
-    let window_every_ms = cfg
-        .influxdb
-        .as_ref()
-        .map_or(60_000, |i| i.window_every.ms().max(1));
+    let window_grid = WindowGrid::new(
+        cfg.influxdb
+            .as_ref()
+            .map_or(crate::duration::Span::MINUTE, |i| i.window_every),
+    );
     let taken = prometheus::IntCounter::new(
         "dcpue_ingest_messages_total",
         "MQTT messages the ingest loop has taken (logged and judged by the engine) since start; \
@@ -444,8 +444,7 @@ pub async fn serve(
         influx,
         pending_lines: Vec::new(),
         role_tags,
-        last_window_point: vec![None; cfg.facilities.len()],
-        window_every_ms,
+        window_grid,
         prefix: cfg.mqtt.topic_prefix.clone(),
         state_dir: cfg.storage.dir.clone(),
         cfg,
@@ -689,14 +688,12 @@ fn publish(svc: &mut Service) {
     let alerts = &mut svc.alerting.engine;
     let influx_on = svc.influx.is_some();
     let lines = &mut svc.pending_lines;
-    let last_point = &mut svc.last_window_point;
-    let every = svc.window_every_ms;
+    let grid = svc.window_grid;
     let cfg = &svc.cfg;
     e.advance(&mut |step| {
         alerts.on_step(&step, now);
-        // Window points at the watermark's steps, at most once per window_every.
-        if influx_on && last_point[step.facility].is_none_or(|t| step.step_ms - t >= every) {
-            last_point[step.facility] = Some(step.step_ms);
+        // Window points at the watermark's steps on the window_every grid of event time.
+        if influx_on && grid.on_grid(step.step_ms) {
             let tier = cfg.facilities[step.facility].tier.as_str();
             for (w, v) in &step.windows.0 {
                 if let Some(l) = window_line(step.facility_id, tier, w, step.step_ms, v) {

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use crate::duration::Span;
 use crate::engine::{Reading, WindowValues};
 
 /// Escapes a measurement name: commas and spaces.
@@ -111,6 +112,32 @@ pub fn window_line(
         ],
         ts_ms,
     )
+}
+
+/// The event-time grid of window points (CONTRACT §8, §15): a facility's step gets points when
+/// it is a whole multiple of `window_every` since the epoch (rounded up to whole minutes, the
+/// engine's steps). The grid depends on event time alone, so two replicas, or one replica before
+/// and after a restart, write their points at the same times and a server that keeps one point
+/// per series and time holds each once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowGrid {
+    every_ms: i64,
+}
+
+impl WindowGrid {
+    const MINUTE_MS: i64 = 60_000;
+
+    pub fn new(every: Span) -> WindowGrid {
+        let m = Self::MINUTE_MS;
+        WindowGrid {
+            every_ms: (every.ms().max(1) + m - 1) / m * m,
+        }
+    }
+
+    /// Whether the step (epoch ms) carries window points.
+    pub fn on_grid(&self, step_ms: i64) -> bool {
+        step_ms.rem_euclid(self.every_ms) == 0
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +269,23 @@ mod tests {
             assert_eq!(back.to_bits(), v.to_bits(), "{a}");
             assert!(!text.unwrap_or("e").contains('e'), "no exponent: {a}");
         }
+    }
+
+    #[test]
+    fn window_grid_is_event_time_multiples_of_window_every() {
+        let g = WindowGrid::new(Span(5 * 60_000));
+        let t0 = 1_772_331_600_000; // a whole hour
+        let on: Vec<i64> = (0..16)
+            .map(|k| t0 + k * 60_000)
+            .filter(|&t| g.on_grid(t))
+            .map(|t| (t - t0) / 60_000)
+            .collect();
+        assert_eq!(on, vec![0, 5, 10, 15]);
+        // Where a replica starts makes no difference: the same steps are on the grid.
+        assert!(!g.on_grid(t0 + 7 * 60_000));
+        // Less than a minute is a minute; 90 s is 2 minutes (steps are whole minutes).
+        assert!(WindowGrid::new(Span(1)).on_grid(t0 + 60_000));
+        let g90 = WindowGrid::new(Span(90_000));
+        assert!(g90.on_grid(t0 + 2 * 60_000) && !g90.on_grid(t0 + 3 * 60_000));
     }
 }
