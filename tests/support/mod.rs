@@ -586,8 +586,39 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// `config`: the alertmanager.yml text.
     pub fn start(config: &str) -> Alertmanager {
+        Alertmanager::start_with(
+            config,
+            free_port(),
+            &["--cluster.listen-address=".to_string()],
+        )
+    }
+
+    /// One member of an Alertmanager cluster (HA, as Prometheus users run it): gossip on
+    /// `cluster_port` (TCP and UDP) with the members at `peers`. Notifications wait until the
+    /// cluster settles, and the second member waits `peer_timeout` for the first to send.
+    pub fn start_clustered(
+        config: &str,
+        cluster_port: u16,
+        peers: &[u16],
+        peer_timeout: &str,
+    ) -> Alertmanager {
+        let mut args = vec![
+            format!("--cluster.listen-address=127.0.0.1:{cluster_port}"),
+            format!("--cluster.advertise-address=127.0.0.1:{cluster_port}"),
+            format!("--cluster.peer-timeout={peer_timeout}"),
+            "--cluster.settle-timeout=5s".to_string(),
+            "--cluster.pushpull-interval=2s".to_string(),
+        ];
+        args.extend(
+            peers
+                .iter()
+                .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
+        );
+        Alertmanager::start_with(config, free_port(), &args)
+    }
+
+    fn start_with(config: &str, port: u16, cluster: &[String]) -> Alertmanager {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let conf = dir.path().join("alertmanager.yml");
         std::fs::write(&conf, config).expect("write alertmanager.yml");
         let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
@@ -600,7 +631,7 @@ impl Alertmanager {
                     dir.path().join("data").display()
                 ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--cluster.listen-address=")
+                .args(cluster)
                 .stdout(Stdio::null())
                 .stderr(log),
         );
