@@ -477,9 +477,9 @@ def province():
         "How many facilities are compliant, in breach of their PUE ceiling, or without enough data "
         "(coverage of the compliance window below min_coverage) - dcpue_facility_status.",
         [
-            prom_target(f'sum(dcpue_facility_status{{{F},status="compliant"}})', "compliant", "A", instant=True),
-            prom_target(f'sum(dcpue_facility_status{{{F},status="breach"}})', "breach", "B", instant=True),
-            prom_target(f'sum(dcpue_facility_status{{{F},status="insufficient_data"}})', "insufficient data", "C", instant=True),
+            prom_target(f'sum(max by (facility) (dcpue_facility_status{{{F},status="compliant"}}))', "compliant", "A", instant=True),
+            prom_target(f'sum(max by (facility) (dcpue_facility_status{{{F},status="breach"}}))', "breach", "B", instant=True),
+            prom_target(f'sum(max by (facility) (dcpue_facility_status{{{F},status="insufficient_data"}}))', "insufficient data", "C", instant=True),
         ],
         PROM, "none", 0,
         overrides=[
@@ -493,7 +493,7 @@ def province():
         "Alerts firing",
         "dcpue's own alerts (PueAboveCeiling, CoverageBelowMinimum, PueImplausible, MeterStale, "
         "RenewableShareBelowTarget) firing now - dcpue_alert_active == 1.",
-        [prom_target(f'sum(dcpue_alert_active{{{F}}} == 1) or vector(0)', "firing", "A", instant=True)],
+        [prom_target(f'sum(max without (instance) (dcpue_alert_active{{{F}}}) == 1) or vector(0)', "firing", "A", instant=True)],
         PROM, "none", 0, steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
     ), 4, 5)
     L.add(stat(
@@ -510,7 +510,7 @@ def province():
         "Stale facilities",
         "Facilities whose watermark is older than their stale_after (dcpue_facility_stale): "
         "a meter or gateway stopped reporting.",
-        [prom_target(f'sum(dcpue_facility_stale{{{F}}})', "stale", "A", instant=True)],
+        [prom_target(f'sum(max by (facility) (dcpue_facility_stale{{{F}}}))', "stale", "A", instant=True)],
         PROM, "none", 0, steps=[{"color": "green", "value": None}, {"color": "red", "value": 1}],
     ), 6, 5)
 
@@ -652,7 +652,7 @@ def province():
     L.add(stat(
         "Readings accepted / s",
         "Readings taken by the engine per second, selected facilities (rate of dcpue_readings_accepted_total).",
-        [prom_target(f'sum(rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval]))', "accepted", "A", instant=True)],
+        [prom_target(f'sum(max by (facility) (rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval])))', "accepted", "A", instant=True)],
         PROM, "ops", 2, [{"color": "red", "value": None}, {"color": "green", "value": 0.0001}],
     ), 4, 5)
     L.add(stat(
@@ -660,15 +660,15 @@ def province():
         "Rejected readings over all received (dcpue_readings_rejected_total, every reason, duplicates included; "
         "unknown facility counted under facility \"\").",
         [prom_target(
-            f'sum(rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval])) '
-            f'/ (sum(rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval])) '
-            f'+ sum(rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval])))', "rejected", "A", instant=True)],
+            f'sum(max by (facility, reason) (rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval]))) '
+            f'/ (sum(max by (facility, reason) (rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval]))) '
+            f'+ sum(max by (facility) (rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval]))))', "rejected", "A", instant=True)],
         PROM, "percentunit", 2, [{"color": "green", "value": None}, {"color": "#EAB839", "value": 0.01}, {"color": "red", "value": 0.05}],
     ), 4, 5)
     L.add(stat(
         "InfluxDB sink queue",
         "Points waiting for the InfluxDB sink (dcpue_influx_queue_points); grows while the server is unreachable.",
-        [prom_target('sum(dcpue_influx_queue_points)', "queued", "A", instant=True)],
+        [prom_target('max(dcpue_influx_queue_points)', "queued", "A", instant=True)],
         PROM, "short", 0, [{"color": "green", "value": None}, {"color": "#EAB839", "value": 10000}],
     ), 4, 5)
     L.add(stat(
@@ -680,20 +680,20 @@ def province():
     L.add(timeseries(
         "Readings accepted per facility",
         "rate(dcpue_readings_accepted_total) per facility.",
-        [prom_target(f'sum by (facility) (rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval]))', "{{facility}}", "A")],
+        [prom_target(f'max by (facility) (rate(dcpue_readings_accepted_total{{{F}}}[$__rate_interval]))', "{{facility}}", "A")],
         PROM, "ops", 2, calcs=["mean", "lastNotNull"],
     ), 12, 8)
     L.add(timeseries(
         "Readings rejected by reason",
         "rate(dcpue_readings_rejected_total) by reason (too_large, malformed, unknown_meter, invalid_value, "
         "future_timestamp, duplicate, conflict, too_late, implausible, glitch). duplicate is usually a QoS 1 redelivery.",
-        [prom_target(f'sum by (reason) (rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval]))', "{{reason}}", "A")],
+        [prom_target(f'sum by (reason) (max by (facility, reason) (rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval])))', "{{reason}}", "A")],
         PROM, "ops", 3, draw="bars", fill=60, stacking="normal", calcs=["mean", "lastNotNull"],
     ), 12, 8)
     L.add(table(
         "Rejected in the time range by facility and reason",
         "increase(dcpue_readings_rejected_total) over the dashboard's time range; facility \"\" is an unknown facility.",
-        [prom_target(f'sum by (facility, reason) (increase(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__range]))', "", "A", True, "table")],
+        [prom_target(f'max by (facility, reason) (increase(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__range]))', "", "A", True, "table")],
         PROM, "short", 0,
         transformations=[{"id": "groupingToMatrix", "options": {"columnField": "reason", "rowField": "facility", "valueField": "Value", "emptyValue": "zero"}}],
     ), 12, 8)
@@ -715,9 +715,9 @@ def province():
         "Points written per second (dcpue_influx_points_written_total), write errors by kind "
         "(dcpue_influx_write_errors_total) and the queue (dcpue_influx_queue_points, right axis).",
         [
-            prom_target('sum(rate(dcpue_influx_points_written_total[$__rate_interval]))', "written", "A"),
-            prom_target('sum by (kind) (rate(dcpue_influx_write_errors_total[$__rate_interval]))', "errors {{kind}}", "B"),
-            prom_target('sum(dcpue_influx_queue_points)', "queued", "C"),
+            prom_target('max(rate(dcpue_influx_points_written_total[$__rate_interval]))', "written", "A"),
+            prom_target('max by (kind) (rate(dcpue_influx_write_errors_total[$__rate_interval]))', "errors {{kind}}", "B"),
+            prom_target('max(dcpue_influx_queue_points)', "queued", "C"),
         ],
         PROM, "ops", 2,
         overrides=[by_name("queued", [prop("unit", "short"), prop("custom.axisPlacement", "right")]),

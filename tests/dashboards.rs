@@ -1236,6 +1236,95 @@ fn prometheus_dashboards_show_data_and_rules_fire_on_real_prometheus() {
     assert!(rate > 0.0, "duplicates grow in the scenario: {rate}");
 }
 
+/// A query result as `labels without instance → value`; two series that differ only by
+/// `instance` (one per replica) are both kept, under `key#2`.
+fn by_labels(result: &[Value]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for r in result {
+        let mut labels: Vec<String> = r["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "instance")
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        labels.sort();
+        let v = r["value"][1]
+            .as_str()
+            .or(r[1].as_str())
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        let mut key = labels.join(",");
+        while out.contains_key(&key) {
+            key.push_str("#2");
+        }
+        out.insert(key, v);
+    }
+    out
+}
+
+/// Two replicas scraped as two targets of one job (the README's high-availability setup):
+/// every panel of the Prometheus dashboards shows what it shows with one replica. No count or
+/// rate is doubled by a sum over replicas, and no panel draws a line per replica.
+#[test]
+fn dashboards_do_not_double_count_two_replicas() {
+    let one = MetricsServer::start(canned_metrics);
+    let r1 = MetricsServer::start(canned_metrics);
+    let r2 = MetricsServer::start(canned_metrics);
+    let config = |ports: &[u16]| {
+        let targets: Vec<String> = ports.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dcpue\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        )
+    };
+    let single = Prometheus::start(&config(&[one.port]));
+    let pair = Prometheus::start(&config(&[r1.port, r2.port]));
+    for (prom, targets) in [(&single, 1), (&pair, 2)] {
+        let scraped = eventually(Duration::from_secs(60), || {
+            let r = prom_query(
+                &prom.url(),
+                "count_over_time(up{job=\"dcpue\"}[1m]) >= 4 and up{job=\"dcpue\"} == 1",
+            )
+            .ok()?;
+            (r.len() == targets).then_some(())
+        });
+        assert!(scraped.is_some(), "not scraped: {}", prom.log());
+    }
+    let none = HashMap::new();
+    for file in [PROVINCE, RENEWABLES] {
+        let path = dashboard_path(file);
+        let a = panel_query_results(&single.url(), &path, &none);
+        let b = panel_query_results(&pair.url(), &path, &none);
+        assert_eq!(a.len(), b.len());
+        for ((title, expr, ra), (_, _, rb)) in a.iter().zip(&b) {
+            let (va, vb) = (by_labels(ra), by_labels(rb));
+            assert_eq!(
+                va.keys().collect::<Vec<_>>(),
+                vb.keys().collect::<Vec<_>>(),
+                "{file}: panel {title:?} shows other series with two replicas: {expr}"
+            );
+            if title.starts_with("variable ") {
+                // A variable's values are its label values; the count is the test's stand-in.
+                continue;
+            }
+            // A sum or count over replicas would double; max and min cannot. The canned
+            // exporters move with each scrape (rates, a wobble of a few thousandths), and each
+            // Prometheus scrapes its own: a doubling shows, a wobble does not.
+            if !(expr.contains("sum(") || expr.contains("sum by") || expr.contains("count(")) {
+                continue;
+            }
+            for (k, x) in &va {
+                let y = vb[k];
+                assert!(
+                    x.is_nan() && y.is_nan() || (x - y).abs() <= 0.2 * x.abs().max(y.abs()),
+                    "{file}: panel {title:?} {k}: {x} with one replica, {y} with two: {expr}"
+                );
+            }
+        }
+    }
+}
+
 /// Line protocol of CONTRACT §8 for the last three hours, one window point per facility and
 /// window per minute and one reading per meter per minute, as dcpue's sink writes them.
 fn sink_lines(now_ms: i64) -> String {

@@ -216,6 +216,18 @@ pub fn run_panel_queries(
     dashboard: &Path,
     vars: &HashMap<&str, &str>,
 ) -> Vec<(String, String, usize)> {
+    panel_query_results(prom_base_url, dashboard, vars)
+        .into_iter()
+        .map(|(title, expr, result)| (title, expr, result.len()))
+        .collect()
+}
+
+/// As [`run_panel_queries`], with each query's result (its series or scalar).
+pub fn panel_query_results(
+    prom_base_url: &str,
+    dashboard: &Path,
+    vars: &HashMap<&str, &str>,
+) -> Vec<(String, String, Vec<Value>)> {
     let dash = load_dashboard(dashboard);
     let values = variable_values(&dash, vars);
     let mut out = Vec::new();
@@ -234,7 +246,7 @@ pub fn run_panel_queries(
                 dashboard.display()
             )
         });
-        out.push((title, expr, result.len()));
+        out.push((title, expr, result));
     };
     for v in variables(&dash) {
         if v["type"] != "query" {
