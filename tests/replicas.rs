@@ -229,7 +229,8 @@ commissioned = "2023-06-01"
         let a = active_in(am);
         assert_eq!(a.len(), 1, "one alert in each Alertmanager: {a:?}");
     }
-    // The replicas evaluated the same steps: the same alerts, labels and states.
+    // The replicas evaluated the same steps: the same alerts, labels, annotations and values
+    // (once both have taken the same data).
     let ours = |r: &Dcpue| {
         r.get_json("/api/v1/alerts")
             .as_array()
@@ -237,12 +238,24 @@ commissioned = "2023-06-01"
             .unwrap_or_default()
             .into_iter()
             .filter(|a| a["name"] == "PueAboveCeiling")
-            .map(|a| (a["labels"].clone(), a["state"].clone()))
+            .map(|a| {
+                serde_json::json!({
+                    "labels": a["labels"], "annotations": a["annotations"], "state": a["state"],
+                    "since": a["since"], "value": a["value"],
+                })
+            })
             .collect::<Vec<_>>()
     };
-    let (a1, a2) = (ours(&r1), ours(&r2));
-    assert!(!a1.is_empty());
-    assert_eq!(a1, a2, "the same alerts from both replicas");
+    let same = eventually(Duration::from_secs(10), || {
+        let (a1, a2) = (ours(&r1), ours(&r2));
+        (!a1.is_empty() && a1 == a2).then_some(())
+    });
+    assert!(
+        same.is_some(),
+        "the same alerts from both replicas:\n{:?}\n{:?}",
+        ours(&r1),
+        ours(&r2)
+    );
 
     // Replica 1 dies mid-stream: 40 more minutes at 1.4 are being published as it is killed.
     let broker = Arc::new(broker);
