@@ -13,6 +13,7 @@ use chrono::TimeZone;
 use serde::Serialize;
 use serde_json::json;
 
+use super::auth::Access;
 use super::Shared;
 use crate::duration::parse_span;
 use crate::engine::{FacilitySnapshot, MeterSnapshot};
@@ -32,9 +33,17 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({ "error": msg.into() }))).into_response()
 }
 
-async fn facilities(State(s): State<Arc<Shared>>) -> Response {
+async fn facilities(State(s): State<Arc<Shared>>, access: Access) -> Response {
     let snap = s.snapshot();
-    Json(&snap.facilities).into_response()
+    if access.is_all() {
+        return Json(&snap.facilities).into_response();
+    }
+    let seen: Vec<&FacilitySnapshot> = snap
+        .facilities
+        .iter()
+        .filter(|f| access.sees(&f.id))
+        .collect();
+    Json(seen).into_response()
 }
 
 #[derive(Serialize)]
@@ -44,9 +53,14 @@ struct FacilityDetail<'a> {
     meters: &'a [MeterSnapshot],
 }
 
-async fn facility(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+async fn facility(
+    State(s): State<Arc<Shared>>,
+    access: Access,
+    Path(id): Path<String>,
+) -> Response {
     let snap = s.snapshot();
-    match snap.facility(&id) {
+    // Another facility is, for a scoped user, as if it did not exist.
+    match snap.facility(&id).filter(|_| access.sees(&id)) {
         Some(f) => Json(FacilityDetail {
             facility: f,
             meters: &f.meters,
@@ -68,11 +82,12 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 async fn series(
     State(s): State<Arc<Shared>>,
+    access: Access,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let snap = s.snapshot();
-    let Some(fs) = snap.facility(&id) else {
+    let Some(fs) = snap.facility(&id).filter(|_| access.sees(&id)) else {
         return error(StatusCode::NOT_FOUND, format!("unknown facility {id:?}"));
     };
     let window_name = q.get("window").map(String::as_str).unwrap_or("24h");
@@ -168,15 +183,16 @@ async fn series(
     }
 }
 
-async fn alerts(State(s): State<Arc<Shared>>) -> Response {
+async fn alerts(State(s): State<Arc<Shared>>, access: Access) -> Response {
     match s.alerts() {
-        Some(a) => Json(a.active()).into_response(),
+        Some(a) => Json(access.filter_json(a.active())).into_response(),
         None => Json(json!([])).into_response(),
     }
 }
 
 async fn alerts_history(
     State(s): State<Arc<Shared>>,
+    access: Access,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let since = match q.get("since") {
@@ -192,11 +208,11 @@ async fn alerts_history(
         None => None,
     };
     match s.alerts() {
-        Some(a) => Json(a.history(
+        Some(a) => Json(access.filter_json(a.history(
             q.get("facility").map(String::as_str),
             q.get("name").map(String::as_str),
             since,
-        ))
+        )))
         .into_response(),
         None => Json(json!([])).into_response(),
     }
