@@ -478,7 +478,7 @@ fn http_users_and_scopes_as_contract_section_11_says() {
     // Plain HTTP on the TLS port gets nothing.
     let plain = support::http_get(&format!("http://127.0.0.1:{}/healthz", d.port));
     assert!(
-        plain.is_none_or(|(code, _)| code != 200),
+        plain.as_ref().is_none_or(|(code, _)| *code != 200),
         "served plain HTTP: {plain:?}"
     );
 }
@@ -529,7 +529,8 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
             .find(|t| t["labels"]["job"] == job)
             .and_then(|t| {
                 let h = t["health"].as_str()?;
-                (h != "unknown").then(|| (h.to_string(), t["lastError"].as_str()?.to_string()))
+                let err = t["lastError"].as_str()?.to_string();
+                (h != "unknown").then(|| (h.to_string(), err))
             })
     };
     let up = eventually(Duration::from_secs(60), || health("dcpue").filter(|(h, _)| h == "up"));

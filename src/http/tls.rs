@@ -51,7 +51,8 @@ fn certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// Builds the acceptor: certificate chain and key (PEM), optional client-certificate
-/// verification against `client_ca_file`, protocol versions, ALPN (h2 unless `http2: false`).
+/// verification against `client_ca_file`, protocol versions. ALPN offers HTTP/1.1 only: the
+/// server speaks HTTP/1.1 (Prometheus and browsers use it when h2 is not offered).
 pub fn acceptor(t: &TlsSettings) -> Result<TlsAcceptor, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::PrivateKeyDer;
@@ -93,11 +94,7 @@ pub fn acceptor(t: &TlsSettings) -> Result<TlsAcceptor, TlsError> {
     };
     let mut cfg = builder.with_single_cert(chain, key)?;
     cfg.ignore_client_order = t.prefer_server_order;
-    cfg.alpn_protocols = if t.http2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
-    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 

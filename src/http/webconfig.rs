@@ -81,7 +81,7 @@ pub struct TlsServerConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpServerConfig {
-    /// `false`: offer only HTTP/1.1 in TLS ALPN.
+    /// Accepted for compatibility; dcpue serves HTTP/1.1 either way.
     #[serde(default)]
     pub http2: Option<bool>,
     #[serde(default)]
@@ -113,7 +113,6 @@ pub struct TlsSettings {
     pub min_version: TlsVersion,
     pub max_version: TlsVersion,
     pub prefer_server_order: bool,
-    pub http2: bool,
 }
 
 /// What dcpue serves with: optional TLS, optional users.
@@ -308,11 +307,6 @@ impl WebConfig {
             min_version,
             max_version,
             prefer_server_order: t.prefer_server_cipher_suites.unwrap_or(true),
-            http2: self
-                .http_server_config
-                .as_ref()
-                .and_then(|h| h.http2)
-                .unwrap_or(true),
         }))
     }
 }
@@ -421,7 +415,6 @@ mod tests {
         assert_eq!(t.client_ca_file.as_deref(), Some(Path::new("/etc/dcpue/ca.crt")));
         assert_eq!(t.client_auth, ClientAuth::RequireAndVerifyClientCert);
         assert_eq!(t.min_version, TlsVersion::Tls13);
-        assert!(!t.http2);
         assert_eq!(wc.users(path).unwrap().len(), 1);
     }
 
