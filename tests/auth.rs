@@ -587,3 +587,61 @@ fn the_page_behind_basic_auth_shows_only_what_its_user_may_see() {
     let dom = page_dom(&with(OPERATOR), profile.path());
     assert_eq!(cards(&dom), ["nanchang-1"], "the operator's page:\n{dom}");
 }
+
+#[test]
+fn check_config_loads_the_web_config_and_warns_beyond_loopback() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let certs = Certs::make(tmp.path());
+    let check = |listen: &str, web: Option<&str>| {
+        let mut http = format!("listen = \"{listen}\"\n");
+        if let Some(w) = web {
+            std::fs::write(tmp.path().join("web.yml"), w).expect("web.yml");
+            http += &format!(
+                "web_config_file = \"{}\"\n",
+                tmp.path().join("web.yml").display()
+            );
+        }
+        let config = tmp.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!("[http]\n{http}\n{TEST_FACILITIES}"),
+        )
+        .expect("config");
+        let out = Command::new(dcpue_bin())
+            .arg("check-config")
+            .arg(&config)
+            .output()
+            .expect("check-config");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, err) = check("0.0.0.0:9184", None);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning: http listens on 0.0.0.0:9184, beyond loopback, without basic_auth_users and without TLS"),
+        "{err}"
+    );
+    let (ok, err) = check("127.0.0.1:9184", None);
+    assert!(ok && !err.contains("warning"), "{err}");
+
+    let cert = certs.path("server.crt");
+    let key = certs.path("server.key");
+    let hash = bcrypt::hash("pw", 4).expect("bcrypt");
+    let full = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  a: '{hash}'\n",
+        cert.display(),
+        key.display()
+    );
+    let (ok, err) = check("0.0.0.0:9184", Some(&full));
+    assert!(ok && !err.contains("warning"), "{err}");
+    let (ok, err) = check("0.0.0.0:9184", Some(&format!("basic_auth_users:\n  a: '{hash}'\n")));
+    assert!(ok && err.contains("without TLS"), "{err}");
+
+    // A broken file stops it, naming the file and what is wrong.
+    let (ok, err) = check("127.0.0.1:9184", Some("basic_auth_users:\n  a: plaintext\n"));
+    assert!(!ok && err.contains("web.yml") && err.contains("not a bcrypt hash"), "{err}");
+    let (ok, err) = check(
+        "127.0.0.1:9184",
+        Some(&format!("tls_server_config:\n  cert_file: {}\n  key_file: missing.key\n", cert.display())),
+    );
+    assert!(!ok && err.contains("missing.key"), "{err}");
+}
