@@ -341,7 +341,8 @@ pub async fn serve(
         "HTTP requests refused for wrong credentials (user or password) since start.",
     )
     .map_err(|e| AppError::Other(e.to_string()))?;
-    let web = http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;
+    let web =
+        http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;
     if let Some(w) = http::webconfig::exposure_warning(&cfg.http.listen, &web) {
         tracing::warn!("{w}");
     }

@@ -40,7 +40,13 @@ impl Certs {
         let dir = dir.join("pki");
         std::fs::create_dir_all(&dir).expect("pki dir");
         let openssl = which("openssl");
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         run(Command::new(&openssl)
             .current_dir(&dir)
             .args(["req", "-x509"])
@@ -130,7 +136,8 @@ impl SecureBroker {
                 .stderr(log),
         );
         assert!(
-            wait_port(port, Duration::from_secs(10)) && wait_port(cert_port, Duration::from_secs(10)),
+            wait_port(port, Duration::from_secs(10))
+                && wait_port(cert_port, Duration::from_secs(10)),
             "mosquitto did not listen: {}",
             std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
         );
@@ -148,7 +155,14 @@ impl SecureBroker {
 
     /// mosquitto_pub over TLS as `user` (MQTT 5, so a refused publish is reported, not
     /// swallowed); returns its output.
-    fn publish(&self, certs: &Certs, user: &str, password: &str, topic: &str, payload: &str) -> Output {
+    fn publish(
+        &self,
+        certs: &Certs,
+        user: &str,
+        password: &str,
+        topic: &str,
+        payload: &str,
+    ) -> Output {
         Command::new(which("mosquitto_pub"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("--cafile")
@@ -211,7 +225,11 @@ fn a_facility_cannot_publish_into_another_facilitys_topics() {
     let broker = SecureBroker::start(
         tmp.path(),
         &certs,
-        &[("dcpue", "dcpue-secret"), ("f1", "f1-secret"), ("f2", "f2-secret")],
+        &[
+            ("dcpue", "dcpue-secret"),
+            ("f1", "f1-secret"),
+            ("f2", "f2-secret"),
+        ],
         &acl,
     );
     // dcpue on the listener that wants a client certificate and its password.
@@ -227,7 +245,8 @@ fn a_facility_cannot_publish_into_another_facilitys_topics() {
     );
     let dcpue_log = || std::fs::read_to_string(tmp.path().join("dcpue.log")).unwrap_or_default();
     let ready = eventually(Duration::from_secs(30), || {
-        support::http_get(&format!("http://127.0.0.1:{http_port}/readyz")).filter(|(s, _)| *s == 200)
+        support::http_get(&format!("http://127.0.0.1:{http_port}/readyz"))
+            .filter(|(s, _)| *s == 200)
     });
     assert!(
         ready.is_some(),
@@ -248,7 +267,10 @@ fn a_facility_cannot_publish_into_another_facilitys_topics() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.contains("Not authorized"), "broker took f1's publish into f2: {said}");
+    assert!(
+        said.contains("Not authorized"),
+        "broker took f1's publish into f2: {said}"
+    );
     // f1 into its own topic: accepted. It went after the refused one, on the same broker, so once
     // dcpue has it, the refused one would have arrived before it.
     let out = broker.publish(&certs, "f1", "f1-secret", "dc/f1/grid", &reading);
@@ -342,7 +364,10 @@ impl SecureDcpue {
                 1,
             )
             + &format!("\n[http.access]\n\"{}\" = [\"nanchang-1\"]\n", OPERATOR.0);
-        assert!(text.contains(&format!("127.0.0.1:{port}")), "layout changed");
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}")),
+            "layout changed"
+        );
         let config = dir.path().join("dcpue.toml");
         std::fs::write(&config, text).expect("config");
         let log = std::fs::File::create(dir.path().join("dcpue.log")).expect("log");
@@ -362,7 +387,8 @@ impl SecureDcpue {
             _proc: proc,
         };
         assert!(
-            eventually(Duration::from_secs(30), || (d.curl(None, "/readyz").0 == 200)
+            eventually(Duration::from_secs(30), || (d.curl(None, "/readyz").0
+                == 200)
                 .then_some(()))
             .is_some(),
             "dcpue did not serve https: {}",
@@ -437,14 +463,22 @@ fn http_users_and_scopes_as_contract_section_11_says() {
             .contains("www-authenticate: basic realm=\"dcpue\""),
         "{head}"
     );
-    for path in ["/", "/metrics", "/api/v1/alerts", "/api/v1/facilities/nanchang-1"] {
+    for path in [
+        "/",
+        "/metrics",
+        "/api/v1/alerts",
+        "/api/v1/facilities/nanchang-1",
+    ] {
         assert_eq!(d.curl(None, path).0, 401, "{path}");
     }
     assert_eq!(d.curl(None, "/healthz").0, 200);
 
     // Wrong password (and an unknown user): 401, counted.
     assert_eq!(d.auth_failures(), Some(0.0));
-    assert_eq!(d.curl(Some((REGULATOR.0, "nope")), "/api/v1/facilities").0, 401);
+    assert_eq!(
+        d.curl(Some((REGULATOR.0, "nope")), "/api/v1/facilities").0,
+        401
+    );
     assert_eq!(d.curl(Some(("mallory", REGULATOR.1)), "/metrics").0, 401);
     assert_eq!(d.auth_failures(), Some(2.0));
 
@@ -452,11 +486,17 @@ fn http_users_and_scopes_as_contract_section_11_says() {
     let all = ids(&d.json(REGULATOR, "/api/v1/facilities"));
     assert_eq!(all.len(), 7, "{all:?}");
     assert!(all.contains(&"jiujiang-1".to_string()));
-    assert_eq!(d.json(REGULATOR, "/api/v1/facilities/jiujiang-1")["id"], "jiujiang-1");
+    assert_eq!(
+        d.json(REGULATOR, "/api/v1/facilities/jiujiang-1")["id"],
+        "jiujiang-1"
+    );
 
     // The operator sees only nanchang-1: 404 on another facility's paths, 403 on /metrics.
     assert_eq!(ids(&d.json(OPERATOR, "/api/v1/facilities")), ["nanchang-1"]);
-    assert_eq!(d.json(OPERATOR, "/api/v1/facilities/nanchang-1")["id"], "nanchang-1");
+    assert_eq!(
+        d.json(OPERATOR, "/api/v1/facilities/nanchang-1")["id"],
+        "nanchang-1"
+    );
     for path in [
         "/api/v1/facilities/jiujiang-1",
         "/api/v1/facilities/jiujiang-1/series?window=24h",
@@ -464,8 +504,11 @@ fn http_users_and_scopes_as_contract_section_11_says() {
         assert_eq!(d.curl(Some(OPERATOR), path).0, 404, "{path}");
     }
     assert_eq!(
-        d.curl(Some(OPERATOR), "/api/v1/facilities/nanchang-1/series?window=24h")
-            .0,
+        d.curl(
+            Some(OPERATOR),
+            "/api/v1/facilities/nanchang-1/series?window=24h"
+        )
+        .0,
         200
     );
     assert_eq!(d.curl(Some(OPERATOR), "/metrics").0, 403);
@@ -512,16 +555,25 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let _prom = Proc::spawn(
         "prometheus",
         Command::new(which("prometheus"))
-            .arg(format!("--config.file={}", prom_dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                prom_dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                prom_dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    assert!(wait_port(port, Duration::from_secs(30)), "prometheus did not start");
+    assert!(
+        wait_port(port, Duration::from_secs(30)),
+        "prometheus did not start"
+    );
     let health = |job: &str| {
-        let (_, body) =
-            support::http_get(&format!("http://127.0.0.1:{port}/api/v1/targets")).unwrap_or_default();
+        let (_, body) = support::http_get(&format!("http://127.0.0.1:{port}/api/v1/targets"))
+            .unwrap_or_default();
         let v: Value = serde_json::from_str(&body).ok()?;
         v["data"]["activeTargets"]
             .as_array()?
@@ -533,8 +585,15 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
                 (h != "unknown").then(|| (h.to_string(), err))
             })
     };
-    let up = eventually(Duration::from_secs(60), || health("dcpue").filter(|(h, _)| h == "up"));
-    assert!(up.is_some(), "target not up: {:?}\n{}", health("dcpue"), d.log());
+    let up = eventually(Duration::from_secs(60), || {
+        health("dcpue").filter(|(h, _)| h == "up")
+    });
+    assert!(
+        up.is_some(),
+        "target not up: {:?}\n{}",
+        health("dcpue"),
+        d.log()
+    );
     // A scoped user's scrape is refused (403), so Prometheus reports the target down.
     let scoped = eventually(Duration::from_secs(30), || health("scoped"));
     let (h, err) = scoped.expect("scoped target scraped");
@@ -602,17 +661,16 @@ fn check_config_loads_the_web_config_and_warns_beyond_loopback() {
             );
         }
         let config = tmp.path().join("c.toml");
-        std::fs::write(
-            &config,
-            format!("[http]\n{http}\n{TEST_FACILITIES}"),
-        )
-        .expect("config");
+        std::fs::write(&config, format!("[http]\n{http}\n{TEST_FACILITIES}")).expect("config");
         let out = Command::new(dcpue_bin())
             .arg("check-config")
             .arg(&config)
             .output()
             .expect("check-config");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
     let (ok, err) = check("0.0.0.0:9184", None);
     assert!(ok, "{err}");
@@ -633,15 +691,27 @@ fn check_config_loads_the_web_config_and_warns_beyond_loopback() {
     );
     let (ok, err) = check("0.0.0.0:9184", Some(&full));
     assert!(ok && !err.contains("warning"), "{err}");
-    let (ok, err) = check("0.0.0.0:9184", Some(&format!("basic_auth_users:\n  a: '{hash}'\n")));
+    let (ok, err) = check(
+        "0.0.0.0:9184",
+        Some(&format!("basic_auth_users:\n  a: '{hash}'\n")),
+    );
     assert!(ok && err.contains("without TLS"), "{err}");
 
     // A broken file stops it, naming the file and what is wrong.
-    let (ok, err) = check("127.0.0.1:9184", Some("basic_auth_users:\n  a: plaintext\n"));
-    assert!(!ok && err.contains("web.yml") && err.contains("not a bcrypt hash"), "{err}");
     let (ok, err) = check(
         "127.0.0.1:9184",
-        Some(&format!("tls_server_config:\n  cert_file: {}\n  key_file: missing.key\n", cert.display())),
+        Some("basic_auth_users:\n  a: plaintext\n"),
+    );
+    assert!(
+        !ok && err.contains("web.yml") && err.contains("not a bcrypt hash"),
+        "{err}"
+    );
+    let (ok, err) = check(
+        "127.0.0.1:9184",
+        Some(&format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: missing.key\n",
+            cert.display()
+        )),
     );
     assert!(!ok && err.contains("missing.key"), "{err}");
 }

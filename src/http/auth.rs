@@ -76,7 +76,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Access {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Access, Infallible> {
-        Ok(parts.extensions.get::<Access>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -267,7 +271,10 @@ mod tests {
     fn basic_header_parsing() {
         let mut h = HeaderMap::new();
         assert!(basic_credentials(&h).is_none());
-        h.insert(header::AUTHORIZATION, "Basic cmVnOnM6M2NyZXQ=".parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            "Basic cmVnOnM6M2NyZXQ=".parse().unwrap(),
+        );
         assert_eq!(
             basic_credentials(&h).unwrap().unwrap(),
             ("reg".to_string(), b"s:3cret".to_vec())

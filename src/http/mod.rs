@@ -137,7 +137,11 @@ pub async fn serve(
     let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
     let stop = async move { shutdown.cancelled().await };
     match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
         Some(acceptor) => {
             // `tap_io` only so that the connect info (the peer address) comes along.
             use axum::serve::ListenerExt;

@@ -379,12 +379,11 @@ pub fn exposure_warning(listen: &str, web: &Web) -> Option<String> {
 
 /// For `check-config`: loads the web config as `serve` does and returns the warnings.
 pub fn check(http: &HttpConfig) -> Result<Vec<String>, WebConfigError> {
-    let failures = prometheus::IntCounter::new("unused", "unused").map_err(|e| {
-        WebConfigError::Invalid {
+    let failures =
+        prometheus::IntCounter::new("unused", "unused").map_err(|e| WebConfigError::Invalid {
             path: PathBuf::new(),
             msg: e.to_string(),
-        }
-    })?;
+        })?;
     let web = load(http, failures)?;
     Ok(exposure_warning(&http.listen, &web).into_iter().collect())
 }
@@ -412,7 +411,10 @@ mod tests {
         let t = wc.tls(path).unwrap().unwrap();
         assert_eq!(t.cert_file, Path::new("/etc/dcpue/server.crt"));
         assert_eq!(t.key_file, Path::new("/abs/server.key"));
-        assert_eq!(t.client_ca_file.as_deref(), Some(Path::new("/etc/dcpue/ca.crt")));
+        assert_eq!(
+            t.client_ca_file.as_deref(),
+            Some(Path::new("/etc/dcpue/ca.crt"))
+        );
         assert_eq!(t.client_auth, ClientAuth::RequireAndVerifyClientCert);
         assert_eq!(t.min_version, TlsVersion::Tls13);
         assert_eq!(wc.users(path).unwrap().len(), 1);
@@ -450,10 +452,10 @@ mod tests {
             err("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_ca_file: ca\n")
                 .contains("Client CA's have been configured without a Client Auth Policy")
         );
-        assert!(
-            err("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Bogus\n")
-                .contains("Invalid ClientAuth: Bogus")
-        );
+        assert!(err(
+            "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Bogus\n"
+        )
+        .contains("Invalid ClientAuth: Bogus"));
         assert!(
             err("tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS10\n")
                 .contains("TLS12 and TLS13")
@@ -478,7 +480,10 @@ mod tests {
         assert!(exposure_warning("[::1]:9184", &web).is_none());
         assert!(exposure_warning("localhost:9184", &web).is_none());
         let w = exposure_warning("0.0.0.0:9184", &web).unwrap();
-        assert!(w.contains("without basic_auth_users and without TLS"), "{w}");
+        assert!(
+            w.contains("without basic_auth_users and without TLS"),
+            "{w}"
+        );
         assert!(exposure_warning("192.0.2.1:9184", &web).is_some());
     }
 }

@@ -9,9 +9,7 @@ use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AclError {
-    #[error(
-        "no broker user for dcpue: pass --user NAME or set [mqtt] username in the config"
-    )]
+    #[error("no broker user for dcpue: pass --user NAME or set [mqtt] username in the config")]
     NoUser,
     #[error("broker user {0:?}: must be non-empty, without spaces or control characters")]
     BadUser(String),
@@ -96,7 +94,12 @@ mod tests {
 
     #[test]
     fn each_facility_writes_only_its_own_topics_and_dcpue_reads_them() {
-        let text = acl_file(&cfg("username = \"dcpue\"\ntopic_prefix = \"jx\""), None, "t").unwrap();
+        let text = acl_file(
+            &cfg("username = \"dcpue\"\ntopic_prefix = \"jx\""),
+            None,
+            "t",
+        )
+        .unwrap();
         assert_eq!(
             rules(&text),
             [
@@ -114,7 +117,10 @@ mod tests {
 
     #[test]
     fn refuses_what_would_make_a_wrong_acl() {
-        assert!(matches!(acl_file(&cfg(""), None, "t"), Err(AclError::NoUser)));
+        assert!(matches!(
+            acl_file(&cfg(""), None, "t"),
+            Err(AclError::NoUser)
+        ));
         assert!(matches!(
             acl_file(&cfg(""), Some("f1"), "t"),
             Err(AclError::UserIsFacility(_))
