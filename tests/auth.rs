@@ -318,6 +318,11 @@ struct SecureDcpue {
 
 impl SecureDcpue {
     fn start() -> SecureDcpue {
+        SecureDcpue::start_with("")
+    }
+
+    /// `tls_extra`: more `tls_server_config` lines (indented two spaces).
+    fn start_with(tls_extra: &str) -> SecureDcpue {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::make(dir.path());
         let broker = support::Mosquitto::start();
@@ -327,7 +332,7 @@ impl SecureDcpue {
             dir.path().join("web.yml"),
             format!(
                 "tls_server_config:\n  cert_file: pki/server.crt\n  key_file: pki/server.key\n\
-                 basic_auth_users:\n  {}: '{}'\n  {}: '{}'\n",
+                 {tls_extra}basic_auth_users:\n  {}: '{}'\n  {}: '{}'\n",
                 REGULATOR.0,
                 bcrypt::hash(REGULATOR.1, 6).expect("bcrypt"),
                 OPERATOR.0,
@@ -387,7 +392,9 @@ impl SecureDcpue {
             _proc: proc,
         };
         assert!(
-            eventually(Duration::from_secs(30), || (d.curl(None, "/readyz").0
+            eventually(Duration::from_secs(30), || (d
+                .curl_with(None, "/readyz", &d.client_cert_args())
+                .0
                 == 200)
                 .then_some(()))
             .is_some(),
@@ -405,8 +412,28 @@ impl SecureDcpue {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
+    /// curl's arguments to offer the test client certificate (when the server asks for one).
+    fn client_cert_args(&self) -> Vec<std::ffi::OsString> {
+        vec![
+            "--cert".into(),
+            self.certs.path("client.crt").into(),
+            "--key".into(),
+            self.certs.path("client.key").into(),
+        ]
+    }
+
     /// `curl --cacert` (the test CA: the certificate is checked) → (status, headers, body).
     fn curl_full(&self, user: Option<(&str, &str)>, path: &str) -> (u16, String, String) {
+        self.curl_with(user, path, &[])
+    }
+
+    /// As `curl_full`, with more curl arguments; status 0 when no HTTP answer came.
+    fn curl_with(
+        &self,
+        user: Option<(&str, &str)>,
+        path: &str,
+        extra: &[std::ffi::OsString],
+    ) -> (u16, String, String) {
         let headers = self.dir.path().join(format!("headers-{}", free_port()));
         let mut cmd = Command::new(which("curl"));
         cmd.args(["-sS", "--max-time", "20", "-o", "-", "-D"])
@@ -417,6 +444,7 @@ impl SecureDcpue {
         if let Some((u, p)) = user {
             cmd.args(["-u", &format!("{u}:{p}")]);
         }
+        cmd.args(extra);
         let out = cmd.arg(self.url(path)).output().expect("curl");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
@@ -696,6 +724,16 @@ fn check_config_loads_the_web_config_and_warns_beyond_loopback() {
         Some(&format!("basic_auth_users:\n  a: '{hash}'\n")),
     );
     assert!(ok && err.contains("without TLS"), "{err}");
+    // A verified client certificate is proof of who a client is, too.
+    let certs_only = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_ca_file: {}\n  \
+         client_auth_type: RequireAndVerifyClientCert\n",
+        cert.display(),
+        key.display(),
+        certs.path("ca.crt").display()
+    );
+    let (ok, err) = check("0.0.0.0:9184", Some(&certs_only));
+    assert!(ok && !err.contains("warning"), "{err}");
 
     // A broken file stops it, naming the file and what is wrong.
     let (ok, err) = check(
@@ -714,4 +752,20 @@ fn check_config_loads_the_web_config_and_warns_beyond_loopback() {
         )),
     );
     assert!(!ok && err.contains("missing.key"), "{err}");
+}
+
+#[test]
+fn http_client_certificates_as_in_exporter_toolkit() {
+    let d = SecureDcpue::start_with(
+        "  client_ca_file: pki/ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let with_cert = d.client_cert_args();
+    let (code, _, body) = d.curl_with(Some(REGULATOR), "/api/v1/facilities", &with_cert);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(ids(&v).len(), 7);
+    // Still Basic auth on top of the certificate.
+    assert_eq!(d.curl_with(None, "/api/v1/facilities", &with_cert).0, 401);
+    // No certificate: the TLS handshake fails, no HTTP answer at all.
+    assert_eq!(d.curl(Some(REGULATOR), "/healthz").0, 0);
 }

@@ -120,11 +120,14 @@ pub struct TlsSettings {
 pub struct Web {
     pub auth: Option<Arc<Auth>>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS demands a client certificate signed by `client_ca_file` (RequireAndVerifyClientCert).
+    pub client_certs_required: bool,
 }
 
 impl Web {
-    pub fn has_users(&self) -> bool {
-        self.auth.is_some()
+    /// Whether a client must prove who it is: a password, or a verified certificate.
+    pub fn authenticates(&self) -> bool {
+        self.auth.is_some() || self.client_certs_required
     }
 }
 
@@ -319,7 +322,11 @@ pub fn load(http: &HttpConfig, failures: prometheus::IntCounter) -> Result<Web, 
     };
     let wc = WebConfig::read(path)?;
     let users = wc.users(path)?;
-    let tls = match wc.tls(path)? {
+    let settings = wc.tls(path)?;
+    let client_certs_required = settings
+        .as_ref()
+        .is_some_and(|t| t.client_auth == ClientAuth::RequireAndVerifyClientCert);
+    let tls = match settings {
         Some(t) => Some(tls::acceptor(&t).map_err(|source| WebConfigError::Tls {
             path: path.clone(),
             source,
@@ -347,7 +354,11 @@ pub fn load(http: &HttpConfig, failures: prometheus::IntCounter) -> Result<Web, 
     } else {
         Some(Arc::new(Auth::new(users, &http.access, failures)))
     };
-    Ok(Web { auth, tls })
+    Ok(Web {
+        auth,
+        tls,
+        client_certs_required,
+    })
 }
 
 /// Whether `listen` (host:port) is reachable only from this machine.
@@ -360,12 +371,12 @@ pub fn is_loopback(listen: &str) -> bool {
 }
 
 /// The start-up (and `check-config`) warning for a server reachable beyond loopback without
-/// users or without TLS.
+/// users (or required client certificates) or without TLS.
 pub fn exposure_warning(listen: &str, web: &Web) -> Option<String> {
     if is_loopback(listen) {
         return None;
     }
-    let missing = match (web.has_users(), web.tls.is_some()) {
+    let missing = match (web.authenticates(), web.tls.is_some()) {
         (true, true) => return None,
         (false, false) => "without basic_auth_users and without TLS: anyone who can reach it reads every facility's data, in clear text",
         (false, true) => "without basic_auth_users: anyone who can reach it reads every facility's data",
