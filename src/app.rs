@@ -336,11 +336,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), AppError> {
-    let auth_failures = prometheus::IntCounter::new(
-        "dcpue_http_auth_failures_total",
-        "HTTP requests refused for wrong credentials (user or password) since start.",
-    )
-    .map_err(|e| AppError::Other(e.to_string()))?;
+    let auth_failures = http::auth::failures_counter();
     let web =
         http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;
     if let Some(w) = http::webconfig::exposure_warning(&cfg.http.listen, &web) {

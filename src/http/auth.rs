@@ -29,6 +29,15 @@ const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL
 /// Paths served without credentials (liveness and readiness probes).
 pub const OPEN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
+/// `dcpue_http_auth_failures_total`: requests refused for a wrong user or password.
+pub fn failures_counter() -> prometheus::IntCounter {
+    prometheus::IntCounter::new(
+        "dcpue_http_auth_failures_total",
+        "HTTP requests refused for a wrong user or password since start.",
+    )
+    .expect("valid metric definition")
+}
+
 /// Which facilities a request may see.
 #[derive(Debug, Clone, Default)]
 pub enum Access {

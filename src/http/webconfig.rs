@@ -390,12 +390,7 @@ pub fn exposure_warning(listen: &str, web: &Web) -> Option<String> {
 
 /// For `check-config`: loads the web config as `serve` does and returns the warnings.
 pub fn check(http: &HttpConfig) -> Result<Vec<String>, WebConfigError> {
-    let failures =
-        prometheus::IntCounter::new("unused", "unused").map_err(|e| WebConfigError::Invalid {
-            path: PathBuf::new(),
-            msg: e.to_string(),
-        })?;
-    let web = load(http, failures)?;
+    let web = load(http, super::auth::failures_counter())?;
     Ok(exposure_warning(&http.listen, &web).into_iter().collect())
 }
 
