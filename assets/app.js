@@ -230,7 +230,10 @@
   function getJSON(path) {
     var ctl = typeof AbortController === 'function' ? new AbortController() : null;
     var timer = setTimeout(function () { if (ctl) ctl.abort(); }, FETCH_TIMEOUT_MS);
-    return fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store', signal: ctl ? ctl.signal : undefined })
+    // Against location.origin, not the page's URL: a page opened with user:pass@ in its URL
+    // would resolve a relative path to a URL with credentials in it, which fetch() refuses. The
+    // browser sends the Basic credentials it logged in with (same origin) by itself.
+    return fetch(location.origin + path, { headers: { Accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin', signal: ctl ? ctl.signal : undefined })
       .then(function (r) {
         clearTimeout(timer);
         if (!r.ok) { var e = new Error('HTTP ' + r.status + ' ' + path); e.status = r.status; throw e; }

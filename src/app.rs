@@ -335,6 +335,12 @@ pub async fn serve(
     shutdown: CancellationToken,
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), AppError> {
+    let auth_failures = http::auth::failures_counter();
+    let web =
+        http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;
+    if let Some(w) = http::webconfig::exposure_warning(&cfg.http.listen, &web) {
+        tracing::warn!("{w}");
+    }
     let listener = http::bind(&cfg.http.listen).await?;
     let addr = listener
         .local_addr()
@@ -359,13 +365,22 @@ pub async fn serve(
         .map_err(|_| AppError::Other("engine lock".into()))?
         .snapshot(now_ms());
     let shared = Arc::new(Shared::new(engine.clone(), first, status.clone()));
+    let _ = shared.web.set(web);
+    shared
+        .registry
+        .register(Box::new(auth_failures))
+        .map_err(|e| AppError::Other(e.to_string()))?;
 
     let history = Arc::new(AlertHistory::open(&cfg.storage.dir)?);
     let mut alert_engine = AlertEngine::new(&cfg);
     if let Some(st) = history.load_state()? {
         alert_engine.restore(st, now_ms());
     }
-    let generator_url = format!("http://{addr}/api/v1/alerts");
+    let scheme = match shared.web.get().is_some_and(|w| w.tls.is_some()) {
+        true => "https",
+        false => "http",
+    };
+    let generator_url = format!("{scheme}://{addr}/api/v1/alerts");
     let alerting = Alerting {
         engine: alert_engine,
         history: history.clone(),

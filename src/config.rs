@@ -113,13 +113,23 @@ impl Default for MqttConfig {
 pub struct HttpConfig {
     #[serde(default = "d_listen")]
     pub listen: String,
+    /// A Prometheus web configuration file (TLS, basic-auth users), as node_exporter reads.
+    #[serde(default)]
+    pub web_config_file: Option<PathBuf>,
+    /// Users who see only some facilities: user → facility ids (CONTRACT §11).
+    #[serde(default)]
+    pub access: std::collections::BTreeMap<String, Vec<String>>,
 }
 fn d_listen() -> String {
     "127.0.0.1:9184".into()
 }
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: d_listen() }
+        HttpConfig {
+            listen: d_listen(),
+            web_config_file: None,
+            access: Default::default(),
+        }
     }
 }
 
@@ -692,6 +702,24 @@ impl Config {
                     f.id.span(),
                     format!("facility {fid:?} has no meter with role \"it\""),
                 ));
+            }
+        }
+        for (user, ids) in &self.http.access {
+            if self.http.web_config_file.is_none() {
+                return Err(err(
+                    find("[http.access]"),
+                    "[http.access] needs [http] web_config_file with basic_auth_users (without \
+                     users every request sees every facility)"
+                        .into(),
+                ));
+            }
+            for id in ids {
+                if !fids.contains(id) {
+                    return Err(err(
+                        find(user),
+                        format!("[http.access] {user:?}: unknown facility {id:?}"),
+                    ));
+                }
             }
         }
         for a in &self.alerts {

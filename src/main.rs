@@ -56,6 +56,16 @@ enum Command {
     },
     /// The compliance report for a period, from the stored history (or a running instance).
     Report(dcpue::report::ReportArgs),
+    /// Print a Mosquitto acl_file: each facility's broker user (its facility id) may publish
+    /// only into its own topics; dcpue's user may read them.
+    BrokerAcl {
+        /// Config file whose facilities get a broker user each.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// dcpue's own broker user (default: [mqtt] username of the config).
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -76,7 +86,11 @@ fn load(path: &std::path::Path) -> Result<Config, String> {
 
 fn check_config(file: &std::path::Path) -> Result<(), String> {
     let cfg = load(file)?;
+    let warnings = dcpue::http::webconfig::check(&cfg.http).map_err(|e| e.to_string())?;
     println!("{}: ok", file.display());
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "mqtt {} (prefix {:?}, qos {}), http {}, storage {}",
         cfg.mqtt.url,
@@ -179,6 +193,11 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Report(args) => dcpue::report::run_report(&args).map_err(|e| e.to_string()),
+        Command::BrokerAcl { config, user } => load(&config).and_then(|cfg| {
+            dcpue::ingest::acl::acl_file(&cfg, user.as_deref(), &config.display().to_string())
+                .map(|text| print!("{text}"))
+                .map_err(|e| e.to_string())
+        }),
         cmd => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

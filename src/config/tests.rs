@@ -134,3 +134,26 @@ fn two_roles_for_on_site_pv() {
     assert!(c.facilities[0].meters[0].has_role(Role::Renewable));
     assert!(c.facilities[0].meters[0].has_role(Role::Total));
 }
+
+#[test]
+fn http_access_names_known_facilities_and_needs_a_web_config() {
+    let with = |http: &str| format!("[http]\n{http}\n{MINIMAL}");
+    let ok = Config::parse(
+        &with("web_config_file = \"web.yml\"\n[http.access]\n\"op\" = [\"a-1\"]\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.http.access["op"], ["a-1"]);
+    let e = err_of(&with(
+        "web_config_file = \"web.yml\"\n[http.access]\n\"op\" = [\"b-9\"]\n",
+    ));
+    assert_eq!(
+        e,
+        "bad.toml:4: [http.access] \"op\": unknown facility \"b-9\""
+    );
+    let e = err_of(&with("[http.access]\n\"op\" = [\"a-1\"]\n"));
+    assert!(
+        e.starts_with("bad.toml:2: [http.access] needs [http] web_config_file"),
+        "{e}"
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
@@ -170,7 +170,15 @@ pub fn render_snapshot(s: &Snapshot) -> String {
     encode(&reg)
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(s): State<Arc<Shared>>, access: super::auth::Access) -> Response {
+    if !access.is_all() {
+        // Every facility's series are in one scrape: for users who see everything.
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "403 Forbidden: /metrics is for users who see every facility\n",
+        )
+            .into_response();
+    }
     let mut out = String::clone(&s.metrics_text.read().map(|t| t.clone()).unwrap_or_default());
     let reg = Registry::new();
     plain_gauge(
@@ -197,4 +205,5 @@ async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         )],
         out,
     )
+        .into_response()
 }

@@ -3,8 +3,11 @@
 //! locked briefly only for history series.
 
 pub mod api;
+pub mod auth;
 pub mod metrics;
 pub mod page;
+pub mod tls;
+pub mod webconfig;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +42,8 @@ pub struct Shared {
     pub registry: prometheus::Registry,
     pub alerts: RwLock<Option<Arc<dyn AlertsView>>>,
     pub ready: AtomicBool,
+    /// TLS and users from `[http] web_config_file`, set once before serving.
+    pub web: std::sync::OnceLock<webconfig::Web>,
 }
 
 impl Shared {
@@ -52,6 +57,7 @@ impl Shared {
             registry: prometheus::Registry::new(),
             alerts: RwLock::new(None),
             ready: AtomicBool::new(false),
+            web: std::sync::OnceLock::new(),
         }
     }
 
@@ -86,11 +92,16 @@ impl Shared {
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let auth = shared.web.get().and_then(|w| w.auth.clone());
+    let app = Router::new()
         .merge(api::routes())
         .merge(metrics::routes())
         .with_state(shared)
-        .merge(page::routes())
+        .merge(page::routes());
+    match auth {
+        Some(a) => app.layer(axum::middleware::from_fn_with_state(a, auth::require)),
+        None => app,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +113,8 @@ pub enum HttpError {
     },
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    WebConfig(#[from] webconfig::WebConfigError),
 }
 
 /// Binds the listener (so a taken port is reported at once).
@@ -120,12 +133,23 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), HttpError> {
-    let app = router(shared);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    let tls = shared.web.get().and_then(|w| w.tls.clone());
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move { shutdown.cancelled().await };
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        Some(acceptor) => {
+            // `tap_io` only so that the connect info (the peer address) comes along.
+            use axum::serve::ListenerExt;
+            let tls = tls::TlsListener::new(listener, acceptor)
+                .map_err(HttpError::Serve)?
+                .tap_io(|_| {});
+            axum::serve(tls, app).with_graceful_shutdown(stop).await
+        }
+    }
     .map_err(HttpError::Serve)
 }

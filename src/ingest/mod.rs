@@ -3,6 +3,7 @@
 //! ([`decode`]) that turns a message into readings or verdicts, [`take`] that feeds one message to
 //! the engine, and the group [`commit`] that acknowledges batches once they are durable.
 
+pub mod acl;
 pub mod commit;
 pub mod decode;
 pub mod mqtt;
