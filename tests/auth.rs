@@ -86,9 +86,9 @@ impl Certs {
 // ---------------------------------------------------------------------------------------------
 // MQTT: Mosquitto with password_file, dcpue's acl_file and TLS.
 
-/// Mosquitto with two TLS listeners sharing one password_file and acl_file: `cert_port`
-/// requires a client certificate (signed by the test CA) on top of the password; `port` needs
-/// only the password. No anonymous access.
+/// Mosquitto as `deploy/mosquitto/mosquitto.conf` ships it (TLS listener `port`, password_file,
+/// acl_file, no anonymous access, the no-loss settings), plus a second TLS listener `cert_port`
+/// that requires a client certificate (signed by the test CA) on top of the password.
 struct SecureBroker {
     cert_port: u16,
     port: u16,
@@ -114,17 +114,43 @@ impl SecureBroker {
             certs.path("server.crt").display(),
             certs.path("server.key").display()
         );
-        let conf = format!(
-            "user {user}\nallow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n\
-             persistence true\npersistence_location {dir}/\nmax_queued_messages 0\n\
-             message_size_limit 0\nlog_dest stderr\n\n\
-             listener {cert_port} 127.0.0.1\n{tls}require_certificate true\n\n\
-             listener {port} 127.0.0.1\n{tls}",
-            user = current_user(),
-            passwd = passwd.display(),
-            acl = dir.join("acl").display(),
-            dir = dir.display(),
-        );
+        // The shipped sample (deploy/mosquitto/mosquitto.conf), its paths and port made local;
+        // plus a second TLS listener that also requires a client certificate.
+        let sample = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mosquitto/mosquitto.conf"),
+        )
+        .expect("read deploy/mosquitto/mosquitto.conf");
+        let mut conf = format!("user {}\nlog_dest stderr\n{sample}", current_user());
+        for (from, to) in [
+            ("/etc/mosquitto/passwd", passwd.display().to_string()),
+            (
+                "/etc/mosquitto/dcpue.acl",
+                dir.join("acl").display().to_string(),
+            ),
+            (
+                "/etc/mosquitto/certs/ca.crt",
+                certs.path("ca.crt").display().to_string(),
+            ),
+            (
+                "/etc/mosquitto/certs/server.crt",
+                certs.path("server.crt").display().to_string(),
+            ),
+            (
+                "/etc/mosquitto/certs/server.key",
+                certs.path("server.key").display().to_string(),
+            ),
+            ("/var/lib/mosquitto/", format!("{}/", dir.display())),
+            ("listener 8883\n", format!("listener {port} 127.0.0.1\n")),
+        ] {
+            assert!(
+                conf.contains(from),
+                "the sample mosquitto.conf has no {from:?}"
+            );
+            conf = conf.replace(from, &to);
+        }
+        conf.push_str(&format!(
+            "\nlistener {cert_port} 127.0.0.1\n{tls}require_certificate true\n"
+        ));
         std::fs::write(dir.join("mosquitto.conf"), conf).expect("conf");
         let log = std::fs::File::create(dir.join("mosquitto.log")).expect("log");
         let proc = Proc::spawn(
