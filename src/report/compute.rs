@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, Tier};
+use crate::engine::policy::{self, Judgement};
 use crate::engine::{Energies, Engine, MeterRef, Status};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -370,17 +371,11 @@ pub fn build_report_with_progress(
                 .count() as i64
         };
         let v = engine.window_between(fi, from_ms, to_ms);
-        let ceiling = cfg.ceiling(fc);
-        let verdict = match v.pue {
-            _ if v.coverage < min_cov => Status::InsufficientData,
-            None => Status::InsufficientData,
-            Some(p) if p > ceiling => Status::Breach,
-            Some(_) => Status::Compliant,
-        };
-        let grade = match (verdict, v.pue) {
-            (Status::InsufficientData, _) | (_, None) => None,
-            (_, Some(p)) => cfg.grade(p),
-        };
+        let Judgement {
+            ceiling,
+            verdict,
+            grade,
+        } = policy::judge(cfg, fc, v.pue, v.coverage);
         let month_rows = months
             .iter()
             .map(|(label, a, b)| {

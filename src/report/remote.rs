@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
 use super::ReportError;
 use crate::config::Config;
-use crate::engine::{Energies, Status};
+use crate::engine::policy::{self, Judgement};
+use crate::engine::Energies;
 
 struct Point {
     pue: Option<f64>,
@@ -143,17 +144,11 @@ async fn fetch(
                 renewable_share: m.share,
             });
         }
-        let ceiling = cfg.ceiling(fc);
-        let verdict = match p.pue {
-            _ if p.coverage < min_cov => Status::InsufficientData,
-            None => Status::InsufficientData,
-            Some(x) if x > ceiling => Status::Breach,
-            Some(_) => Status::Compliant,
-        };
-        let grade = match (verdict, p.pue) {
-            (Status::InsufficientData, _) | (_, None) => None,
-            (_, Some(x)) => cfg.grade(x),
-        };
+        let Judgement {
+            ceiling,
+            verdict,
+            grade,
+        } = policy::judge(cfg, fc, p.pue, p.coverage);
         let data_until = listed.as_array().and_then(|a| {
             a.iter()
                 .find(|f| f.get("id").and_then(Value::as_str) == Some(id))
