@@ -9,8 +9,8 @@
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use super::alerts::{alerts_of, AlertRecord};
 use crate::config::{Config, Tier};
 use crate::engine::policy::{self, Judgement};
 use crate::engine::{Energies, Engine, MeterRef, Status};
@@ -219,80 +219,6 @@ fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
     )
 }
 
-fn str_field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| {
-        v.get(*k).and_then(Value::as_str).or_else(|| {
-            v.get("labels")
-                .and_then(|l| l.get(*k))
-                .and_then(Value::as_str)
-        })
-    })
-}
-
-fn ms_field(v: &Value, tz: Tz, ms_key: &str, text_key: &str) -> Option<i64> {
-    v.get(ms_key).and_then(Value::as_i64).or_else(|| {
-        v.get(text_key)
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&tz).timestamp_millis())
-    })
-}
-
-/// The alerts of facility `id` that were active during [from, to), oldest first: resolved ones
-/// (`resolved_ms`) and ones still firing (`state: "firing"`, no `resolved_ms`).
-pub(crate) fn alerts_of(
-    alerts: &[Value],
-    id: &str,
-    tz: Tz,
-    from_ms: i64,
-    to_ms: i64,
-) -> Vec<AlertRow> {
-    let mut rows: Vec<(i64, AlertRow)> = alerts
-        .iter()
-        .filter(|a| str_field(a, &["facility"]) == Some(id))
-        .filter_map(|a| {
-            let resolved = ms_field(a, tz, "resolved_ms", "resolved_at");
-            let firing = a.get("state").and_then(Value::as_str) == Some("firing");
-            if resolved.is_none() && !firing {
-                return None;
-            }
-            let started = ms_field(a, tz, "fired_ms", "fired_at")
-                .or_else(|| ms_field(a, tz, "since_ms", "since"))?;
-            let end = match resolved {
-                Some(r) => r,
-                None => ms_field(a, tz, "evaluated_ms", "evaluated_at")
-                    .unwrap_or(to_ms)
-                    .min(to_ms),
-            };
-            if started >= to_ms || resolved.is_some_and(|r| r < from_ms) {
-                return None;
-            }
-            let name = str_field(a, &["name", "alertname"])?.to_string();
-            let scope = str_field(a, &["window", "meter"]).unwrap_or("").to_string();
-            let severity = str_field(a, &["severity"]).unwrap_or("").to_string();
-            Some((
-                started,
-                AlertRow {
-                    name,
-                    scope,
-                    severity,
-                    started: fmt_time(tz, started),
-                    resolved: resolved.map(|r| fmt_time(tz, r)),
-                    duration_s: (end - started).max(0) / 1000,
-                    worst: a.get("worst").and_then(Value::as_f64),
-                },
-            ))
-        })
-        .collect();
-    rows.sort_by(|(a, ra), (b, rb)| {
-        a.cmp(b)
-            .then_with(|| ra.name.cmp(&rb.name))
-            .then_with(|| ra.scope.cmp(&rb.scope))
-            .then_with(|| ra.resolved.cmp(&rb.resolved))
-    });
-    rows.into_iter().map(|(_, r)| r).collect()
-}
-
 fn gaps_of(tz: Tz, from_h: i64, full: &[bool]) -> Vec<Gap> {
     let mut gaps = Vec::new();
     let mut k = 0;
@@ -321,14 +247,14 @@ fn add(a: &mut Energies, b: &Energies) {
 }
 
 /// The report over [from_ms, to_ms) (see the module docs). `facilities`: ids to include (all,
-/// in config order, when None); unknown ids are left out. `alerts`: alerts as
-/// `/api/v1/alerts/history` gives them.
+/// in config order, when None); unknown ids are left out. `alerts`: the alert records (the
+/// resolved history and the active alerts).
 pub fn build_report(
     engine: &Engine,
     from_ms: i64,
     to_ms: i64,
     facilities: Option<&[String]>,
-    alerts: &[Value],
+    alerts: &[AlertRecord],
 ) -> Report {
     build_report_with_progress(engine, from_ms, to_ms, facilities, alerts, &mut |_, _| {})
 }
@@ -339,7 +265,7 @@ pub fn build_report_with_progress(
     from_ms: i64,
     to_ms: i64,
     facilities: Option<&[String]>,
-    alerts: &[Value],
+    alerts: &[AlertRecord],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Report {
     let cfg = engine.config();

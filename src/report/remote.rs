@@ -8,10 +8,13 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::alerts::{self, AlertRecord};
 use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
-use super::ReportError;
+use super::{HttpError, ReportError};
+use crate::alerts::{ActiveAlert, ResolvedAlert};
 use crate::config::Config;
 use crate::engine::policy::{self, Judgement};
 use crate::engine::Energies;
@@ -34,22 +37,49 @@ fn energies(v: Option<&Value>) -> Option<Energies> {
     })
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, ReportError> {
-    let err = |msg: String| ReportError::Http {
-        url: url.to_string(),
-        msg,
-    };
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| err(e.to_string()))?;
+async fn get_body(client: &reqwest::Client, url: &str) -> Result<String, HttpError> {
+    let resp = client.get(url).send().await?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| err(e.to_string()))?;
+    let body = resp.text().await?;
     if !status.is_success() {
-        return Err(err(format!("HTTP {status}: {}", body.trim())));
+        return Err(HttpError::Status {
+            status,
+            body: body.trim().to_string(),
+        });
     }
-    serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))
+    Ok(body)
+}
+
+fn http_err(url: &str) -> impl Fn(HttpError) -> ReportError + '_ {
+    move |source| ReportError::Http {
+        url: url.to_string(),
+        source,
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, ReportError> {
+    let body = get_body(client, url).await.map_err(http_err(url))?;
+    serde_json::from_str(&body).map_err(|e| http_err(url)(HttpError::NotJson(e)))
+}
+
+/// The records of `/api/v1/alerts/history` or `/api/v1/alerts`, typed: an answer that is not
+/// an array of them (an `{"error": …}` of the instance, a field missing) is an error.
+async fn get_alerts<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<Vec<T>, ReportError> {
+    #[derive(serde::Deserialize)]
+    struct Failed {
+        error: String,
+    }
+    let body = get_body(client, url).await.map_err(http_err(url))?;
+    alerts::parse(&body).map_err(|e| {
+        http_err(url)(match serde_json::from_str::<Failed>(&body) {
+            Ok(f) => HttpError::Remote(f.error),
+            Err(_) if e.is_syntax() || e.is_eof() => HttpError::NotJson(e),
+            Err(_) => HttpError::Unexpected(e),
+        })
+    })
 }
 
 async fn window(
@@ -68,10 +98,7 @@ async fn window(
         .get("points")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
-        .ok_or_else(|| ReportError::Http {
-            url: url.clone(),
-            msg: "no point in the answer".into(),
-        })?;
+        .ok_or_else(|| http_err(&url)(HttpError::NoPoint))?;
     let pue = p.get("pue").and_then(Value::as_f64);
     let e = energies(p.get("energy_kwh")).unwrap_or_default();
     let c = energies(p.get("covered_energy_kwh")).unwrap_or(Energies {
@@ -105,19 +132,21 @@ async fn fetch(
         .timeout(Duration::from_secs(60))
         .no_proxy()
         .build()
-        .map_err(|e| ReportError::Http {
-            url: base.to_string(),
-            msg: e.to_string(),
-        })?;
+        .map_err(|e| http_err(base)(e.into()))?;
     let listed = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
-    let mut alerts = match get_json(&client, &format!("{base}/api/v1/alerts/history")).await? {
-        Value::Array(a) => a,
-        _ => Vec::new(),
-    };
+    let mut alerts: Vec<AlertRecord> =
+        get_alerts::<ResolvedAlert>(&client, &format!("{base}/api/v1/alerts/history"))
+            .await?
+            .into_iter()
+            .map(AlertRecord::Resolved)
+            .collect();
     // Still firing (pending ones are left out by the report).
-    if let Value::Array(a) = get_json(&client, &format!("{base}/api/v1/alerts")).await? {
-        alerts.extend(a);
-    }
+    alerts.extend(
+        get_alerts::<ActiveAlert>(&client, &format!("{base}/api/v1/alerts"))
+            .await?
+            .into_iter()
+            .map(AlertRecord::Active),
+    );
     let months = compute::month_bounds(tz, from, to);
     let hours_of = |a: i64, b: i64| (b + HOUR_MS - 1).div_euclid(HOUR_MS) - a.div_euclid(HOUR_MS);
     let mut out = Vec::new();
@@ -184,7 +213,7 @@ async fn fetch(
                 _ => None,
             },
             months: rows,
-            alerts: compute::alerts_of(&alerts, id, tz, from, to),
+            alerts: alerts::alerts_of(&alerts, id, tz, from, to),
         });
     }
     let compliance_ms = cfg
@@ -232,17 +261,9 @@ pub fn build(
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| ReportError::Http {
-                url: base2.clone(),
-                msg: e.to_string(),
-            })?;
+            .map_err(|e| http_err(&base2)(HttpError::Runtime(e)))?;
         rt.block_on(fetch(&cfg, &base2, from, to, only.as_deref()))
     })
     .join()
-    .unwrap_or_else(|_| {
-        Err(ReportError::Http {
-            url: base,
-            msg: "the HTTP reader panicked".into(),
-        })
-    })
+    .unwrap_or_else(|_| Err(http_err(&base)(HttpError::Panicked)))
 }
