@@ -4,7 +4,6 @@
 //! report needs is an error naming the field, never an alert silently left out.
 
 use chrono_tz::Tz;
-use serde::de::DeserializeOwned;
 
 use crate::alerts::{ActiveAlert, AlertError, AlertState, ResolvedAlert};
 use crate::config::Config;
@@ -61,11 +60,6 @@ pub fn load(cfg: &Config) -> Result<Vec<AlertRecord>, AlertsReadError> {
         out.extend(alerts.firing().into_iter().map(AlertRecord::Active));
     }
     Ok(out)
-}
-
-/// An answer of `/api/v1/alerts/history` or `/api/v1/alerts`: a JSON array of records.
-pub fn parse<T: DeserializeOwned>(body: &str) -> Result<Vec<T>, serde_json::Error> {
-    serde_json::from_str(body)
 }
 
 /// What the report needs of one record.
@@ -162,7 +156,12 @@ mod tests {
 
     const SH: Tz = chrono_tz::Asia::Shanghai;
 
-    /// The history and active alerts from the instance's two answers, as `--url` reads them.
+    fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<Vec<T>, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    /// The history and active alerts from the instance's two answers, typed as `--url` reads
+    /// them.
     fn from_answers(history: &str, active: &str) -> Result<Vec<AlertRecord>, serde_json::Error> {
         let mut out: Vec<AlertRecord> = parse::<ResolvedAlert>(history)?
             .into_iter()

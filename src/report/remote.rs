@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::alerts::{self, AlertRecord};
 use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
@@ -27,14 +27,35 @@ struct Point {
     c: Energies,
 }
 
-fn energies(v: Option<&Value>) -> Option<Energies> {
-    let v = v?;
-    let g = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    Some(Energies {
-        total: g("total"),
-        it: g("it"),
-        renewable: g("renewable"),
-    })
+/// `/api/v1/facilities/{id}/series`: the fields the report reads.
+#[derive(Deserialize)]
+struct Series {
+    points: Vec<SeriesPoint>,
+}
+
+#[derive(Deserialize)]
+struct SeriesPoint {
+    pue: Option<f64>,
+    coverage: f64,
+    renewable_share: Option<f64>,
+    energy_kwh: Energies,
+    /// Absent (an older instance): taken from PUE and IT energy; null: none covered.
+    #[serde(default, deserialize_with = "present")]
+    covered_energy_kwh: Option<Option<Energies>>,
+}
+
+/// A field that is there, even as null (`Some(None)`), apart from one that is not (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `/api/v1/facilities`: each facility's watermark.
+#[derive(Deserialize)]
+struct Listed {
+    id: String,
+    watermark: Option<String>,
 }
 
 async fn get_body(client: &reqwest::Client, url: &str) -> Result<String, HttpError> {
@@ -57,23 +78,18 @@ fn http_err(url: &str) -> impl Fn(HttpError) -> ReportError + '_ {
     }
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, ReportError> {
-    let body = get_body(client, url).await.map_err(http_err(url))?;
-    serde_json::from_str(&body).map_err(|e| http_err(url)(HttpError::NotJson(e)))
-}
-
-/// The records of `/api/v1/alerts/history` or `/api/v1/alerts`, typed: an answer that is not
-/// an array of them (an `{"error": …}` of the instance, a field missing) is an error.
-async fn get_alerts<T: DeserializeOwned>(
+/// The answer at `url`, typed: an answer without the fields the report reads (an
+/// `{"error": …}` of the instance, a field missing) is an error.
+async fn get_json<T: DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
-) -> Result<Vec<T>, ReportError> {
-    #[derive(serde::Deserialize)]
+) -> Result<T, ReportError> {
+    #[derive(Deserialize)]
     struct Failed {
         error: String,
     }
     let body = get_body(client, url).await.map_err(http_err(url))?;
-    alerts::parse(&body).map_err(|e| {
+    serde_json::from_str(&body).map_err(|e| {
         http_err(url)(match serde_json::from_str::<Failed>(&body) {
             Ok(f) => HttpError::Remote(f.error),
             Err(_) if e.is_syntax() || e.is_eof() => HttpError::NotJson(e),
@@ -93,26 +109,32 @@ async fn window(
         "{base}/api/v1/facilities/{id}/series?window={}ms&from={b}&to={b}&step=1m",
         (b - a).max(60_000)
     );
-    let v = get_json(client, &url).await?;
-    let p = v
-        .get("points")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
+    let series: Series = get_json(client, &url).await?;
+    let p = series
+        .points
+        .into_iter()
+        .next()
         .ok_or_else(|| http_err(&url)(HttpError::NoPoint))?;
-    let pue = p.get("pue").and_then(Value::as_f64);
-    let e = energies(p.get("energy_kwh")).unwrap_or_default();
-    let c = energies(p.get("covered_energy_kwh")).unwrap_or(Energies {
-        total: pue.map_or(0.0, |x| x * e.it),
-        it: if pue.is_some() { e.it } else { 0.0 },
-        renewable: 0.0,
-    });
-    Ok(Point {
+    Ok(point(p))
+}
+
+fn point(p: SeriesPoint) -> Point {
+    let (pue, e) = (p.pue, p.energy_kwh);
+    let c = match p.covered_energy_kwh {
+        Some(c) => c.unwrap_or_default(),
+        None => Energies {
+            total: pue.map_or(0.0, |x| x * e.it),
+            it: if pue.is_some() { e.it } else { 0.0 },
+            renewable: 0.0,
+        },
+    };
+    Point {
         pue,
-        coverage: p.get("coverage").and_then(Value::as_f64).unwrap_or(0.0),
-        share: p.get("renewable_share").and_then(Value::as_f64),
+        coverage: p.coverage,
+        share: p.renewable_share,
         e,
         c,
-    })
+    }
 }
 
 fn missing(hours: i64, coverage: f64) -> i64 {
@@ -133,16 +155,16 @@ async fn fetch(
         .no_proxy()
         .build()
         .map_err(|e| http_err(base)(e.into()))?;
-    let listed = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
+    let listed: Vec<Listed> = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
     let mut alerts: Vec<AlertRecord> =
-        get_alerts::<ResolvedAlert>(&client, &format!("{base}/api/v1/alerts/history"))
+        get_json::<Vec<ResolvedAlert>>(&client, &format!("{base}/api/v1/alerts/history"))
             .await?
             .into_iter()
             .map(AlertRecord::Resolved)
             .collect();
     // Still firing (pending ones are left out by the report).
     alerts.extend(
-        get_alerts::<ActiveAlert>(&client, &format!("{base}/api/v1/alerts"))
+        get_json::<Vec<ActiveAlert>>(&client, &format!("{base}/api/v1/alerts"))
             .await?
             .into_iter()
             .map(AlertRecord::Active),
@@ -178,13 +200,10 @@ async fn fetch(
             verdict,
             grade,
         } = policy::judge(cfg, fc, p.pue, p.coverage);
-        let data_until = listed.as_array().and_then(|a| {
-            a.iter()
-                .find(|f| f.get("id").and_then(Value::as_str) == Some(id))
-                .and_then(|f| f.get("watermark"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+        let data_until = listed
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.watermark.clone());
         let h = hours_of(from, to);
         out.push(FacilityReport {
             id: id.to_string(),
@@ -266,4 +285,46 @@ pub fn build(
     })
     .join()
     .unwrap_or_else(|_| Err(http_err(&base)(HttpError::Panicked)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Point, serde_json::Error> {
+        let s: Series = serde_json::from_str(json)?;
+        Ok(point(s.points.into_iter().next().expect("a point")))
+    }
+
+    const E: &str = r#""energy_kwh":{"total":130.0,"it":100.0,"renewable":5.0}"#;
+
+    #[test]
+    fn a_series_point_reads_as_the_instance_serves_it() {
+        let p = parse(&format!(
+            r#"{{"points":[{{"t":null,"pue":1.3,"coverage":0.99,"renewable_share":0.04,{E},"covered_energy_kwh":{{"total":117.0,"it":90.0,"renewable":0.0}}}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.pue, p.coverage, p.share), (Some(1.3), 0.99, Some(0.04)));
+        assert_eq!((p.e.total, p.c.total, p.c.it), (130.0, 117.0, 90.0));
+        // Null: nothing covered.
+        let p = parse(&format!(
+            r#"{{"points":[{{"pue":null,"coverage":0.0,"renewable_share":null,{E},"covered_energy_kwh":null}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.c.total, p.c.it), (0.0, 0.0));
+        // Absent (an older instance): PUE × IT energy.
+        let p = parse(&format!(
+            r#"{{"points":[{{"pue":1.3,"coverage":1.0,"renewable_share":null,{E}}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.c.total, p.c.it), (130.0, 100.0));
+    }
+
+    #[test]
+    fn a_series_point_without_its_coverage_is_an_error_not_zero_coverage() {
+        let err = parse(&format!(r#"{{"points":[{{"pue":1.3,"cov":1.0,{E}}}]}}"#))
+            .err()
+            .expect("missing coverage");
+        assert!(err.to_string().contains("coverage"), "{err}");
+    }
 }
