@@ -12,11 +12,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::alerts::{self, AlertRecord};
-use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
+use super::compute::{self, Measured, MonthRow, Report};
 use super::{HttpError, ReportError};
 use crate::alerts::{ActiveAlert, ResolvedAlert};
 use crate::config::Config;
-use crate::engine::policy::{self, Judgement};
 use crate::engine::Energies;
 
 struct Point {
@@ -149,7 +148,6 @@ async fn fetch(
     only: Option<&[String]>,
 ) -> Result<Report, ReportError> {
     let tz = cfg.timezone();
-    let min_cov = cfg.engine.min_coverage;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .no_proxy()
@@ -170,7 +168,10 @@ async fn fetch(
             .map(AlertRecord::Active),
     );
     let months = compute::month_bounds(tz, from, to);
-    let hours_of = |a: i64, b: i64| (b + HOUR_MS - 1).div_euclid(HOUR_MS) - a.div_euclid(HOUR_MS);
+    let hours_of = |a: i64, b: i64| {
+        let (ha, hb) = compute::hour_span(a, b);
+        hb - ha
+    };
     let mut out = Vec::new();
     for fc in &cfg.facilities {
         if only.is_some_and(|ids| !ids.iter().any(|i| i == fc.id())) {
@@ -195,72 +196,31 @@ async fn fetch(
                 renewable_share: m.share,
             });
         }
-        let Judgement {
-            ceiling,
-            verdict,
-            grade,
-        } = policy::judge(cfg, fc, p.pue, p.coverage);
         let data_until = listed
             .iter()
             .find(|f| f.id == id)
             .and_then(|f| f.watermark.clone());
         let h = hours_of(from, to);
-        out.push(FacilityReport {
-            id: id.to_string(),
-            name: fc.name.clone(),
-            name_en: fc.name_en.clone(),
-            city: fc.city.clone(),
-            tier: fc.tier,
-            class: fc.class.as_str().to_string(),
-            commissioned: fc.commissioned.to_string(),
-            pue_ceiling: ceiling,
-            renewable_target: fc.renewable_target,
-            data_until,
-            energy_kwh: p.e,
-            covered_energy_kwh: p.c,
-            pue: p.pue,
-            coverage: p.coverage,
-            hours: h,
-            missing_hours: missing(h, p.coverage),
-            gaps: Vec::new(),
-            gaps_not_listed: 0,
-            verdict,
-            grade,
-            renewable_share: p.share,
-            renewable_target_met: match (p.share, fc.renewable_target) {
-                (Some(s), Some(t)) => Some(s >= t),
-                _ => None,
+        out.push(compute::facility_report(
+            cfg,
+            fc,
+            Measured {
+                data_until,
+                energy_kwh: p.e,
+                covered_energy_kwh: p.c,
+                pue: p.pue,
+                coverage: p.coverage,
+                hours: h,
+                missing_hours: missing(h, p.coverage),
+                gaps: Vec::new(),
+                gaps_not_listed: 0,
+                renewable_share: p.share,
+                months: rows,
+                alerts: alerts::alerts_of(&alerts, id, tz, from, to),
             },
-            months: rows,
-            alerts: alerts::alerts_of(&alerts, id, tz, from, to),
-        });
+        ));
     }
-    let compliance_ms = cfg
-        .windows()
-        .iter()
-        .find(|w| w.name == cfg.compliance_window())
-        .map(|w| w.span.ms())
-        .unwrap_or(365 * 86_400_000);
-    Ok(Report {
-        generated_at: None,
-        dcpue_version: env!("CARGO_PKG_VERSION").to_string(),
-        config_path: None,
-        config_fingerprint: compute::config_fingerprint(cfg),
-        timezone: tz.name().to_string(),
-        period: Period {
-            from: compute::fmt_time(tz, from),
-            to: compute::fmt_time(tz, to),
-            from_ms: from,
-            to_ms: to,
-            hours: hours_of(from, to),
-            full_compliance_period: to - from >= compliance_ms,
-        },
-        min_coverage: min_cov,
-        compliance_window: cfg.compliance_window().to_string(),
-        grade_bounds: cfg.policy.grade_bounds,
-        summary: compute::summarise(&out),
-        facilities: out,
-    })
+    Ok(compute::assemble(cfg, from, to, out))
 }
 
 /// The report over [from, to) from the instance at `url` (runs its own runtime on a thread, so
