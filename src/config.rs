@@ -790,30 +790,12 @@ impl Config {
 
     /// The facility's PUE ceiling: its own, else by policy.
     pub fn ceiling(&self, f: &FacilityConfig) -> f64 {
-        if let Some(c) = f.pue_ceiling {
-            return c;
-        }
-        let new = f.commissioned >= self.policy.new_since;
-        let large = matches!(f.class, Class::Large | Class::UltraLarge);
-        if new && large {
-            self.policy.new_large_ceiling
-        } else {
-            self.policy.grade_bounds[2]
-        }
+        crate::engine::policy::ceiling(&self.policy, f)
     }
 
     /// GB 40879 grade of a PUE: 1, 2, 3, or None above the grade-3 bound.
     pub fn grade(&self, pue: f64) -> Option<u8> {
-        let b = self.policy.grade_bounds;
-        if pue <= b[0] {
-            Some(1)
-        } else if pue <= b[1] {
-            Some(2)
-        } else if pue <= b[2] {
-            Some(3)
-        } else {
-            None
-        }
+        crate::engine::policy::grade(&self.policy, pue)
     }
 
     pub fn facility(&self, id: &str) -> Option<&FacilityConfig> {

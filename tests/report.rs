@@ -700,3 +700,105 @@ fn url_reads_the_same_figures_from_a_running_instance() {
     assert!(close(rs.pue.expect("pue"), ls.pue.expect("pue"), 1e-3));
     serve.stop();
 }
+
+/// A stand-in for a running instance: answers the four paths `--url` reads, with `history` as
+/// `/api/v1/alerts/history`. The listener stays bound for the test's life.
+fn fake_instance(history: String) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(&stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request_line.split(' ').nth(1).unwrap_or("");
+            let body = if path.starts_with("/api/v1/alerts/history") {
+                history.clone()
+            } else if path.starts_with("/api/v1/alerts") {
+                "[]".to_string()
+            } else if path.contains("/series") {
+                r#"{"points":[{"pue":1.25,"coverage":1.0,"renewable_share":null,"energy_kwh":{"total":125.0,"it":100.0,"renewable":0.0},"covered_energy_kwh":{"total":125.0,"it":100.0,"renewable":0.0}}]}"#.to_string()
+            } else {
+                r#"[{"id":"nanchang-1","watermark":null},{"id":"jiujiang-1","watermark":null}]"#
+                    .to_string()
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn url_reports_an_alert_record_with_a_renamed_field_instead_of_leaving_the_alert_out() {
+    let (dir, cfg) = stored();
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "PueAboveCeiling"),
+        ("facility", "nanchang-1"),
+        ("window", "24h"),
+        ("severity", "warning"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let record = ResolvedAlert {
+        name: "PueAboveCeiling".into(),
+        labels,
+        annotations: BTreeMap::new(),
+        since: String::new(),
+        fired_at: None,
+        resolved_at: String::new(),
+        value: 1.2,
+        worst: 1.35,
+        key: "PueAboveCeiling/nanchang-1/24h".into(),
+        since_ms: JUNE_1,
+        fired_ms: Some(JUNE_1),
+        resolved_ms: JUNE_1 + 5 * HOUR,
+        started_wall_ms: JUNE_1,
+        resolved_wall_ms: JUNE_1 + 5 * HOUR,
+    };
+    // The record as the alert history serves it: listed in the report.
+    let served = serde_json::to_value([&record]).expect("json");
+    let out = dir.path().join("r.json");
+    let mut a = args(&cfg, Format::Json, &out);
+    a.url = Some(fake_instance(served.to_string()));
+    report::run_report(&a).expect("report");
+    let r: Report =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+    assert_eq!(
+        r.facilities[0].alerts.len(),
+        1,
+        "{:?}",
+        r.facilities[0].alerts
+    );
+    assert_eq!(r.facilities[0].alerts[0].duration_s, 5 * 3600);
+    // The same record with `labels` renamed (as a change on one side only would leave it): an
+    // error naming the field and the answer, not a report without the alert.
+    let mut renamed = served.clone();
+    let labels = renamed[0]["labels"].take();
+    renamed[0]["alert_labels"] = labels;
+    if let Some(o) = renamed[0].as_object_mut() {
+        o.remove("labels");
+    }
+    let out = dir.path().join("renamed.json");
+    let mut a = args(&cfg, Format::Json, &out);
+    a.url = Some(fake_instance(renamed.to_string()));
+    let err = report::run_report(&a).expect_err("a record the report cannot read");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/api/v1/alerts/history") && msg.contains("labels"),
+        "{msg}"
+    );
+    assert!(!out.exists());
+}

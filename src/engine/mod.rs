@@ -4,6 +4,7 @@
 pub mod buckets;
 pub mod facility;
 pub mod meter;
+pub mod policy;
 pub mod reading;
 pub mod snapshot;
 
@@ -450,20 +451,17 @@ impl Engine {
                         })
                         .collect(),
                 );
-                let ceiling = cfg.ceiling(fc);
                 let cw = windows.get(&comp);
-                let status = match cw {
-                    Some(v) if v.coverage >= min_cov => match v.pue {
-                        Some(p) if p > ceiling => Status::Breach,
-                        Some(_) => Status::Compliant,
-                        None => Status::InsufficientData,
-                    },
-                    _ => Status::InsufficientData,
-                };
-                let grade = match (status, cw.and_then(|v| v.pue)) {
-                    (Status::InsufficientData, _) | (_, None) => None,
-                    (_, Some(p)) => cfg.grade(p),
-                };
+                let policy::Judgement {
+                    ceiling,
+                    verdict: status,
+                    grade,
+                } = policy::judge(
+                    cfg,
+                    fc,
+                    cw.and_then(|v| v.pue),
+                    cw.map_or(0.0, |v| v.coverage),
+                );
                 let stale_after = fc
                     .meters
                     .iter()

@@ -9,9 +9,10 @@
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::config::{Config, Tier};
+use super::alerts::{alerts_of, AlertRecord};
+use crate::config::{Config, FacilityConfig, Tier};
+use crate::engine::policy::{self, Judgement};
 use crate::engine::{Energies, Engine, MeterRef, Status};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -211,85 +212,11 @@ fn full_hours(engine: &Engine, fi: usize, from_h: i64, to_h: i64) -> Vec<bool> {
     count.into_iter().map(|c| c == core.len()).collect()
 }
 
-fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
+pub(crate) fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
     (
         from_ms.div_euclid(HOUR_MS),
         (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
     )
-}
-
-fn str_field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| {
-        v.get(*k).and_then(Value::as_str).or_else(|| {
-            v.get("labels")
-                .and_then(|l| l.get(*k))
-                .and_then(Value::as_str)
-        })
-    })
-}
-
-fn ms_field(v: &Value, tz: Tz, ms_key: &str, text_key: &str) -> Option<i64> {
-    v.get(ms_key).and_then(Value::as_i64).or_else(|| {
-        v.get(text_key)
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&tz).timestamp_millis())
-    })
-}
-
-/// The alerts of facility `id` that were active during [from, to), oldest first: resolved ones
-/// (`resolved_ms`) and ones still firing (`state: "firing"`, no `resolved_ms`).
-pub(crate) fn alerts_of(
-    alerts: &[Value],
-    id: &str,
-    tz: Tz,
-    from_ms: i64,
-    to_ms: i64,
-) -> Vec<AlertRow> {
-    let mut rows: Vec<(i64, AlertRow)> = alerts
-        .iter()
-        .filter(|a| str_field(a, &["facility"]) == Some(id))
-        .filter_map(|a| {
-            let resolved = ms_field(a, tz, "resolved_ms", "resolved_at");
-            let firing = a.get("state").and_then(Value::as_str) == Some("firing");
-            if resolved.is_none() && !firing {
-                return None;
-            }
-            let started = ms_field(a, tz, "fired_ms", "fired_at")
-                .or_else(|| ms_field(a, tz, "since_ms", "since"))?;
-            let end = match resolved {
-                Some(r) => r,
-                None => ms_field(a, tz, "evaluated_ms", "evaluated_at")
-                    .unwrap_or(to_ms)
-                    .min(to_ms),
-            };
-            if started >= to_ms || resolved.is_some_and(|r| r < from_ms) {
-                return None;
-            }
-            let name = str_field(a, &["name", "alertname"])?.to_string();
-            let scope = str_field(a, &["window", "meter"]).unwrap_or("").to_string();
-            let severity = str_field(a, &["severity"]).unwrap_or("").to_string();
-            Some((
-                started,
-                AlertRow {
-                    name,
-                    scope,
-                    severity,
-                    started: fmt_time(tz, started),
-                    resolved: resolved.map(|r| fmt_time(tz, r)),
-                    duration_s: (end - started).max(0) / 1000,
-                    worst: a.get("worst").and_then(Value::as_f64),
-                },
-            ))
-        })
-        .collect();
-    rows.sort_by(|(a, ra), (b, rb)| {
-        a.cmp(b)
-            .then_with(|| ra.name.cmp(&rb.name))
-            .then_with(|| ra.scope.cmp(&rb.scope))
-            .then_with(|| ra.resolved.cmp(&rb.resolved))
-    });
-    rows.into_iter().map(|(_, r)| r).collect()
 }
 
 fn gaps_of(tz: Tz, from_h: i64, full: &[bool]) -> Vec<Gap> {
@@ -320,14 +247,14 @@ fn add(a: &mut Energies, b: &Energies) {
 }
 
 /// The report over [from_ms, to_ms) (see the module docs). `facilities`: ids to include (all,
-/// in config order, when None); unknown ids are left out. `alerts`: alerts as
-/// `/api/v1/alerts/history` gives them.
+/// in config order, when None); unknown ids are left out. `alerts`: the alert records (the
+/// resolved history and the active alerts).
 pub fn build_report(
     engine: &Engine,
     from_ms: i64,
     to_ms: i64,
     facilities: Option<&[String]>,
-    alerts: &[Value],
+    alerts: &[AlertRecord],
 ) -> Report {
     build_report_with_progress(engine, from_ms, to_ms, facilities, alerts, &mut |_, _| {})
 }
@@ -338,20 +265,13 @@ pub fn build_report_with_progress(
     from_ms: i64,
     to_ms: i64,
     facilities: Option<&[String]>,
-    alerts: &[Value],
+    alerts: &[AlertRecord],
     progress: &mut dyn FnMut(usize, usize),
 ) -> Report {
     let cfg = engine.config();
     let tz = cfg.timezone();
-    let min_cov = cfg.engine.min_coverage;
     let to_ms = to_ms.max(from_ms);
     let (from_h, to_h) = hour_span(from_ms, to_ms);
-    let compliance_ms = cfg
-        .windows()
-        .iter()
-        .find(|w| w.name == cfg.compliance_window())
-        .map(|w| w.span.ms())
-        .unwrap_or(365 * DAY_MS);
     let selected: Vec<usize> = (0..cfg.facilities.len())
         .filter(|&i| facilities.is_none_or(|ids| ids.iter().any(|id| id == cfg.facilities[i].id())))
         .collect();
@@ -370,17 +290,6 @@ pub fn build_report_with_progress(
                 .count() as i64
         };
         let v = engine.window_between(fi, from_ms, to_ms);
-        let ceiling = cfg.ceiling(fc);
-        let verdict = match v.pue {
-            _ if v.coverage < min_cov => Status::InsufficientData,
-            None => Status::InsufficientData,
-            Some(p) if p > ceiling => Status::Breach,
-            Some(_) => Status::Compliant,
-        };
-        let grade = match (verdict, v.pue) {
-            (Status::InsufficientData, _) | (_, None) => None,
-            (_, Some(p)) => cfg.grade(p),
-        };
         let month_rows = months
             .iter()
             .map(|(label, a, b)| {
@@ -403,38 +312,100 @@ pub fn build_report_with_progress(
         let mut gaps = gaps_of(tz, from_h, &full);
         let gaps_not_listed = gaps.len().saturating_sub(MAX_GAPS_LISTED);
         gaps.truncate(MAX_GAPS_LISTED);
-        out.push(FacilityReport {
-            id: fc.id().to_string(),
-            name: fc.name.clone(),
-            name_en: fc.name_en.clone(),
-            city: fc.city.clone(),
-            tier: fc.tier,
-            class: fc.class.as_str().to_string(),
-            commissioned: fc.commissioned.to_string(),
-            pue_ceiling: ceiling,
-            renewable_target: fc.renewable_target,
-            data_until: engine.watermark(fi).map(|w| fmt_time(tz, w)),
-            energy_kwh: v.energy_kwh,
-            covered_energy_kwh: v.covered_energy_kwh.unwrap_or_default(),
-            pue: v.pue,
-            coverage: v.coverage,
-            hours: to_h - from_h,
-            missing_hours: full.iter().filter(|f| !**f).count() as i64,
-            gaps,
-            gaps_not_listed,
-            verdict,
-            grade,
-            renewable_share: v.renewable_share,
-            renewable_target_met: match (v.renewable_share, fc.renewable_target) {
-                (Some(s), Some(t)) => Some(s >= t),
-                _ => None,
+        out.push(facility_report(
+            cfg,
+            fc,
+            Measured {
+                data_until: engine.watermark(fi).map(|w| fmt_time(tz, w)),
+                energy_kwh: v.energy_kwh,
+                covered_energy_kwh: v.covered_energy_kwh.unwrap_or_default(),
+                pue: v.pue,
+                coverage: v.coverage,
+                hours: to_h - from_h,
+                missing_hours: full.iter().filter(|f| !**f).count() as i64,
+                gaps,
+                gaps_not_listed,
+                renewable_share: v.renewable_share,
+                months: month_rows,
+                alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
             },
-            months: month_rows,
-            alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
-        });
+        ));
         progress(done + 1, selected.len());
     }
-    let summary = summarise(&out);
+    assemble(cfg, from_ms, to_ms, out)
+}
+
+/// A facility's figures over the period, however they were read (stored history or `--url`).
+pub(crate) struct Measured {
+    pub data_until: Option<String>,
+    pub energy_kwh: Energies,
+    pub covered_energy_kwh: Energies,
+    pub pue: Option<f64>,
+    pub coverage: f64,
+    pub hours: i64,
+    pub missing_hours: i64,
+    pub gaps: Vec<Gap>,
+    pub gaps_not_listed: usize,
+    pub renewable_share: Option<f64>,
+    pub months: Vec<MonthRow>,
+    pub alerts: Vec<AlertRow>,
+}
+
+/// The facility's part of the report: its config, its figures and the policy's judgement of
+/// them ([`policy::judge`]).
+pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) -> FacilityReport {
+    let Judgement {
+        ceiling,
+        verdict,
+        grade,
+    } = policy::judge(cfg, fc, m.pue, m.coverage);
+    FacilityReport {
+        id: fc.id().to_string(),
+        name: fc.name.clone(),
+        name_en: fc.name_en.clone(),
+        city: fc.city.clone(),
+        tier: fc.tier,
+        class: fc.class.as_str().to_string(),
+        commissioned: fc.commissioned.to_string(),
+        pue_ceiling: ceiling,
+        renewable_target: fc.renewable_target,
+        data_until: m.data_until,
+        energy_kwh: m.energy_kwh,
+        covered_energy_kwh: m.covered_energy_kwh,
+        pue: m.pue,
+        coverage: m.coverage,
+        hours: m.hours,
+        missing_hours: m.missing_hours,
+        gaps: m.gaps,
+        gaps_not_listed: m.gaps_not_listed,
+        verdict,
+        grade,
+        renewable_share: m.renewable_share,
+        renewable_target_met: match (m.renewable_share, fc.renewable_target) {
+            (Some(s), Some(t)) => Some(s >= t),
+            _ => None,
+        },
+        months: m.months,
+        alerts: m.alerts,
+    }
+}
+
+/// The report over [from_ms, to_ms) around its facilities: the period, provenance, the policy
+/// numbers and the summary by tier.
+pub(crate) fn assemble(
+    cfg: &Config,
+    from_ms: i64,
+    to_ms: i64,
+    facilities: Vec<FacilityReport>,
+) -> Report {
+    let tz = cfg.timezone();
+    let (from_h, to_h) = hour_span(from_ms, to_ms);
+    let compliance_ms = cfg
+        .windows()
+        .iter()
+        .find(|w| w.name == cfg.compliance_window())
+        .map(|w| w.span.ms())
+        .unwrap_or(365 * DAY_MS);
     Report {
         generated_at: None,
         dcpue_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -449,11 +420,11 @@ pub fn build_report_with_progress(
             hours: to_h - from_h,
             full_compliance_period: to_ms - from_ms >= compliance_ms,
         },
-        min_coverage: min_cov,
+        min_coverage: cfg.engine.min_coverage,
         compliance_window: cfg.compliance_window().to_string(),
         grade_bounds: cfg.policy.grade_bounds,
-        facilities: out,
-        summary,
+        summary: summarise(&facilities),
+        facilities,
     }
 }
 

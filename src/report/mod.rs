@@ -6,6 +6,7 @@
 //! Reproducible: the same history and config give byte-identical output but for the one
 //! `generated_at` line or field.
 
+pub mod alerts;
 pub mod compute;
 pub mod render;
 
@@ -15,12 +16,12 @@ use std::path::PathBuf;
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use clap::{Args, ValueEnum};
-use serde_json::Value;
 
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::store::StoreError;
 
+pub use alerts::{AlertRecord, AlertsReadError, ALERTS_FILE};
 pub use compute::{
     build_report, build_report_with_progress, month_bounds, AlertRow, FacilityReport, Gap,
     MonthRow, Period, Report, TierSummary,
@@ -36,25 +37,66 @@ pub enum ReportError {
     NoState { dir: String, file: String },
     #[error("stored history: {0}")]
     Store(#[from] StoreError),
-    #[error("--{arg} {value:?}: {msg}")]
+    #[error("--{arg} {value:?}: {source}")]
     Time {
         arg: &'static str,
         value: String,
-        msg: String,
+        source: TimeError,
     },
     #[error("the period is empty: --from {from} is not before --to {to}")]
     EmptyPeriod { from: String, to: String },
     #[error("--facility {0:?}: no such facility in the config (known: {1})")]
     UnknownFacility(String, String),
-    #[error("alert history {path}: {msg}")]
-    Alerts { path: String, msg: String },
-    #[error("{url}: {msg}")]
-    Http { url: String, msg: String },
+    #[error("alert history {path}: {source}")]
+    Alerts {
+        path: String,
+        source: AlertsReadError,
+    },
+    #[error("{url}: {source}")]
+    Http { url: String, source: HttpError },
     #[error("{path}: {source}")]
     Write {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// Why a period bound does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("use YYYY, YYYY-MM, YYYY-MM-DD or RFC 3339 (2025-01-01T00:00:00+08:00)")]
+    Format,
+    #[error("no such date")]
+    NoSuchDate,
+    #[error("no such time")]
+    NoSuchTime,
+    #[error("local midnight does not exist in {0}")]
+    NoLocalMidnight(&'static str),
+}
+
+/// Why reading a running instance (`--url`) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    Request(#[from] reqwest::Error),
+    #[error("HTTP {status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        body: String,
+    },
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, but not the records asked for (a field missing or of another type).
+    #[error("unexpected answer: {0}")]
+    Unexpected(serde_json::Error),
+    #[error("the instance answered: {0}")]
+    Remote(String),
+    #[error("no point in the answer")]
+    NoPoint,
+    #[error("{0}")]
+    Runtime(std::io::Error),
+    #[error("the HTTP reader panicked")]
+    Panicked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,23 +152,21 @@ enum Edge {
 
 /// Parses a period bound: `YYYY`, `YYYY-MM`, `YYYY-MM-DD` (local calendar in `tz`; as an end,
 /// the end of that year, month or day) or RFC 3339.
-pub fn parse_bound(s: &str, tz: Tz, end: bool) -> Result<i64, String> {
+pub fn parse_bound(s: &str, tz: Tz, end: bool) -> Result<i64, TimeError> {
     parse_edge(s, tz, if end { Edge::End } else { Edge::Start })
 }
 
-fn parse_edge(s: &str, tz: Tz, edge: Edge) -> Result<i64, String> {
+fn parse_edge(s: &str, tz: Tz, edge: Edge) -> Result<i64, TimeError> {
     let s = s.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }
     let parts: Vec<&str> = s.split('-').collect();
-    let num = |p: &str, len: usize| -> Result<u32, String> {
+    let num = |p: &str, len: usize| -> Result<u32, TimeError> {
         if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(
-                "use YYYY, YYYY-MM, YYYY-MM-DD or RFC 3339 (2025-01-01T00:00:00+08:00)".into(),
-            );
+            return Err(TimeError::Format);
         }
-        p.parse::<u32>().map_err(|e| e.to_string())
+        p.parse::<u32>().map_err(|_| TimeError::Format)
     };
     let (date, next) = match parts.as_slice() {
         [y] => {
@@ -148,18 +188,18 @@ fn parse_edge(s: &str, tz: Tz, edge: Edge) -> Result<i64, String> {
             let day = NaiveDate::from_ymd_opt(num(y, 4)? as i32, num(m, 2)?, num(d, 2)?);
             (day, day.and_then(|d| d.succ_opt()))
         }
-        _ => return Err("use YYYY, YYYY-MM, YYYY-MM-DD or RFC 3339".into()),
+        _ => return Err(TimeError::Format),
     };
     let day = match edge {
         Edge::Start => date,
         Edge::End => date.and(next),
     }
-    .ok_or("no such date")?;
-    let local = day.and_hms_opt(0, 0, 0).ok_or("no such time")?;
+    .ok_or(TimeError::NoSuchDate)?;
+    let local = day.and_hms_opt(0, 0, 0).ok_or(TimeError::NoSuchTime)?;
     tz.from_local_datetime(&local)
         .earliest()
         .map(|t| t.timestamp_millis())
-        .ok_or_else(|| format!("local midnight does not exist in {}", tz.name()))
+        .ok_or_else(|| TimeError::NoLocalMidnight(tz.name()))
 }
 
 /// The engine as stored in `storage.dir`, with `cfg`'s roles and weights applied (CONTRACT §4).
@@ -174,47 +214,12 @@ pub fn load_engine(cfg: &Config) -> Result<Engine, ReportError> {
     }
 }
 
-/// The alert history file of the alerts module (CONTRACT §5).
-pub const ALERTS_FILE: &str = "alerts.redb";
-
-/// The alerts kept in `<storage.dir>/alerts.redb` by the alerts module, as the HTTP API gives
-/// them: the resolved history (`/api/v1/alerts/history`) and those still firing at the last
-/// checkpoint of the alert states (`/api/v1/alerts`). No file: no alerts were ever recorded (an
-/// empty list; the file is not created). A running `dcpue serve` holds the file locked: use
-/// `--url` then.
-pub fn load_alert_history(cfg: &Config) -> Result<Vec<Value>, ReportError> {
-    let dir = &cfg.storage.dir;
-    let path = dir.join(ALERTS_FILE);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let err = |msg: String| ReportError::Alerts {
-        path: path.display().to_string(),
-        msg,
-    };
-    let history = crate::alerts::AlertHistory::open(dir).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("already open") {
-            err("in use by a running dcpue: pass --url of that instance instead".into())
-        } else {
-            err(msg)
-        }
-    })?;
-    let resolved = history
-        .history(&crate::alerts::HistoryFilter::default())
-        .map_err(|e| err(e.to_string()))?;
-    let mut out: Vec<Value> = resolved
-        .into_iter()
-        .map(|r| serde_json::to_value(r).map_err(|e| err(e.to_string())))
-        .collect::<Result<_, _>>()?;
-    if let Some(state) = history.load_state().map_err(|e| err(e.to_string()))? {
-        let mut alerts = crate::alerts::AlertEngine::new(cfg);
-        alerts.restore(state, 0);
-        for a in alerts.firing() {
-            out.push(serde_json::to_value(a).map_err(|e| err(e.to_string()))?);
-        }
-    }
-    Ok(out)
+/// The alerts kept in `<storage.dir>/alerts.redb` by the alerts module (see [`alerts::load`]).
+pub fn load_alert_history(cfg: &Config) -> Result<Vec<AlertRecord>, ReportError> {
+    alerts::load(cfg).map_err(|source| ReportError::Alerts {
+        path: cfg.storage.dir.join(ALERTS_FILE).display().to_string(),
+        source,
+    })
 }
 
 fn progress_bar(len: u64, what: &str) -> Option<indicatif::ProgressBar> {
@@ -233,15 +238,15 @@ fn progress_bar(len: u64, what: &str) -> Option<indicatif::ProgressBar> {
 pub fn run_report(args: &ReportArgs) -> Result<(), ReportError> {
     let cfg = Config::load(&args.config)?;
     let tz = cfg.timezone();
-    let from = parse_edge(&args.from, tz, Edge::Start).map_err(|msg| ReportError::Time {
+    let from = parse_edge(&args.from, tz, Edge::Start).map_err(|source| ReportError::Time {
         arg: "from",
         value: args.from.clone(),
-        msg,
+        source,
     })?;
-    let to = parse_edge(&args.to, tz, Edge::End).map_err(|msg| ReportError::Time {
+    let to = parse_edge(&args.to, tz, Edge::End).map_err(|source| ReportError::Time {
         arg: "to",
         value: args.to.clone(),
-        msg,
+        source,
     })?;
     if from >= to {
         return Err(ReportError::EmptyPeriod {

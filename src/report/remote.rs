@@ -8,12 +8,15 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
-use super::compute::{self, FacilityReport, MonthRow, Period, Report, HOUR_MS};
-use super::ReportError;
+use super::alerts::{self, AlertRecord};
+use super::compute::{self, Measured, MonthRow, Report};
+use super::{HttpError, ReportError};
+use crate::alerts::{ActiveAlert, ResolvedAlert};
 use crate::config::Config;
-use crate::engine::{Energies, Status};
+use crate::engine::Energies;
 
 struct Point {
     pue: Option<f64>,
@@ -23,32 +26,75 @@ struct Point {
     c: Energies,
 }
 
-fn energies(v: Option<&Value>) -> Option<Energies> {
-    let v = v?;
-    let g = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    Some(Energies {
-        total: g("total"),
-        it: g("it"),
-        renewable: g("renewable"),
-    })
+/// `/api/v1/facilities/{id}/series`: the fields the report reads.
+#[derive(Deserialize)]
+struct Series {
+    points: Vec<SeriesPoint>,
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Result<Value, ReportError> {
-    let err = |msg: String| ReportError::Http {
-        url: url.to_string(),
-        msg,
-    };
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| err(e.to_string()))?;
+#[derive(Deserialize)]
+struct SeriesPoint {
+    pue: Option<f64>,
+    coverage: f64,
+    renewable_share: Option<f64>,
+    energy_kwh: Energies,
+    /// Absent (an older instance): taken from PUE and IT energy; null: none covered.
+    #[serde(default, deserialize_with = "present")]
+    covered_energy_kwh: Option<Option<Energies>>,
+}
+
+/// A field that is there, even as null (`Some(None)`), apart from one that is not (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `/api/v1/facilities`: each facility's watermark.
+#[derive(Deserialize)]
+struct Listed {
+    id: String,
+    watermark: Option<String>,
+}
+
+async fn get_body(client: &reqwest::Client, url: &str) -> Result<String, HttpError> {
+    let resp = client.get(url).send().await?;
     let status = resp.status();
-    let body = resp.text().await.map_err(|e| err(e.to_string()))?;
+    let body = resp.text().await?;
     if !status.is_success() {
-        return Err(err(format!("HTTP {status}: {}", body.trim())));
+        return Err(HttpError::Status {
+            status,
+            body: body.trim().to_string(),
+        });
     }
-    serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))
+    Ok(body)
+}
+
+fn http_err(url: &str) -> impl Fn(HttpError) -> ReportError + '_ {
+    move |source| ReportError::Http {
+        url: url.to_string(),
+        source,
+    }
+}
+
+/// The answer at `url`, typed: an answer without the fields the report reads (an
+/// `{"error": …}` of the instance, a field missing) is an error.
+async fn get_json<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<T, ReportError> {
+    #[derive(Deserialize)]
+    struct Failed {
+        error: String,
+    }
+    let body = get_body(client, url).await.map_err(http_err(url))?;
+    serde_json::from_str(&body).map_err(|e| {
+        http_err(url)(match serde_json::from_str::<Failed>(&body) {
+            Ok(f) => HttpError::Remote(f.error),
+            Err(_) if e.is_syntax() || e.is_eof() => HttpError::NotJson(e),
+            Err(_) => HttpError::Unexpected(e),
+        })
+    })
 }
 
 async fn window(
@@ -62,29 +108,32 @@ async fn window(
         "{base}/api/v1/facilities/{id}/series?window={}ms&from={b}&to={b}&step=1m",
         (b - a).max(60_000)
     );
-    let v = get_json(client, &url).await?;
-    let p = v
-        .get("points")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .ok_or_else(|| ReportError::Http {
-            url: url.clone(),
-            msg: "no point in the answer".into(),
-        })?;
-    let pue = p.get("pue").and_then(Value::as_f64);
-    let e = energies(p.get("energy_kwh")).unwrap_or_default();
-    let c = energies(p.get("covered_energy_kwh")).unwrap_or(Energies {
-        total: pue.map_or(0.0, |x| x * e.it),
-        it: if pue.is_some() { e.it } else { 0.0 },
-        renewable: 0.0,
-    });
-    Ok(Point {
+    let series: Series = get_json(client, &url).await?;
+    let p = series
+        .points
+        .into_iter()
+        .next()
+        .ok_or_else(|| http_err(&url)(HttpError::NoPoint))?;
+    Ok(point(p))
+}
+
+fn point(p: SeriesPoint) -> Point {
+    let (pue, e) = (p.pue, p.energy_kwh);
+    let c = match p.covered_energy_kwh {
+        Some(c) => c.unwrap_or_default(),
+        None => Energies {
+            total: pue.map_or(0.0, |x| x * e.it),
+            it: if pue.is_some() { e.it } else { 0.0 },
+            renewable: 0.0,
+        },
+    };
+    Point {
         pue,
-        coverage: p.get("coverage").and_then(Value::as_f64).unwrap_or(0.0),
-        share: p.get("renewable_share").and_then(Value::as_f64),
+        coverage: p.coverage,
+        share: p.renewable_share,
         e,
         c,
-    })
+    }
 }
 
 fn missing(hours: i64, coverage: f64) -> i64 {
@@ -99,26 +148,30 @@ async fn fetch(
     only: Option<&[String]>,
 ) -> Result<Report, ReportError> {
     let tz = cfg.timezone();
-    let min_cov = cfg.engine.min_coverage;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .no_proxy()
         .build()
-        .map_err(|e| ReportError::Http {
-            url: base.to_string(),
-            msg: e.to_string(),
-        })?;
-    let listed = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
-    let mut alerts = match get_json(&client, &format!("{base}/api/v1/alerts/history")).await? {
-        Value::Array(a) => a,
-        _ => Vec::new(),
-    };
+        .map_err(|e| http_err(base)(e.into()))?;
+    let listed: Vec<Listed> = get_json(&client, &format!("{base}/api/v1/facilities")).await?;
+    let mut alerts: Vec<AlertRecord> =
+        get_json::<Vec<ResolvedAlert>>(&client, &format!("{base}/api/v1/alerts/history"))
+            .await?
+            .into_iter()
+            .map(AlertRecord::Resolved)
+            .collect();
     // Still firing (pending ones are left out by the report).
-    if let Value::Array(a) = get_json(&client, &format!("{base}/api/v1/alerts")).await? {
-        alerts.extend(a);
-    }
+    alerts.extend(
+        get_json::<Vec<ActiveAlert>>(&client, &format!("{base}/api/v1/alerts"))
+            .await?
+            .into_iter()
+            .map(AlertRecord::Active),
+    );
     let months = compute::month_bounds(tz, from, to);
-    let hours_of = |a: i64, b: i64| (b + HOUR_MS - 1).div_euclid(HOUR_MS) - a.div_euclid(HOUR_MS);
+    let hours_of = |a: i64, b: i64| {
+        let (ha, hb) = compute::hour_span(a, b);
+        hb - ha
+    };
     let mut out = Vec::new();
     for fc in &cfg.facilities {
         if only.is_some_and(|ids| !ids.iter().any(|i| i == fc.id())) {
@@ -143,81 +196,31 @@ async fn fetch(
                 renewable_share: m.share,
             });
         }
-        let ceiling = cfg.ceiling(fc);
-        let verdict = match p.pue {
-            _ if p.coverage < min_cov => Status::InsufficientData,
-            None => Status::InsufficientData,
-            Some(x) if x > ceiling => Status::Breach,
-            Some(_) => Status::Compliant,
-        };
-        let grade = match (verdict, p.pue) {
-            (Status::InsufficientData, _) | (_, None) => None,
-            (_, Some(x)) => cfg.grade(x),
-        };
-        let data_until = listed.as_array().and_then(|a| {
-            a.iter()
-                .find(|f| f.get("id").and_then(Value::as_str) == Some(id))
-                .and_then(|f| f.get("watermark"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+        let data_until = listed
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.watermark.clone());
         let h = hours_of(from, to);
-        out.push(FacilityReport {
-            id: id.to_string(),
-            name: fc.name.clone(),
-            name_en: fc.name_en.clone(),
-            city: fc.city.clone(),
-            tier: fc.tier,
-            class: fc.class.as_str().to_string(),
-            commissioned: fc.commissioned.to_string(),
-            pue_ceiling: ceiling,
-            renewable_target: fc.renewable_target,
-            data_until,
-            energy_kwh: p.e,
-            covered_energy_kwh: p.c,
-            pue: p.pue,
-            coverage: p.coverage,
-            hours: h,
-            missing_hours: missing(h, p.coverage),
-            gaps: Vec::new(),
-            gaps_not_listed: 0,
-            verdict,
-            grade,
-            renewable_share: p.share,
-            renewable_target_met: match (p.share, fc.renewable_target) {
-                (Some(s), Some(t)) => Some(s >= t),
-                _ => None,
+        out.push(compute::facility_report(
+            cfg,
+            fc,
+            Measured {
+                data_until,
+                energy_kwh: p.e,
+                covered_energy_kwh: p.c,
+                pue: p.pue,
+                coverage: p.coverage,
+                hours: h,
+                missing_hours: missing(h, p.coverage),
+                gaps: Vec::new(),
+                gaps_not_listed: 0,
+                renewable_share: p.share,
+                months: rows,
+                alerts: alerts::alerts_of(&alerts, id, tz, from, to),
             },
-            months: rows,
-            alerts: compute::alerts_of(&alerts, id, tz, from, to),
-        });
+        ));
     }
-    let compliance_ms = cfg
-        .windows()
-        .iter()
-        .find(|w| w.name == cfg.compliance_window())
-        .map(|w| w.span.ms())
-        .unwrap_or(365 * 86_400_000);
-    Ok(Report {
-        generated_at: None,
-        dcpue_version: env!("CARGO_PKG_VERSION").to_string(),
-        config_path: None,
-        config_fingerprint: compute::config_fingerprint(cfg),
-        timezone: tz.name().to_string(),
-        period: Period {
-            from: compute::fmt_time(tz, from),
-            to: compute::fmt_time(tz, to),
-            from_ms: from,
-            to_ms: to,
-            hours: hours_of(from, to),
-            full_compliance_period: to - from >= compliance_ms,
-        },
-        min_coverage: min_cov,
-        compliance_window: cfg.compliance_window().to_string(),
-        grade_bounds: cfg.policy.grade_bounds,
-        summary: compute::summarise(&out),
-        facilities: out,
-    })
+    Ok(compute::assemble(cfg, from, to, out))
 }
 
 /// The report over [from, to) from the instance at `url` (runs its own runtime on a thread, so
@@ -237,17 +240,51 @@ pub fn build(
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| ReportError::Http {
-                url: base2.clone(),
-                msg: e.to_string(),
-            })?;
+            .map_err(|e| http_err(&base2)(HttpError::Runtime(e)))?;
         rt.block_on(fetch(&cfg, &base2, from, to, only.as_deref()))
     })
     .join()
-    .unwrap_or_else(|_| {
-        Err(ReportError::Http {
-            url: base,
-            msg: "the HTTP reader panicked".into(),
-        })
-    })
+    .unwrap_or_else(|_| Err(http_err(&base)(HttpError::Panicked)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Point, serde_json::Error> {
+        let s: Series = serde_json::from_str(json)?;
+        Ok(point(s.points.into_iter().next().expect("a point")))
+    }
+
+    const E: &str = r#""energy_kwh":{"total":130.0,"it":100.0,"renewable":5.0}"#;
+
+    #[test]
+    fn a_series_point_reads_as_the_instance_serves_it() {
+        let p = parse(&format!(
+            r#"{{"points":[{{"t":null,"pue":1.3,"coverage":0.99,"renewable_share":0.04,{E},"covered_energy_kwh":{{"total":117.0,"it":90.0,"renewable":0.0}}}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.pue, p.coverage, p.share), (Some(1.3), 0.99, Some(0.04)));
+        assert_eq!((p.e.total, p.c.total, p.c.it), (130.0, 117.0, 90.0));
+        // Null: nothing covered.
+        let p = parse(&format!(
+            r#"{{"points":[{{"pue":null,"coverage":0.0,"renewable_share":null,{E},"covered_energy_kwh":null}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.c.total, p.c.it), (0.0, 0.0));
+        // Absent (an older instance): PUE × IT energy.
+        let p = parse(&format!(
+            r#"{{"points":[{{"pue":1.3,"coverage":1.0,"renewable_share":null,{E}}}]}}"#
+        ))
+        .expect("point");
+        assert_eq!((p.c.total, p.c.it), (130.0, 100.0));
+    }
+
+    #[test]
+    fn a_series_point_without_its_coverage_is_an_error_not_zero_coverage() {
+        let err = parse(&format!(r#"{{"points":[{{"pue":1.3,"cov":1.0,{E}}}]}}"#))
+            .err()
+            .expect("missing coverage");
+        assert!(err.to_string().contains("coverage"), "{err}");
+    }
 }
