@@ -41,6 +41,8 @@ pub enum AppError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertError),
+    #[error(transparent)]
+    Start(#[from] crate::config::StartError),
     #[error("{0}")]
     Other(String),
 }
@@ -336,6 +338,8 @@ pub async fn serve(
     shutdown: CancellationToken,
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), AppError> {
+    // What `check-config` checks too: a config it passes starts.
+    cfg.check_start()?;
     let listener = http::bind(&cfg.http.listen).await?;
     let addr = listener
         .local_addr()

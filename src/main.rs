@@ -74,8 +74,10 @@ fn load(path: &std::path::Path) -> Result<Config, String> {
     Config::load(path).map_err(|e| e.to_string())
 }
 
+/// The same loading and checks as `serve` (`Config::load_checked`), without binding or
+/// connecting.
 fn check_config(file: &std::path::Path) -> Result<(), String> {
-    let cfg = load(file)?;
+    let cfg = Config::load_checked(file).map_err(|e| e.to_string())?;
     println!("{}: ok", file.display());
     println!(
         "mqtt {} (prefix {:?}, qos {}), http {}, storage {}",
@@ -192,7 +194,7 @@ fn main() -> ExitCode {
                 tokio::spawn(shutdown_signal(token.clone()));
                 match cmd {
                     Command::Serve { config } => {
-                        let cfg = load(&config)?;
+                        let cfg = Config::load_checked(&config).map_err(|e| e.to_string())?;
                         dcpue::app::serve(cfg, token, None)
                             .await
                             .map_err(|e| e.to_string())
