@@ -74,6 +74,12 @@ pub enum ConfigError {
         line: usize,
         source: StartError,
     },
+    /// The same, about a value from the environment.
+    #[error("environment variable {var}: {source}")]
+    StartEnv {
+        var: &'static str,
+        source: StartError,
+    },
 }
 
 /// `storage.checkpoint_every`: at least a second.
@@ -504,10 +510,16 @@ impl Config {
         let loc = Located::new(&text);
         let mut cfg = Config::parse_located(&text, &loc, &file)?;
         cfg.apply_env(|k| std::env::var(k).ok())?;
-        cfg.check_start().map_err(|source| ConfigError::Start {
-            line: loc.line(&source.key(&cfg)),
-            file,
-            source,
+        cfg.check_start().map_err(|source| {
+            let key = source.key(&cfg);
+            match start::env_var(&key).filter(|v| std::env::var_os(v).is_some()) {
+                Some(var) => ConfigError::StartEnv { var, source },
+                None => ConfigError::Start {
+                    line: loc.line(&key),
+                    file,
+                    source,
+                },
+            }
         })?;
         Ok(cfg)
     }
@@ -556,7 +568,9 @@ impl Config {
                 var: var.clone(),
                 msg,
             })?;
-            check_checkpoint_every(span).map_err(|msg| ConfigError::Env { var, msg })?;
+            check_checkpoint_every(span)
+                .and_then(|()| check_span("storage.checkpoint_every", span, false))
+                .map_err(|msg| ConfigError::Env { var, msg })?;
             self.storage.checkpoint_every = span;
         }
         if let (Some(v), Some(influx)) = (get("DCPUE_INFLUX_URL"), self.influxdb.as_mut()) {

@@ -173,3 +173,26 @@ fn a_config_check_config_passes_is_served() {
     );
     assert_eq!(p.terminate(Duration::from_secs(20)), Some(0));
 }
+
+#[test]
+fn a_value_from_the_environment_is_checked_and_named() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let file = dir.join("dcpue.toml");
+    std::fs::write(&file, config(dir, "")).unwrap();
+    let not_dir = dir.join("plain");
+    std::fs::write(&not_dir, "").unwrap();
+    let out = Command::new(dcpue_bin())
+        .arg("check-config")
+        .arg(&file)
+        .env("DCPUE_STORAGE_DIR", not_dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("DCPUE_STORAGE_DIR") && err.contains("storage dir"),
+        "{err}"
+    );
+}

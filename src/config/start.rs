@@ -71,6 +71,21 @@ fn check_storage_dir(dir: &Path) -> Result<(), StartError> {
     }
 }
 
+/// The environment variable that overrides the key at `key`, if any (see `Config::apply_env`).
+pub(crate) fn env_var(key: &[Seg]) -> Option<&'static str> {
+    let [Seg::Key(table), Seg::Key(k)] = key else {
+        return None;
+    };
+    Some(match (*table, *k) {
+        ("mqtt", "url") => "DCPUE_MQTT_URL",
+        ("mqtt", "client_id") => "DCPUE_MQTT_CLIENT_ID",
+        ("http", "listen") => "DCPUE_HTTP_LISTEN",
+        ("storage", "dir") => "DCPUE_STORAGE_DIR",
+        ("influxdb", "url") => "DCPUE_INFLUX_URL",
+        _ => return None,
+    })
+}
+
 impl StartError {
     /// The config key the error is about, for its line.
     pub(crate) fn key(&self, cfg: &Config) -> [Seg<'static>; 2] {
