@@ -41,6 +41,8 @@ pub enum AppError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertError),
+    #[error(transparent)]
+    Start(#[from] crate::config::StartError),
     #[error("{0}")]
     Other(String),
 }
@@ -335,6 +337,8 @@ pub async fn serve(
     shutdown: CancellationToken,
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), AppError> {
+    // What `check-config` checks too: a config it passes starts.
+    cfg.check_start()?;
     let auth_failures = http::auth::failures_counter();
     let web =
         http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;

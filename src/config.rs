@@ -10,8 +10,47 @@ use toml::Spanned;
 
 use crate::duration::{parse_span, Span};
 
+mod locate;
+mod start;
+
+use locate::{Located, Seg};
+pub use start::StartError;
+
 /// The longest window the engine keeps: hourly history of 397 days (13 months and a bit).
 pub const HISTORY_DAYS: i64 = 397;
+
+/// Bounds on what a config may hold (every size and count from outside has one).
+pub mod limits {
+    /// Characters of a facility or meter id (`[a-z0-9_-]+`).
+    pub const ID_LEN: usize = 64;
+    /// Characters of a name, city, username, InfluxDB org or bucket.
+    pub const TEXT_LEN: usize = 256;
+    /// Characters of a URL.
+    pub const URL_LEN: usize = 2048;
+    /// Characters of the MQTT client id.
+    pub const CLIENT_ID_LEN: usize = 128;
+    /// Bytes of the MQTT topic prefix.
+    pub const TOPIC_PREFIX_LEN: usize = 256;
+    /// `[[facility]]` entries.
+    pub const FACILITIES: usize = 256;
+    /// `[[facility.meter]]` entries of one facility.
+    pub const METERS_PER_FACILITY: usize = 256;
+    /// Meters over all facilities.
+    pub const METERS: usize = 4096;
+    /// `engine.windows` entries.
+    pub const WINDOWS: usize = 16;
+    /// `[[alert]]` entries.
+    pub const ALERTS: usize = 256;
+    /// `alerting.alertmanagers` and `alerting.webhooks` entries, each.
+    pub const RECEIVERS: usize = 32;
+    /// InfluxDB `batch_size` (points per write request).
+    pub const INFLUX_BATCH: usize = 100_000;
+    /// InfluxDB `memory_points`.
+    pub const INFLUX_MEMORY_POINTS: usize = 10_000_000;
+}
+
+/// The longest duration any key takes: the history kept.
+const MAX_SPAN: Span = Span(HISTORY_DAYS * Span::DAY.0);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,6 +67,19 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}: {msg}")]
     Env { var: String, msg: String },
+    /// A check `serve` runs at start failed (a file the config names, an address).
+    #[error("{file}:{line}: {source}")]
+    Start {
+        file: String,
+        line: usize,
+        source: StartError,
+    },
+    /// The same, about a value from the environment.
+    #[error("environment variable {var}: {source}")]
+    StartEnv {
+        var: &'static str,
+        source: StartError,
+    },
 }
 
 /// `storage.checkpoint_every`: at least a second.
@@ -456,30 +508,65 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Parses and validates `text`; `file` names it in errors.
-    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            ConfigError::Invalid {
-                file: file.to_string(),
-                line,
-                msg: e.message().to_string(),
+    /// [`load`](Self::load), then every check `serve` runs at start ([`Config::check_start`]:
+    /// the files the config names, the addresses), each error naming the line of its key.
+    /// `serve` and `check-config` load their config with it.
+    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let loc = Located::new(&text);
+        let mut cfg = Config::parse_located(&text, &loc, &file)?;
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.check_start().map_err(|source| {
+            let key = source.key(&cfg);
+            match start::env_var(&key).filter(|v| std::env::var_os(v).is_some()) {
+                Some(var) => ConfigError::StartEnv { var, source },
+                None => ConfigError::Start {
+                    line: loc.line(&key),
+                    file,
+                    source,
+                },
             }
         })?;
-        cfg.validate(text, file)?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates `text`; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::parse_located(text, &Located::new(text), file)
+    }
+
+    fn parse_located(text: &str, loc: &Located, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            line: e.span().map_or(1, |s| loc.line_at(s.start)),
+            msg: e.message().to_string(),
+        })?;
+        cfg.validate(loc, file)?;
         Ok(cfg)
     }
 
     /// Deployment settings from the environment: DCPUE_MQTT_URL, DCPUE_MQTT_CLIENT_ID,
     /// DCPUE_HTTP_LISTEN, DCPUE_STORAGE_DIR, DCPUE_STORAGE_CHECKPOINT_EVERY, DCPUE_INFLUX_URL.
+    /// Each value is checked as the same key in the file is.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let env = |var: &str, msg: String| ConfigError::Env {
+            var: var.to_string(),
+            msg,
+        };
         if let Some(v) = get("DCPUE_MQTT_URL") {
+            check_mqtt_url(&v).map_err(|m| env("DCPUE_MQTT_URL", m))?;
             self.mqtt.url = v;
         }
         if let Some(v) = get("DCPUE_MQTT_CLIENT_ID") {
+            check_client_id(&v).map_err(|m| env("DCPUE_MQTT_CLIENT_ID", m))?;
             self.mqtt.client_id = v;
         }
         if let Some(v) = get("DCPUE_HTTP_LISTEN") {
+            check_listen(&v).map_err(|m| env("DCPUE_HTTP_LISTEN", m))?;
             self.http.listen = v;
         }
         if let Some(v) = get("DCPUE_STORAGE_DIR") {
@@ -491,70 +578,114 @@ impl Config {
                 var: var.clone(),
                 msg,
             })?;
-            check_checkpoint_every(span).map_err(|msg| ConfigError::Env { var, msg })?;
+            check_checkpoint_every(span)
+                .and_then(|()| check_span("storage.checkpoint_every", span, false))
+                .map_err(|msg| ConfigError::Env { var, msg })?;
             self.storage.checkpoint_every = span;
         }
         if let (Some(v), Some(influx)) = (get("DCPUE_INFLUX_URL"), self.influxdb.as_mut()) {
+            check_influx_url(&v).map_err(|m| env("DCPUE_INFLUX_URL", m))?;
             influx.url = v;
         }
         Ok(())
     }
 
-    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
-        let err = |span: std::ops::Range<usize>, msg: String| ConfigError::Invalid {
+    fn validate(&self, loc: &Located, file: &str) -> Result<(), ConfigError> {
+        use Seg::{Idx, Key};
+        let invalid = |line: usize, msg: String| ConfigError::Invalid {
             file: file.to_string(),
-            line: if span.is_empty() && span.start == 0 {
-                1
-            } else {
-                line_of(text, span.start)
-            },
+            line,
             msg,
         };
-        let find = |needle: &str| -> std::ops::Range<usize> {
-            text.find(needle).map(|p| p..p + 1).unwrap_or(0..0)
+        let err = |span: std::ops::Range<usize>, msg: String| {
+            invalid(
+                if span.is_empty() && span.start == 0 {
+                    1
+                } else {
+                    loc.line_at(span.start)
+                },
+                msg,
+            )
         };
-        if !(0.0..=1.0).contains(&self.engine.min_coverage) {
-            return Err(err(
-                find("min_coverage"),
-                "min_coverage must be between 0 and 1".into(),
+        let at = |path: &[Seg], msg: String| invalid(loc.line(path), msg);
+
+        let m = &self.mqtt;
+        check_mqtt_url(&m.url).map_err(|e| at(&[Key("mqtt"), Key("url")], e))?;
+        check_client_id(&m.client_id).map_err(|e| at(&[Key("mqtt"), Key("client_id")], e))?;
+        check_topic_prefix(&m.topic_prefix)
+            .map_err(|e| at(&[Key("mqtt"), Key("topic_prefix")], e))?;
+        if m.qos > 2 {
+            return Err(at(
+                &[Key("mqtt"), Key("qos")],
+                "mqtt.qos must be 0, 1 or 2".into(),
             ));
         }
-        if let Err(msg) = check_checkpoint_every(self.storage.checkpoint_every) {
-            return Err(err(find("checkpoint_every"), msg));
+        if let Some(u) = &m.username {
+            check_text("mqtt.username", u, limits::TEXT_LEN)
+                .map_err(|e| at(&[Key("mqtt"), Key("username")], e))?;
         }
-        if self.mqtt.qos > 2 {
-            return Err(err(find("qos"), "qos must be 0, 1 or 2".into()));
-        }
-        if !(self.mqtt.url.starts_with("mqtt://") || self.mqtt.url.starts_with("mqtts://")) {
-            return Err(err(
-                find("url"),
-                format!(
-                    "mqtt url {:?} must start with mqtt:// or mqtts://",
-                    self.mqtt.url
-                ),
+        check_listen(&self.http.listen).map_err(|e| at(&[Key("http"), Key("listen")], e))?;
+        let checkpoint = [Key("storage"), Key("checkpoint_every")];
+        check_checkpoint_every(self.storage.checkpoint_every)
+            .and_then(|()| {
+                check_span(
+                    "storage.checkpoint_every",
+                    self.storage.checkpoint_every,
+                    false,
+                )
+            })
+            .map_err(|e| at(&checkpoint, e))?;
+
+        let e = &self.engine;
+        if !(0.0..=1.0).contains(&e.min_coverage) {
+            return Err(at(
+                &[Key("engine"), Key("min_coverage")],
+                "engine.min_coverage must be between 0 and 1".into(),
             ));
         }
-        if self.engine.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(err(
-                find("timezone"),
-                format!("unknown timezone {:?}", self.engine.timezone),
+        if e.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(at(
+                &[Key("engine"), Key("timezone")],
+                format!("unknown engine.timezone {:?}", truncated(&e.timezone)),
             ));
         }
-        if self.engine.max_lag > Span(7 * Span::DAY.0) {
-            return Err(err(
-                find("max_lag"),
-                "max_lag longer than 7d is not supported".into(),
+        for (key, span, zero_ok) in [
+            ("max_gap", e.max_gap, false),
+            ("allowed_lateness", e.allowed_lateness, true),
+            ("max_lag", e.max_lag, false),
+            ("stale_after", e.stale_after, false),
+        ] {
+            check_span(&format!("engine.{key}"), span, zero_ok)
+                .map_err(|m| at(&[Key("engine"), Key(key)], m))?;
+        }
+        if e.max_lag > Span(7 * Span::DAY.0) {
+            return Err(at(
+                &[Key("engine"), Key("max_lag")],
+                "engine.max_lag longer than 7d is not supported".into(),
             ));
         }
         let b = self.policy.grade_bounds;
-        if !(b[0] < b[1] && b[1] < b[2] && b[0] >= 1.0) {
-            return Err(err(
-                find("grade_bounds"),
-                "grade_bounds must rise: [grade1, grade2, grade3], each ≥ 1.0".into(),
+        if !(b.iter().all(|x| x.is_finite()) && b[0] < b[1] && b[1] < b[2] && b[0] >= 1.0) {
+            return Err(at(
+                &[Key("policy"), Key("grade_bounds")],
+                "policy.grade_bounds must rise: [grade1, grade2, grade3], each ≥ 1.0".into(),
+            ));
+        }
+        let c = self.policy.new_large_ceiling;
+        if !(c.is_finite() && c >= 1.0) {
+            return Err(at(
+                &[Key("policy"), Key("new_large_ceiling")],
+                "policy.new_large_ceiling must be ≥ 1.0".into(),
+            ));
+        }
+        if e.windows.len() > limits::WINDOWS {
+            return Err(at(
+                &[Key("engine"), Key("windows")],
+                format!("engine.windows has more than {} windows", limits::WINDOWS),
             ));
         }
         let mut names = HashSet::new();
-        for w in &self.engine.windows {
+        for w in &e.windows {
             let span = parse_span(w.get_ref()).map_err(|m| err(w.span(), m))?;
             if span < Span::MINUTE || span.ms() % Span::MINUTE.ms() != 0 {
                 return Err(err(
@@ -574,7 +705,7 @@ impl Config {
                     ),
                 ));
             }
-            if span > Span(HISTORY_DAYS * Span::DAY.0) {
+            if span > MAX_SPAN {
                 return Err(err(
                     w.span(),
                     format!(
@@ -590,25 +721,47 @@ impl Config {
                 ));
             }
         }
-        if !names.contains(self.engine.compliance_window.get_ref()) {
+        if !names.contains(e.compliance_window.get_ref()) {
             return Err(err(
-                self.engine.compliance_window.span(),
+                e.compliance_window.span(),
                 format!(
                     "compliance_window {:?} is not one of the windows",
-                    self.engine.compliance_window.get_ref()
+                    e.compliance_window.get_ref()
                 ),
             ));
         }
+
         if self.facilities.is_empty() {
             return Err(err(0..0, "no [[facility]] configured".into()));
         }
+        if self.facilities.len() > limits::FACILITIES {
+            return Err(at(
+                &[Key("facility"), Idx(limits::FACILITIES)],
+                format!("more than {} [[facility]] entries", limits::FACILITIES),
+            ));
+        }
+        let meters: usize = self.facilities.iter().map(|f| f.meters.len()).sum();
+        if meters > limits::METERS {
+            return Err(err(
+                0..0,
+                format!(
+                    "{meters} meters in all; at most {} are supported",
+                    limits::METERS
+                ),
+            ));
+        }
         let mut fids = HashSet::new();
-        for f in &self.facilities {
+        for (fi, f) in self.facilities.iter().enumerate() {
+            let fkey = |key: &'static str| [Key("facility"), Idx(fi), Key(key)];
             let fid = f.id.get_ref();
             if !valid_id(fid) {
                 return Err(err(
                     f.id.span(),
-                    format!("facility id {fid:?} must match [a-z0-9_-]+"),
+                    format!(
+                        "facility id {:?} must match [a-z0-9_-]+, at most {} characters",
+                        truncated(fid),
+                        limits::ID_LEN
+                    ),
                 ));
             }
             if !fids.insert(fid.clone()) {
@@ -617,30 +770,72 @@ impl Config {
                     format!("facility id {fid:?} is used twice"),
                 ));
             }
+            for (key, text) in [
+                ("name", Some(&f.name)),
+                ("name_en", f.name_en.as_ref()),
+                ("city", Some(&f.city)),
+            ] {
+                if let Some(t) = text {
+                    check_text(&format!("facility {fid:?}: {key}"), t, limits::TEXT_LEN)
+                        .map_err(|m| at(&fkey(key), m))?;
+                }
+            }
             if let Some(c) = f.pue_ceiling {
                 if !(c.is_finite() && c >= 1.0) {
-                    return Err(err(
-                        f.id.span(),
+                    return Err(at(
+                        &fkey("pue_ceiling"),
                         format!("facility {fid:?}: pue_ceiling must be ≥ 1.0"),
                     ));
                 }
             }
             if let Some(t) = f.renewable_target {
                 if !(0.0..=1.0).contains(&t) {
-                    return Err(err(
-                        f.id.span(),
+                    return Err(at(
+                        &fkey("renewable_target"),
                         format!("facility {fid:?}: renewable_target must be between 0 and 1"),
                     ));
                 }
             }
+            if matches!(f.sim_target_pue, Some(p) if !(p.is_finite() && p >= 1.0)) {
+                return Err(at(
+                    &fkey("sim_target_pue"),
+                    format!("facility {fid:?}: sim_target_pue must be ≥ 1.0"),
+                ));
+            }
+            if matches!(f.sim_it_kw, Some(p) if !(p.is_finite() && p > 0.0)) {
+                return Err(at(
+                    &fkey("sim_it_kw"),
+                    format!("facility {fid:?}: sim_it_kw must be positive"),
+                ));
+            }
+            if f.meters.len() > limits::METERS_PER_FACILITY {
+                return Err(at(
+                    &[
+                        Key("facility"),
+                        Idx(fi),
+                        Key("meter"),
+                        Idx(limits::METERS_PER_FACILITY),
+                    ],
+                    format!(
+                        "facility {fid:?} has more than {} meters",
+                        limits::METERS_PER_FACILITY
+                    ),
+                ));
+            }
             let mut mids = HashSet::new();
             let (mut total, mut it) = (false, false);
-            for m in &f.meters {
+            for (mi, m) in f.meters.iter().enumerate() {
+                let mkey =
+                    |key: &'static str| [Key("facility"), Idx(fi), Key("meter"), Idx(mi), Key(key)];
                 let mid = m.id.get_ref();
                 if !valid_id(mid) {
                     return Err(err(
                         m.id.span(),
-                        format!("meter id {mid:?} must match [a-z0-9_-]+"),
+                        format!(
+                            "meter id {:?} must match [a-z0-9_-]+, at most {} characters",
+                            truncated(mid),
+                            limits::ID_LEN
+                        ),
                     ));
                 }
                 if !mids.insert(mid.clone()) {
@@ -648,6 +843,10 @@ impl Config {
                         m.id.span(),
                         format!("meter id {mid:?} is used twice in facility {fid:?}"),
                     ));
+                }
+                if let Some(n) = &m.name {
+                    check_text(&format!("meter {mid:?}: name"), n, limits::TEXT_LEN)
+                        .map_err(|e| at(&mkey("name"), e))?;
                 }
                 let roles = m.role.get_ref().list();
                 if roles.is_empty() {
@@ -665,28 +864,26 @@ impl Config {
                 total |= roles.contains(&Role::Total);
                 it |= roles.contains(&Role::It);
                 if !m.weight.is_finite() || m.weight == 0.0 {
-                    return Err(err(
-                        m.id.span(),
+                    return Err(at(
+                        &mkey("weight"),
                         format!("meter {mid:?}: weight must be a non-zero number"),
                     ));
                 }
-                if let Some(g) = m.max_gap {
-                    if g.ms() <= 0 {
-                        return Err(err(
-                            m.id.span(),
-                            format!("meter {mid:?}: max_gap must be positive"),
-                        ));
+                for (key, span) in [("max_gap", m.max_gap), ("stale_after", m.stale_after)] {
+                    if let Some(span) = span {
+                        check_span(&format!("meter {mid:?}: {key}"), span, false)
+                            .map_err(|e| at(&mkey(key), e))?;
                     }
                 }
                 if matches!(m.max_power_kw, Some(p) if !(p.is_finite() && p > 0.0)) {
-                    return Err(err(
-                        m.id.span(),
+                    return Err(at(
+                        &mkey("max_power_kw"),
                         format!("meter {mid:?}: max_power_kw must be positive"),
                     ));
                 }
                 if matches!(m.register_max, Some(p) if !(p.is_finite() && p > 0.0)) {
-                    return Err(err(
-                        m.id.span(),
+                    return Err(at(
+                        &mkey("register_max"),
                         format!("meter {mid:?}: register_max must be positive"),
                     ));
                 }
@@ -705,9 +902,10 @@ impl Config {
             }
         }
         for (user, ids) in &self.http.access {
+            let user_key = [Key("http"), Key("access"), Key(user.as_str())];
             if self.http.web_config_file.is_none() {
-                return Err(err(
-                    find("[http.access]"),
+                return Err(at(
+                    &user_key,
                     "[http.access] needs [http] web_config_file with basic_auth_users (without \
                      users every request sees every facility)"
                         .into(),
@@ -715,52 +913,119 @@ impl Config {
             }
             for id in ids {
                 if !fids.contains(id) {
-                    return Err(err(
-                        find(user),
+                    return Err(at(
+                        &user_key,
                         format!("[http.access] {user:?}: unknown facility {id:?}"),
                     ));
                 }
             }
         }
-        for a in &self.alerts {
+
+        if self.alerts.len() > limits::ALERTS {
+            return Err(at(
+                &[Key("alert"), Idx(limits::ALERTS)],
+                format!("more than {} [[alert]] entries", limits::ALERTS),
+            ));
+        }
+        for (ai, a) in self.alerts.iter().enumerate() {
+            let akey = |key: &'static str| [Key("alert"), Idx(ai), Key(key)];
             let name = a.name.get_ref();
             if !crate::alerts::rules::BUILTIN_NAMES.contains(&name.as_str()) {
                 return Err(err(
                     a.name.span(),
                     format!(
-                        "unknown alert {name:?} (known: {})",
+                        "unknown alert {:?} (known: {})",
+                        truncated(name),
                         crate::alerts::rules::BUILTIN_NAMES.join(", ")
                     ),
                 ));
             }
             if let Some(w) = &a.window {
                 if !names.contains(w) {
-                    return Err(err(
-                        a.name.span(),
-                        format!("alert {name:?}: window {w:?} is not one of engine.windows"),
+                    return Err(at(
+                        &akey("window"),
+                        format!(
+                            "alert {name:?}: window {:?} is not one of engine.windows",
+                            truncated(w)
+                        ),
                     ));
                 }
             }
             if let Some(s) = &a.severity {
                 if !["critical", "warning", "info"].contains(&s.as_str()) {
-                    return Err(err(
-                        a.name.span(),
+                    return Err(at(
+                        &akey("severity"),
                         format!("alert {name:?}: severity must be critical, warning or info"),
                     ));
                 }
             }
-        }
-        for u in self
-            .alerting
-            .alertmanagers
-            .iter()
-            .chain(&self.alerting.webhooks)
-        {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(err(
-                    find(u),
-                    format!("alerting url {u:?} must be http:// or https://"),
+            if let Some(f) = a.for_ {
+                check_span(&format!("alert {name:?}: for"), f, true)
+                    .map_err(|e| at(&akey("for"), e))?;
+            }
+            if let Some(s) = a.stale_after {
+                check_span(&format!("alert {name:?}: stale_after"), s, false)
+                    .map_err(|e| at(&akey("stale_after"), e))?;
+            }
+            if matches!(a.hysteresis, Some(h) if !(h.is_finite() && (0.0..=1.0).contains(&h))) {
+                return Err(at(
+                    &akey("hysteresis"),
+                    format!("alert {name:?}: hysteresis must be between 0 and 1"),
                 ));
+            }
+        }
+
+        let al = &self.alerting;
+        for (key, urls) in [
+            ("alertmanagers", &al.alertmanagers),
+            ("webhooks", &al.webhooks),
+        ] {
+            if urls.len() > limits::RECEIVERS {
+                return Err(at(
+                    &[Key("alerting"), Key(key)],
+                    format!("alerting.{key} has more than {} urls", limits::RECEIVERS),
+                ));
+            }
+            for (i, u) in urls.iter().enumerate() {
+                check_receiver_url(u).map_err(|m| at(&[Key("alerting"), Key(key), Idx(i)], m))?;
+            }
+        }
+        if let Some(r) = al.resend_every {
+            check_span("alerting.resend_every", r, false)
+                .map_err(|e| at(&[Key("alerting"), Key("resend_every")], e))?;
+        }
+
+        if let Some(ix) = &self.influxdb {
+            let ikey = |key: &'static str| [Key("influxdb"), Key(key)];
+            check_influx_url(&ix.url).map_err(|e| at(&ikey("url"), e))?;
+            for (key, v) in [("org", &ix.org), ("bucket", &ix.bucket)] {
+                if v.is_empty() {
+                    return Err(at(&ikey(key), format!("influxdb.{key} must not be empty")));
+                }
+                check_text(&format!("influxdb.{key}"), v, limits::TEXT_LEN)
+                    .map_err(|e| at(&ikey(key), e))?;
+            }
+            for (key, span) in [
+                ("window_every", ix.window_every),
+                ("flush_every", ix.flush_every),
+            ] {
+                check_span(&format!("influxdb.{key}"), span, false)
+                    .map_err(|e| at(&ikey(key), e))?;
+            }
+            for (key, n, max) in [
+                ("batch_size", ix.batch_size, limits::INFLUX_BATCH),
+                (
+                    "memory_points",
+                    ix.memory_points,
+                    limits::INFLUX_MEMORY_POINTS,
+                ),
+            ] {
+                if !(1..=max).contains(&n) {
+                    return Err(at(
+                        &ikey(key),
+                        format!("influxdb.{key} must be between 1 and {max}"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -821,18 +1086,132 @@ impl MeterConfig {
     }
 }
 
+/// A facility or meter id: `[a-z0-9_-]+`, at most [`limits::ID_LEN`] characters.
 pub fn valid_id(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= limits::ID_LEN
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-fn line_of(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+/// `mqtt.url`: as the collector parses it.
+fn check_mqtt_url(url: &str) -> Result<(), String> {
+    check_url_len(url)?;
+    crate::ingest::mqtt::parse_url(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn check_influx_url(url: &str) -> Result<(), String> {
+    check_url_len(url)?;
+    crate::sinks::influx::check_url(url).map_err(|e| e.to_string())
+}
+
+fn check_url_len(url: &str) -> Result<(), String> {
+    if url.chars().count() > limits::URL_LEN {
+        return Err(format!("url is longer than {} characters", limits::URL_LEN));
+    }
+    Ok(())
+}
+
+/// `mqtt.client_id`: the persistent session is keyed on it.
+fn check_client_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err(
+            "mqtt.client_id must not be empty (the persistent session is keyed on it)".into(),
+        );
+    }
+    check_text("mqtt.client_id", id, limits::CLIENT_ID_LEN)
+}
+
+/// `mqtt.topic_prefix`: one or more topic levels, no wildcard, no empty level.
+fn check_topic_prefix(p: &str) -> Result<(), String> {
+    if p.contains(['+', '#']) {
+        return Err(format!(
+            "mqtt.topic_prefix {:?} must not contain the wildcards + or # (it is a topic, dcpue subscribes to <topic_prefix>/+/+)",
+            truncated(p)
+        ));
+    }
+    if p.split('/').any(str::is_empty) {
+        return Err(format!(
+            "mqtt.topic_prefix {:?} must not be empty or have an empty level (no leading, trailing or double /)",
+            truncated(p)
+        ));
+    }
+    if p.len() > limits::TOPIC_PREFIX_LEN || p.contains(char::is_control) {
+        return Err(format!(
+            "mqtt.topic_prefix must be at most {} bytes without control characters",
+            limits::TOPIC_PREFIX_LEN
+        ));
+    }
+    Ok(())
+}
+
+/// `http.listen`: `IP:port`, `[IPv6]:port` or `hostname:port`.
+fn check_listen(addr: &str) -> Result<(), String> {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok()
+                && !host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        }
+        None => false,
+    };
+    if !ok {
+        return Err(format!(
+            "http.listen {:?} is not an address: IP:port, [IPv6]:port or hostname:port",
+            truncated(addr)
+        ));
+    }
+    Ok(())
+}
+
+/// An Alertmanager or webhook url: `http://` or `https://` with a host.
+fn check_receiver_url(u: &str) -> Result<(), String> {
+    check_url_len(u)?;
+    match reqwest::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Ok(()),
+        _ => Err(format!(
+            "alerting url {:?} must be http://host[:port]/… or https://…",
+            truncated(u)
+        )),
+    }
+}
+
+/// A value quoted in an error: at most 80 characters of it.
+fn truncated(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Text shown on the page, in metrics and logs: bounded, no control characters.
+fn check_text(key: &str, s: &str, max: usize) -> Result<(), String> {
+    if s.chars().count() > max {
+        return Err(format!("{key} is longer than {max} characters"));
+    }
+    if s.contains(char::is_control) {
+        return Err(format!("{key} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A duration key: longer than 0 (or 0 where `zero_ok`), at most the history kept.
+fn check_span(key: &str, s: Span, zero_ok: bool) -> Result<(), String> {
+    if s.ms() < 0 || (s.ms() == 0 && !zero_ok) {
+        return Err(format!("{key} must be longer than 0"));
+    }
+    if s > MAX_SPAN {
+        return Err(format!("{key} {s} is longer than {HISTORY_DAYS}d"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -69,23 +69,43 @@ enum Command {
 }
 
 fn init_logs(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let chosen = std::env::var_os("DCPUE_LOG").is_some();
     let filter = tracing_subscriber::EnvFilter::try_from_env("DCPUE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn,rumqttc=warn"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().init(),
-    }
+    // Unless DCPUE_LOG chooses otherwise: not the demo broker's reports of a client connection
+    // coming and going, which rumqttd logs as errors (a newcomer's first screen holds no false
+    // alarm).
+    let quiet = tracing_subscriber::filter::DynFilterFn::new(move |meta, cx| {
+        chosen || !dcpue::sim::broker::is_connection_noise(meta, cx)
+    })
+    // Decided once per call site everywhere else (no cost on the hot paths).
+    .with_callsite_filter(|meta| {
+        if dcpue::sim::broker::may_be_connection_noise(meta) {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Text => fmt.with_filter(quiet).with_filter(filter).boxed(),
+        LogFormat::Json => fmt.json().with_filter(quiet).with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry().with(layer).init();
 }
 
 fn load(path: &std::path::Path) -> Result<Config, String> {
     Config::load(path).map_err(|e| e.to_string())
 }
 
+/// The same loading and checks as `serve` (`Config::load_checked`), without binding or
+/// connecting.
 fn check_config(file: &std::path::Path) -> Result<(), String> {
-    let cfg = load(file)?;
+    let cfg = Config::load_checked(file).map_err(|e| e.to_string())?;
     let warnings = dcpue::http::webconfig::check(&cfg.http).map_err(|e| e.to_string())?;
     println!("{}: ok", file.display());
     for w in warnings {
@@ -211,7 +231,7 @@ fn main() -> ExitCode {
                 tokio::spawn(shutdown_signal(token.clone()));
                 match cmd {
                     Command::Serve { config } => {
-                        let cfg = load(&config)?;
+                        let cfg = Config::load_checked(&config).map_err(|e| e.to_string())?;
                         dcpue::app::serve(cfg, token, None)
                             .await
                             .map_err(|e| e.to_string())

@@ -132,6 +132,17 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
                 && a["labels"]["facility"] != breaching[0]),
         "no compliant facility has a compliance alert: {alerts}"
     );
+    // A newcomer's first screen holds no false alarm: no ERROR line from start-up through the
+    // back-fill (the embedded broker's readiness probe and clients coming and going included).
+    let errors: Vec<String> = log()
+        .lines()
+        .filter(|l| l.contains("ERROR"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR lines in the demo's log: {errors:#?}"
+    );
     let (s, page) = http_get(&format!("{base}/")).unwrap();
     assert_eq!(s, 200);
     assert!(page.contains("<html"), "the dashboard page is served");

@@ -153,7 +153,307 @@ fn http_access_names_known_facilities_and_needs_a_web_config() {
     );
     let e = err_of(&with("[http.access]\n\"op\" = [\"a-1\"]\n"));
     assert!(
-        e.starts_with("bad.toml:2: [http.access] needs [http] web_config_file"),
+        e.starts_with("bad.toml:3: [http.access] needs [http] web_config_file"),
         "{e}"
     );
+}
+
+/// `text` with `extra` (TOML tables) in front of the facility; the error it gives.
+fn err_with(extra: &str) -> String {
+    err_of(&format!("{extra}\n{MINIMAL}"))
+}
+
+#[test]
+fn topic_prefix_with_a_wildcard_or_an_empty_level_is_an_error_naming_the_key() {
+    for bad in ["p5/#", "p5/+", "#", "+/dc", "", "a//b", "/dc", "dc/"] {
+        let e = err_with(&format!(
+            "[mqtt]\nclient_id = \"x\"\ntopic_prefix = {bad:?}\n"
+        ));
+        assert!(
+            e.starts_with("bad.toml:3:") && e.contains("mqtt.topic_prefix"),
+            "{bad:?}: {e}"
+        );
+    }
+    for good in ["dc", "site/jiangxi", "dc-2_b"] {
+        let text = format!("[mqtt]\ntopic_prefix = {good:?}\n{MINIMAL}");
+        assert_eq!(
+            Config::parse(&text, "t.toml").unwrap().mqtt.topic_prefix,
+            good
+        );
+    }
+}
+
+#[test]
+fn a_zero_duration_is_an_error_naming_the_key_and_its_line() {
+    let cases = [
+        ("[engine]\nmin_coverage = 0.9\nmax_gap = \"0m\"\n", 3, "engine.max_gap"),
+        ("[engine]\nmax_lag = \"0s\"\n", 2, "engine.max_lag"),
+        ("[engine]\nstale_after = \"0ms\"\n", 2, "engine.stale_after"),
+        ("[alerting]\nresend_every = \"0s\"\n", 2, "alerting.resend_every"),
+        (
+            "[influxdb]\nurl = \"http://i:8086\"\norg = \"o\"\nbucket = \"b\"\nwindow_every = \"0s\"\n",
+            5,
+            "influxdb.window_every",
+        ),
+    ];
+    for (extra, line, key) in cases {
+        let e = err_with(extra);
+        assert!(
+            e.starts_with(&format!("bad.toml:{line}:"))
+                && e.contains(key)
+                && e.contains("longer than 0"),
+            "{key}: {e}"
+        );
+    }
+    // A meter's own: the line of its key, in the right facility.
+    let e = err_of(&MINIMAL.replace("  role = \"it\"\n", "  role = \"it\"\n  max_gap = \"0m\"\n"));
+    assert!(
+        e.starts_with("bad.toml:15:") && e.contains("max_gap"),
+        "{e}"
+    );
+    // Where 0 means something it is taken: no lateness, an alert firing at once.
+    let text = format!(
+        "[engine]\nallowed_lateness = \"0m\"\n{MINIMAL}\n[[alert]]\nname = \"PueAboveCeiling\"\nwindow = \"24h\"\nfor = \"0m\"\n"
+    );
+    let c = Config::parse(&text, "t.toml").unwrap();
+    assert_eq!(c.engine.allowed_lateness.ms(), 0);
+    // Nor longer than the history kept.
+    let e = err_with("[engine]\nmax_gap = \"400d\"\n");
+    assert!(e.starts_with("bad.toml:2:") && e.contains("397d"), "{e}");
+}
+
+#[test]
+fn ids_names_and_counts_are_bounded() {
+    let long = "a".repeat(100_000);
+    let e = err_of(&MINIMAL.replace("a-1", &long));
+    assert!(
+        e.starts_with("bad.toml:3:") && e.contains("at most 64"),
+        "{}",
+        &e[..200.min(e.len())]
+    );
+    assert!(
+        e.len() < 300,
+        "the error quotes a bounded part of the id: {} bytes",
+        e.len()
+    );
+    let e = err_of(&MINIMAL.replace("\"grid\"", &format!("{:?}", "g".repeat(65))));
+    assert!(
+        e.starts_with("bad.toml:10:") && e.contains("meter id"),
+        "{e}"
+    );
+    let ok = MINIMAL.replace("\"grid\"", &format!("{:?}", "g".repeat(64)));
+    Config::parse(&ok, "t.toml").unwrap();
+
+    let e = err_of(&MINIMAL.replace("name = \"A\"", &format!("name = {:?}", "南".repeat(257))));
+    assert!(e.starts_with("bad.toml:4:") && e.contains("name"), "{e}");
+    let e = err_of(&MINIMAL.replace("city = \"Nanchang\"", "city = \"Nan\\u0007chang\""));
+    assert!(e.starts_with("bad.toml:5:") && e.contains("control"), "{e}");
+
+    let facility = |i: usize| MINIMAL.replace("a-1", &format!("f{i}"));
+    let many: String = (0..=limits::FACILITIES).map(facility).collect();
+    let e = err_of(&many);
+    assert!(e.contains("more than 256 [[facility]]"), "{e}");
+    let fine: String = (0..limits::FACILITIES).map(facility).collect();
+    assert_eq!(
+        Config::parse(&fine, "t.toml").unwrap().facilities.len(),
+        256
+    );
+
+    let meters: String = (0..=limits::METERS_PER_FACILITY)
+        .map(|i| format!("  [[facility.meter]]\n  id = \"m{i}\"\n  role = \"it\"\n"))
+        .collect();
+    let e = err_of(&format!("{MINIMAL}{meters}"));
+    assert!(e.contains("more than 256 meters"), "{e}");
+
+    let windows: Vec<String> = (1..=17).map(|i| format!("\"{i}m\"")).collect();
+    let e = err_with(&format!(
+        "[engine]\ncompliance_window = \"1m\"\nwindows = [{}]\n",
+        windows.join(", ")
+    ));
+    assert!(
+        e.starts_with("bad.toml:3:") && e.contains("more than 16"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mqtt_and_http_settings_serve_rejects_are_errors_here() {
+    let e = err_with("[mqtt]\nclient_id = \"\"\n");
+    assert!(
+        e.starts_with("bad.toml:2:") && e.contains("client_id"),
+        "{e}"
+    );
+    let e = err_with("[http]\nlisten = \"not-an-addr\"\n");
+    assert!(
+        e.starts_with("bad.toml:2:") && e.contains("http.listen"),
+        "{e}"
+    );
+    let e = err_with("[mqtt]\nurl = \"mqtt://broker:99999\"\n");
+    assert!(e.starts_with("bad.toml:2:") && e.contains("port"), "{e}");
+    let e =
+        err_with("[alerting]\nwebhooks = [\n  \"https://ops.example/a\",\n  \"https://\",\n]\n");
+    assert!(e.starts_with("bad.toml:4:"), "{e}");
+    let e = err_with("[influxdb]\nurl = \"influx:8086\"\norg = \"o\"\nbucket = \"b\"\n");
+    assert!(
+        e.starts_with("bad.toml:2:") && e.contains("influxdb url"),
+        "{e}"
+    );
+    for good in [
+        "127.0.0.1:0",
+        "[::1]:9184",
+        "localhost:9184",
+        "0.0.0.0:9184",
+    ] {
+        let text = format!("[http]\nlisten = {good:?}\n{MINIMAL}");
+        Config::parse(&text, "t.toml").unwrap();
+    }
+}
+
+#[test]
+fn errors_point_at_the_key_not_the_first_place_its_name_appears() {
+    // Two tables with a `url`: the mqtt one is wrong.
+    let e = err_with(
+        "[influxdb]\nurl = \"http://influx:8086\"\norg = \"o\"\nbucket = \"b\"\n\n[mqtt]\nurl = \"tcp://broker:1883\"\n",
+    );
+    assert!(e.starts_with("bad.toml:7:") && e.contains("mqtt"), "{e}");
+    // The key's name in a comment above it.
+    let e = err_with("# qos: 0, 1 or 2\n[mqtt]\nqos = 3\n");
+    assert!(e.starts_with("bad.toml:3:"), "{e}");
+    let e = err_with(
+        "[engine]\n# min_coverage below 1: a little missing data is fine\nmin_coverage = 1.5\n",
+    );
+    assert!(e.starts_with("bad.toml:3:"), "{e}");
+    // Two facilities with a meter of the same id: the second one's key.
+    let two = format!(
+        "{MINIMAL}{}",
+        MINIMAL
+            .replace("a-1", "b-1")
+            .replace("  role = \"it\"\n", "  role = \"it\"\n  weight = 0.0\n")
+    );
+    let e = err_of(&two);
+    assert!(e.starts_with("bad.toml:29:") && e.contains("weight"), "{e}");
+    // Keys written inline or dotted.
+    let e = err_with("mqtt = { url = \"mqtt://b\", qos = 7 }\n");
+    assert!(e.starts_with("bad.toml:1:") && e.contains("qos"), "{e}");
+    let e = err_with("[engine]\nwindows = [\n  \"15m\",\n  \"90s\",\n]\n");
+    assert!(e.starts_with("bad.toml:4:"), "{e}");
+}
+
+#[test]
+fn environment_values_are_checked_as_the_file_values_are() {
+    let mut c = Config::parse(MINIMAL, "t.toml").unwrap();
+    for (var, v) in [
+        ("DCPUE_MQTT_URL", "http://broker"),
+        ("DCPUE_MQTT_CLIENT_ID", ""),
+        ("DCPUE_HTTP_LISTEN", "not-an-addr"),
+    ] {
+        let e = c
+            .apply_env(|k| (k == var).then(|| v.to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(var), "{e}");
+    }
+    assert_eq!(c.mqtt.url, "mqtt://127.0.0.1:1883", "unchanged");
+}
+
+/// The checks `serve` runs at start, through `load_checked` as `check-config` and `serve` do.
+mod start {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("dcpue.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn load_err(dir: &Path, extra: &str) -> String {
+        let p = write(dir, &format!("{extra}\n{MINIMAL}"));
+        Config::load(&p).expect("the text alone is valid");
+        Config::load_checked(&p).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn files_the_config_names_must_exist_and_the_error_names_their_line() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let file = dir.join("dcpue.toml").display().to_string();
+        let missing = dir.join("missing").display().to_string();
+
+        let e = load_err(
+            dir,
+            &format!("[mqtt]\nusername = \"u\"\npassword_file = {missing:?}\n"),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:3:")) && e.contains("password_file"),
+            "{e}"
+        );
+
+        let e = load_err(
+            dir,
+            &format!("[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {missing:?}\n"),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:3:")) && e.contains("ca_file"),
+            "{e}"
+        );
+
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let e = load_err(
+            dir,
+            &format!(
+                "[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {:?}\n",
+                not_pem.display().to_string()
+            ),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:3:")) && e.contains("no CA certificate"),
+            "{e}"
+        );
+
+        let e = load_err(
+            dir,
+            &format!(
+                "[mqtt]\nurl = \"mqtts://b:8883\"\nclient_cert_file = {missing:?}\nclient_key_file = {missing:?}\n"
+            ),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:3:")) && e.contains("client_cert_file"),
+            "{e}"
+        );
+
+        let e = load_err(
+            dir,
+            &format!("[influxdb]\nurl = \"http://i:8086\"\norg = \"o\"\nbucket = \"b\"\ntoken_file = {missing:?}\n"),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:5:")) && e.contains("token_file"),
+            "{e}"
+        );
+
+        let e = load_err(
+            dir,
+            &format!(
+                "[storage]\ndir = {:?}\n",
+                not_pem.join("data").display().to_string()
+            ),
+        );
+        assert!(
+            e.starts_with(&format!("{file}:2:")) && e.contains("storage dir"),
+            "{e}"
+        );
+
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let p = write(
+            dir,
+            &format!(
+                "[mqtt]\nusername = \"u\"\npassword_file = {:?}\n[storage]\ndir = {:?}\n{MINIMAL}",
+                pw.display().to_string(),
+                dir.join("new/state").display().to_string()
+            ),
+        );
+        Config::load_checked(&p).unwrap();
+        assert!(!dir.join("new").exists(), "checking creates nothing");
+    }
 }

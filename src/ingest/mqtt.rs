@@ -219,13 +219,7 @@ pub fn spawn(
     tx: mpsc::Sender<Incoming>,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, MqttError> {
-    let opts = options(cfg)?;
-    let qos = match cfg.qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        2 => QoS::ExactlyOnce,
-        q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
-    };
+    let (opts, qos) = prepare(cfg)?;
     // rumqttc's request queue carries only the DISCONNECT at shutdown: acks are written by the
     // driver itself (see `AckQueue`), the subscription goes ahead of the queue.
     let (client, eventloop) = AsyncClient::new(opts, 16);
@@ -248,6 +242,23 @@ pub fn spawn(
         shutdown,
     };
     Ok(tokio::spawn(driver.run()))
+}
+
+/// What `spawn` checks before it starts, without connecting: the url, the client id, the
+/// password and TLS files (read and parsed). `dcpue check-config` runs it.
+pub fn check(cfg: &MqttConfig) -> Result<(), MqttError> {
+    prepare(cfg).map(|_| ())
+}
+
+fn prepare(cfg: &MqttConfig) -> Result<(MqttOptions, QoS), MqttError> {
+    let opts = options(cfg)?;
+    let qos = match cfg.qos {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        2 => QoS::ExactlyOnce,
+        q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
+    };
+    Ok((opts, qos))
 }
 
 /// The rumqttc options for `cfg`: persistent session, manual acks, large packets, TLS.
@@ -298,7 +309,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
 }
 
 /// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port).
-fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
+pub fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
     let bad = |why: &str| MqttError::Url {
         url: url.to_string(),
         why: why.to_string(),

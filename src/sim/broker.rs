@@ -37,6 +37,35 @@ impl EmbeddedBroker {
     }
 }
 
+/// Whether a log event is the embedded broker's report about one client connection: rumqttd
+/// logs at ERROR a client that closes before its CONNECT (as the readiness probe below does), a
+/// client gone after its DISCONNECT (which it handles twice: "already gone"), a link dropped at
+/// shutdown, although the broker is fine; each client reports its own connection trouble.
+/// Matched by rumqttd's per-connection spans (`remote_link`, or one carrying a
+/// `connection_id`), so the broker's own failures (cannot listen, router stopped) are not.
+pub fn is_connection_noise<S>(
+    meta: &tracing::Metadata<'_>,
+    cx: &tracing_subscriber::layer::Context<'_, S>,
+) -> bool
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if !may_be_connection_noise(meta) {
+        return false;
+    }
+    cx.lookup_current().is_some_and(|span| {
+        span.scope().any(|s| {
+            s.name() == "remote_link" || s.metadata().fields().field("connection_id").is_some()
+        })
+    })
+}
+
+/// Whether events of this call site can be [`is_connection_noise`]: rumqttd's warnings and
+/// errors.
+pub fn may_be_connection_noise(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_event() && meta.target().starts_with("rumqttd") && *meta.level() <= tracing::Level::WARN
+}
+
 /// The rumqttd configuration of the demo broker on `127.0.0.1:port`.
 pub fn broker_config(port: u16) -> Config {
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
@@ -98,4 +127,55 @@ pub fn start_embedded_broker(port: u16) -> Result<EmbeddedBroker, BrokerError> {
     Err(BrokerError::Start(format!(
         "nothing listens on 127.0.0.1:{port} after 10 s"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+
+    /// The lines a subscriber that leaves out `is_connection_noise` writes for some events.
+    #[test]
+    fn connection_noise_is_left_out_and_broker_failures_are_not() {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .with_filter(tracing_subscriber::filter::DynFilterFn::new(|meta, cx| {
+                !super::is_connection_noise(meta, cx)
+            }));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let link = tracing::error_span!(target: "rumqttd::server::broker", "remote_link", tenant_id = ?None::<u8>);
+            link.in_scope(|| {
+                tracing::error!(target: "rumqttd::server::broker", "connect closed by peer");
+                tracing::error!(target: "dcpue::app", "ours inside the span");
+            });
+            let incoming = tracing::error_span!(target: "rumqttd::router::routing", "[>] incoming", connection_id = 1);
+            incoming.in_scope(|| {
+                tracing::error!(target: "rumqttd::router::routing", "id 1 is already gone");
+            });
+            tracing::error!(target: "rumqttd::server::broker", "Server error - V4: address in use");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("closed by peer"), "{text}");
+        assert!(!text.contains("already gone"), "{text}");
+        assert!(text.contains("ours inside the span"), "{text}");
+        assert!(text.contains("address in use"), "{text}");
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

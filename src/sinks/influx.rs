@@ -167,17 +167,30 @@ pub fn read_token(cfg: &InfluxConfig) -> Result<Option<String>, SinkError> {
         .filter(|t| !t.is_empty()))
 }
 
-fn build_client(cfg: &InfluxConfig, token: Option<String>) -> Result<influxdb2::Client, SinkError> {
-    let url = reqwest::Url::parse(&cfg.url).map_err(|e| SinkError::Url {
-        url: cfg.url.clone(),
+/// What `start` checks before it starts, without connecting or opening the spool: the token
+/// (file) and the url. `dcpue check-config` runs it.
+pub fn check(cfg: &InfluxConfig) -> Result<(), SinkError> {
+    let token = read_token(cfg)?;
+    build_client(cfg, token).map(|_| ())
+}
+
+/// The server url: `http://host[:port]` or `https://…`.
+pub fn check_url(url: &str) -> Result<(), SinkError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| SinkError::Url {
+        url: url.to_string(),
         msg: e.to_string(),
     })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(SinkError::Url {
-            url: cfg.url.clone(),
+            url: url.to_string(),
             msg: "expected http://host[:port] or https://…".into(),
         });
     }
+    Ok(())
+}
+
+fn build_client(cfg: &InfluxConfig, token: Option<String>) -> Result<influxdb2::Client, SinkError> {
+    check_url(&cfg.url)?;
     influxdb2::ClientBuilder::new(cfg.url.clone(), cfg.org.clone(), token.unwrap_or_default())
         .gzip(true)
         .build()

@@ -1,0 +1,198 @@
+//! `dcpue check-config` runs every check `serve` runs at start: a config it passes starts, and a
+//! config `serve` rejects is rejected by it too, with the same error naming the file and line.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+const FACILITY: &str = r#"
+[[facility]]
+id = "a-1"
+name = "A"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+
+/// A config whose `[storage]` and `[http]` are harmless (temp dir, any port), `front` first.
+fn config(dir: &Path, front: &str) -> String {
+    format!(
+        "{front}\n[storage]\ndir = {:?}\n{FACILITY}",
+        dir.join("state").display().to_string()
+    )
+}
+
+fn check_config(file: &Path) -> (bool, String) {
+    let out = Command::new(dcpue_bin())
+        .arg("check-config")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `serve` on `file` until it exits (at most 30 s); its exit status and stderr.
+fn serve(file: &Path, dir: &Path) -> (Option<i32>, String) {
+    let log = dir.join("serve.err");
+    let mut p = Proc::spawn(
+        "dcpue serve",
+        Command::new(dcpue_bin())
+            .args(["serve", "--config"])
+            .arg(file)
+            // A port of its own, should it start (the file's value is checked first).
+            .env("DCPUE_HTTP_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
+    let code = eventually(Duration::from_secs(30), || {
+        p.child.try_wait().ok().flatten().map(|s| s.code())
+    });
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    (code.unwrap_or(None), err)
+}
+
+#[test]
+fn check_config_rejects_what_serve_rejects_with_the_same_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let missing = dir.join("missing").display().to_string();
+    let unused_broker = format!("mqtt://127.0.0.1:{}", free_port());
+    let cases = [
+        (
+            "password_file missing",
+            format!("[mqtt]\nurl = {unused_broker:?}\nusername = \"u\"\npassword_file = {missing:?}\n"),
+            4,
+        ),
+        (
+            "ca_file missing",
+            format!("[mqtt]\nurl = \"mqtts://127.0.0.1:8883\"\nca_file = {missing:?}\n"),
+            3,
+        ),
+        (
+            "client certificate missing",
+            format!(
+                "[mqtt]\nurl = \"mqtts://127.0.0.1:8883\"\nclient_cert_file = {missing:?}\nclient_key_file = {missing:?}\n"
+            ),
+            3,
+        ),
+        (
+            "influxdb token_file missing",
+            format!(
+                "[mqtt]\nurl = {unused_broker:?}\n[influxdb]\nurl = \"http://127.0.0.1:8086\"\norg = \"o\"\nbucket = \"b\"\ntoken_file = {missing:?}\n"
+            ),
+            7,
+        ),
+        ("empty client_id", "[mqtt]\nclient_id = \"\"\n".to_string(), 2),
+        (
+            "listen not an address",
+            "[http]\nlisten = \"not-an-addr\"\n".to_string(),
+            2,
+        ),
+        (
+            "topic_prefix with a wildcard",
+            format!("[mqtt]\nurl = {unused_broker:?}\ntopic_prefix = \"p5/#\"\n"),
+            3,
+        ),
+        (
+            "zero max_gap",
+            format!("[mqtt]\nurl = {unused_broker:?}\n[engine]\nmax_gap = \"0m\"\n"),
+            4,
+        ),
+    ];
+    for (what, front, line) in cases {
+        let file = dir.join("dcpue.toml");
+        std::fs::write(&file, config(dir, &front)).unwrap();
+        let at = format!("{}:{line}:", file.display());
+        let (ok, err) = check_config(&file);
+        assert!(!ok, "{what}: check-config passes it");
+        assert!(err.contains(&at), "{what}: check-config names {at}: {err}");
+        let (code, serve_err) = serve(&file, dir);
+        assert!(
+            matches!(code, Some(c) if c != 0),
+            "{what}: serve rejects it at start ({code:?}): {serve_err}"
+        );
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            serve_err.contains(first),
+            "{what}: serve gives the same error {first:?}: {serve_err}"
+        );
+    }
+}
+
+#[test]
+fn a_config_check_config_passes_is_served() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let pw = dir.join("pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let port = free_port();
+    let file = dir.join("dcpue.toml");
+    std::fs::write(
+        &file,
+        config(
+            dir,
+            &format!(
+                "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nusername = \"u\"\npassword_file = {:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+                free_port(),
+                pw.display().to_string()
+            ),
+        ),
+    )
+    .unwrap();
+    let (ok, err) = check_config(&file);
+    assert!(ok, "{err}");
+    let mut p = Proc::spawn(
+        "dcpue serve",
+        Command::new(dcpue_bin())
+            .args(["serve", "--config"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let healthy = eventually(Duration::from_secs(30), || {
+        http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(s, _)| *s == 200)
+    });
+    assert!(
+        healthy.is_some(),
+        "serve starts on a config check-config passed"
+    );
+    assert_eq!(p.terminate(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn a_value_from_the_environment_is_checked_and_named() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let file = dir.join("dcpue.toml");
+    std::fs::write(&file, config(dir, "")).unwrap();
+    let not_dir = dir.join("plain");
+    std::fs::write(&not_dir, "").unwrap();
+    let out = Command::new(dcpue_bin())
+        .arg("check-config")
+        .arg(&file)
+        .env("DCPUE_STORAGE_DIR", not_dir.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("DCPUE_STORAGE_DIR") && err.contains("storage dir"),
+        "{err}"
+    );
+}
