@@ -320,6 +320,7 @@ impl Service {
         let mark = IngestMark {
             wal_seq: self.wal.last_seq(),
             recent_messages: self.recent.list(),
+            last_heard: heard_list(&self.cfg, &self.last_heard),
         };
         // The log segment up to the mark is closed and kept with `engine.state.prev`.
         self.wal.rotate()?;
@@ -327,6 +328,37 @@ impl Service {
         drop(e);
         self.wal.checkpointed_at(mark.wal_seq)
     }
+}
+
+/// When each meter was last heard from, by id, for the checkpoint.
+fn heard_list(cfg: &Config, last_heard: &HashMap<MeterRef, i64>) -> Vec<store::MeterHeard> {
+    let mut out: Vec<store::MeterHeard> = last_heard
+        .iter()
+        .filter_map(|(m, &wall_ms)| {
+            let f = cfg.facilities.get(m.facility)?;
+            Some(store::MeterHeard {
+                facility: f.id().to_string(),
+                meter: f.meters.get(m.meter)?.id().to_string(),
+                wall_ms,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.facility, &a.meter).cmp(&(&b.facility, &b.meter)));
+    out
+}
+
+/// [`heard_list`] read back against `cfg` (meters no longer configured are left out).
+fn heard_map(cfg: &Config, list: &[store::MeterHeard]) -> HashMap<MeterRef, i64> {
+    list.iter()
+        .filter_map(|h| {
+            let facility = cfg.facilities.iter().position(|f| f.id() == h.facility)?;
+            let meter = cfg.facilities[facility]
+                .meters
+                .iter()
+                .position(|m| m.id() == h.meter)?;
+            Some((MeterRef { facility, meter }, h.wall_ms))
+        })
+        .collect()
 }
 
 /// Runs `dcpue serve` until `shutdown` is cancelled. `ready_tx` receives the HTTP address once
@@ -437,6 +469,8 @@ pub async fn serve(
             .register(c)
             .map_err(|e| AppError::Other(e.to_string()))?;
     }
+    // MeterStale goes on from when each meter was last heard, not from this start.
+    let last_heard = heard_map(&cfg, &mark.last_heard);
     let mut svc = Service {
         taken,
         taken_at,
@@ -451,7 +485,7 @@ pub async fn serve(
         cfg,
         engine,
         shared: shared.clone(),
-        last_heard: HashMap::new(),
+        last_heard,
         alerting,
         wal,
         recent: RecentMessages::from_list(&mark.recent_messages),
@@ -593,6 +627,7 @@ async fn ingest_loop(
                     let mark = IngestMark {
                         wal_seq: svc.wal.last_seq(),
                         recent_messages: svc.recent.list(),
+                        last_heard: heard_list(&svc.cfg, &svc.last_heard),
                     };
                     store::checkpoint_in_background(&svc.state_dir, &e, mark, &mut svc.wal)
                 }

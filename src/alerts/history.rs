@@ -55,16 +55,71 @@ pub struct AlertHistory {
     path: PathBuf,
 }
 
+/// The alert history's file in `storage.dir`.
+pub const FILE: &str = "alerts.redb";
+/// Put there by the operator to start with an empty alert history when [`FILE`] is missing
+/// (after moving a damaged one aside): consumed by the start that creates the new history.
+pub const START_EMPTY_FILE: &str = "alerts.redb.start-empty";
+
 impl AlertHistory {
     /// Opens (creating) `<dir>/alerts.redb`.
+    ///
+    /// A missing or empty file is created only in a directory that holds no other state yet
+    /// (no checkpoint, no logged message), or when the operator asked for an empty history
+    /// ([`START_EMPTY_FILE`]); otherwise the history it held would be silently lost, and the
+    /// start is refused with the command that accepts that loss. A damaged file (redb reports
+    /// corruption, or panics reading it) is refused the same way, never a panic.
     pub fn open(dir: &Path) -> Result<AlertHistory, AlertError> {
-        let path = dir.join("alerts.redb");
+        let path = dir.join(FILE);
         let err = |e: redb::Error| AlertError::History {
             path: path.display().to_string(),
             source: Box::new(e),
         };
         std::fs::create_dir_all(dir).map_err(|e| err(redb::Error::Io(e)))?;
-        let db = Database::create(&path).map_err(|e| err(e.into()))?;
+        let start_empty = dir.join(START_EMPTY_FILE);
+        let asked_empty = start_empty.exists();
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(err(redb::Error::Io(e))),
+        };
+        let accept = format!(
+            "touch {}",
+            start_empty.display()
+        );
+        let aside = format!("mv {p} {p}.bad && {accept}", p = path.display());
+        match len {
+            Some(0) if holds_state(dir) => {
+                return Err(AlertError::Refused(format!(
+                    "{}: the alert history is an empty file, but this directory holds state (checkpoints or logged messages) that was built with a history: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
+                    path.display()
+                )))
+            }
+            Some(0) => {
+                // A first start that stopped while creating it: nothing in it.
+                std::fs::remove_file(&path).map_err(|e| err(redb::Error::Io(e)))?;
+            }
+            None if !asked_empty && holds_state(dir) => {
+                return Err(AlertError::Refused(format!(
+                    "{}: the alert history is missing, but this directory holds state (checkpoints or logged messages) that was built with one: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{accept}`",
+                    path.display()
+                )))
+            }
+            _ => {}
+        }
+        let created = len.is_none_or(|l| l == 0);
+        let db = match open_quietly(&path) {
+            Ok(db) => db,
+            Err(why) => {
+                return Err(match why {
+                    Opening::Damaged(why) => AlertError::Refused(format!(
+                        "{}: the alert history is damaged ({why}): dcpue will not start over it. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
+                        path.display()
+                    )),
+                    Opening::Failed(e) => err(e),
+                })
+            }
+        };
         let h = AlertHistory { db, path };
         // Create both tables so readers never meet a missing one.
         let tx = h.db.begin_write().map_err(|e| h.err(e))?;
@@ -73,6 +128,19 @@ impl AlertHistory {
             tx.open_table(STATE).map_err(|e| h.err(e))?;
         }
         tx.commit().map_err(|e| h.err(e))?;
+        if created && asked_empty {
+            tracing::warn!(path = %h.path.display(), "started a new, empty alert history as asked by {}", start_empty.display());
+        }
+        if asked_empty {
+            match std::fs::remove_file(&start_empty) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(h.err(redb::Error::Io(e))),
+            }
+            if let Ok(d) = std::fs::File::open(dir) {
+                d.sync_all().map_err(|e| h.err(redb::Error::Io(e)))?;
+            }
+        }
         Ok(h)
     }
 
@@ -147,6 +215,72 @@ impl AlertHistory {
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether `dir` holds engine state that was built alongside an alert history: a checkpoint, a
+/// closed log segment, or a non-empty active log.
+fn holds_state(dir: &Path) -> bool {
+    use crate::store::{self, wal};
+    store::state_path(dir).exists()
+        || store::prev_path(dir).exists()
+        || wal::closed_segments(dir).is_ok_and(|s| !s.is_empty())
+        || std::fs::metadata(dir.join(wal::WAL_FILE)).is_ok_and(|m| m.len() > 0)
+}
+
+/// Why the history file could not be opened.
+enum Opening {
+    /// The file is damaged: what redb said (or where it panicked).
+    Damaged(String),
+    /// Anything else (already open, permissions): reported as it is.
+    Failed(redb::Error),
+}
+
+thread_local! {
+    /// Set while this thread opens a history file whose damage may make redb panic: the panic is
+    /// caught and reported as damage, so its message is not printed.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Opens (creating) the redb file at `path`. redb asserts on some damaged files (a truncated
+/// one panics): the panic is caught here and reported as damage.
+fn open_quietly(path: &Path) -> Result<Database, Opening> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(|q| q.get()) {
+                prev(info)
+            }
+        }));
+    });
+    QUIET_PANICS.with(|q| q.set(true));
+    let opened = std::panic::catch_unwind(|| Database::create(path));
+    QUIET_PANICS.with(|q| q.set(false));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(match e {
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+                Opening::Damaged(why)
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(e))
+                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                Opening::Damaged(format!("cut short: {e}"))
+            }
+            redb::DatabaseError::UpgradeRequired(v) => {
+                Opening::Failed(redb::Error::UpgradeRequired(v))
+            }
+            e => Opening::Failed(e.into()),
+        }),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unreadable".into());
+            Err(Opening::Damaged(format!("redb could not read it: {why}")))
+        }
     }
 }
 

@@ -55,6 +55,9 @@ pub enum StoreError {
     Incompatible(String),
 }
 
+/// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]).
+const VERSION: u32 = 2;
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     version: u32,
@@ -64,12 +67,43 @@ struct Stored {
     ingest: IngestMark,
 }
 
-/// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, and the
-/// hashes of recent messages (to recognise broker redeliveries).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A version 1 checkpoint (read, never written).
+#[derive(Deserialize)]
+struct StoredV1 {
+    _version: u32,
+    config: String,
+    state: SavedState,
+    ingest: IngestMarkV1,
+}
+
+#[derive(Deserialize)]
+struct IngestMarkV1 {
+    wal_seq: u64,
+    recent_messages: Vec<u64>,
+}
+
+/// The first field of every version.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+/// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, the
+/// hashes of recent messages (to recognise broker redeliveries), and when each meter was last
+/// heard from (wall clock: `MeterStale` goes on from it after a restart).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngestMark {
     pub wal_seq: u64,
     pub recent_messages: Vec<u64>,
+    pub last_heard: Vec<MeterHeard>,
+}
+
+/// The wall clock (epoch ms) at which a meter's newest message was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterHeard {
+    pub facility: String,
+    pub meter: String,
+    pub wall_ms: i64,
 }
 
 /// A checkpoint as read back.
@@ -142,7 +176,7 @@ fn write_checkpoint(
     };
     let started = std::time::Instant::now();
     let body = postcard::to_stdvec(&Stored {
-        version: 1,
+        version: VERSION,
         config,
         state,
         ingest: ingest.clone(),
@@ -223,8 +257,31 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
             "checksum mismatch (torn or corrupted write)".into(),
         ));
     }
-    let stored: Stored =
-        postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let cannot = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
+    let version = postcard::from_bytes::<VersionOnly>(body)
+        .map_err(cannot)?
+        .version;
+    let stored: Stored = match version {
+        1 => {
+            let v1: StoredV1 = postcard::from_bytes(body).map_err(cannot)?;
+            Stored {
+                version,
+                config: v1.config,
+                state: v1.state,
+                ingest: IngestMark {
+                    wal_seq: v1.ingest.wal_seq,
+                    recent_messages: v1.ingest.recent_messages,
+                    last_heard: Vec::new(),
+                },
+            }
+        }
+        VERSION => postcard::from_bytes(body).map_err(cannot)?,
+        v => {
+            return Err(corrupt(format!(
+                "format version {v}, newer than this dcpue reads ({VERSION})"
+            )))
+        }
+    };
     Ok(Some(Loaded {
         config_toml: stored.config,
         state: stored.state,
@@ -260,7 +317,7 @@ pub struct Recovered {
 struct After {
     records: Vec<WalRecord>,
     /// Sequence numbers missing after the mark (no record for them in any segment).
-    gaps: Vec<String>,
+    gaps: Vec<Gap>,
     /// A damaged closed segment holding records after the mark: (path, valid bytes, valid
     /// records, what is wrong).
     damage: Option<(PathBuf, usize, usize, String)>,
@@ -273,8 +330,28 @@ impl After {
     fn problem(&self) -> String {
         match &self.damage {
             Some((p, _, _, why)) => format!("{}: {why}", p.display()),
-            None => self.gaps.join(", "),
+            None => self
+                .gaps
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
+    }
+    /// The refusal for records missing from the log (a deleted segment), other than those
+    /// before `from` (records the caller accepts as gone): the command accepts their loss with an
+    /// empty segment named for the last of them, which reads as a segment cut short.
+    fn missing_refusal(&self, dir: &Path, from: u64) -> Option<StoreError> {
+        let (a, b) = self.gaps.iter().find_map(|g| match g {
+            Gap::Missing { from: a, to: b } if *a >= from => Some((*a, *b)),
+            _ => None,
+        })?;
+        let seg = wal::segment_path(dir, b);
+        Some(StoreError::Refused(format!(
+            "{}: records {a}–{b} of the write-ahead log are missing (a deleted log segment?): messages already acknowledged to the broker would be lost. dcpue will not start without them. Restore the segment from a backup or, to accept their loss, run: `touch {}`",
+            dir.display(),
+            seg.display()
+        )))
     }
     /// The refusal for a damaged segment the newest checkpoint needs: the command keeps the
     /// records before the damage.
@@ -292,6 +369,27 @@ impl After {
         match (self.records.first(), self.records.last()) {
             (Some(a), Some(b)) => format!("records {}–{}", a.seq, b.seq),
             _ => "none".into(),
+        }
+    }
+}
+
+/// A hole in the log's sequence numbers.
+#[derive(Debug)]
+enum Gap {
+    /// No segment holds records `from..=to`.
+    Missing { from: u64, to: u64 },
+    /// A closed segment ends before the record it is named for (cut by the operator's repair).
+    Cut { path: PathBuf, last: u64 },
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gap::Missing { from, to } if from == to => write!(f, "record {from} is missing"),
+            Gap::Missing { from, to } => write!(f, "records {from}–{to} are missing"),
+            Gap::Cut { path, last } => {
+                write!(f, "{} ends before its record {last}", path.display())
+            }
         }
     }
 }
@@ -323,8 +421,10 @@ fn records_after(
         }
         // A segment is named for its last record: fewer in it means records are missing.
         if !damaged && ends.is_none_or(|e| e < *last) {
-            out.gaps
-                .push(format!("{} ends before its record {last}", path.display()));
+            out.gaps.push(Gap::Cut {
+                path: path.clone(),
+                last: *last,
+            });
             expect = expect.max(last + 1);
         }
     }
@@ -340,10 +440,9 @@ fn take(r: WalRecord, expect: &mut u64, out: &mut After) {
         return;
     }
     if r.seq > *expect {
-        out.gaps.push(if r.seq - 1 == *expect {
-            format!("record {expect} is missing")
-        } else {
-            format!("records {expect}–{} are missing", r.seq - 1)
+        out.gaps.push(Gap::Missing {
+            from: *expect,
+            to: r.seq - 1,
         });
     }
     *expect = r.seq + 1;
@@ -396,6 +495,9 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
             if let Some(e) = after.refusal() {
                 return Err(e);
             }
+            if let Some(e) = after.missing_refusal(dir, 0) {
+                return Err(e);
+            }
             for g in &after.gaps {
                 tracing::warn!(dir = %dir.display(), "write-ahead log after the checkpoint: {g}");
             }
@@ -413,6 +515,11 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
     if !state_exists && matches!(prev, Ok(None)) {
         let after = records_after(&segs, active, 0)?;
         if let Some(e) = after.refusal() {
+            return Err(e);
+        }
+        // Records before the first one logged went with the checkpoints moved aside (said
+        // below); a hole after it is a deleted segment.
+        if let Some(e) = after.missing_refusal(dir, 2) {
             return Err(e);
         }
         match after.records.first() {
@@ -514,6 +621,34 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
     )))
 }
 
+/// Refuses a directory whose active log segment `ingest.wal` is missing while it holds other
+/// state (a checkpoint or a closed segment): the messages logged after the last checkpoint, all
+/// acknowledged to the broker, would be lost without a word, and nothing on disk says whether
+/// there were any. The one state where the file is legitimately absent is a crash in the middle
+/// of a log rotation (the old segment already renamed to its closed name, `ingest.wal.next` not
+/// yet renamed to `ingest.wal`): the closed segment holds every record then.
+fn check_active_segment(dir: &Path) -> Result<(), StoreError> {
+    let active = dir.join(wal::WAL_FILE);
+    if active.exists() || dir.join(wal::NEXT_FILE).exists() {
+        return Ok(());
+    }
+    let (state, prev) = (state_path(dir), prev_path(dir));
+    let segs = wal::closed_segments(dir)?;
+    if !state.exists() && !prev.exists() && segs.is_empty() {
+        return Ok(()); // a new directory
+    }
+    let after = match (load_file(&state), segs.last()) {
+        (Ok(Some(l)), _) => format!("after record {} (the checkpoint's mark)", l.ingest.wal_seq),
+        (_, Some((last, _))) => format!("after record {last}"),
+        _ => "since the last checkpoint".into(),
+    };
+    Err(StoreError::Refused(format!(
+        "{}: the active write-ahead log segment is missing. The messages logged {after} were acknowledged to the broker and are only there: dcpue will not start without them. Restore it from a backup or, to accept their loss (nothing is lost if dcpue stopped cleanly and logged nothing since), run: `touch {}`",
+        active.display(),
+        active.display()
+    )))
+}
+
 /// What `serve` starts from: the engine, the mark it includes, the open log, the records to
 /// take again, and whether a checkpoint stood in for a damaged one (then `serve` writes a new
 /// checkpoint at once).
@@ -531,6 +666,7 @@ pub struct Opened {
 /// them as `engine.state.prev`.
 pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
     let dir = &cfg.storage.dir;
+    check_active_segment(dir)?;
     for leftover in [TMP_FILE, wal::NEXT_FILE] {
         let p = dir.join(leftover);
         match fs::remove_file(&p) {
@@ -578,6 +714,7 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
 /// no checkpoint and no log.
 pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let dir = &cfg.storage.dir;
+    check_active_segment(dir)?;
     let active = wal::read_records(dir)?;
     if active.is_empty()
         && !state_path(dir).exists()

@@ -69,6 +69,7 @@ impl Sim {
         let mark = IngestMark {
             wal_seq: self.wal.last_seq(),
             recent_messages: Vec::new(),
+            last_heard: Vec::new(),
         };
         self.wal.rotate().unwrap();
         if until == Step::Rotated {
@@ -258,6 +259,7 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
         let mark = IngestMark {
             wal_seq: w.last_seq(),
             recent_messages: Vec::new(),
+            last_heard: Vec::new(),
         };
         w.rotate().unwrap();
         checkpoint(c.path(), &e, &mark).unwrap();
@@ -385,6 +387,7 @@ fn a_crash_between_any_two_steps_of_a_checkpoint_loses_nothing() {
             let mark = IngestMark {
                 wal_seq: w.last_seq(),
                 recent_messages: Vec::new(),
+                last_heard: Vec::new(),
             };
             w.rotate().unwrap();
             checkpoint(d.path(), &e, &mark).unwrap();
@@ -490,6 +493,7 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     let mark = IngestMark {
         wal_seq: s.wal.last_seq(),
         recent_messages: Vec::new(),
+        last_heard: Vec::new(),
     };
     checkpoint_in_background(&dir, &s.engine, mark, &mut s.wal).unwrap();
     assert!(s.wal.checkpoint_pending());
