@@ -21,7 +21,7 @@ use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
 use crate::ingest::commit::{self, Commit};
 use crate::ingest::mqtt::{self, AckToken, Incoming, MqttStatus};
-use crate::ingest::take::{take_message, Taken};
+use crate::ingest::take::{take_body, Body, Taken};
 use crate::ingest::{self, parse_topic};
 use crate::sinks::{
     self,
@@ -174,6 +174,15 @@ impl RecentMessages {
         ((crc32fast::hash(topic.as_bytes()) as u64) << 32) | crc32fast::hash(payload) as u64
     }
 
+    /// [`RecentMessages::hash`] of a message as taken (of a payload too large to keep: of its
+    /// size), the same when it arrives and when it is taken again from the log.
+    pub fn hash_body(topic: &str, body: Body<'_>) -> u64 {
+        match body {
+            Body::Payload(p) => Self::hash(topic, p),
+            Body::TooLarge(n) => Self::hash(topic, format!("\0too_large {n}").as_bytes()),
+        }
+    }
+
     pub fn from_list(list: &[u64]) -> Self {
         let mut r = RecentMessages::default();
         for &h in list {
@@ -239,7 +248,7 @@ impl Service {
         &mut self,
         engine: &mut Engine,
         topic: &str,
-        payload: &[u8],
+        body: Body<'_>,
         now: i64,
     ) -> u64 {
         let mut accepted = 0;
@@ -251,11 +260,11 @@ impl Service {
         );
         let sink = self.influx.is_some();
         let cfg = &self.cfg;
-        take_message(
+        take_body(
             engine,
             &self.prefix,
             topic,
-            payload,
+            body,
             now,
             &mut |t| match t {
                 Taken::Meter(m) => {
@@ -283,16 +292,16 @@ impl Service {
     }
 
     /// One message as it arrives: a redelivery of a message already taken counts as a
-    /// duplicate; anything else goes to the write-ahead log and the engine.
-    fn arrive(
-        &mut self,
-        engine: &mut Engine,
-        topic: &str,
-        payload: &[u8],
-        redelivered: bool,
-    ) -> Result<(), store::StoreError> {
-        let h = RecentMessages::hash(topic, payload);
-        if redelivered && self.recent.contains(h) {
+    /// duplicate; anything else goes to the write-ahead log and the engine. A payload over the
+    /// 64 KiB limit is counted `too_large`: only its topic and size are logged.
+    fn arrive(&mut self, engine: &mut Engine, msg: &Incoming) -> Result<(), store::StoreError> {
+        let topic = msg.topic.as_str();
+        let body = match msg.too_large {
+            Some(n) => Body::TooLarge(n),
+            None => Body::of(&msg.payload),
+        };
+        let h = RecentMessages::hash_body(topic, body);
+        if msg.redelivered && self.recent.contains(h) {
             let facility = parse_topic(&self.prefix, topic)
                 .map(|(f, _)| f)
                 .filter(|f| engine.facility_index(f).is_some());
@@ -300,9 +309,12 @@ impl Service {
             return Ok(());
         }
         let now = now_ms();
-        self.wal.append(now, topic, payload)?;
+        match body {
+            Body::Payload(p) => self.wal.append(now, topic, p)?,
+            Body::TooLarge(n) => self.wal.append_too_large(now, topic, n)?,
+        };
         self.recent.insert(h);
-        self.take_message(engine, topic, payload, now);
+        self.take_message(engine, topic, body, now);
         Ok(())
     }
 
@@ -499,9 +511,9 @@ pub async fn serve(
                 return Err(AppError::Other("engine lock".into()));
             };
             for r in &replay {
-                svc.recent
-                    .insert(RecentMessages::hash(&r.topic, &r.payload));
-                svc.take_message(&mut e, &r.topic, &r.payload, r.wall_ms);
+                let body = Body::of_record(r);
+                svc.recent.insert(RecentMessages::hash_body(&r.topic, body));
+                svc.take_message(&mut e, &r.topic, body, r.wall_ms);
             }
         }
         if !replay.is_empty() {
@@ -711,7 +723,7 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreE
             .lock()
             .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
         for msg in batch {
-            svc.arrive(&mut e, &msg.topic, &msg.payload, msg.redelivered)?;
+            svc.arrive(&mut e, msg)?;
         }
     }
     Ok(())

@@ -726,14 +726,7 @@ pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let r = recover(cfg, &active)?;
     let mut engine = r.engine;
     for rec in &r.replay {
-        crate::ingest::take::take_message(
-            &mut engine,
-            &cfg.mqtt.topic_prefix,
-            &rec.topic,
-            &rec.payload,
-            rec.wall_ms,
-            &mut |_| {},
-        );
+        crate::ingest::take::take_record(&mut engine, &cfg.mqtt.topic_prefix, rec, &mut |_| {});
     }
     engine.advance(&mut |_| {});
     Ok(Some(engine))

@@ -3,7 +3,7 @@
 
 use super::wal::{closed_segments, segment_path, NEXT_FILE, WAL_FILE};
 use super::*;
-use crate::ingest::take::take_message;
+use crate::ingest::take::{take_message, take_record};
 
 const H: i64 = 3_600_000;
 
@@ -126,14 +126,7 @@ fn start(dir: &Path) -> Result<(Engine, Wal, bool), StoreError> {
     let cfg = config(dir);
     let mut o = open(&cfg)?;
     for r in &o.replay {
-        take_message(
-            &mut o.engine,
-            "dc",
-            &r.topic,
-            &r.payload,
-            r.wall_ms,
-            &mut |_| {},
-        );
+        take_record(&mut o.engine, "dc", r, &mut |_| {});
     }
     Ok((o.engine, o.wal, o.fell_back))
 }

@@ -35,6 +35,34 @@ pub struct WalRecord {
     pub wall_ms: i64,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// A payload over the 64 KiB limit (`too_large`): its size. Its bytes are never logged
+    /// (`payload` is empty); taken again, it is counted `too_large` again.
+    pub too_large: Option<u64>,
+}
+
+/// A record as written before `too_large` existed (read, never written).
+#[derive(Deserialize)]
+struct WalRecordV1 {
+    seq: u64,
+    wall_ms: i64,
+    topic: String,
+    payload: Vec<u8>,
+}
+
+/// A record's body: the current layout, else the one before it (one field fewer at the end, so
+/// a body of that layout never decodes as the current one).
+fn decode(body: &[u8]) -> Result<WalRecord, postcard::Error> {
+    postcard::from_bytes::<WalRecord>(body).or_else(|e| {
+        postcard::from_bytes::<WalRecordV1>(body)
+            .map(|r| WalRecord {
+                seq: r.seq,
+                wall_ms: r.wall_ms,
+                topic: r.topic,
+                payload: r.payload,
+                too_large: None,
+            })
+            .map_err(|_| e)
+    })
 }
 
 pub struct Wal {
@@ -166,6 +194,27 @@ impl Wal {
 
     /// Appends one message (buffered); returns its sequence number.
     pub fn append(&mut self, wall_ms: i64, topic: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        self.append_record(wall_ms, topic, payload, None)
+    }
+
+    /// Appends a message whose payload of `size` bytes is over the limit: its topic and size
+    /// only, never the payload.
+    pub fn append_too_large(
+        &mut self,
+        wall_ms: i64,
+        topic: &str,
+        size: usize,
+    ) -> Result<u64, StoreError> {
+        self.append_record(wall_ms, topic, &[], Some(size as u64))
+    }
+
+    fn append_record(
+        &mut self,
+        wall_ms: i64,
+        topic: &str,
+        payload: &[u8],
+        too_large: Option<u64>,
+    ) -> Result<u64, StoreError> {
         if let Some(why) = &self.broken {
             return Err(StoreError::Io {
                 path: self.path.display().to_string(),
@@ -178,6 +227,7 @@ impl Wal {
             wall_ms,
             topic: topic.to_string(),
             payload: payload.to_vec(),
+            too_large,
         })
         .map_err(|e| StoreError::Encode {
             path: self.path.display().to_string(),
@@ -394,7 +444,7 @@ fn parse(bytes: &[u8]) -> (Vec<WalRecord>, usize, Option<String>) {
             bad = Some(format!("a checksum mismatch at byte {pos}"));
             break;
         }
-        match postcard::from_bytes::<WalRecord>(body) {
+        match decode(body) {
             Ok(r) => records.push(r),
             Err(e) => {
                 bad = Some(format!("an undecodable record at byte {pos}: {e}"));
@@ -425,7 +475,7 @@ fn has_valid_record_after(bytes: &[u8], pos: usize) -> bool {
         len > 0
             && p + 8 + len <= bytes.len()
             && crc32fast::hash(&bytes[p + 8..p + 8 + len]) == crc
-            && postcard::from_bytes::<WalRecord>(&bytes[p + 8..p + 8 + len]).is_ok()
+            && decode(&bytes[p + 8..p + 8 + len]).is_ok()
     })
 }
 
