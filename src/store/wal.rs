@@ -528,6 +528,40 @@ mod tests {
     }
 
     #[test]
+    fn a_too_large_message_is_logged_as_its_size_and_old_records_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        // A record as written before `too_large` existed.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            seq: u64,
+            wall_ms: i64,
+            topic: &'a str,
+            payload: &'a [u8],
+        }
+        let body = postcard::to_stdvec(&V1 {
+            seq: 1,
+            wall_ms: 5,
+            topic: "dc/f/m",
+            payload: b"{}",
+        })
+        .unwrap();
+        let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
+        bytes.extend(crc32fast::hash(&body).to_le_bytes());
+        bytes.extend(&body);
+        std::fs::write(d.path().join(WAL_FILE), bytes).unwrap();
+        let (mut w, recs) = Wal::open(d.path()).unwrap();
+        assert_eq!(recs[0].payload, b"{}");
+        assert_eq!(recs[0].too_large, None);
+        w.append_too_large(6, "dc/f/m", 100 << 20).unwrap();
+        w.sync().unwrap();
+        assert!(w.bytes() < 100, "the size, not the payload: {}", w.bytes());
+        let (_, recs) = Wal::open(d.path()).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].too_large, Some(100 << 20));
+        assert!(recs[1].payload.is_empty());
+    }
+
+    #[test]
     fn damage_before_the_end_is_refused_with_the_repair_command() {
         let d = tempfile::tempdir().unwrap();
         fill(d.path(), 5);
