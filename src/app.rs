@@ -405,7 +405,7 @@ pub async fn serve(
         .snapshot(now_ms());
     let shared = Arc::new(Shared::new(engine.clone(), first, status.clone()));
 
-    let history = Arc::new(AlertHistory::open(&cfg.storage.dir)?);
+    let history = Arc::new(AlertHistory::open_at_start(&cfg.storage.dir)?);
     let mut alert_engine = AlertEngine::new(&cfg);
     if let Some(st) = history.load_state()? {
         alert_engine.restore(st, now_ms());

@@ -62,14 +62,23 @@ pub const FILE: &str = "alerts.redb";
 pub const START_EMPTY_FILE: &str = "alerts.redb.start-empty";
 
 impl AlertHistory {
-    /// Opens (creating) `<dir>/alerts.redb`.
-    ///
-    /// A missing or empty file is created only in a directory that holds no other state yet
-    /// (no checkpoint, no logged message), or when the operator asked for an empty history
-    /// ([`START_EMPTY_FILE`]); otherwise the history it held would be silently lost, and the
-    /// start is refused with the command that accepts that loss. A damaged file (redb reports
-    /// corruption, or panics reading it) is refused the same way, never a panic.
+    /// Opens (creating) `<dir>/alerts.redb` for readers and tools. A damaged file (redb
+    /// reports corruption, or panics reading it) is an error with the command that moves it
+    /// aside, never a panic.
     pub fn open(dir: &Path) -> Result<AlertHistory, AlertError> {
+        Self::open_checked(dir, false)
+    }
+
+    /// Opens `<dir>/alerts.redb` at the start of `serve`: as [`AlertHistory::open`], and a
+    /// missing or empty file is created only in a directory that holds no other state yet (no
+    /// checkpoint, no logged message), or when the operator asked for an empty history
+    /// ([`START_EMPTY_FILE`]); otherwise the history it held would be silently lost, and the
+    /// start is refused with the command that accepts that loss.
+    pub fn open_at_start(dir: &Path) -> Result<AlertHistory, AlertError> {
+        Self::open_checked(dir, true)
+    }
+
+    fn open_checked(dir: &Path, at_start: bool) -> Result<AlertHistory, AlertError> {
         let path = dir.join(FILE);
         let err = |e: redb::Error| AlertError::History {
             path: path.display().to_string(),
@@ -89,7 +98,7 @@ impl AlertHistory {
         );
         let aside = format!("mv {p} {p}.bad && {accept}", p = path.display());
         match len {
-            Some(0) if holds_state(dir) => {
+            Some(0) if at_start && holds_state(dir) => {
                 return Err(AlertError::Refused(format!(
                     "{}: the alert history is an empty file, but this directory holds state (checkpoints or logged messages) that was built with a history: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
                     path.display()
@@ -99,7 +108,7 @@ impl AlertHistory {
                 // A first start that stopped while creating it: nothing in it.
                 std::fs::remove_file(&path).map_err(|e| err(redb::Error::Io(e)))?;
             }
-            None if !asked_empty && holds_state(dir) => {
+            None if at_start && !asked_empty && holds_state(dir) => {
                 return Err(AlertError::Refused(format!(
                     "{}: the alert history is missing, but this directory holds state (checkpoints or logged messages) that was built with one: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{accept}`",
                     path.display()
@@ -128,10 +137,10 @@ impl AlertHistory {
             tx.open_table(STATE).map_err(|e| h.err(e))?;
         }
         tx.commit().map_err(|e| h.err(e))?;
-        if created && asked_empty {
+        if at_start && created && asked_empty {
             tracing::warn!(path = %h.path.display(), "started a new, empty alert history as asked by {}", start_empty.display());
         }
-        if asked_empty {
+        if at_start && asked_empty {
             match std::fs::remove_file(&start_empty) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -628,25 +628,34 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
 /// of a log rotation (the old segment already renamed to its closed name, `ingest.wal.next` not
 /// yet renamed to `ingest.wal`): the closed segment holds every record then.
 fn check_active_segment(dir: &Path) -> Result<(), StoreError> {
-    let active = dir.join(wal::WAL_FILE);
-    if active.exists() || dir.join(wal::NEXT_FILE).exists() {
+    let Some(after) = missing_active_segment(dir)? else {
         return Ok(());
-    }
-    let (state, prev) = (state_path(dir), prev_path(dir));
-    let segs = wal::closed_segments(dir)?;
-    if !state.exists() && !prev.exists() && segs.is_empty() {
-        return Ok(()); // a new directory
-    }
-    let after = match (load_file(&state), segs.last()) {
-        (Ok(Some(l)), _) => format!("after record {} (the checkpoint's mark)", l.ingest.wal_seq),
-        (_, Some((last, _))) => format!("after record {last}"),
-        _ => "since the last checkpoint".into(),
     };
+    let active = dir.join(wal::WAL_FILE);
     Err(StoreError::Refused(format!(
         "{}: the active write-ahead log segment is missing. The messages logged {after} were acknowledged to the broker and are only there: dcpue will not start without them. Restore it from a backup or, to accept their loss (nothing is lost if dcpue stopped cleanly and logged nothing since), run: `touch {}`",
         active.display(),
         active.display()
     )))
+}
+
+/// Whether the active log segment is missing where it should be (see
+/// [`check_active_segment`]): which messages it held.
+fn missing_active_segment(dir: &Path) -> Result<Option<String>, StoreError> {
+    let active = dir.join(wal::WAL_FILE);
+    if active.exists() || dir.join(wal::NEXT_FILE).exists() {
+        return Ok(None);
+    }
+    let (state, prev) = (state_path(dir), prev_path(dir));
+    let segs = wal::closed_segments(dir)?;
+    if !state.exists() && !prev.exists() && segs.is_empty() {
+        return Ok(None); // a new directory
+    }
+    Ok(Some(match (load_file(&state), segs.last()) {
+        (Ok(Some(l)), _) => format!("after record {} (the checkpoint's mark)", l.ingest.wal_seq),
+        (_, Some((last, _))) => format!("after record {last}"),
+        _ => "since the last checkpoint".into(),
+    }))
 }
 
 /// What `serve` starts from: the engine, the mark it includes, the open log, the records to
@@ -714,7 +723,13 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
 /// no checkpoint and no log.
 pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let dir = &cfg.storage.dir;
-    check_active_segment(dir)?;
+    if let Some(after) = missing_active_segment(dir)? {
+        tracing::warn!(
+            dir = %dir.display(),
+            "the active write-ahead log segment {} is missing: the messages logged {after} are not in what is read (`serve` refuses to start over it)",
+            wal::WAL_FILE
+        );
+    }
     let active = wal::read_records(dir)?;
     if active.is_empty()
         && !state_path(dir).exists()
