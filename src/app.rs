@@ -260,34 +260,27 @@ impl Service {
         );
         let sink = self.influx.is_some();
         let cfg = &self.cfg;
-        take_body(
-            engine,
-            &self.prefix,
-            topic,
-            body,
-            now,
-            &mut |t| match t {
-                Taken::Meter(m) => {
-                    last_heard.insert(m, now);
-                }
-                Taken::Accepted(m, reading) => {
-                    accepted += 1;
-                    if sink {
-                        let (f, mc) = (
-                            &cfg.facilities[m.facility],
-                            &cfg.facilities[m.facility].meters[m.meter],
-                        );
-                        if let Some(l) =
-                            reading_line(f.id(), mc.id(), &role_tags[m.facility][m.meter], reading)
-                        {
-                            lines.push(l);
-                        }
+        take_body(engine, &self.prefix, topic, body, now, &mut |t| match t {
+            Taken::Meter(m) => {
+                last_heard.insert(m, now);
+            }
+            Taken::Accepted(m, reading) => {
+                accepted += 1;
+                if sink {
+                    let (f, mc) = (
+                        &cfg.facilities[m.facility],
+                        &cfg.facilities[m.facility].meters[m.meter],
+                    );
+                    if let Some(l) =
+                        reading_line(f.id(), mc.id(), &role_tags[m.facility][m.meter], reading)
+                    {
+                        lines.push(l);
                     }
                 }
-                Taken::Rejected(Reason::Duplicate, _) => {}
-                Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
-            },
-        );
+            }
+            Taken::Rejected(Reason::Duplicate, _) => {}
+            Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
+        });
         accepted
     }
 

@@ -794,7 +794,9 @@ fn a_missing_log_or_damaged_alert_history_stops_the_start_with_the_repair() {
         let (code, err) = c.refused();
         assert_eq!(code, Some(1), "{what}: exit status, not a panic\n{err}");
         assert!(
-            !err.contains("panicked") && err.contains(&p.display().to_string()) && err.contains(says),
+            !err.contains("panicked")
+                && err.contains(&p.display().to_string())
+                && err.contains(says),
             "{what}: says what it found, no panic:\n{err}"
         );
         let repair = between(&err, "mv ", '`');
@@ -921,7 +923,8 @@ fn meter_stale(d: &Dcpue, path: &str) -> BTreeMap<(String, String), (String, Str
 #[test]
 fn a_restart_neither_resolves_nor_refires_meter_stale() {
     let broker = Mosquitto::start();
-    let rest = format!("{TEST_FACILITIES}\n[[alert]]\nname = \"MeterStale\"\nstale_after = \"6s\"\n");
+    let rest =
+        format!("{TEST_FACILITIES}\n[[alert]]\nname = \"MeterStale\"\nstale_after = \"6s\"\n");
     let mut d = Dcpue::start(&broker.url(), &rest);
     let ts = now_ms() - 10 * M;
     for m in ["f1/grid", "f1/it-a", "f1/it-b", "f1/pv", "f2/grid", "f2/it"] {

@@ -226,7 +226,10 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     assert!(decoded.iter().all(|r| r.is_ok()));
     assert_eq!(msgs[1].topic, "dc/jiujiang-1/it-b");
     assert_eq!(msgs[1].too_large, Some(100 * 1024));
-    assert!(msgs[1].payload.is_empty(), "the oversized payload is dropped");
+    assert!(
+        msgs[1].payload.is_empty(),
+        "the oversized payload is dropped"
+    );
     assert_eq!(msgs[0].too_large, None);
     assert_eq!(msgs[2].topic, "dc/yingtan-1/pv");
     assert_eq!(&msgs[2].payload[..], b"last");

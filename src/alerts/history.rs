@@ -92,10 +92,7 @@ impl AlertHistory {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(err(redb::Error::Io(e))),
         };
-        let accept = format!(
-            "touch {}",
-            start_empty.display()
-        );
+        let accept = format!("touch {}", start_empty.display());
         let aside = format!("mv {p} {p}.bad && {accept}", p = path.display());
         match len {
             Some(0) if at_start && holds_state(dir) => {
@@ -125,7 +122,7 @@ impl AlertHistory {
                         "{}: the alert history is damaged ({why}): dcpue will not start over it. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
                         path.display()
                     )),
-                    Opening::Failed(e) => err(e),
+                    Opening::Failed(e) => err(*e),
                 })
             }
         };
@@ -242,7 +239,7 @@ enum Opening {
     /// The file is damaged: what redb said (or where it panicked).
     Damaged(String),
     /// Anything else (already open, permissions): reported as it is.
-    Failed(redb::Error),
+    Failed(Box<redb::Error>),
 }
 
 thread_local! {
@@ -278,9 +275,9 @@ fn open_quietly(path: &Path) -> Result<Database, Opening> {
                 Opening::Damaged(format!("cut short: {e}"))
             }
             redb::DatabaseError::UpgradeRequired(v) => {
-                Opening::Failed(redb::Error::UpgradeRequired(v))
+                Opening::Failed(Box::new(redb::Error::UpgradeRequired(v)))
             }
-            e => Opening::Failed(e.into()),
+            e => Opening::Failed(Box::new(e.into())),
         }),
         Err(panic) => {
             let why = panic

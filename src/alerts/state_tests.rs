@@ -551,7 +551,10 @@ fn a_restored_meter_stale_of_a_meter_never_heard_stays_firing() {
     // Still not heard from after the restart: the same silence goes on, nothing changes.
     e2.on_wall_clock(WALL + HOUR, never);
     e2.on_wall_clock(WALL + HOUR + 6 * MIN, never);
-    assert!(e2.drain_changes().is_empty(), "neither resolved nor fired anew");
+    assert!(
+        e2.drain_changes().is_empty(),
+        "neither resolved nor fired anew"
+    );
     let after = e2.firing();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].since_ms, before[0].since_ms);

@@ -15,6 +15,14 @@
 //! logged records after its mark when they are all there (no gap in the sequence numbers): the
 //! same records taken again give the same state. Otherwise dcpue refuses to start, says what it
 //! found, and prints a command that moves the damaged checkpoints aside.
+//!
+//! Records the log should hold but does not are refused the same way, never started over:
+//! `ingest.wal` missing while a checkpoint or closed segment is there (nothing on disk says how
+//! many acknowledged messages it held; the one legitimate absence, a crash mid-rotation, leaves
+//! `ingest.wal.next`), and sequence numbers missing between segments after the checkpoint's
+//! mark (a deleted closed segment). The repair that accepts the loss is `touch` of the missing
+//! file: an empty active segment, or an empty closed segment named for the last missing record,
+//! which then reads as a segment cut short.
 
 use std::fs;
 use std::io::Write;

@@ -531,7 +531,10 @@ fn a_deleted_active_segment_is_refused_and_touch_accepts_the_loss() {
     let active = d.path().join(WAL_FILE);
     fs::remove_file(&active).unwrap();
     let e = start(d.path()).err().expect("refused").to_string();
-    assert!(e.contains("is missing") && e.contains("after record 140"), "{e}");
+    assert!(
+        e.contains("is missing") && e.contains("after record 140"),
+        "{e}"
+    );
     let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
     assert_eq!(cmd, format!("touch {}", active.display()));
     fs::write(&active, b"").unwrap();
@@ -567,7 +570,11 @@ fn a_deleted_closed_segment_the_checkpoint_needs_is_refused_and_touch_accepts_th
     assert_eq!(cmd, format!("touch {}", seg.display()));
     fs::write(&seg, b"").unwrap();
     let (e, w, _) = start(d.path()).unwrap();
-    assert_eq!(accepted(&e), 60, "the checkpoint's 40 and the 20 after the hole");
+    assert_eq!(
+        accepted(&e),
+        60,
+        "the checkpoint's 40 and the 20 after the hole"
+    );
     assert_eq!(w.last_seq(), 90);
 }
 
@@ -625,7 +632,10 @@ fn a_version_1_checkpoint_is_still_read() {
     bytes.extend(&body);
     fs::write(state_path(d.path()), bytes).unwrap();
     let l = load(d.path()).unwrap().unwrap();
-    assert_eq!((l.ingest.wal_seq, &l.ingest.recent_messages[..]), (10, &[1, 2][..]));
+    assert_eq!(
+        (l.ingest.wal_seq, &l.ingest.recent_messages[..]),
+        (10, &[1, 2][..])
+    );
     assert!(l.ingest.last_heard.is_empty());
     let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
     assert_eq!(fingerprint(&mut e), want);

@@ -2,7 +2,9 @@
 //! log is fsync'd (one fsync for every batch waiting: group commit, off the ingest thread) before
 //! the batch is acknowledged to the broker. After a crash, the messages after the last checkpoint are replayed.
 //!
-//! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`].
+//! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`] (records
+//! written before [`WalRecord::too_large`] existed lack that last field and are still read). A
+//! payload over 64 KiB is logged as its size alone.
 //! A torn record at the end (a crash mid-write) is cut off with a warning; damage before the
 //! end is refused with the exact command that cuts the log at the last good record.
 //!
