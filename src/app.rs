@@ -528,7 +528,9 @@ pub async fn serve(
     }
     ingest_loop(&mut svc, rx, status, shutdown.clone()).await;
     let _ = mqtt_task.await;
-    let saved = svc.checkpoint();
+    let saved = svc
+        .checkpoint()
+        .and_then(|()| store::stopped_cleanly(&svc.state_dir, svc.wal.last_seq()));
     svc.alerting.flush();
     flush_lines(&mut svc);
     let _ = http_task.await;

@@ -967,3 +967,23 @@ fn a_restart_neither_resolves_nor_refires_meter_stale() {
         "still firing, since the same time"
     );
 }
+
+/// After a clean stop nothing is logged after the final checkpoint: a missing `ingest.wal` then
+/// loses nothing, and the start goes on (and says so).
+#[test]
+fn after_a_clean_stop_a_deleted_active_log_segment_loses_nothing() {
+    let broker = Mosquitto::start();
+    let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let t0 = (now_ms() - 2 * H) / M * M;
+    broker.publish_lines("dc/f2/grid", &power_lines(t0, 10, 1300.0), 1);
+    wait_accepted(&d, "f2", 10.0);
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    std::fs::remove_file(d.dir.path().join("state").join("ingest.wal")).unwrap();
+    d.restart();
+    wait_accepted(&d, "f2", 10.0);
+    assert!(
+        d.log().contains("stopped cleanly after its checkpoint"),
+        "{}",
+        d.log()
+    );
+}

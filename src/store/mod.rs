@@ -22,7 +22,11 @@
 //! `ingest.wal.next`), and sequence numbers missing between segments after the checkpoint's
 //! mark (a deleted closed segment). The repair that accepts the loss is `touch` of the missing
 //! file: an empty active segment, or an empty closed segment named for the last missing record,
-//! which then reads as a segment cut short.
+//! which then reads as a segment cut short. One absence is known to lose nothing: after a clean
+//! stop, `serve` leaves `ingest.wal.stopped` holding the mark of its final checkpoint, and the
+//! next start removes it before logging anything; while it is there and matches
+//! `engine.state`, nothing was logged after the checkpoint, and a missing `ingest.wal` is created
+//! anew.
 
 use std::fs;
 use std::io::Write;
@@ -42,6 +46,8 @@ pub const STATE_FILE: &str = "engine.state";
 pub const PREV_FILE: &str = "engine.state.prev";
 /// A checkpoint being written (complete only once renamed to `engine.state`).
 pub const TMP_FILE: &str = "engine.state.tmp";
+/// Left by a clean stop: the mark of the final checkpoint, after which nothing was logged.
+pub const STOPPED_FILE: &str = "ingest.wal.stopped";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -659,11 +665,53 @@ fn missing_active_segment(dir: &Path) -> Result<Option<String>, StoreError> {
     if !state.exists() && !prev.exists() && segs.is_empty() {
         return Ok(None); // a new directory
     }
-    Ok(Some(match (load_file(&state), segs.last()) {
-        (Ok(Some(l)), _) => format!("after record {} (the checkpoint's mark)", l.ingest.wal_seq),
-        (_, Some((last, _))) => format!("after record {last}"),
-        _ => "since the last checkpoint".into(),
+    let loaded = load_file(&state);
+    let mark = loaded
+        .as_ref()
+        .ok()
+        .and_then(|l| l.as_ref())
+        .map(|l| l.ingest.wal_seq);
+    if let (Some(m), Some(stopped)) = (mark, stopped_at(dir)?) {
+        if m == stopped {
+            tracing::warn!(
+                path = %active.display(),
+                "the active write-ahead log segment is missing; dcpue had stopped cleanly after its checkpoint (record {m}) and logged nothing since: nothing is lost, it is created anew"
+            );
+            return Ok(None);
+        }
+    }
+    Ok(Some(match (mark, segs.last()) {
+        (Some(m), _) => format!("after record {m} (the checkpoint's mark)"),
+        (None, Some((last, _))) => format!("after record {last}"),
+        (None, None) => "since the last checkpoint".into(),
     }))
+}
+
+/// Notes a clean stop: the final checkpoint's mark is `mark` and nothing is logged after it
+/// (until the next start, which removes the note before logging anything).
+pub fn stopped_cleanly(dir: &Path, mark: u64) -> Result<(), StoreError> {
+    let path = dir.join(STOPPED_FILE);
+    let io = |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = fs::File::create(&path).map_err(io)?;
+    f.write_all(format!("{mark}\n").as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    wal::sync_dir(dir)
+}
+
+/// The mark a clean stop noted, if any (an unreadable note counts as none).
+fn stopped_at(dir: &Path) -> Result<Option<u64>, StoreError> {
+    let path = dir.join(STOPPED_FILE);
+    match fs::read_to_string(&path) {
+        Ok(s) => Ok(s.trim().parse().ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// What `serve` starts from: the engine, the mark it includes, the open log, the records to
@@ -700,6 +748,19 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
         }
     }
     let (mut wal, active) = Wal::open(dir)?;
+    // From here on this run may log: the note of the last clean stop no longer holds (removed
+    // once `ingest.wal` exists, and made durable with it).
+    let stopped = dir.join(STOPPED_FILE);
+    match fs::remove_file(&stopped) {
+        Ok(()) => wal::sync_dir(dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: stopped.display().to_string(),
+                source,
+            })
+        }
+    }
     let r = recover(cfg, &active)?;
     let secs = chrono::Utc::now().timestamp();
     for p in &r.damaged {

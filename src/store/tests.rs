@@ -640,3 +640,25 @@ fn a_version_1_checkpoint_is_still_read() {
     let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
     assert_eq!(fingerprint(&mut e), want);
 }
+
+#[test]
+fn after_a_clean_stop_a_missing_active_segment_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(10);
+    s.checkpoint();
+    let n = s.wal.last_seq();
+    drop(s);
+    stopped_cleanly(d.path(), n).unwrap();
+    fs::remove_file(d.path().join(WAL_FILE)).unwrap();
+    let (e, mut w, _) = start(d.path()).unwrap();
+    assert_eq!(accepted(&e), 20);
+    assert!(!d.path().join(STOPPED_FILE).exists(), "the note is used up");
+    // This run logs after the checkpoint: its active segment deleted is refused again.
+    w.append(0, "dc/a-1/grid", b"{}").unwrap();
+    w.sync().unwrap();
+    drop(w);
+    fs::remove_file(d.path().join(WAL_FILE)).unwrap();
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(e.contains("is missing"), "{e}");
+}
