@@ -127,13 +127,6 @@ impl AlertHistory {
             }
         };
         let h = AlertHistory { db, path };
-        // Create both tables so readers never meet a missing one.
-        let tx = h.db.begin_write().map_err(|e| h.err(e))?;
-        {
-            tx.open_table(RESOLVED).map_err(|e| h.err(e))?;
-            tx.open_table(STATE).map_err(|e| h.err(e))?;
-        }
-        tx.commit().map_err(|e| h.err(e))?;
         if at_start && created && asked_empty {
             tracing::warn!(path = %h.path.display(), "started a new, empty alert history as asked by {}", start_empty.display());
         }
@@ -248,8 +241,10 @@ thread_local! {
     static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Opens (creating) the redb file at `path`. redb asserts on some damaged files (a truncated
-/// one panics): the panic is caught here and reported as damage.
+/// Opens (creating) the redb file at `path`, creates both tables (so readers never meet a
+/// missing one) and reads everything in it once, so damage anywhere is found now rather than by
+/// a request later. redb asserts on some damaged files (a truncated one panics): the panic is
+/// caught here and reported as damage.
 fn open_quietly(path: &Path) -> Result<Database, Opening> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
@@ -261,24 +256,20 @@ fn open_quietly(path: &Path) -> Result<Database, Opening> {
         }));
     });
     QUIET_PANICS.with(|q| q.set(true));
-    let opened = std::panic::catch_unwind(|| Database::create(path));
+    let opened = std::panic::catch_unwind(|| -> Result<Database, Opening> {
+        let db = Database::create(path).map_err(|e| damage(e.into()))?;
+        let tx = db.begin_write().map_err(|e| damage(e.into()))?;
+        {
+            tx.open_table(RESOLVED).map_err(|e| damage(e.into()))?;
+            tx.open_table(STATE).map_err(|e| damage(e.into()))?;
+        }
+        tx.commit().map_err(|e| damage(e.into()))?;
+        read_all(&db)?;
+        Ok(db)
+    });
     QUIET_PANICS.with(|q| q.set(false));
     match opened {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(match e {
-            redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
-                Opening::Damaged(why)
-            }
-            redb::DatabaseError::Storage(redb::StorageError::Io(e))
-                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-            {
-                Opening::Damaged(format!("cut short: {e}"))
-            }
-            redb::DatabaseError::UpgradeRequired(v) => {
-                Opening::Failed(Box::new(redb::Error::UpgradeRequired(v)))
-            }
-            e => Opening::Failed(Box::new(e.into())),
-        }),
+        Ok(r) => r,
         Err(panic) => {
             let why = panic
                 .downcast_ref::<String>()
@@ -287,6 +278,42 @@ fn open_quietly(path: &Path) -> Result<Database, Opening> {
                 .unwrap_or_else(|| "unreadable".into());
             Err(Opening::Damaged(format!("redb could not read it: {why}")))
         }
+    }
+}
+
+/// Reads every record once (the active states decoded too).
+fn read_all(db: &Database) -> Result<(), Opening> {
+    fn d(e: impl Into<redb::Error>) -> Opening {
+        damage(e.into())
+    }
+    let tx = db.begin_read().map_err(d)?;
+    let t = tx.open_table(RESOLVED).map_err(d)?;
+    for item in t.iter().map_err(d)? {
+        item.map_err(d)?;
+    }
+    let t = tx.open_table(STATE).map_err(d)?;
+    if let Some(v) = t.get(STATE_KEY).map_err(d)? {
+        serde_json::from_slice::<PersistedState>(v.value()).map_err(|e| {
+            Opening::Damaged(format!("the active alerts' state cannot be decoded: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// What a redb error opening the file means: damage (corrupt, cut short, unreadable), or
+/// something else (already open, permissions, an old file format).
+fn damage(e: redb::Error) -> Opening {
+    match e {
+        redb::Error::Corrupted(why) => Opening::Damaged(why),
+        redb::Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Opening::Damaged(format!("unreadable: {e}"))
+        }
+        e => Opening::Failed(Box::new(e)),
     }
 }
 
@@ -395,5 +422,60 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(h.history(&lim).unwrap()[0].resolved_ms, 3_000);
+    }
+
+    #[test]
+    fn damage_anywhere_is_reported_with_the_repair_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let h = AlertHistory::open(dir.path()).unwrap();
+            let changes = [AlertChange::Resolved(resolved(
+                "PueAboveCeiling",
+                "a",
+                1_000,
+            ))];
+            h.commit(&changes, &PersistedState::default()).unwrap();
+        }
+        let orig = std::fs::read(dir.path().join(FILE)).unwrap();
+        let len = orig.len();
+        // Flipped bytes: in the header (magic, layout, commit slots), in the first pages, and
+        // every 1/24 of the file; and the file cut short at several points.
+        let flips = [0, 8, 16, 32, 64, 200, 4096, 4200]
+            .into_iter()
+            .chain((0..len).step_by(len / 24));
+        let mut damaged = Vec::new();
+        for (i, at) in flips.enumerate() {
+            let d = tempfile::tempdir().unwrap();
+            let mut b = orig.clone();
+            b[at] ^= 0xff;
+            std::fs::write(d.path().join(FILE), b).unwrap();
+            match AlertHistory::open(d.path()) {
+                Ok(h) => {
+                    h.load_state().unwrap();
+                    h.history(&HistoryFilter::default()).unwrap();
+                }
+                Err(AlertError::Refused(msg)) => {
+                    assert!(
+                        msg.contains("damaged") && msg.contains(".bad && touch"),
+                        "{msg}"
+                    );
+                    damaged.push(at);
+                }
+                Err(e) => panic!("flip {i} at {at}: {e}"),
+            }
+        }
+        assert!(
+            [0, 16, 200].iter().all(|at| damaged.contains(at)),
+            "the header and the first pages: {damaged:?}"
+        );
+        for cut in [len / 2, 4096, 100, 10] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join(FILE), &orig[..cut]).unwrap();
+            match AlertHistory::open(d.path()) {
+                Err(AlertError::Refused(msg)) => assert!(msg.contains("damaged"), "{msg}"),
+                Err(e) => panic!("cut at {cut}: {e}"),
+                Ok(_) => panic!("cut at {cut}: opened"),
+            }
+        }
     }
 }
