@@ -21,7 +21,7 @@ use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
 use crate::ingest::commit::{self, Commit};
 use crate::ingest::mqtt::{self, AckToken, Incoming, MqttStatus};
-use crate::ingest::take::{take_message, Taken};
+use crate::ingest::take::{take_body, Body, Taken};
 use crate::ingest::{self, parse_topic};
 use crate::sinks::{
     self,
@@ -176,6 +176,15 @@ impl RecentMessages {
         ((crc32fast::hash(topic.as_bytes()) as u64) << 32) | crc32fast::hash(payload) as u64
     }
 
+    /// [`RecentMessages::hash`] of a message as taken (of a payload too large to keep: of its
+    /// size), the same when it arrives and when it is taken again from the log.
+    pub fn hash_body(topic: &str, body: Body<'_>) -> u64 {
+        match body {
+            Body::Payload(p) => Self::hash(topic, p),
+            Body::TooLarge(n) => Self::hash(topic, format!("\0too_large {n}").as_bytes()),
+        }
+    }
+
     pub fn from_list(list: &[u64]) -> Self {
         let mut r = RecentMessages::default();
         for &h in list {
@@ -240,7 +249,7 @@ impl Service {
         &mut self,
         engine: &mut Engine,
         topic: &str,
-        payload: &[u8],
+        body: Body<'_>,
         now: i64,
     ) -> u64 {
         let mut accepted = 0;
@@ -252,48 +261,41 @@ impl Service {
         );
         let sink = self.influx.is_some();
         let cfg = &self.cfg;
-        take_message(
-            engine,
-            &self.prefix,
-            topic,
-            payload,
-            now,
-            &mut |t| match t {
-                Taken::Meter(m) => {
-                    last_heard.insert(m, now);
-                }
-                Taken::Accepted(m, reading) => {
-                    accepted += 1;
-                    if sink {
-                        let (f, mc) = (
-                            &cfg.facilities[m.facility],
-                            &cfg.facilities[m.facility].meters[m.meter],
-                        );
-                        if let Some(l) =
-                            reading_line(f.id(), mc.id(), &role_tags[m.facility][m.meter], reading)
-                        {
-                            lines.push(l);
-                        }
+        take_body(engine, &self.prefix, topic, body, now, &mut |t| match t {
+            Taken::Meter(m) => {
+                last_heard.insert(m, now);
+            }
+            Taken::Accepted(m, reading) => {
+                accepted += 1;
+                if sink {
+                    let (f, mc) = (
+                        &cfg.facilities[m.facility],
+                        &cfg.facilities[m.facility].meters[m.meter],
+                    );
+                    if let Some(l) =
+                        reading_line(f.id(), mc.id(), &role_tags[m.facility][m.meter], reading)
+                    {
+                        lines.push(l);
                     }
                 }
-                Taken::Rejected(Reason::Duplicate, _) => {}
-                Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
-            },
-        );
+            }
+            Taken::Rejected(Reason::Duplicate, _) => {}
+            Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
+        });
         accepted
     }
 
     /// One message as it arrives: a redelivery of a message already taken counts as a
-    /// duplicate; anything else goes to the write-ahead log and the engine.
-    fn arrive(
-        &mut self,
-        engine: &mut Engine,
-        topic: &str,
-        payload: &[u8],
-        redelivered: bool,
-    ) -> Result<(), store::StoreError> {
-        let h = RecentMessages::hash(topic, payload);
-        if redelivered && self.recent.contains(h) {
+    /// duplicate; anything else goes to the write-ahead log and the engine. A payload over the
+    /// 64 KiB limit is counted `too_large`: only its topic and size are logged.
+    fn arrive(&mut self, engine: &mut Engine, msg: &Incoming) -> Result<(), store::StoreError> {
+        let topic = msg.topic.as_str();
+        let body = match msg.too_large {
+            Some(n) => Body::TooLarge(n),
+            None => Body::of(&msg.payload),
+        };
+        let h = RecentMessages::hash_body(topic, body);
+        if msg.redelivered && self.recent.contains(h) {
             let facility = parse_topic(&self.prefix, topic)
                 .map(|(f, _)| f)
                 .filter(|f| engine.facility_index(f).is_some());
@@ -301,9 +303,12 @@ impl Service {
             return Ok(());
         }
         let now = now_ms();
-        self.wal.append(now, topic, payload)?;
+        match body {
+            Body::Payload(p) => self.wal.append(now, topic, p)?,
+            Body::TooLarge(n) => self.wal.append_too_large(now, topic, n)?,
+        };
         self.recent.insert(h);
-        self.take_message(engine, topic, payload, now);
+        self.take_message(engine, topic, body, now);
         Ok(())
     }
 
@@ -321,6 +326,7 @@ impl Service {
         let mark = IngestMark {
             wal_seq: self.wal.last_seq(),
             recent_messages: self.recent.list(),
+            last_heard: heard_list(&self.cfg, &self.last_heard),
         };
         // The log segment up to the mark is closed and kept with `engine.state.prev`.
         self.wal.rotate()?;
@@ -328,6 +334,37 @@ impl Service {
         drop(e);
         self.wal.checkpointed_at(mark.wal_seq)
     }
+}
+
+/// When each meter was last heard from, by id, for the checkpoint.
+fn heard_list(cfg: &Config, last_heard: &HashMap<MeterRef, i64>) -> Vec<store::MeterHeard> {
+    let mut out: Vec<store::MeterHeard> = last_heard
+        .iter()
+        .filter_map(|(m, &wall_ms)| {
+            let f = cfg.facilities.get(m.facility)?;
+            Some(store::MeterHeard {
+                facility: f.id().to_string(),
+                meter: f.meters.get(m.meter)?.id().to_string(),
+                wall_ms,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.facility, &a.meter).cmp(&(&b.facility, &b.meter)));
+    out
+}
+
+/// [`heard_list`] read back against `cfg` (meters no longer configured are left out).
+fn heard_map(cfg: &Config, list: &[store::MeterHeard]) -> HashMap<MeterRef, i64> {
+    list.iter()
+        .filter_map(|h| {
+            let facility = cfg.facilities.iter().position(|f| f.id() == h.facility)?;
+            let meter = cfg.facilities[facility]
+                .meters
+                .iter()
+                .position(|m| m.id() == h.meter)?;
+            Some((MeterRef { facility, meter }, h.wall_ms))
+        })
+        .collect()
 }
 
 /// Runs `dcpue serve` until `shutdown` is cancelled. `ready_tx` receives the HTTP address once
@@ -375,7 +412,7 @@ pub async fn serve(
         .register(Box::new(auth_failures))
         .map_err(|e| AppError::Other(e.to_string()))?;
 
-    let history = Arc::new(AlertHistory::open(&cfg.storage.dir)?);
+    let history = Arc::new(AlertHistory::open_at_start(&cfg.storage.dir)?);
     let mut alert_engine = AlertEngine::new(&cfg);
     if let Some(st) = history.load_state()? {
         alert_engine.restore(st, now_ms());
@@ -456,6 +493,8 @@ pub async fn serve(
             .register(c)
             .map_err(|e| AppError::Other(e.to_string()))?;
     }
+    // MeterStale goes on from when each meter was last heard, not from this start.
+    let last_heard = heard_map(&cfg, &mark.last_heard);
     let mut svc = Service {
         taken,
         taken_at,
@@ -469,7 +508,7 @@ pub async fn serve(
         cfg,
         engine,
         shared: shared.clone(),
-        last_heard: HashMap::new(),
+        last_heard,
         alerting,
         wal,
         recent: RecentMessages::from_list(&mark.recent_messages),
@@ -483,9 +522,9 @@ pub async fn serve(
                 return Err(AppError::Other("engine lock".into()));
             };
             for r in &replay {
-                svc.recent
-                    .insert(RecentMessages::hash(&r.topic, &r.payload));
-                svc.take_message(&mut e, &r.topic, &r.payload, r.wall_ms);
+                let body = Body::of_record(r);
+                svc.recent.insert(RecentMessages::hash_body(&r.topic, body));
+                svc.take_message(&mut e, &r.topic, body, r.wall_ms);
             }
         }
         if !replay.is_empty() {
@@ -507,7 +546,9 @@ pub async fn serve(
     }
     ingest_loop(&mut svc, rx, status, shutdown.clone()).await;
     let _ = mqtt_task.await;
-    let saved = svc.checkpoint();
+    let saved = svc
+        .checkpoint()
+        .and_then(|()| store::stopped_cleanly(&svc.state_dir, svc.wal.last_seq()));
     svc.alerting.flush();
     flush_lines(&mut svc);
     let _ = http_task.await;
@@ -611,6 +652,7 @@ async fn ingest_loop(
                     let mark = IngestMark {
                         wal_seq: svc.wal.last_seq(),
                         recent_messages: svc.recent.list(),
+                        last_heard: heard_list(&svc.cfg, &svc.last_heard),
                     };
                     store::checkpoint_in_background(&svc.state_dir, &e, mark, &mut svc.wal)
                 }
@@ -694,7 +736,7 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreE
             .lock()
             .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
         for msg in batch {
-            svc.arrive(&mut e, &msg.topic, &msg.payload, msg.redelivered)?;
+            svc.arrive(&mut e, msg)?;
         }
     }
     Ok(())

@@ -741,3 +741,249 @@ fn damaged_state_is_reported_and_never_silently_replaced_by_zero() {
     let (f1, f2, log) = c.started();
     assert_eq!((f1, f2), (A_READINGS, k as f64), "{log}");
 }
+
+/// A missing or damaged file holding acknowledged messages or alert history (CONTRACT §10):
+/// the start stops with the command that accepts the loss, never a panic, never a silent start
+/// from less.
+#[test]
+fn a_missing_log_or_damaged_alert_history_stops_the_start_with_the_repair() {
+    let broker = Mosquitto::start();
+    let golden = real_state_dir(&broker);
+    let g = golden.path();
+
+    // The active log segment deleted: the 62 messages of f2 after the checkpoint were
+    // acknowledged and are only there.
+    let c = Case::new(g, &broker);
+    let wal = c.state("ingest.wal");
+    std::fs::remove_file(&wal).unwrap();
+    let (code, err) = c.refused();
+    assert_eq!(code, Some(1), "exit status\n{err}");
+    assert!(
+        err.contains(&wal.display().to_string())
+            && err.contains("missing")
+            && err.contains("after record 244"),
+        "names the file and what is at stake:\n{err}"
+    );
+    let repair = between(&err, "touch ", '`');
+    assert_eq!(repair, format!("touch {}", wal.display()));
+    run_repair(repair);
+    let (f1, f2, log) = c.started();
+    assert_eq!((f1, f2), (A_READINGS, 0.0), "the loss, as accepted:\n{log}");
+
+    // The alert history truncated (redb panics reading it), or emptied.
+    let redb_len = std::fs::metadata(g.join("alerts.redb")).unwrap().len();
+    let damage: Vec<(&str, Damage, &str)> = vec![
+        (
+            "truncated alert history",
+            Box::new(move |p: &Path| {
+                let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                f.set_len(redb_len / 2).unwrap();
+            }),
+            "damaged",
+        ),
+        (
+            "empty alert history",
+            Box::new(|p: &Path| std::fs::write(p, b"").unwrap()),
+            "an empty file",
+        ),
+    ];
+    for (what, damage, says) in damage {
+        let c = Case::new(g, &broker);
+        let p = c.state("alerts.redb");
+        damage(&p);
+        let (code, err) = c.refused();
+        assert_eq!(code, Some(1), "{what}: exit status, not a panic\n{err}");
+        assert!(
+            !err.contains("panicked")
+                && err.contains(&p.display().to_string())
+                && err.contains(says),
+            "{what}: says what it found, no panic:\n{err}"
+        );
+        let repair = between(&err, "mv ", '`');
+        let marker = c.state("alerts.redb.start-empty");
+        assert_eq!(
+            repair,
+            format!(
+                "mv {p} {p}.bad && touch {}",
+                marker.display(),
+                p = p.display()
+            ),
+            "{what}"
+        );
+        run_repair(repair);
+        let (f1, f2, log) = c.started();
+        assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{what}:\n{log}");
+        assert!(
+            log.contains("started a new, empty alert history"),
+            "{what}:\n{log}"
+        );
+        assert!(!marker.exists(), "{what}: the request is used once");
+        assert!(c.state("alerts.redb.bad").exists(), "{what}: kept aside");
+    }
+
+    // The alert history deleted: refused; the same request starts an empty one.
+    let c = Case::new(g, &broker);
+    let p = c.state("alerts.redb");
+    std::fs::remove_file(&p).unwrap();
+    let (code, err) = c.refused();
+    assert_eq!(code, Some(1), "exit status\n{err}");
+    assert!(
+        err.contains(&p.display().to_string()) && err.contains("missing"),
+        "{err}"
+    );
+    let repair = between(&err, "touch ", '`');
+    run_repair(repair);
+    let (f1, f2, log) = c.started();
+    assert_eq!((f1, f2), (A_READINGS, B_READINGS as f64), "{log}");
+    // Deleted again later: caught again (the request was used up).
+    std::fs::remove_file(&p).unwrap();
+    let (code, err) = c.refused();
+    assert_eq!(code, Some(1), "caught again\n{err}");
+}
+
+/// mosquitto_pub of a payload of `size` bytes (from a file: too long for the command line).
+fn publish_big(broker: &Mosquitto, topic: &str, size: usize) {
+    let file = broker.dir.path().join(format!("big-{size}"));
+    std::fs::write(&file, vec![b'x'; size]).unwrap();
+    let st = Command::new(which("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
+        .args(["-t", topic, "-f"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mosquitto_pub -f failed");
+}
+
+/// Bytes of the write-ahead log's segments in `dir`.
+fn log_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ingest.wal"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// CONTRACT §10: a payload over 64 KiB is counted `too_large` and never written to the log or
+/// kept; ingest goes on with the next message, and the count survives a SIGKILL.
+#[test]
+fn an_oversized_payload_is_counted_too_large_and_never_logged() {
+    let broker = Mosquitto::start();
+    let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let state = d.dir.path().join("state");
+    let size = 8 << 20;
+    publish_big(&broker, "dc/f1/grid", size);
+    let t0 = (now_ms() - H) / M * M;
+    broker.publish(
+        "dc/f1/grid",
+        &format!(r#"{{"ts":{t0},"power_kw":1300}}"#),
+        1,
+    );
+    wait_accepted(&d, "f1", 1.0);
+    let too_large = r#"dcpue_readings_rejected_total{facility="f1",reason="too_large"}"#;
+    assert_eq!(d.metric(too_large), Some(1.0), "{}", d.log());
+    assert!(
+        log_bytes(&state) < 4096,
+        "the log holds the topic and size, not the {size} bytes: {} bytes",
+        log_bytes(&state)
+    );
+    // Taken again from the log after a crash: counted once, as before.
+    d.kill();
+    d.restart();
+    wait_accepted(&d, "f1", 1.0);
+    assert_eq!(d.metric(too_large), Some(1.0), "{}", d.log());
+    assert!(log_bytes(&state) < 4096);
+}
+
+/// The active alerts, by (name, facility, meter) → (state, since).
+fn meter_stale(d: &Dcpue, path: &str) -> BTreeMap<(String, String), (String, String)> {
+    let v = d.get_json(path);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == "MeterStale")
+        .map(|a| {
+            let l = &a["labels"];
+            (
+                (
+                    l["facility"].as_str().unwrap().to_string(),
+                    l["meter"].as_str().unwrap().to_string(),
+                ),
+                (
+                    a["state"].as_str().unwrap_or("resolved").to_string(),
+                    a["since"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// MeterStale goes on from when each meter was last heard, kept with the checkpoint: a restart
+/// neither resolves it nor fires it anew.
+#[test]
+fn a_restart_neither_resolves_nor_refires_meter_stale() {
+    let broker = Mosquitto::start();
+    let rest =
+        format!("{TEST_FACILITIES}\n[[alert]]\nname = \"MeterStale\"\nstale_after = \"6s\"\n");
+    let mut d = Dcpue::start(&broker.url(), &rest);
+    let ts = now_ms() - 10 * M;
+    for m in ["f1/grid", "f1/it-a", "f1/it-b", "f1/pv", "f2/grid", "f2/it"] {
+        broker.publish(
+            &format!("dc/{m}"),
+            &format!(r#"{{"ts":{ts},"power_kw":100}}"#),
+            1,
+        );
+    }
+    let key = ("f1".to_string(), "grid".to_string());
+    let before = eventually(Duration::from_secs(30), || {
+        meter_stale(&d, "/api/v1/alerts")
+            .get(&key)
+            .filter(|(state, _)| state == "firing")
+            .cloned()
+    })
+    .unwrap_or_else(|| panic!("MeterStale f1/grid fires: {}", d.log()));
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    d.restart();
+    // A meter heard after the restart: its MeterStale resolves at the next wall-clock
+    // evaluation (every 5 s, less than stale_after), which evaluates f1/grid too.
+    broker.publish(
+        "dc/f2/it",
+        &format!(r#"{{"ts":{},"power_kw":100}}"#, ts + M),
+        1,
+    );
+    let it = ("f2".to_string(), "it".to_string());
+    eventually(Duration::from_secs(30), || {
+        meter_stale(&d, "/api/v1/alerts/history").get(&it).cloned()
+    })
+    .unwrap_or_else(|| panic!("MeterStale f2/it resolves: {}", d.log()));
+    let history = meter_stale(&d, "/api/v1/alerts/history");
+    assert!(
+        !history.contains_key(&key),
+        "f1/grid, silent all along, was resolved by the restart: {history:?}"
+    );
+    assert_eq!(
+        meter_stale(&d, "/api/v1/alerts").get(&key),
+        Some(&before),
+        "still firing, since the same time"
+    );
+}
+
+/// After a clean stop nothing is logged after the final checkpoint: a missing `ingest.wal` then
+/// loses nothing, and the start goes on (and says so).
+#[test]
+fn after_a_clean_stop_a_deleted_active_log_segment_loses_nothing() {
+    let broker = Mosquitto::start();
+    let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
+    let t0 = (now_ms() - 2 * H) / M * M;
+    broker.publish_lines("dc/f2/grid", &power_lines(t0, 10, 1300.0), 1);
+    wait_accepted(&d, "f2", 10.0);
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    std::fs::remove_file(d.dir.path().join("state").join("ingest.wal")).unwrap();
+    d.restart();
+    wait_accepted(&d, "f2", 10.0);
+    assert!(
+        d.log().contains("stopped cleanly after its checkpoint"),
+        "{}",
+        d.log()
+    );
+}

@@ -201,7 +201,8 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     ack_all(vec![m]).await;
 
     // A 60 KiB batch (over rumqttc's default 10 KiB packet limit) and a 100 KiB payload (over
-    // the 64 KiB contract limit: the app must see it to count it too_large).
+    // the 64 KiB contract limit: the app sees its topic and size to count it too_large, never
+    // its bytes).
     let big: String = format!(
         "[{}]",
         vec![r#"{"ts":1795806000000,"energy_kwh":12345.678}"#; 60 * 1024 / 44].join(",")
@@ -224,11 +225,12 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     assert_eq!(decoded.len(), 60 * 1024 / 44);
     assert!(decoded.iter().all(|r| r.is_ok()));
     assert_eq!(msgs[1].topic, "dc/jiujiang-1/it-b");
-    assert_eq!(msgs[1].payload.len(), 100 * 1024);
-    assert_eq!(
-        ingest::decode_payload(&msgs[1].payload).unwrap_err().0,
-        dcpue::engine::Reason::TooLarge
+    assert_eq!(msgs[1].too_large, Some(100 * 1024));
+    assert!(
+        msgs[1].payload.is_empty(),
+        "the oversized payload is dropped"
     );
+    assert_eq!(msgs[0].too_large, None);
     assert_eq!(msgs[2].topic, "dc/yingtan-1/pv");
     assert_eq!(&msgs[2].payload[..], b"last");
     ack_all(msgs).await;
@@ -247,6 +249,48 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     assert_eq!(&m.payload[..], b"q0");
     assert!(m.ack.is_none());
     c.stop().await;
+}
+
+/// mosquitto_pub of a payload of `size` bytes (from a file: too long for the command line).
+fn publish_big(broker: &Mosquitto, topic: &str, size: usize) {
+    let file = broker.dir.path().join(format!("big-{size}"));
+    std::fs::write(&file, vec![b'x'; size]).unwrap();
+    let st = Command::new(which("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
+        .args(["-t", topic, "-f"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mosquitto_pub -f failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_packet_over_the_limit_is_read_once_counted_and_acked_not_looped_on() {
+    let broker = broker();
+    let cfg = config(&broker, "dcpue-oversize");
+    let mut c = Collector::start(&cfg, 64);
+    c.wait_subscribed().await;
+    // 3 MB: far over the client's packet limit, so rumqttc refuses it before reading it.
+    let size = 3 << 20;
+    assert!(size > ingest::mqtt::MAX_PACKET);
+    tokio::task::block_in_place(|| publish_big(&broker, "dc/f/m", size));
+    publish(&broker, "dc/f/m", "after");
+    let msgs = c.recv_n(2, Duration::from_secs(15)).await;
+    assert_eq!(msgs[0].topic, "dc/f/m");
+    assert_eq!(msgs[0].too_large, Some(size), "its size reaches the app");
+    assert!(msgs[0].payload.is_empty(), "its bytes do not");
+    assert_eq!(&msgs[1].payload[..], b"after", "the next message is taken");
+    ack_all(msgs).await;
+    // The connection broke once, on the oversized packet; the next one took it.
+    assert_eq!(c.status.connects(), 2);
+    // The connection after that is bounded again, and still works.
+    let again = five_in_order(&broker, &mut c, "again", 1).await;
+    ack_all(again).await;
+    assert!(c.recv(Duration::from_millis(500)).await.is_none());
+    assert_eq!(c.status.connects(), 2, "no reconnect loop");
+    c.stop().await;
+    // Acknowledged: not sent again to the next run.
+    assert_nothing_redelivered(&cfg).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -55,24 +55,91 @@ pub struct AlertHistory {
     path: PathBuf,
 }
 
+/// The alert history's file in `storage.dir`.
+pub const FILE: &str = "alerts.redb";
+/// Put there by the operator to start with an empty alert history when [`FILE`] is missing
+/// (after moving a damaged one aside): consumed by the start that creates the new history.
+pub const START_EMPTY_FILE: &str = "alerts.redb.start-empty";
+
 impl AlertHistory {
-    /// Opens (creating) `<dir>/alerts.redb`.
+    /// Opens (creating) `<dir>/alerts.redb` for readers and tools. A damaged file (redb
+    /// reports corruption, or panics reading it) is an error with the command that moves it
+    /// aside, never a panic.
     pub fn open(dir: &Path) -> Result<AlertHistory, AlertError> {
-        let path = dir.join("alerts.redb");
+        Self::open_checked(dir, false)
+    }
+
+    /// Opens `<dir>/alerts.redb` at the start of `serve`: as [`AlertHistory::open`], and a
+    /// missing or empty file is created only in a directory that holds no other state yet (no
+    /// checkpoint, no logged message), or when the operator asked for an empty history
+    /// ([`START_EMPTY_FILE`]); otherwise the history it held would be silently lost, and the
+    /// start is refused with the command that accepts that loss.
+    pub fn open_at_start(dir: &Path) -> Result<AlertHistory, AlertError> {
+        Self::open_checked(dir, true)
+    }
+
+    fn open_checked(dir: &Path, at_start: bool) -> Result<AlertHistory, AlertError> {
+        let path = dir.join(FILE);
         let err = |e: redb::Error| AlertError::History {
             path: path.display().to_string(),
             source: Box::new(e),
         };
         std::fs::create_dir_all(dir).map_err(|e| err(redb::Error::Io(e)))?;
-        let db = Database::create(&path).map_err(|e| err(e.into()))?;
-        let h = AlertHistory { db, path };
-        // Create both tables so readers never meet a missing one.
-        let tx = h.db.begin_write().map_err(|e| h.err(e))?;
-        {
-            tx.open_table(RESOLVED).map_err(|e| h.err(e))?;
-            tx.open_table(STATE).map_err(|e| h.err(e))?;
+        let start_empty = dir.join(START_EMPTY_FILE);
+        let asked_empty = start_empty.exists();
+        let len = match std::fs::metadata(&path) {
+            Ok(m) => Some(m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(err(redb::Error::Io(e))),
+        };
+        let accept = format!("touch {}", start_empty.display());
+        let aside = format!("mv {p} {p}.bad && {accept}", p = path.display());
+        match len {
+            Some(0) if at_start && holds_state(dir) => {
+                return Err(AlertError::Refused(format!(
+                    "{}: the alert history is an empty file, but this directory holds state (checkpoints or logged messages) that was built with a history: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
+                    path.display()
+                )))
+            }
+            Some(0) => {
+                // A first start that stopped while creating it: nothing in it.
+                std::fs::remove_file(&path).map_err(|e| err(redb::Error::Io(e)))?;
+            }
+            None if at_start && !asked_empty && holds_state(dir) => {
+                return Err(AlertError::Refused(format!(
+                    "{}: the alert history is missing, but this directory holds state (checkpoints or logged messages) that was built with one: dcpue will not start over it with none. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{accept}`",
+                    path.display()
+                )))
+            }
+            _ => {}
         }
-        tx.commit().map_err(|e| h.err(e))?;
+        let created = len.is_none_or(|l| l == 0);
+        let db = match open_quietly(&path) {
+            Ok(db) => db,
+            Err(why) => {
+                return Err(match why {
+                    Opening::Damaged(why) => AlertError::Refused(format!(
+                        "{}: the alert history is damaged ({why}): dcpue will not start over it. Restore it from a backup or, to start with an empty alert history (resolved alerts and the active alerts' progress are lost), run: `{aside}`",
+                        path.display()
+                    )),
+                    Opening::Failed(e) => err(*e),
+                })
+            }
+        };
+        let h = AlertHistory { db, path };
+        if at_start && created && asked_empty {
+            tracing::warn!(path = %h.path.display(), "started a new, empty alert history as asked by {}", start_empty.display());
+        }
+        if at_start && asked_empty {
+            match std::fs::remove_file(&start_empty) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(h.err(redb::Error::Io(e))),
+            }
+            if let Ok(d) = std::fs::File::open(dir) {
+                d.sync_all().map_err(|e| h.err(redb::Error::Io(e)))?;
+            }
+        }
         Ok(h)
     }
 
@@ -147,6 +214,106 @@ impl AlertHistory {
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether `dir` holds engine state that was built alongside an alert history: a checkpoint, a
+/// closed log segment, or a non-empty active log.
+fn holds_state(dir: &Path) -> bool {
+    use crate::store::{self, wal};
+    store::state_path(dir).exists()
+        || store::prev_path(dir).exists()
+        || wal::closed_segments(dir).is_ok_and(|s| !s.is_empty())
+        || std::fs::metadata(dir.join(wal::WAL_FILE)).is_ok_and(|m| m.len() > 0)
+}
+
+/// Why the history file could not be opened.
+enum Opening {
+    /// The file is damaged: what redb said (or where it panicked).
+    Damaged(String),
+    /// Anything else (already open, permissions): reported as it is.
+    Failed(Box<redb::Error>),
+}
+
+thread_local! {
+    /// Set while this thread opens a history file whose damage may make redb panic: the panic is
+    /// caught and reported as damage, so its message is not printed.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Opens (creating) the redb file at `path`, creates both tables (so readers never meet a
+/// missing one) and reads everything in it once, so damage anywhere is found now rather than by
+/// a request later. redb asserts on some damaged files (a truncated one panics): the panic is
+/// caught here and reported as damage.
+fn open_quietly(path: &Path) -> Result<Database, Opening> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(|q| q.get()) {
+                prev(info)
+            }
+        }));
+    });
+    QUIET_PANICS.with(|q| q.set(true));
+    let opened = std::panic::catch_unwind(|| -> Result<Database, Opening> {
+        let db = Database::create(path).map_err(|e| damage(e.into()))?;
+        let tx = db.begin_write().map_err(|e| damage(e.into()))?;
+        {
+            tx.open_table(RESOLVED).map_err(|e| damage(e.into()))?;
+            tx.open_table(STATE).map_err(|e| damage(e.into()))?;
+        }
+        tx.commit().map_err(|e| damage(e.into()))?;
+        read_all(&db)?;
+        Ok(db)
+    });
+    QUIET_PANICS.with(|q| q.set(false));
+    match opened {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unreadable".into());
+            Err(Opening::Damaged(format!("redb could not read it: {why}")))
+        }
+    }
+}
+
+/// Reads every record once (the active states decoded too).
+fn read_all(db: &Database) -> Result<(), Opening> {
+    fn d(e: impl Into<redb::Error>) -> Opening {
+        damage(e.into())
+    }
+    let tx = db.begin_read().map_err(d)?;
+    let t = tx.open_table(RESOLVED).map_err(d)?;
+    for item in t.iter().map_err(d)? {
+        item.map_err(d)?;
+    }
+    let t = tx.open_table(STATE).map_err(d)?;
+    if let Some(v) = t.get(STATE_KEY).map_err(d)? {
+        serde_json::from_slice::<PersistedState>(v.value()).map_err(|e| {
+            Opening::Damaged(format!("the active alerts' state cannot be decoded: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// What a redb error opening the file means: damage (corrupt, cut short, unreadable), or
+/// something else (already open, permissions, an old file format).
+fn damage(e: redb::Error) -> Opening {
+    match e {
+        redb::Error::Corrupted(why) => Opening::Damaged(why),
+        redb::Error::Io(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Opening::Damaged(format!("unreadable: {e}"))
+        }
+        e => Opening::Failed(Box::new(e)),
     }
 }
 
@@ -255,5 +422,60 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(h.history(&lim).unwrap()[0].resolved_ms, 3_000);
+    }
+
+    #[test]
+    fn damage_anywhere_is_reported_with_the_repair_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let h = AlertHistory::open(dir.path()).unwrap();
+            let changes = [AlertChange::Resolved(resolved(
+                "PueAboveCeiling",
+                "a",
+                1_000,
+            ))];
+            h.commit(&changes, &PersistedState::default()).unwrap();
+        }
+        let orig = std::fs::read(dir.path().join(FILE)).unwrap();
+        let len = orig.len();
+        // Flipped bytes: in the header (magic, layout, commit slots), in the first pages, and
+        // every 1/24 of the file; and the file cut short at several points.
+        let flips = [0, 8, 16, 32, 64, 200, 4096, 4200]
+            .into_iter()
+            .chain((0..len).step_by(len / 24));
+        let mut damaged = Vec::new();
+        for (i, at) in flips.enumerate() {
+            let d = tempfile::tempdir().unwrap();
+            let mut b = orig.clone();
+            b[at] ^= 0xff;
+            std::fs::write(d.path().join(FILE), b).unwrap();
+            match AlertHistory::open(d.path()) {
+                Ok(h) => {
+                    h.load_state().unwrap();
+                    h.history(&HistoryFilter::default()).unwrap();
+                }
+                Err(AlertError::Refused(msg)) => {
+                    assert!(
+                        msg.contains("damaged") && msg.contains(".bad && touch"),
+                        "{msg}"
+                    );
+                    damaged.push(at);
+                }
+                Err(e) => panic!("flip {i} at {at}: {e}"),
+            }
+        }
+        assert!(
+            [0, 16, 200].iter().all(|at| damaged.contains(at)),
+            "the header and the first pages: {damaged:?}"
+        );
+        for cut in [len / 2, 4096, 100, 10] {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::write(d.path().join(FILE), &orig[..cut]).unwrap();
+            match AlertHistory::open(d.path()) {
+                Err(AlertError::Refused(msg)) => assert!(msg.contains("damaged"), "{msg}"),
+                Err(e) => panic!("cut at {cut}: {e}"),
+                Ok(_) => panic!("cut at {cut}: opened"),
+            }
+        }
     }
 }

@@ -38,6 +38,9 @@ pub enum AlertError {
         path: String,
         source: Box<redb::Error>,
     },
+    /// A missing or damaged history where one is needed: what was found, and the repair.
+    #[error("{0}")]
+    Refused(String),
     #[error("alert history: corrupt record: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("alert metrics: {0}")]

@@ -305,11 +305,17 @@ impl AlertEngine {
             let Some(&idx) = self.stale.get(m.facility).and_then(|f| f.get(m.meter)) else {
                 continue;
             };
+            let stale_after_ms = (self.instances[idx].threshold * 1000.0) as i64;
             let last = match m.last_seen_wall_ms {
                 Some(t) => t,
-                None => *self.first_asked.entry(idx).or_insert(wall_ms),
+                // Never heard since start: silent since the first ask, or, for an alert restored
+                // pending or firing, since the silence it was raised for began.
+                None => *self.first_asked.entry(idx).or_insert_with(|| {
+                    self.states[idx]
+                        .as_ref()
+                        .map_or(wall_ms, |e| (e.since_ms - stale_after_ms).min(wall_ms))
+                }),
             };
-            let stale_after_ms = (self.instances[idx].threshold * 1000.0) as i64;
             let silent_s = (wall_ms - last).max(0) as f64 / 1000.0;
             let verdict = if wall_ms - last >= stale_after_ms {
                 Verdict::Fire(silent_s)

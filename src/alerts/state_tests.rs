@@ -531,3 +531,31 @@ fn restore_keeps_pending_progress_and_does_not_refire() {
     assert_eq!(kinds(&ch, "PueAboveCeiling", "365d"), ["resolved"]);
     assert_eq!(e3.firing().len(), 1);
 }
+
+#[test]
+fn a_restored_meter_stale_of_a_meter_never_heard_stays_firing() {
+    let c = cfg("");
+    let never = [MeterSeen {
+        facility: "fuzhou-1",
+        meter: "grid-in",
+        last_seen_wall_ms: None,
+    }];
+    let mut e = AlertEngine::new(&c);
+    e.on_wall_clock(WALL, never);
+    e.on_wall_clock(WALL + 6 * MIN, never);
+    let before = e.firing();
+    assert_eq!(before.len(), 1);
+    let mut e2 = AlertEngine::new(&c);
+    e2.restore(e.export_state(), WALL + HOUR);
+    e2.drain_changes();
+    // Still not heard from after the restart: the same silence goes on, nothing changes.
+    e2.on_wall_clock(WALL + HOUR, never);
+    e2.on_wall_clock(WALL + HOUR + 6 * MIN, never);
+    assert!(
+        e2.drain_changes().is_empty(),
+        "neither resolved nor fired anew"
+    );
+    let after = e2.firing();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].since_ms, before[0].since_ms);
+}

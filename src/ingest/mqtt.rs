@@ -8,9 +8,12 @@
 //!   engine took it, so a crash loses nothing the broker delivered (it is redelivered); the acks
 //!   given meanwhile are written together, one flush (one system call) for all of them;
 //! - reconnects with capped exponential backoff, logs (rate-limited) and never panics;
-//! - accepts packets up to MQTT's own limit, so a payload over 64 KiB reaches the app (which
-//!   counts it `too_large` and acks it) instead of breaking the connection and being
-//!   redelivered forever;
+//! - reads packets up to [`MAX_PACKET`] (a 64 KiB payload under the longest topic). rumqttc
+//!   refuses a larger packet before reading it and drops the connection; the broker would send it
+//!   again on every connection, so the next connection (at once, no backoff) has room for that
+//!   packet's size, once: it is read, its payload dropped at once, counted `too_large` by the app
+//!   and acknowledged, and the connection after that is bounded again. A payload over 64 KiB
+//!   never reaches the app's channel, the log or the engine: only its topic and size do;
 //! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
 
 use std::path::{Path, PathBuf};
@@ -28,11 +31,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::trickling;
+use super::{trickling, MAX_PAYLOAD};
 use crate::config::MqttConfig;
 
-/// MQTT's largest packet (remaining length 268,435,455 plus the fixed header).
-const MQTT_MAX_PACKET: usize = 268_435_455 + 5;
+/// The largest packet read in normal operation (remaining length): a PUBLISH of a 64 KiB payload
+/// under the longest topic MQTT allows (2 + 65,535 bytes) with its packet id, rounded up.
+pub const MAX_PACKET: usize = MAX_PAYLOAD + 65_536 + 16;
+/// MQTT's largest remaining length.
+const MQTT_MAX_REMAINING: usize = 268_435_455;
 /// The keep-alive interval sent to the broker.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// The first and the longest pause between reconnect attempts.
@@ -122,6 +128,9 @@ pub struct Incoming {
     pub ack: Option<AckToken>,
     /// The broker's DUP flag: this may be a redelivery of a message sent before.
     pub redelivered: bool,
+    /// A payload over the 64 KiB limit: its size (`payload` is then empty: its bytes are
+    /// dropped as soon as it is read, never queued).
+    pub too_large: Option<usize>,
 }
 
 /// The right to acknowledge one message to the broker. Acks go out in the order they are
@@ -273,7 +282,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
     o.set_keep_alive(KEEP_ALIVE)
         .set_clean_session(false)
         .set_manual_acks(true)
-        .set_max_packet_size(MQTT_MAX_PACKET, MQTT_MAX_PACKET);
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
     match (&cfg.username, &cfg.password_file) {
         (Some(user), Some(file)) => {
             let password = read_file("password_file", file)?;
@@ -463,6 +472,16 @@ impl RateLimit {
     }
 }
 
+/// The size of an incoming packet rumqttc refused as over the limit (before reading it).
+fn oversized(e: &ConnectionError) -> Option<usize> {
+    match e {
+        ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+            rumqttc::Error::PayloadSizeLimitExceeded(n),
+        )) => Some(*n),
+        _ => None,
+    }
+}
+
 struct Driver {
     client: AsyncClient,
     eventloop: EventLoop,
@@ -523,6 +542,11 @@ impl Driver {
             }
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    // A connection given room for one oversized packet keeps it; the next one
+                    // is bounded again.
+                    self.eventloop
+                        .mqtt_options
+                        .set_max_packet_size(MAX_PACKET, MAX_PACKET);
                     self.status.connected.store(true, Ordering::Relaxed);
                     self.status.connects.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(session_present = ack.session_present, "mqtt connected");
@@ -601,6 +625,20 @@ impl Driver {
                     if matches!(e, ConnectionError::RequestsDone) {
                         break; // cannot happen while we hold the client; never spin on it
                     }
+                    if let Some(size) = oversized(&e) {
+                        // Read it on the next connection (once: a packet is larger than the
+                        // last room only when it is a different one), so it is counted and
+                        // acknowledged instead of breaking every connection.
+                        tracing::warn!(
+                            bytes = size,
+                            limit = MAX_PACKET,
+                            "mqtt: a packet over the limit; reconnecting with room for it once, to count it too_large and acknowledge it"
+                        );
+                        self.eventloop
+                            .mqtt_options
+                            .set_max_packet_size(size.min(MQTT_MAX_REMAINING), MAX_PACKET);
+                        continue;
+                    }
                     if !Self::pause(&self.shutdown, &mut backoff).await {
                         break;
                     }
@@ -626,11 +664,17 @@ impl Driver {
             pkid: p.pkid,
             epoch,
         });
+        let too_large = (p.payload.len() > MAX_PAYLOAD).then_some(p.payload.len());
         let msg = Incoming {
             redelivered: p.dup,
             topic: p.topic,
-            payload: p.payload,
+            payload: if too_large.is_some() {
+                Bytes::new()
+            } else {
+                p.payload
+            },
             ack,
+            too_large,
         };
         loop {
             tokio::select! {
@@ -796,7 +840,9 @@ mod tests {
         assert!(!o.clean_session());
         assert!(o.manual_acks());
         assert_eq!(o.client_id(), "dcpue-1");
-        assert!(o.max_packet_size() >= crate::ingest::MAX_PAYLOAD + 65_536 + 16);
+        // A 64 KiB payload under the longest topic fits; nothing near a 100 MB one does.
+        assert!(o.max_packet_size() >= crate::ingest::MAX_PAYLOAD + 2 + 65_535 + 2);
+        assert!(o.max_packet_size() < 256 * 1024);
         let dir = tempfile::tempdir().unwrap();
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "s3cret\n").unwrap();

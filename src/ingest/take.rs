@@ -3,7 +3,8 @@
 
 use crate::engine::{Engine, MeterRef, Reading, Reason, Verdict};
 
-use super::decode::{decode_payload, parse_topic};
+use super::decode::{decode_payload, parse_topic, DecodeError, MAX_PAYLOAD};
+use crate::store::wal::WalRecord;
 
 /// What became of a message or one of its readings.
 #[derive(Debug)]
@@ -15,12 +16,62 @@ pub enum Taken<'a> {
     Rejected(Reason, String),
 }
 
+/// A message's payload as the engine gets it.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    Payload(&'a [u8]),
+    /// A payload over [`MAX_PAYLOAD`] bytes, of this size: counted `too_large`, its bytes
+    /// already dropped.
+    TooLarge(usize),
+}
+
+impl<'a> Body<'a> {
+    /// A payload as received: over the limit, only its size is kept.
+    pub fn of(payload: &'a [u8]) -> Body<'a> {
+        if payload.len() > MAX_PAYLOAD {
+            Body::TooLarge(payload.len())
+        } else {
+            Body::Payload(payload)
+        }
+    }
+
+    /// A logged message.
+    pub fn of_record(r: &'a WalRecord) -> Body<'a> {
+        match r.too_large {
+            Some(n) => Body::TooLarge(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => Body::of(&r.payload),
+        }
+    }
+}
+
 /// Feeds one message to the engine; `now` is the wall clock (`future_timestamp`).
 pub fn take_message(
     engine: &mut Engine,
     prefix: &str,
     topic: &str,
     payload: &[u8],
+    now: i64,
+    on: &mut dyn FnMut(Taken<'_>),
+) {
+    take_body(engine, prefix, topic, Body::of(payload), now, on)
+}
+
+/// Feeds one logged message to the engine, as when it was first taken.
+pub fn take_record(
+    engine: &mut Engine,
+    prefix: &str,
+    r: &WalRecord,
+    on: &mut dyn FnMut(Taken<'_>),
+) {
+    take_body(engine, prefix, &r.topic, Body::of_record(r), r.wall_ms, on)
+}
+
+/// [`take_message`] for a payload, or the size of one too large to keep.
+pub fn take_body(
+    engine: &mut Engine,
+    prefix: &str,
+    topic: &str,
+    body: Body<'_>,
     now: i64,
     on: &mut dyn FnMut(Taken<'_>),
 ) {
@@ -33,7 +84,14 @@ pub fn take_message(
         return;
     };
     let known_facility = engine.facility_index(fid).map(|_| fid);
-    let readings = match decode_payload(payload) {
+    let decoded = match body {
+        Body::Payload(payload) => decode_payload(payload),
+        Body::TooLarge(size) => {
+            let e = DecodeError::TooLarge { size };
+            Err((e.reason(), e.to_string()))
+        }
+    };
+    let readings = match decoded {
         Ok(r) => r,
         Err((reason, msg)) => {
             engine.count_rejected(known_facility, reason, 1);

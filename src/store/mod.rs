@@ -15,6 +15,18 @@
 //! logged records after its mark when they are all there (no gap in the sequence numbers): the
 //! same records taken again give the same state. Otherwise dcpue refuses to start, says what it
 //! found, and prints a command that moves the damaged checkpoints aside.
+//!
+//! Records the log should hold but does not are refused the same way, never started over:
+//! `ingest.wal` missing while a checkpoint or closed segment is there (nothing on disk says how
+//! many acknowledged messages it held; the one legitimate absence, a crash mid-rotation, leaves
+//! `ingest.wal.next`), and sequence numbers missing between segments after the checkpoint's
+//! mark (a deleted closed segment). The repair that accepts the loss is `touch` of the missing
+//! file: an empty active segment, or an empty closed segment named for the last missing record,
+//! which then reads as a segment cut short. One absence is known to lose nothing: after a clean
+//! stop, `serve` leaves `ingest.wal.stopped` holding the mark of its final checkpoint, and the
+//! next start removes it before logging anything; while it is there and matches
+//! `engine.state`, nothing was logged after the checkpoint, and a missing `ingest.wal` is created
+//! anew.
 
 use std::fs;
 use std::io::Write;
@@ -34,6 +46,8 @@ pub const STATE_FILE: &str = "engine.state";
 pub const PREV_FILE: &str = "engine.state.prev";
 /// A checkpoint being written (complete only once renamed to `engine.state`).
 pub const TMP_FILE: &str = "engine.state.tmp";
+/// Left by a clean stop: the mark of the final checkpoint, after which nothing was logged.
+pub const STOPPED_FILE: &str = "ingest.wal.stopped";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +69,9 @@ pub enum StoreError {
     Incompatible(String),
 }
 
+/// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]).
+const VERSION: u32 = 2;
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     version: u32,
@@ -64,12 +81,43 @@ struct Stored {
     ingest: IngestMark,
 }
 
-/// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, and the
-/// hashes of recent messages (to recognise broker redeliveries).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A version 1 checkpoint (read, never written).
+#[derive(Deserialize)]
+struct StoredV1 {
+    _version: u32,
+    config: String,
+    state: SavedState,
+    ingest: IngestMarkV1,
+}
+
+#[derive(Deserialize)]
+struct IngestMarkV1 {
+    wal_seq: u64,
+    recent_messages: Vec<u64>,
+}
+
+/// The first field of every version.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+/// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, the
+/// hashes of recent messages (to recognise broker redeliveries), and when each meter was last
+/// heard from (wall clock: `MeterStale` goes on from it after a restart).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IngestMark {
     pub wal_seq: u64,
     pub recent_messages: Vec<u64>,
+    pub last_heard: Vec<MeterHeard>,
+}
+
+/// The wall clock (epoch ms) at which a meter's newest message was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterHeard {
+    pub facility: String,
+    pub meter: String,
+    pub wall_ms: i64,
 }
 
 /// A checkpoint as read back.
@@ -142,7 +190,7 @@ fn write_checkpoint(
     };
     let started = std::time::Instant::now();
     let body = postcard::to_stdvec(&Stored {
-        version: 1,
+        version: VERSION,
         config,
         state,
         ingest: ingest.clone(),
@@ -223,8 +271,31 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
             "checksum mismatch (torn or corrupted write)".into(),
         ));
     }
-    let stored: Stored =
-        postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let cannot = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
+    let version = postcard::from_bytes::<VersionOnly>(body)
+        .map_err(cannot)?
+        .version;
+    let stored: Stored = match version {
+        1 => {
+            let v1: StoredV1 = postcard::from_bytes(body).map_err(cannot)?;
+            Stored {
+                version,
+                config: v1.config,
+                state: v1.state,
+                ingest: IngestMark {
+                    wal_seq: v1.ingest.wal_seq,
+                    recent_messages: v1.ingest.recent_messages,
+                    last_heard: Vec::new(),
+                },
+            }
+        }
+        VERSION => postcard::from_bytes(body).map_err(cannot)?,
+        v => {
+            return Err(corrupt(format!(
+                "format version {v}, newer than this dcpue reads ({VERSION})"
+            )))
+        }
+    };
     Ok(Some(Loaded {
         config_toml: stored.config,
         state: stored.state,
@@ -260,7 +331,7 @@ pub struct Recovered {
 struct After {
     records: Vec<WalRecord>,
     /// Sequence numbers missing after the mark (no record for them in any segment).
-    gaps: Vec<String>,
+    gaps: Vec<Gap>,
     /// A damaged closed segment holding records after the mark: (path, valid bytes, valid
     /// records, what is wrong).
     damage: Option<(PathBuf, usize, usize, String)>,
@@ -273,8 +344,28 @@ impl After {
     fn problem(&self) -> String {
         match &self.damage {
             Some((p, _, _, why)) => format!("{}: {why}", p.display()),
-            None => self.gaps.join(", "),
+            None => self
+                .gaps
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
+    }
+    /// The refusal for records missing from the log (a deleted segment), other than those
+    /// before `from` (records the caller accepts as gone): the command accepts their loss with an
+    /// empty segment named for the last of them, which reads as a segment cut short.
+    fn missing_refusal(&self, dir: &Path, from: u64) -> Option<StoreError> {
+        let (a, b) = self.gaps.iter().find_map(|g| match g {
+            Gap::Missing { from: a, to: b } if *a >= from => Some((*a, *b)),
+            _ => None,
+        })?;
+        let seg = wal::segment_path(dir, b);
+        Some(StoreError::Refused(format!(
+            "{}: records {a}–{b} of the write-ahead log are missing (a deleted log segment?): messages already acknowledged to the broker would be lost. dcpue will not start without them. Restore the segment from a backup or, to accept their loss, run: `touch {}`",
+            dir.display(),
+            seg.display()
+        )))
     }
     /// The refusal for a damaged segment the newest checkpoint needs: the command keeps the
     /// records before the damage.
@@ -292,6 +383,27 @@ impl After {
         match (self.records.first(), self.records.last()) {
             (Some(a), Some(b)) => format!("records {}–{}", a.seq, b.seq),
             _ => "none".into(),
+        }
+    }
+}
+
+/// A hole in the log's sequence numbers.
+#[derive(Debug)]
+enum Gap {
+    /// No segment holds records `from..=to`.
+    Missing { from: u64, to: u64 },
+    /// A closed segment ends before the record it is named for (cut by the operator's repair).
+    Cut { path: PathBuf, last: u64 },
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gap::Missing { from, to } if from == to => write!(f, "record {from} is missing"),
+            Gap::Missing { from, to } => write!(f, "records {from}–{to} are missing"),
+            Gap::Cut { path, last } => {
+                write!(f, "{} ends before its record {last}", path.display())
+            }
         }
     }
 }
@@ -323,8 +435,10 @@ fn records_after(
         }
         // A segment is named for its last record: fewer in it means records are missing.
         if !damaged && ends.is_none_or(|e| e < *last) {
-            out.gaps
-                .push(format!("{} ends before its record {last}", path.display()));
+            out.gaps.push(Gap::Cut {
+                path: path.clone(),
+                last: *last,
+            });
             expect = expect.max(last + 1);
         }
     }
@@ -340,10 +454,9 @@ fn take(r: WalRecord, expect: &mut u64, out: &mut After) {
         return;
     }
     if r.seq > *expect {
-        out.gaps.push(if r.seq - 1 == *expect {
-            format!("record {expect} is missing")
-        } else {
-            format!("records {expect}–{} are missing", r.seq - 1)
+        out.gaps.push(Gap::Missing {
+            from: *expect,
+            to: r.seq - 1,
         });
     }
     *expect = r.seq + 1;
@@ -396,6 +509,9 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
             if let Some(e) = after.refusal() {
                 return Err(e);
             }
+            if let Some(e) = after.missing_refusal(dir, 0) {
+                return Err(e);
+            }
             for g in &after.gaps {
                 tracing::warn!(dir = %dir.display(), "write-ahead log after the checkpoint: {g}");
             }
@@ -413,6 +529,11 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
     if !state_exists && matches!(prev, Ok(None)) {
         let after = records_after(&segs, active, 0)?;
         if let Some(e) = after.refusal() {
+            return Err(e);
+        }
+        // Records before the first one logged went with the checkpoints moved aside (said
+        // below); a hole after it is a deleted segment.
+        if let Some(e) = after.missing_refusal(dir, 2) {
             return Err(e);
         }
         match after.records.first() {
@@ -514,6 +635,85 @@ pub fn recover(cfg: &Config, active: &[WalRecord]) -> Result<Recovered, StoreErr
     )))
 }
 
+/// Refuses a directory whose active log segment `ingest.wal` is missing while it holds other
+/// state (a checkpoint or a closed segment): the messages logged after the last checkpoint, all
+/// acknowledged to the broker, would be lost without a word, and nothing on disk says whether
+/// there were any. The one state where the file is legitimately absent is a crash in the middle
+/// of a log rotation (the old segment already renamed to its closed name, `ingest.wal.next` not
+/// yet renamed to `ingest.wal`): the closed segment holds every record then.
+fn check_active_segment(dir: &Path) -> Result<(), StoreError> {
+    let Some(after) = missing_active_segment(dir)? else {
+        return Ok(());
+    };
+    let active = dir.join(wal::WAL_FILE);
+    Err(StoreError::Refused(format!(
+        "{}: the active write-ahead log segment is missing. The messages logged {after} were acknowledged to the broker and are only there: dcpue will not start without them. Restore it from a backup or, to accept their loss (nothing is lost if dcpue stopped cleanly and logged nothing since), run: `touch {}`",
+        active.display(),
+        active.display()
+    )))
+}
+
+/// Whether the active log segment is missing where it should be (see
+/// [`check_active_segment`]): which messages it held.
+fn missing_active_segment(dir: &Path) -> Result<Option<String>, StoreError> {
+    let active = dir.join(wal::WAL_FILE);
+    if active.exists() || dir.join(wal::NEXT_FILE).exists() {
+        return Ok(None);
+    }
+    let (state, prev) = (state_path(dir), prev_path(dir));
+    let segs = wal::closed_segments(dir)?;
+    if !state.exists() && !prev.exists() && segs.is_empty() {
+        return Ok(None); // a new directory
+    }
+    let loaded = load_file(&state);
+    let mark = loaded
+        .as_ref()
+        .ok()
+        .and_then(|l| l.as_ref())
+        .map(|l| l.ingest.wal_seq);
+    if let (Some(m), Some(stopped)) = (mark, stopped_at(dir)?) {
+        if m == stopped {
+            tracing::warn!(
+                path = %active.display(),
+                "the active write-ahead log segment is missing; dcpue had stopped cleanly after its checkpoint (record {m}) and logged nothing since: nothing is lost, it is created anew"
+            );
+            return Ok(None);
+        }
+    }
+    Ok(Some(match (mark, segs.last()) {
+        (Some(m), _) => format!("after record {m} (the checkpoint's mark)"),
+        (None, Some((last, _))) => format!("after record {last}"),
+        (None, None) => "since the last checkpoint".into(),
+    }))
+}
+
+/// Notes a clean stop: the final checkpoint's mark is `mark` and nothing is logged after it
+/// (until the next start, which removes the note before logging anything).
+pub fn stopped_cleanly(dir: &Path, mark: u64) -> Result<(), StoreError> {
+    let path = dir.join(STOPPED_FILE);
+    let io = |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = fs::File::create(&path).map_err(io)?;
+    f.write_all(format!("{mark}\n").as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    wal::sync_dir(dir)
+}
+
+/// The mark a clean stop noted, if any (an unreadable note counts as none).
+fn stopped_at(dir: &Path) -> Result<Option<u64>, StoreError> {
+    let path = dir.join(STOPPED_FILE);
+    match fs::read_to_string(&path) {
+        Ok(s) => Ok(s.trim().parse().ok()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// What `serve` starts from: the engine, the mark it includes, the open log, the records to
 /// take again, and whether a checkpoint stood in for a damaged one (then `serve` writes a new
 /// checkpoint at once).
@@ -531,6 +731,7 @@ pub struct Opened {
 /// them as `engine.state.prev`.
 pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
     let dir = &cfg.storage.dir;
+    check_active_segment(dir)?;
     for leftover in [TMP_FILE, wal::NEXT_FILE] {
         let p = dir.join(leftover);
         match fs::remove_file(&p) {
@@ -547,6 +748,19 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
         }
     }
     let (mut wal, active) = Wal::open(dir)?;
+    // From here on this run may log: the note of the last clean stop no longer holds (removed
+    // once `ingest.wal` exists, and made durable with it).
+    let stopped = dir.join(STOPPED_FILE);
+    match fs::remove_file(&stopped) {
+        Ok(()) => wal::sync_dir(dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: stopped.display().to_string(),
+                source,
+            })
+        }
+    }
     let r = recover(cfg, &active)?;
     let secs = chrono::Utc::now().timestamp();
     for p in &r.damaged {
@@ -578,6 +792,13 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
 /// no checkpoint and no log.
 pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let dir = &cfg.storage.dir;
+    if let Some(after) = missing_active_segment(dir)? {
+        tracing::warn!(
+            dir = %dir.display(),
+            "the active write-ahead log segment {} is missing: the messages logged {after} are not in what is read (`serve` refuses to start over it)",
+            wal::WAL_FILE
+        );
+    }
     let active = wal::read_records(dir)?;
     if active.is_empty()
         && !state_path(dir).exists()
@@ -589,14 +810,7 @@ pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     let r = recover(cfg, &active)?;
     let mut engine = r.engine;
     for rec in &r.replay {
-        crate::ingest::take::take_message(
-            &mut engine,
-            &cfg.mqtt.topic_prefix,
-            &rec.topic,
-            &rec.payload,
-            rec.wall_ms,
-            &mut |_| {},
-        );
+        crate::ingest::take::take_record(&mut engine, &cfg.mqtt.topic_prefix, rec, &mut |_| {});
     }
     engine.advance(&mut |_| {});
     Ok(Some(engine))

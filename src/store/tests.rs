@@ -3,7 +3,7 @@
 
 use super::wal::{closed_segments, segment_path, NEXT_FILE, WAL_FILE};
 use super::*;
-use crate::ingest::take::take_message;
+use crate::ingest::take::{take_message, take_record};
 
 const H: i64 = 3_600_000;
 
@@ -69,6 +69,7 @@ impl Sim {
         let mark = IngestMark {
             wal_seq: self.wal.last_seq(),
             recent_messages: Vec::new(),
+            last_heard: Vec::new(),
         };
         self.wal.rotate().unwrap();
         if until == Step::Rotated {
@@ -125,14 +126,7 @@ fn start(dir: &Path) -> Result<(Engine, Wal, bool), StoreError> {
     let cfg = config(dir);
     let mut o = open(&cfg)?;
     for r in &o.replay {
-        take_message(
-            &mut o.engine,
-            "dc",
-            &r.topic,
-            &r.payload,
-            r.wall_ms,
-            &mut |_| {},
-        );
+        take_record(&mut o.engine, "dc", r, &mut |_| {});
     }
     Ok((o.engine, o.wal, o.fell_back))
 }
@@ -258,6 +252,7 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
         let mark = IngestMark {
             wal_seq: w.last_seq(),
             recent_messages: Vec::new(),
+            last_heard: Vec::new(),
         };
         w.rotate().unwrap();
         checkpoint(c.path(), &e, &mark).unwrap();
@@ -385,6 +380,7 @@ fn a_crash_between_any_two_steps_of_a_checkpoint_loses_nothing() {
             let mark = IngestMark {
                 wal_seq: w.last_seq(),
                 recent_messages: Vec::new(),
+                last_heard: Vec::new(),
             };
             w.rotate().unwrap();
             checkpoint(d.path(), &e, &mark).unwrap();
@@ -490,6 +486,7 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     let mark = IngestMark {
         wal_seq: s.wal.last_seq(),
         recent_messages: Vec::new(),
+        last_heard: Vec::new(),
     };
     checkpoint_in_background(&dir, &s.engine, mark, &mut s.wal).unwrap();
     assert!(s.wal.checkpoint_pending());
@@ -522,4 +519,146 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     let (mut e, _, fell_back) = start(&dir).unwrap();
     assert!(fell_back);
     assert_eq!(fingerprint(&mut e), want);
+}
+
+#[test]
+fn a_deleted_active_segment_is_refused_and_touch_accepts_the_loss() {
+    let d = tempfile::tempdir().unwrap();
+    let s = two_checkpoints(d.path());
+    let logged = s.wal.last_seq();
+    drop(s);
+    // Records 141–190, acknowledged, were only in the active segment.
+    let active = d.path().join(WAL_FILE);
+    fs::remove_file(&active).unwrap();
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(
+        e.contains("is missing") && e.contains("after record 140"),
+        "{e}"
+    );
+    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
+    assert_eq!(cmd, format!("touch {}", active.display()));
+    fs::write(&active, b"").unwrap();
+    let (e, w, _) = start(d.path()).unwrap();
+    assert_eq!(accepted(&e), 140, "the checkpoint's, as accepted");
+    assert!(w.last_seq() < logged);
+}
+
+#[test]
+fn a_new_directory_and_a_crash_mid_rotation_need_no_active_segment() {
+    let d = tempfile::tempdir().unwrap();
+    let (e, w, _) = start(d.path()).unwrap();
+    assert_eq!((accepted(&e), w.last_seq()), (0, 0));
+    assert!(d.path().join(WAL_FILE).exists());
+}
+
+#[test]
+fn a_deleted_closed_segment_the_checkpoint_needs_is_refused_and_touch_accepts_the_loss() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(20);
+    s.checkpoint();
+    s.take(15);
+    // A crash after the rotation: records 41–70 are only in the closed segment.
+    s.checkpoint_until(Step::Rotated);
+    s.take(10);
+    drop(s);
+    let seg = segment_path(d.path(), 70);
+    fs::remove_file(&seg).unwrap();
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(e.contains("records 41–70") && e.contains("missing"), "{e}");
+    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
+    assert_eq!(cmd, format!("touch {}", seg.display()));
+    fs::write(&seg, b"").unwrap();
+    let (e, w, _) = start(d.path()).unwrap();
+    assert_eq!(
+        accepted(&e),
+        60,
+        "the checkpoint's 40 and the 20 after the hole"
+    );
+    assert_eq!(w.last_seq(), 90);
+}
+
+#[test]
+fn when_each_meter_was_last_heard_is_kept_with_the_checkpoint() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(3);
+    let heard = vec![MeterHeard {
+        facility: "a-1".into(),
+        meter: "grid".into(),
+        wall_ms: 1_795_806_000_000,
+    }];
+    let mark = IngestMark {
+        wal_seq: s.wal.last_seq(),
+        recent_messages: vec![7],
+        last_heard: heard.clone(),
+    };
+    s.wal.rotate().unwrap();
+    checkpoint(d.path(), &s.engine, &mark).unwrap();
+    drop(s);
+    let o = open(&config(d.path())).unwrap();
+    assert_eq!(o.mark, mark);
+}
+
+/// A checkpoint of format version 1 (before `last_heard`), as an older dcpue wrote it.
+#[test]
+fn a_version_1_checkpoint_is_still_read() {
+    #[derive(Serialize)]
+    struct V1<'a> {
+        version: u32,
+        config: String,
+        state: &'a SavedState,
+        ingest: (u64, Vec<u64>),
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(5);
+    // The same state written as this version writes it, read back.
+    let v2 = tempfile::tempdir().unwrap();
+    checkpoint(v2.path(), &s.engine, &IngestMark::default()).unwrap();
+    let (mut e, _) = from_loaded(&s.cfg, load(v2.path()).unwrap().unwrap()).unwrap();
+    let want = fingerprint(&mut e);
+    let saved = s.engine.saved_state();
+    let body = postcard::to_stdvec(&V1 {
+        version: 1,
+        config: toml::to_string(s.engine.config()).unwrap(),
+        state: &saved,
+        ingest: (10, vec![1, 2]),
+    })
+    .unwrap();
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend((body.len() as u64).to_le_bytes());
+    bytes.extend(crc32fast::hash(&body).to_le_bytes());
+    bytes.extend(&body);
+    fs::write(state_path(d.path()), bytes).unwrap();
+    let l = load(d.path()).unwrap().unwrap();
+    assert_eq!(
+        (l.ingest.wal_seq, &l.ingest.recent_messages[..]),
+        (10, &[1, 2][..])
+    );
+    assert!(l.ingest.last_heard.is_empty());
+    let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
+    assert_eq!(fingerprint(&mut e), want);
+}
+
+#[test]
+fn after_a_clean_stop_a_missing_active_segment_loses_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(10);
+    s.checkpoint();
+    let n = s.wal.last_seq();
+    drop(s);
+    stopped_cleanly(d.path(), n).unwrap();
+    fs::remove_file(d.path().join(WAL_FILE)).unwrap();
+    let (e, mut w, _) = start(d.path()).unwrap();
+    assert_eq!(accepted(&e), 20);
+    assert!(!d.path().join(STOPPED_FILE).exists(), "the note is used up");
+    // This run logs after the checkpoint: its active segment deleted is refused again.
+    w.append(0, "dc/a-1/grid", b"{}").unwrap();
+    w.sync().unwrap();
+    drop(w);
+    fs::remove_file(d.path().join(WAL_FILE)).unwrap();
+    let e = start(d.path()).err().expect("refused").to_string();
+    assert!(e.contains("is missing"), "{e}");
 }

@@ -2,7 +2,9 @@
 //! log is fsync'd (one fsync for every batch waiting: group commit, off the ingest thread) before
 //! the batch is acknowledged to the broker. After a crash, the messages after the last checkpoint are replayed.
 //!
-//! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`].
+//! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`] (records
+//! written before [`WalRecord::too_large`] existed lack that last field and are still read). A
+//! payload over 64 KiB is logged as its size alone.
 //! A torn record at the end (a crash mid-write) is cut off with a warning; damage before the
 //! end is refused with the exact command that cuts the log at the last good record.
 //!
@@ -35,6 +37,34 @@ pub struct WalRecord {
     pub wall_ms: i64,
     pub topic: String,
     pub payload: Vec<u8>,
+    /// A payload over the 64 KiB limit (`too_large`): its size. Its bytes are never logged
+    /// (`payload` is empty); taken again, it is counted `too_large` again.
+    pub too_large: Option<u64>,
+}
+
+/// A record as written before `too_large` existed (read, never written).
+#[derive(Deserialize)]
+struct WalRecordV1 {
+    seq: u64,
+    wall_ms: i64,
+    topic: String,
+    payload: Vec<u8>,
+}
+
+/// A record's body: the current layout, else the one before it (one field fewer at the end, so
+/// a body of that layout never decodes as the current one).
+fn decode(body: &[u8]) -> Result<WalRecord, postcard::Error> {
+    postcard::from_bytes::<WalRecord>(body).or_else(|e| {
+        postcard::from_bytes::<WalRecordV1>(body)
+            .map(|r| WalRecord {
+                seq: r.seq,
+                wall_ms: r.wall_ms,
+                topic: r.topic,
+                payload: r.payload,
+                too_large: None,
+            })
+            .map_err(|_| e)
+    })
 }
 
 pub struct Wal {
@@ -166,6 +196,27 @@ impl Wal {
 
     /// Appends one message (buffered); returns its sequence number.
     pub fn append(&mut self, wall_ms: i64, topic: &str, payload: &[u8]) -> Result<u64, StoreError> {
+        self.append_record(wall_ms, topic, payload, None)
+    }
+
+    /// Appends a message whose payload of `size` bytes is over the limit: its topic and size
+    /// only, never the payload.
+    pub fn append_too_large(
+        &mut self,
+        wall_ms: i64,
+        topic: &str,
+        size: usize,
+    ) -> Result<u64, StoreError> {
+        self.append_record(wall_ms, topic, &[], Some(size as u64))
+    }
+
+    fn append_record(
+        &mut self,
+        wall_ms: i64,
+        topic: &str,
+        payload: &[u8],
+        too_large: Option<u64>,
+    ) -> Result<u64, StoreError> {
         if let Some(why) = &self.broken {
             return Err(StoreError::Io {
                 path: self.path.display().to_string(),
@@ -178,6 +229,7 @@ impl Wal {
             wall_ms,
             topic: topic.to_string(),
             payload: payload.to_vec(),
+            too_large,
         })
         .map_err(|e| StoreError::Encode {
             path: self.path.display().to_string(),
@@ -394,7 +446,7 @@ fn parse(bytes: &[u8]) -> (Vec<WalRecord>, usize, Option<String>) {
             bad = Some(format!("a checksum mismatch at byte {pos}"));
             break;
         }
-        match postcard::from_bytes::<WalRecord>(body) {
+        match decode(body) {
             Ok(r) => records.push(r),
             Err(e) => {
                 bad = Some(format!("an undecodable record at byte {pos}: {e}"));
@@ -425,7 +477,7 @@ fn has_valid_record_after(bytes: &[u8], pos: usize) -> bool {
         len > 0
             && p + 8 + len <= bytes.len()
             && crc32fast::hash(&bytes[p + 8..p + 8 + len]) == crc
-            && postcard::from_bytes::<WalRecord>(&bytes[p + 8..p + 8 + len]).is_ok()
+            && decode(&bytes[p + 8..p + 8 + len]).is_ok()
     })
 }
 
@@ -475,6 +527,40 @@ mod tests {
         let (_, recs) = Wal::open(d.path()).unwrap();
         assert_eq!(recs.len(), 5, "appends continue after the cut");
         assert_eq!(recs[4].seq, 5);
+    }
+
+    #[test]
+    fn a_too_large_message_is_logged_as_its_size_and_old_records_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        // A record as written before `too_large` existed.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            seq: u64,
+            wall_ms: i64,
+            topic: &'a str,
+            payload: &'a [u8],
+        }
+        let body = postcard::to_stdvec(&V1 {
+            seq: 1,
+            wall_ms: 5,
+            topic: "dc/f/m",
+            payload: b"{}",
+        })
+        .unwrap();
+        let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
+        bytes.extend(crc32fast::hash(&body).to_le_bytes());
+        bytes.extend(&body);
+        std::fs::write(d.path().join(WAL_FILE), bytes).unwrap();
+        let (mut w, recs) = Wal::open(d.path()).unwrap();
+        assert_eq!(recs[0].payload, b"{}");
+        assert_eq!(recs[0].too_large, None);
+        w.append_too_large(6, "dc/f/m", 100 << 20).unwrap();
+        w.sync().unwrap();
+        assert!(w.bytes() < 100, "the size, not the payload: {}", w.bytes());
+        let (_, recs) = Wal::open(d.path()).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].too_large, Some(100 << 20));
+        assert!(recs[1].payload.is_empty());
     }
 
     #[test]
