@@ -1215,4 +1215,6 @@ fn check_span(key: &str, s: Span, zero_ok: bool) -> Result<(), String> {
 }
 
 #[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -175,26 +175,11 @@ pub fn rules(cfg: &Config) -> Vec<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::facility;
 
     fn cfg(extra: &str) -> Config {
-        let text = format!(
-            r#"
-[[facility]]
-id = "f1"
-name = "测试"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "t"
-  role = "total"
-  [[facility.meter]]
-  id = "i"
-  role = "it"
-{extra}
-"#
-        );
+        let f = facility("f1").meter("t", "total").meter("i", "it");
+        let text = format!("{f}{extra}\n");
         Config::parse(&text, "test.toml").unwrap()
     }
 

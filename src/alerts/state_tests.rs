@@ -1,6 +1,7 @@
 //! The state machine on synthetic event-time series.
 
 use super::*;
+use crate::config::fixture::facility;
 use crate::engine::{Energies, Windows};
 
 const MIN: i64 = 60_000;
@@ -10,40 +11,20 @@ const T0: i64 = 1_793_491_200_000;
 const WALL: i64 = 1_800_000_000_000;
 
 fn cfg(extra: &str) -> Config {
-    let text = format!(
-        r#"
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-renewable_target = 0.3
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-  stale_after = "20m"
-
-[[facility]]
-id = "fuzhou-1"
-name = "抚州备份数据中心"
-city = "Fuzhou"
-tier = "backup"
-class = "medium"
-commissioned = "2019-06-01"
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-{extra}
-"#
-    );
+    let nanchang = facility("nanchang-1")
+        .name("南昌核心数据中心")
+        .key("renewable_target = 0.3")
+        .meter("grid-in", "total")
+        .meter_with("it-a", "it", "stale_after = \"20m\"");
+    let fuzhou = facility("fuzhou-1")
+        .name("抚州备份数据中心")
+        .city("Fuzhou")
+        .tier("backup")
+        .class("medium")
+        .commissioned("2019-06-01")
+        .meter("grid-in", "total")
+        .meter("it-a", "it");
+    let text = format!("{nanchang}{fuzhou}{extra}\n");
     Config::parse(&text, "test.toml").unwrap()
 }
 

@@ -78,6 +78,7 @@ pub fn judge(cfg: &Config, f: &FacilityConfig, pue: Option<f64>, coverage: f64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::facility;
 
     #[test]
     fn the_verdict_compares_the_unrounded_pue_and_needs_coverage() {
@@ -94,27 +95,8 @@ mod tests {
 
     #[test]
     fn no_grade_without_a_verdict() {
-        let cfg = Config::parse(
-            r#"
-[[facility]]
-id = "a"
-name = "A"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2020-01-01"
-
-  [[facility.meter]]
-  id = "t"
-  role = "total"
-
-  [[facility.meter]]
-  id = "i"
-  role = "it"
-"#,
-            "test.toml",
-        )
-        .expect("config");
+        let text = facility("a").commissioned("2020-01-01").grid_and_it();
+        let cfg = Config::parse(&text.to_string(), "test.toml").expect("config");
         let f = &cfg.facilities[0];
         // Commissioned before the policy date: held to the grade-3 bound.
         let j = judge(&cfg, f, Some(1.25), 1.0);

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::fixture::facility;
 use crate::config::Config;
 
 const H: i64 = 3_600_000;
@@ -14,16 +15,8 @@ fn cfg(meters: &str, extra: &str) -> Config {
 windows = ["15m", "1h", "24h", "30d", "365d"]
 compliance_window = "365d"
 {extra}
-
-[[facility]]
-id = "f"
-name = "F"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-{meters}
-"#
+{f}"#,
+        f = facility("f").raw(meters)
     );
     Config::parse(&text, "test.toml").unwrap()
 }
@@ -232,9 +225,7 @@ fn renewable_share_null_when_renewable_meters_cover_too_little() {
 fn status_and_grade_on_the_compliance_window() {
     // A 24h compliance window keeps the test short.
     let extra = "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"";
-    let text = format!(
-        "[engine]\n{extra}\n[[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n{BASIC}"
-    );
+    let text = format!("[engine]\n{extra}\n{}", facility("f").raw(BASIC));
     let c = Config::parse(&text, "t.toml").unwrap();
     for (kw, status, grade) in [
         (1180.0, Status::Compliant, Some(1)),
@@ -413,7 +404,8 @@ fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
 #[test]
 fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
     let extra = "windows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"";
-    let text = format!("[engine]\n{extra}\n[[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  id = \"it-a\"\n  role = \"it\"\n");
+    let f = facility("f").meter("grid", "total").meter("it-a", "it");
+    let text = format!("[engine]\n{extra}\n{f}");
     let c = Config::parse(&text, "t.toml").unwrap();
     let mut e = Engine::new(&c);
     let mut last: Option<(i64, Windows)> = None;

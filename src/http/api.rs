@@ -259,6 +259,7 @@ mod tests {
 
     use super::super::{auth::Auth, webconfig::Web, AlertsView, Shared};
     use super::Arc;
+    use crate::config::fixture::facility;
     use crate::config::Config;
     use crate::engine::Engine;
     use crate::ingest::mqtt::MqttStatus;
@@ -289,14 +290,11 @@ mod tests {
         }
     }
 
-    const FACILITY: &str = "tier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n  \
-        [[facility.meter]]\n  id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  \
-        id = \"it\"\n  role = \"it\"\n";
-
     async fn server() -> (String, tokio_util::sync::CancellationToken) {
         let text = format!(
-            "[[facility]]\nid = \"a-1\"\nname = \"A\"\ncity = \"A\"\n{FACILITY}\n\
-             [[facility]]\nid = \"b-1\"\nname = \"B\"\ncity = \"B\"\n{FACILITY}"
+            "{}{}",
+            facility("a-1").grid_and_it(),
+            facility("b-1").grid_and_it()
         );
         let cfg = Config::parse(&text, "t.toml").unwrap();
         let mut engine = Engine::new(&cfg);

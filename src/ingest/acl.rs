@@ -72,17 +72,16 @@ pub fn acl_file(cfg: &Config, user: Option<&str>, source: &str) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::facility;
 
     fn cfg(mqtt: &str) -> Config {
-        let text = format!(
-            "[mqtt]\n{mqtt}\n\n[[facility]]\nid = \"f1\"\nname = \"One\"\ncity = \"A\"\n\
-             tier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n  \
-             [[facility.meter]]\n  id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  \
-             id = \"it\"\n  role = \"it\"\n\n[[facility]]\nid = \"f2\"\nname = \"Two\"\n\
-             city = \"B\"\ntier = \"backup\"\nclass = \"small\"\ncommissioned = \"2019-01-01\"\n  \
-             [[facility.meter]]\n  id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  \
-             id = \"it\"\n  role = \"it\"\n"
-        );
+        let f1 = facility("f1").grid_and_it();
+        let f2 = facility("f2")
+            .tier("backup")
+            .class("small")
+            .commissioned("2019-01-01")
+            .grid_and_it();
+        let text = format!("[mqtt]\n{mqtt}\n{f1}{f2}");
         Config::parse(&text, "t.toml").unwrap()
     }
 
