@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod facility;
 pub mod meter;
 pub mod reading;
+pub mod series;
 pub mod snapshot;
 
 pub use reading::{Reading, Reason, Verdict};
