@@ -1,12 +1,13 @@
 //! HTTP (CONTRACT §6): the JSON API, Prometheus metrics and the dashboard page. Handlers only
 //! read published snapshots, so a scrape or a page load never blocks ingest; the engine is
-//! locked briefly only for history series.
+//! locked only to copy one facility's buckets for a history series (computed after the lock
+//! is released, a bounded number at a time).
 
 pub mod api;
 pub mod metrics;
 pub mod page;
+pub mod server;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -39,7 +40,13 @@ pub struct Shared {
     pub registry: prometheus::Registry,
     pub alerts: RwLock<Option<Arc<dyn AlertsView>>>,
     pub ready: AtomicBool,
+    /// History series computed at once (each takes a CPU while it runs).
+    pub series_permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// History series computed at once: one, so that series requests, however many, leave the
+/// other cores to ingest.
+pub const SERIES_CONCURRENCY: usize = 1;
 
 impl Shared {
     pub fn new(engine: Arc<Mutex<Engine>>, first: Snapshot, mqtt: Arc<MqttStatus>) -> Shared {
@@ -52,6 +59,7 @@ impl Shared {
             registry: prometheus::Registry::new(),
             alerts: RwLock::new(None),
             ready: AtomicBool::new(false),
+            series_permits: Arc::new(tokio::sync::Semaphore::new(SERIES_CONCURRENCY)),
         }
     }
 
@@ -91,6 +99,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(metrics::routes())
         .with_state(shared)
         .merge(page::routes())
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+/// Every response says what it is: browsers must not sniff a JSON body into HTML.
+async fn nosniff(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +118,6 @@ pub enum HttpError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("http server: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Binds the listener (so a taken port is reported at once).
@@ -114,18 +130,13 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, HttpError> {
         })
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves until `shutdown` is cancelled (see [`server::run`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    opts: server::ServerOptions,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), HttpError> {
-    let app = router(shared);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
-    .map_err(HttpError::Serve)
+    server::run(listener, router(shared), opts, shutdown).await;
+    Ok(())
 }
