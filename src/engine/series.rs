@@ -68,22 +68,17 @@ struct Sums {
 }
 
 impl Sums {
+    /// Adds `times` buckets of aggregate `a` (times > 1 only for empty buckets).
     fn add(&mut self, a: &Agg, times: i64) {
-        if times == 1 {
-            self.total.add(a.total);
-            self.it.add(a.it);
-            self.renewable.add(a.renewable);
-            self.total_c.add(a.total_c);
-            self.it_c.add(a.it_c);
-        } else {
-            let n = times as f64;
-            self.total.add(a.total * n);
-            self.it.add(a.it * n);
-            self.renewable.add(a.renewable * n);
-            self.total_c.add(a.total_c * n);
-            self.it_c.add(a.it_c * n);
-        }
-        self.common_ms = self.common_ms.saturating_add(a.common_ms.saturating_mul(times));
+        let n = times as f64;
+        self.total.add(a.total * n);
+        self.it.add(a.it * n);
+        self.renewable.add(a.renewable * n);
+        self.total_c.add(a.total_c * n);
+        self.it_c.add(a.it_c * n);
+        self.common_ms = self
+            .common_ms
+            .saturating_add(a.common_ms.saturating_mul(times));
         for (s, m) in self.meter_ms.iter_mut().zip(&a.meter_ms) {
             *s = s.saturating_add(m.saturating_mul(times));
         }
@@ -117,7 +112,13 @@ struct Sweep {
 impl Sweep {
     /// `bounds`: bucket indices (sorted, distinct). Buckets outside [data_from, data_to) hold
     /// nothing in any meter: they are counted, not read.
-    fn new(meters: &[MeterSlot], res: i64, bounds: Vec<i64>, data_from: i64, data_to: i64) -> Sweep {
+    fn new(
+        meters: &[MeterSlot],
+        res: i64,
+        bounds: Vec<i64>,
+        data_from: i64,
+        data_to: i64,
+    ) -> Sweep {
         let n = meters.len();
         let empty = bucket_agg(meters, data_to, res);
         let mut run = Sums {
@@ -210,8 +211,10 @@ pub fn series(
     // Where the meters hold data, per resolution. Beyond the newest hour every bucket is
     // empty; before a meter's history too (minute windows never start before the minute ring
     // of any meter that has data: the rule above).
-    let heads = meters.iter().filter_map(|m| m.state.buckets.head_hour());
-    let newest_hour = heads.clone().max();
+    let newest_hour = meters
+        .iter()
+        .filter_map(|m| m.state.buckets.head_hour())
+        .max();
     let oldest_hour = meters
         .iter()
         .filter_map(|m| m.state.buckets.history_start_hour())

@@ -13,6 +13,7 @@ use chrono::TimeZone;
 use serde::Serialize;
 use serde_json::json;
 
+use super::background::BackgroundError;
 use super::Shared;
 use crate::config::HISTORY_DAYS;
 use crate::duration::parse_span;
@@ -196,8 +197,8 @@ struct SeriesBody<'a> {
 }
 
 /// `GET /api/v1/facilities/{id}/series`: the window ending at each step. The engine is locked
-/// only to copy the facility's buckets; the points are computed after, one request at a time
-/// (see [`super::SERIES_CONCURRENCY`]), each in O(buckets + points).
+/// only to copy the facility's buckets; the points are computed after, one request at a time on
+/// the low-priority background thread, each in O(buckets + points).
 async fn series(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
@@ -211,48 +212,63 @@ async fn series(
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    // The permit moves into the computation: a client that goes away does not free it early.
+    // The permit moves into the work: a client that goes away does not free it early.
     let Ok(permit) = s.series_permits.clone().acquire_owned().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
+    // The copy is taken at normal priority (the engine lock is never held by the low-priority
+    // thread, which could be kept off the CPU while ingest waits for the lock).
     let engine = s.engine.clone();
-    let (ceiling, renewable_target) = (fs.pue_ceiling, fs.renewable_target);
-    let body = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let (input, tz, min_coverage) = {
-            let e = engine.lock().map_err(|_| SeriesError::Poisoned)?;
-            let fi = e.facility_index(&id).ok_or(SeriesError::Unknown)?;
-            (
-                e.series_input(fi),
-                e.config().timezone(),
-                e.config().engine.min_coverage,
-            )
-        };
-        let points = crate::engine::series::series(&input, p.window_ms, p.from, p.to, p.step)
-            .into_iter()
-            .map(|(t, v)| SeriesPoint {
-                coverage: v.coverage,
-                covered_energy_kwh: v.covered_energy_kwh,
-                energy_kwh: v.energy_kwh,
-                pue: v.pue,
-                renewable_share: v.renewable_share,
-                t: tz.timestamp_millis_opt(t).single().map(|d| d.to_rfc3339()),
-            })
-            .collect();
-        Ok::<_, SeriesError>(serde_json::to_vec(&SeriesBody {
-            ceiling,
-            facility: &id,
-            min_coverage,
-            points,
-            renewable_target,
-            step: crate::duration::Span(p.step).to_string(),
-            window: &p.window_name,
-        })?)
+    let copied = tokio::task::spawn_blocking(move || {
+        let e = engine.lock().map_err(|_| SeriesError::Poisoned)?;
+        let fi = e.facility_index(&id).ok_or(SeriesError::Unknown)?;
+        Ok::<_, SeriesError>((
+            e.series_input(fi),
+            e.config().timezone(),
+            e.config().engine.min_coverage,
+            id,
+        ))
     })
     .await;
+    let (input, tz, min_coverage, id) = match copied {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let (ceiling, renewable_target) = (fs.pue_ceiling, fs.renewable_target);
+    let body = s
+        .background
+        .run(move || {
+            let _permit = permit;
+            let points = crate::engine::series::series(&input, p.window_ms, p.from, p.to, p.step)
+                .into_iter()
+                .map(|(t, v)| SeriesPoint {
+                    coverage: v.coverage,
+                    covered_energy_kwh: v.covered_energy_kwh,
+                    energy_kwh: v.energy_kwh,
+                    pue: v.pue,
+                    renewable_share: v.renewable_share,
+                    t: tz.timestamp_millis_opt(t).single().map(|d| d.to_rfc3339()),
+                })
+                .collect();
+            serde_json::to_vec(&SeriesBody {
+                ceiling,
+                facility: &id,
+                min_coverage,
+                points,
+                renewable_target,
+                step: crate::duration::Span(p.step).to_string(),
+                window: &p.window_name,
+            })
+        })
+        .await;
     match body {
         Ok(Ok(b)) => ([(header::CONTENT_TYPE, "application/json")], b).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            SeriesError::from(e).to_string(),
+        ),
+        Err(BackgroundError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -1,9 +1,10 @@
 //! HTTP (CONTRACT §6): the JSON API, Prometheus metrics and the dashboard page. Handlers only
 //! read published snapshots, so a scrape or a page load never blocks ingest; the engine is
 //! locked only to copy one facility's buckets for a history series (computed after the lock
-//! is released, a bounded number at a time).
+//! is released, one at a time, on a low-priority thread).
 
 pub mod api;
+pub mod background;
 pub mod metrics;
 pub mod page;
 pub mod server;
@@ -40,12 +41,14 @@ pub struct Shared {
     pub registry: prometheus::Registry,
     pub alerts: RwLock<Option<Arc<dyn AlertsView>>>,
     pub ready: AtomicBool,
-    /// History series computed at once (each takes a CPU while it runs).
+    /// History series in progress at once (each holds a copy of a facility's buckets).
     pub series_permits: Arc<tokio::sync::Semaphore>,
+    /// Where history series are computed, at a lower CPU priority than ingest.
+    pub background: background::Background,
 }
 
-/// History series computed at once: one, so that series requests, however many, leave the
-/// other cores to ingest.
+/// History series in progress at once: one, so that series requests, however many, take at
+/// most one core, and only what ingest leaves of it.
 pub const SERIES_CONCURRENCY: usize = 1;
 
 impl Shared {
@@ -60,6 +63,7 @@ impl Shared {
             alerts: RwLock::new(None),
             ready: AtomicBool::new(false),
             series_permits: Arc::new(tokio::sync::Semaphore::new(SERIES_CONCURRENCY)),
+            background: background::Background::start("dcpue-series"),
         }
     }
 

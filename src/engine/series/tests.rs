@@ -52,7 +52,12 @@ commissioned = "2023-06-01"
 fn feed(e: &mut Engine, seed: u64, start: i64, span: i64) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    for (meter, base) in [("grid", 1300.0), ("it-a", 500.0), ("it-b", 480.0), ("pv", 90.0)] {
+    for (meter, base) in [
+        ("grid", 1300.0),
+        ("it-a", 500.0),
+        ("it-b", 480.0),
+        ("pv", 90.0),
+    ] {
         let m = e.lookup("f", meter).expect("meter");
         let mut t = start + rng.gen_range(0..10 * M);
         while t < start + span {

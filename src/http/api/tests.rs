@@ -42,7 +42,15 @@ fn defaults_and_honest_requests_are_unchanged() {
 
 #[test]
 fn a_window_longer_than_the_history_kept_is_a_400_naming_window() {
-    for w in ["99999999999d", "100000d", "398d", "30s", "-1h", "1y", "9223372036854775807ms"] {
+    for w in [
+        "99999999999d",
+        "100000d",
+        "398d",
+        "30s",
+        "-1h",
+        "1y",
+        "9223372036854775807ms",
+    ] {
         let m = err(&[("window", w)]);
         assert!(m.starts_with(&format!("window {w:?}")), "{m}");
         assert!(m.contains("397d"), "{m}");
@@ -72,14 +80,20 @@ fn times_out_of_range_are_a_400_naming_the_parameter_not_an_overflow() {
 
 #[test]
 fn steps_are_bounded_and_points_counted_without_overflow() {
-    let m = err(&[("to", "9223372036854775807"), ("step", "9223372036854775807ms")]);
+    let m = err(&[
+        ("to", "9223372036854775807"),
+        ("step", "9223372036854775807ms"),
+    ]);
     assert!(m.starts_with("to "), "{m}");
     for st in ["9223372036854775807ms", "59s", "0m", "398d", "5"] {
         let m = err(&[("step", st)]);
         assert!(m.starts_with(&format!("step {st:?}")), "{m}");
     }
     let m = err(&[("window", "397d"), ("step", "1m")]);
-    assert!(m.starts_with("step 1m:") && m.contains("at most 2000"), "{m}");
+    assert!(
+        m.starts_with("step 1m:") && m.contains("at most 2000"),
+        "{m}"
+    );
     // From 1970 to 9999 with the default step: about 200 points, no overflow.
     let p = SeriesParams::parse(&q(&[("from", "0"), ("to", "253402300799999")]), TO).unwrap();
     assert!((p.to - p.from) / p.step <= 200, "{p:?}");
