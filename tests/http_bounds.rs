@@ -125,7 +125,7 @@ fn absurd_series_requests_are_400s_naming_the_parameter_and_the_heaviest_allowed
                     let r = get(
                         port,
                         "/api/v1/facilities/f1/series?window=397d&step=286m",
-                        Duration::from_secs(30),
+                        Duration::from_secs(60),
                     );
                     answers.push(r.map(|(s, _, b)| {
                         let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
