@@ -382,6 +382,7 @@ pub async fn serve(
     if let Some(w) = http::webconfig::exposure_warning(&cfg.http.listen, &web) {
         tracing::warn!("{w}");
     }
+    let nofile = http::server::raise_nofile_limit();
     let listener = http::bind(&cfg.http.listen).await?;
     let addr = listener
         .local_addr()
@@ -539,7 +540,13 @@ pub async fn serve(
 
     let (tx, rx) = mpsc::channel::<Incoming>(4 * BATCH);
     let mqtt_task = mqtt::spawn(&svc.cfg.mqtt, status.clone(), tx, shutdown.clone())?;
-    let http_task = tokio::spawn(http::serve(listener, shared.clone(), shutdown.clone()));
+    let http_opts = http::server::ServerOptions::new(&svc.cfg.http, nofile);
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        shared.clone(),
+        http_opts,
+        shutdown.clone(),
+    ));
     tracing::info!(%addr, broker = %svc.cfg.mqtt.url, facilities = svc.cfg.facilities.len(), "dcpue serving");
     if let Some(t) = ready_tx {
         let _ = t.send(addr);

@@ -171,18 +171,55 @@ pub struct HttpConfig {
     /// Users who see only some facilities: user → facility ids (CONTRACT §11).
     #[serde(default)]
     pub access: std::collections::BTreeMap<String, Vec<String>>,
+    /// A client that has not sent its request headers by then is dropped (also an idle
+    /// keep-alive connection between requests).
+    #[serde(default = "d_header_timeout")]
+    pub header_timeout: Span,
+    /// Connections served at once; beyond it new ones wait in the listen backlog.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
 }
 fn d_listen() -> String {
     "127.0.0.1:9184".into()
 }
+fn d_header_timeout() -> Span {
+    Span(10_000)
+}
+fn d_max_connections() -> usize {
+    512
+}
+/// Upper bound of `http.max_connections` (each connection is a file descriptor).
+pub const MAX_HTTP_CONNECTIONS: usize = 65_536;
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: d_listen(),
             web_config_file: None,
             access: Default::default(),
+            header_timeout: d_header_timeout(),
+            max_connections: d_max_connections(),
         }
     }
+}
+
+/// `http.header_timeout`: more than zero, at most an hour.
+fn check_header_timeout(span: Span) -> Result<(), String> {
+    if span <= Span(0) || span > Span::HOUR {
+        return Err(format!(
+            "header_timeout {span} must be more than 0 and at most 1h"
+        ));
+    }
+    Ok(())
+}
+
+/// `http.max_connections`: at least 1, at most [`MAX_HTTP_CONNECTIONS`].
+fn check_max_connections(n: usize) -> Result<(), String> {
+    if !(1..=MAX_HTTP_CONNECTIONS).contains(&n) {
+        return Err(format!(
+            "max_connections {n} must be between 1 and {MAX_HTTP_CONNECTIONS}"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -550,8 +587,9 @@ impl Config {
     }
 
     /// Deployment settings from the environment: DCPUE_MQTT_URL, DCPUE_MQTT_CLIENT_ID,
-    /// DCPUE_HTTP_LISTEN, DCPUE_STORAGE_DIR, DCPUE_STORAGE_CHECKPOINT_EVERY, DCPUE_INFLUX_URL.
-    /// Each value is checked as the same key in the file is.
+    /// DCPUE_HTTP_LISTEN, DCPUE_HTTP_HEADER_TIMEOUT, DCPUE_HTTP_MAX_CONNECTIONS, DCPUE_STORAGE_DIR,
+    /// DCPUE_STORAGE_CHECKPOINT_EVERY, DCPUE_INFLUX_URL. Each value is checked as the same key in
+    /// the file is.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let env = |var: &str, msg: String| ConfigError::Env {
             var: var.to_string(),
@@ -568,6 +606,24 @@ impl Config {
         if let Some(v) = get("DCPUE_HTTP_LISTEN") {
             check_listen(&v).map_err(|m| env("DCPUE_HTTP_LISTEN", m))?;
             self.http.listen = v;
+        }
+        if let Some(v) = get("DCPUE_HTTP_HEADER_TIMEOUT") {
+            let var = "DCPUE_HTTP_HEADER_TIMEOUT".to_string();
+            let span = parse_span(&v).map_err(|msg| ConfigError::Env {
+                var: var.clone(),
+                msg,
+            })?;
+            check_header_timeout(span).map_err(|msg| ConfigError::Env { var, msg })?;
+            self.http.header_timeout = span;
+        }
+        if let Some(v) = get("DCPUE_HTTP_MAX_CONNECTIONS") {
+            let var = "DCPUE_HTTP_MAX_CONNECTIONS".to_string();
+            let n = v.trim().parse::<usize>().map_err(|_| ConfigError::Env {
+                var: var.clone(),
+                msg: format!("max_connections {v:?} is not a whole number"),
+            })?;
+            check_max_connections(n).map_err(|msg| ConfigError::Env { var, msg })?;
+            self.http.max_connections = n;
         }
         if let Some(v) = get("DCPUE_STORAGE_DIR") {
             self.storage.dir = PathBuf::from(v);
@@ -624,6 +680,10 @@ impl Config {
             check_text("mqtt.username", u, limits::TEXT_LEN)
                 .map_err(|e| at(&[Key("mqtt"), Key("username")], e))?;
         }
+        check_header_timeout(self.http.header_timeout)
+            .map_err(|e| at(&[Key("http"), Key("header_timeout")], e))?;
+        check_max_connections(self.http.max_connections)
+            .map_err(|e| at(&[Key("http"), Key("max_connections")], e))?;
         check_listen(&self.http.listen).map_err(|e| at(&[Key("http"), Key("listen")], e))?;
         let checkpoint = [Key("storage"), Key("checkpoint_every")];
         check_checkpoint_every(self.storage.checkpoint_every)

@@ -6,6 +6,7 @@ pub mod facility;
 pub mod meter;
 pub mod policy;
 pub mod reading;
+pub mod series;
 pub mod snapshot;
 
 pub use reading::{Reading, Reason, Verdict};

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,9 +14,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::auth::Access;
+use super::background::BackgroundError;
 use super::Shared;
+use crate::config::HISTORY_DAYS;
 use crate::duration::parse_span;
-use crate::engine::{FacilitySnapshot, MeterSnapshot};
+use crate::engine::series::MAX_POINTS;
+use crate::engine::{Energies, FacilitySnapshot, MeterSnapshot};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -80,6 +83,136 @@ pub fn parse_time(s: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Latest time a series parameter may name: 9999-12-31T23:59:59.999Z.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+/// Longest series window: the history kept.
+pub const MAX_WINDOW_MS: i64 = HISTORY_DAYS * 86_400_000;
+/// Shortest window and step.
+const MIN_SPAN_MS: i64 = 60_000;
+
+/// A bad query parameter of `GET .../series` (400; each names its parameter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesParamError {
+    #[error("window {0:?}: use a duration from 1m to {HISTORY_DAYS}d (the history kept), such as 1h, 24h, 30d")]
+    Window(String),
+    #[error("{name} {value:?}: use a time from 1970-01-01 to 9999-12-31, RFC 3339 or epoch ms")]
+    Time { name: &'static str, value: String },
+    #[error("from {from} is after to {to}")]
+    FromAfterTo { from: i64, to: i64 },
+    #[error("step {0:?}: use a duration from 1m to {HISTORY_DAYS}d")]
+    Step(String),
+    #[error("step {step}: {points} points from `from` to `to`, at most {max}: raise step")]
+    TooManyPoints {
+        step: String,
+        points: i64,
+        max: usize,
+    },
+}
+
+/// The checked parameters of one series request (epoch ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesParams {
+    pub window_name: String,
+    pub window_ms: i64,
+    pub from: i64,
+    pub to: i64,
+    pub step: i64,
+}
+
+fn time_param(
+    q: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<i64>, SeriesParamError> {
+    match q.get(name) {
+        None => Ok(None),
+        Some(v) => match parse_time(v) {
+            Some(t) if (0..=MAX_TIME_MS).contains(&t) => Ok(Some(t)),
+            _ => Err(SeriesParamError::Time {
+                name,
+                value: v.clone(),
+            }),
+        },
+    }
+}
+
+impl SeriesParams {
+    /// Checks `window` (default 24h), `to` (default `default_to`), `from` (default `to` minus
+    /// the window) and `step` (default about 200 points, whole minutes); every bound is checked
+    /// before any arithmetic, so nothing overflows.
+    pub fn parse(
+        q: &HashMap<String, String>,
+        default_to: i64,
+    ) -> Result<SeriesParams, SeriesParamError> {
+        let window_name = q.get("window").map(String::as_str).unwrap_or("24h");
+        let window_ms = match parse_span(window_name) {
+            Ok(w) if (MIN_SPAN_MS..=MAX_WINDOW_MS).contains(&w.ms()) => w.ms(),
+            _ => return Err(SeriesParamError::Window(window_name.to_string())),
+        };
+        let to = time_param(q, "to")?.unwrap_or(default_to.clamp(0, MAX_TIME_MS));
+        let from = time_param(q, "from")?.unwrap_or((to - window_ms).max(0));
+        if from > to {
+            return Err(SeriesParamError::FromAfterTo { from, to });
+        }
+        let step = match q.get("step") {
+            Some(st) => match parse_span(st) {
+                Ok(v) if (MIN_SPAN_MS..=MAX_WINDOW_MS).contains(&v.ms()) => v.ms(),
+                _ => return Err(SeriesParamError::Step(st.clone())),
+            },
+            None => ((to - from) / 200).max(MIN_SPAN_MS) / MIN_SPAN_MS * MIN_SPAN_MS,
+        };
+        let points = (to - from) / step;
+        if points > MAX_POINTS as i64 {
+            return Err(SeriesParamError::TooManyPoints {
+                step: crate::duration::Span(step).to_string(),
+                points,
+                max: MAX_POINTS,
+            });
+        }
+        Ok(SeriesParams {
+            window_name: window_name.to_string(),
+            window_ms,
+            from,
+            to,
+            step,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SeriesError {
+    #[error("engine lock poisoned")]
+    Poisoned,
+    #[error("unknown facility")]
+    Unknown,
+    #[error("encoding the series: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One point of a series. Fields in name order, as before.
+#[derive(Serialize)]
+struct SeriesPoint {
+    coverage: f64,
+    covered_energy_kwh: Option<Energies>,
+    energy_kwh: Energies,
+    pue: Option<f64>,
+    renewable_share: Option<f64>,
+    t: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SeriesBody<'a> {
+    ceiling: f64,
+    facility: &'a str,
+    min_coverage: f64,
+    points: Vec<SeriesPoint>,
+    renewable_target: Option<f64>,
+    step: String,
+    window: &'a str,
+}
+
+/// `GET /api/v1/facilities/{id}/series`: the window ending at each step. The engine is locked
+/// only to copy the facility's buckets; the points are computed after, one request at a time on
+/// the low-priority background thread, each in O(buckets + points).
 async fn series(
     State(s): State<Arc<Shared>>,
     access: Access,
@@ -90,95 +223,67 @@ async fn series(
     let Some(fs) = snap.facility(&id).filter(|_| access.sees(&id)) else {
         return error(StatusCode::NOT_FOUND, format!("unknown facility {id:?}"));
     };
-    let window_name = q.get("window").map(String::as_str).unwrap_or("24h");
-    let window = match parse_span(window_name) {
-        Ok(w) if w.ms() >= 60_000 => w,
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("window {window_name:?}: use a duration such as 1h, 24h, 30d"),
-            )
-        }
+    let p = match SeriesParams::parse(&q, fs.watermark_ms.unwrap_or(snap.taken_at_ms)) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let to = match q.get("to") {
-        Some(t) => match parse_time(t) {
-            Some(v) => v,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("to {t:?}: use RFC 3339 or epoch ms"),
-                )
-            }
-        },
-        None => fs.watermark_ms.unwrap_or(snap.taken_at_ms),
+    // The permit moves into the work: a client that goes away does not free it early.
+    let Ok(permit) = s.series_permits.clone().acquire_owned().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
-    let from = match q.get("from") {
-        Some(t) => match parse_time(t) {
-            Some(v) => v,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("from {t:?}: use RFC 3339 or epoch ms"),
-                )
-            }
-        },
-        None => to - window.ms(),
-    };
-    if from > to {
-        return error(StatusCode::BAD_REQUEST, "from is after to");
-    }
-    let step = match q.get("step") {
-        Some(st) => match parse_span(st) {
-            Ok(v) if v.ms() >= 60_000 => v.ms(),
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("step {st:?}: a duration of at least 1m"),
-                )
-            }
-        },
-        None => ((to - from) / 200).max(60_000) / 60_000 * 60_000,
-    };
-    if (to - from) / step > 2000 {
-        return error(StatusCode::BAD_REQUEST, "more than 2000 points: raise step");
-    }
+    // The copy is taken at normal priority (the engine lock is never held by the low-priority
+    // thread, which could be kept off the CPU while ingest waits for the lock).
     let engine = s.engine.clone();
-    let fid = id.clone();
-    let points = tokio::task::spawn_blocking(move || {
-        let e = engine.lock().map_err(|_| "engine lock poisoned")?;
-        let fi = e.facility_index(&fid).ok_or("unknown facility")?;
-        let tz = e.config().timezone();
-        let min_coverage = e.config().engine.min_coverage;
-        Ok::<_, &str>((
-            min_coverage,
-            e.series(fi, window, from, to, step)
-                .into_iter()
-                .map(|(t, v)| {
-                    json!({
-                        "t": tz.timestamp_millis_opt(t).single().map(|d| d.to_rfc3339()),
-                        "pue": v.pue,
-                        "coverage": v.coverage,
-                        "renewable_share": v.renewable_share,
-                        "energy_kwh": v.energy_kwh,
-                        "covered_energy_kwh": v.covered_energy_kwh,
-                    })
-                })
-                .collect::<Vec<_>>(),
+    let copied = tokio::task::spawn_blocking(move || {
+        let e = engine.lock().map_err(|_| SeriesError::Poisoned)?;
+        let fi = e.facility_index(&id).ok_or(SeriesError::Unknown)?;
+        Ok::<_, SeriesError>((
+            e.series_input(fi),
+            e.config().timezone(),
+            e.config().engine.min_coverage,
+            id,
         ))
     })
     .await;
-    match points {
-        Ok(Ok((min_coverage, points))) => Json(json!({
-            "facility": id,
-            "window": window_name,
-            "step": crate::duration::Span(step).to_string(),
-            "ceiling": fs.pue_ceiling,
-            "renewable_target": fs.renewable_target,
-            "min_coverage": min_coverage,
-            "points": points,
-        }))
-        .into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    let (input, tz, min_coverage, id) = match copied {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let (ceiling, renewable_target) = (fs.pue_ceiling, fs.renewable_target);
+    let body = s
+        .background
+        .run(move || {
+            let _permit = permit;
+            let points = crate::engine::series::series(&input, p.window_ms, p.from, p.to, p.step)
+                .into_iter()
+                .map(|(t, v)| SeriesPoint {
+                    coverage: v.coverage,
+                    covered_energy_kwh: v.covered_energy_kwh,
+                    energy_kwh: v.energy_kwh,
+                    pue: v.pue,
+                    renewable_share: v.renewable_share,
+                    t: tz.timestamp_millis_opt(t).single().map(|d| d.to_rfc3339()),
+                })
+                .collect();
+            serde_json::to_vec(&SeriesBody {
+                ceiling,
+                facility: &id,
+                min_coverage,
+                points,
+                renewable_target,
+                step: crate::duration::Span(p.step).to_string(),
+                window: &p.window_name,
+            })
+        })
+        .await;
+    match body {
+        Ok(Ok(b)) => ([(header::CONTENT_TYPE, "application/json")], b).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            SeriesError::from(e).to_string(),
+        ),
+        Err(BackgroundError::Stopped) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -252,128 +357,6 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use serde_json::{json, Value};
-
-    use super::super::{auth::Auth, webconfig::Web, AlertsView, Shared};
-    use super::Arc;
-    use crate::config::fixture::facility;
-    use crate::config::Config;
-    use crate::engine::Engine;
-    use crate::ingest::mqtt::MqttStatus;
-
-    /// Alerts of both facilities; the history of a facility is what the store would answer.
-    struct FakeAlerts;
-
-    fn alert(f: &str, wall: i64) -> Value {
-        json!({"name": "PueAboveCeiling", "labels": {"facility": f}, "resolved_wall_ms": wall})
-    }
-
-    impl AlertsView for FakeAlerts {
-        fn active(&self) -> Value {
-            json!([alert("a-1", 1), alert("b-1", 2)])
-        }
-        fn history(&self, facility: Option<&str>, _: Option<&str>, _: Option<i64>) -> Value {
-            let all = [
-                alert("b-1", 5),
-                alert("a-1", 4),
-                alert("b-1", 3),
-                alert("a-1", 2),
-            ];
-            Value::Array(
-                all.into_iter()
-                    .filter(|a| facility.is_none_or(|f| a["labels"]["facility"] == f))
-                    .collect(),
-            )
-        }
-    }
-
-    async fn server() -> (String, tokio_util::sync::CancellationToken) {
-        let text = format!(
-            "{}{}",
-            facility("a-1").grid_and_it(),
-            facility("b-1").grid_and_it()
-        );
-        let cfg = Config::parse(&text, "t.toml").unwrap();
-        let mut engine = Engine::new(&cfg);
-        let first = engine.snapshot(0);
-        let shared = Arc::new(Shared::new(
-            Arc::new(Mutex::new(engine)),
-            first,
-            Arc::new(MqttStatus::new()),
-        ));
-        *shared.alerts.write().unwrap() = Some(Arc::new(FakeAlerts));
-        let users = [("reg", "r"), ("op", "o")]
-            .into_iter()
-            .map(|(u, p)| (u.to_string(), bcrypt::hash(p, 4).unwrap()))
-            .collect();
-        let access = [("op".to_string(), vec!["a-1".to_string()])].into();
-        let failures = prometheus::IntCounter::new("f", "f").unwrap();
-        let auth = Auth::new(users, &access, failures);
-        let _ = shared.web.set(Web {
-            auth: Some(Arc::new(auth)),
-            ..Web::default()
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(super::super::serve(listener, shared, stop.clone()));
-        (url, stop)
-    }
-
-    async fn get(url: &str, user: &str, pw: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .get(url)
-            .basic_auth(user, Some(pw))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    fn facilities_of(v: &Value) -> Vec<&str> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["labels"]["facility"].as_str().unwrap())
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn a_scoped_user_gets_only_its_facilities_alerts() {
-        let (url, stop) = server().await;
-        let (s, v) = get(&format!("{url}/api/v1/alerts"), "op", "o").await;
-        assert_eq!((s, facilities_of(&v)), (200, vec!["a-1"]));
-        let (_, v) = get(&format!("{url}/api/v1/alerts"), "reg", "r").await;
-        assert_eq!(facilities_of(&v), ["a-1", "b-1"]);
-
-        let (_, v) = get(&format!("{url}/api/v1/alerts/history"), "op", "o").await;
-        assert_eq!(facilities_of(&v), ["a-1", "a-1"]);
-        assert_eq!(v[0]["resolved_wall_ms"], 4, "newest first: {v}");
-        let (_, v) = get(
-            &format!("{url}/api/v1/alerts/history?facility=b-1"),
-            "op",
-            "o",
-        )
-        .await;
-        assert_eq!(v, json!([]));
-        let (_, v) = get(&format!("{url}/api/v1/alerts/history"), "reg", "r").await;
-        assert_eq!(facilities_of(&v), ["b-1", "a-1", "b-1", "a-1"]);
-
-        let (s, v) = get(&format!("{url}/api/v1/facilities"), "op", "o").await;
-        assert_eq!((s, v.as_array().map(Vec::len)), (200, Some(1)));
-        assert_eq!(v[0]["id"], "a-1");
-        let (s, _) = get(&format!("{url}/api/v1/facilities/b-1"), "op", "o").await;
-        assert_eq!(s, 404);
-        let (s, _) = get(&format!("{url}/api/v1/facilities/b-1/series"), "op", "o").await;
-        assert_eq!(s, 404);
-        let (s, _) = get(&format!("{url}/metrics"), "op", "o").await;
-        assert_eq!(s, 403);
-        let (s, _) = get(&format!("{url}/metrics"), "reg", "r").await;
-        assert_eq!(s, 200);
-        stop.cancel();
-    }
-}
+mod scope_tests;
+#[cfg(test)]
+mod tests;

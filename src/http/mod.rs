@@ -1,15 +1,17 @@
 //! HTTP (CONTRACT §6): the JSON API, Prometheus metrics and the dashboard page. Handlers only
 //! read published snapshots, so a scrape or a page load never blocks ingest; the engine is
-//! locked briefly only for history series.
+//! locked only to copy one facility's buckets for a history series (computed after the lock
+//! is released, one at a time, on a low-priority thread).
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod metrics;
 pub mod page;
+pub mod server;
 pub mod tls;
 pub mod webconfig;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -44,7 +46,15 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// TLS and users from `[http] web_config_file`, set once before serving.
     pub web: std::sync::OnceLock<webconfig::Web>,
+    /// History series in progress at once (each holds a copy of a facility's buckets).
+    pub series_permits: Arc<tokio::sync::Semaphore>,
+    /// Where history series are computed, at a lower CPU priority than ingest.
+    pub background: background::Background,
 }
+
+/// History series in progress at once: one, so that series requests, however many, take at
+/// most one core, and only what ingest leaves of it.
+pub const SERIES_CONCURRENCY: usize = 1;
 
 impl Shared {
     pub fn new(engine: Arc<Mutex<Engine>>, first: Snapshot, mqtt: Arc<MqttStatus>) -> Shared {
@@ -58,6 +68,8 @@ impl Shared {
             alerts: RwLock::new(None),
             ready: AtomicBool::new(false),
             web: std::sync::OnceLock::new(),
+            series_permits: Arc::new(tokio::sync::Semaphore::new(SERIES_CONCURRENCY)),
+            background: background::Background::start("dcpue-series"),
         }
     }
 
@@ -98,10 +110,21 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(metrics::routes())
         .with_state(shared)
         .merge(page::routes());
-    match auth {
+    let app = match auth {
         Some(a) => app.layer(axum::middleware::from_fn_with_state(a, auth::require)),
         None => app,
-    }
+    };
+    // Outermost, so that a 401 or 403 says it too.
+    app.layer(axum::middleware::map_response(nosniff))
+}
+
+/// Every response says what it is: browsers must not sniff a JSON body into HTML.
+async fn nosniff(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,8 +134,6 @@ pub enum HttpError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("http server: {0}")]
-    Serve(std::io::Error),
     #[error(transparent)]
     WebConfig(#[from] webconfig::WebConfigError),
 }
@@ -127,29 +148,14 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, HttpError> {
         })
 }
 
-/// Serves until `shutdown` is cancelled.
+/// Serves until `shutdown` is cancelled (see [`server::run`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    opts: server::ServerOptions,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), HttpError> {
     let tls = shared.web.get().and_then(|w| w.tls.clone());
-    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = async move { shutdown.cancelled().await };
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        }
-        Some(acceptor) => {
-            // `tap_io` only so that the connect info (the peer address) comes along.
-            use axum::serve::ListenerExt;
-            let tls = tls::TlsListener::new(listener, acceptor)
-                .map_err(HttpError::Serve)?
-                .tap_io(|_| {});
-            axum::serve(tls, app).with_graceful_shutdown(stop).await
-        }
-    }
-    .map_err(HttpError::Serve)
+    server::run(listener, router(shared), tls, opts, shutdown).await;
+    Ok(())
 }
