@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod commit;
 pub mod decode;
+pub mod gateway;
 pub mod mqtt;
 pub mod take;
 

@@ -22,7 +22,8 @@ use bytes::Bytes;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck, PubRec,
-    Publish, QoS, Request, Subscribe, SubscribeReasonCode, TlsConfiguration, Transport,
+    Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode, TlsConfiguration,
+    Transport,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -219,6 +220,24 @@ pub fn spawn(
     tx: mpsc::Sender<Incoming>,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, MqttError> {
+    spawn_filters(
+        cfg,
+        vec![topic_filter(&cfg.topic_prefix)],
+        status,
+        tx,
+        shutdown,
+    )
+}
+
+/// [`spawn`] with the filters to subscribe to (the native one and each `[[source]]`'s, CONTRACT
+/// §12): all at the same QoS, in the same persistent session, in one SUBSCRIBE.
+pub fn spawn_filters(
+    cfg: &MqttConfig,
+    filters: Vec<String>,
+    status: Arc<MqttStatus>,
+    tx: mpsc::Sender<Incoming>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, MqttError> {
     let (opts, qos) = prepare(cfg)?;
     // rumqttc's request queue carries only the DISCONNECT at shutdown: acks are written by the
     // driver itself (see `AckQueue`), the subscription goes ahead of the queue.
@@ -232,7 +251,8 @@ pub fn spawn(
     let driver = Driver {
         client,
         eventloop,
-        filter: topic_filter(&cfg.topic_prefix),
+        filter: filters.join(" "),
+        filters,
         qos,
         status,
         acks,
@@ -466,7 +486,9 @@ impl RateLimit {
 struct Driver {
     client: AsyncClient,
     eventloop: EventLoop,
+    /// The filters, for logs.
     filter: String,
+    filters: Vec<String>,
     qos: QoS,
     status: Arc<MqttStatus>,
     acks: Arc<AckQueue>,
@@ -531,9 +553,10 @@ impl Driver {
                     // Ahead of anything queued (the request queue may be full of acks).
                     self.eventloop
                         .pending
-                        .push_front(Request::Subscribe(Subscribe::new(
-                            self.filter.clone(),
-                            self.qos,
+                        .push_front(Request::Subscribe(Subscribe::new_many(
+                            self.filters
+                                .iter()
+                                .map(|f| SubscribeFilter::new(f.clone(), self.qos)),
                         )));
                 }
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {

@@ -588,10 +588,11 @@ pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     }
     let r = recover(cfg, &active)?;
     let mut engine = r.engine;
+    let routes = crate::ingest::gateway::Routes::new(cfg);
     for rec in &r.replay {
-        crate::ingest::take::take_message(
+        crate::ingest::take::take_routed(
             &mut engine,
-            &cfg.mqtt.topic_prefix,
+            &routes,
             &rec.topic,
             &rec.payload,
             rec.wall_ms,

@@ -1,0 +1,102 @@
+//! The ThingsBoard IoT Gateway's telemetry (CONTRACT §12):
+//! `{"Device A":[{"ts":ms,"values":{key:v}}], "Device B":[…]}`. The key of a value is
+//! `Device A/key`.
+
+use serde_json::Value;
+
+use super::{kind, ms, Found, GwValue, Item};
+
+/// The values of one telemetry message; `Err` when it is not an object of device arrays.
+pub fn find(doc: &Value) -> Result<Found<'_>, String> {
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| format!("must be a JSON object of devices, got {}", kind(doc)))?;
+    let mut found = Found::default();
+    for (device, entries) in obj {
+        let Some(entries) = entries.as_array() else {
+            found.malformed.push(format!(
+                "device {device:?}: must be an array of {{\"ts\",\"values\"}}, got {}",
+                kind(entries)
+            ));
+            continue;
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let ts = match ms(e.get("ts"), "ts") {
+                Ok(ts) => ts,
+                Err(msg) => {
+                    found
+                        .malformed
+                        .push(format!("device {device:?} [{i}]: {msg}"));
+                    continue;
+                }
+            };
+            let Some(values) = e.get("values").and_then(Value::as_object) else {
+                found
+                    .malformed
+                    .push(format!("device {device:?} [{i}]: no \"values\" object"));
+                continue;
+            };
+            for (k, v) in values {
+                found.items.push(Item {
+                    key: format!("{device}/{k}"),
+                    ts,
+                    value: GwValue::of(v),
+                    tags: None,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode;
+    use super::super::tests::source;
+    use crate::engine::{Reading, Reason};
+
+    #[test]
+    fn gateway_telemetry() {
+        let s = source(
+            "[[source]]\nname = \"tb\"\nformat = \"thingsboard\"\ntopic = \"v1/gateway/telemetry\"\n\
+             facility = \"f1\"\n\
+             [[source.map]]\nkey = \"Grid Meter/active_power\"\nmeter = \"grid\"\nfield = \"power_kw\"\nscale = 0.001\n\
+             [[source.map]]\nkey = \"Grid Meter/energy\"\nmeter = \"grid\"\nfield = \"energy_kwh\"\nscale = 0.001\n\
+             [[source.map]]\nkey = \"UPS A/energy\"\nmeter = \"ups-a\"\nfield = \"energy_kwh\"\n",
+        );
+        let payload = br#"{"Grid Meter":[{"ts":1764460800000,"values":{"active_power":1500000,"energy":2500000,"voltage":230}},
+                                          {"ts":1764460860000,"values":{"active_power":1600000,"energy":2525000}}],
+                           "UPS A":[{"ts":1764460800000,"values":{"energy":"n/a"}},{"values":{"energy":3}}]}"#;
+        let d = decode(&s, payload).unwrap();
+        let grid = |ts, p, e| {
+            (
+                "grid".to_string(),
+                Reading {
+                    ts,
+                    power_kw: Some(p),
+                    energy_kwh: Some(e),
+                },
+            )
+        };
+        assert_eq!(
+            d.readings,
+            vec![
+                grid(1_764_460_800_000, 1500.0, 2500.0),
+                grid(1_764_460_860_000, 1600.0, 2525.0)
+            ]
+        );
+        assert_eq!(d.unmapped, 1);
+        let reasons: Vec<Reason> = d.rejected.iter().map(|r| r.0).collect();
+        assert_eq!(reasons, vec![Reason::Malformed, Reason::Malformed]);
+        assert!(
+            d.rejected.iter().any(|r| r.1.contains("\"ts\"")),
+            "{:?}",
+            d.rejected
+        );
+        assert!(
+            d.rejected.iter().any(|r| r.1.contains("UPS A/energy")),
+            "{:?}",
+            d.rejected
+        );
+    }
+}
