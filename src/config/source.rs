@@ -319,6 +319,105 @@ pub(super) fn validate(
 mod tests {
     use super::*;
 
+    fn parse(sources: &str) -> Result<Config, String> {
+        let text = format!(
+            "[[facility]]\nid = \"f1\"\nname = \"One\"\ncity = \"A\"\ntier = \"core\"\n\
+             class = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  \
+             id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  id = \"it\"\n  \
+             role = \"it\"\n\n{sources}"
+        );
+        Config::parse(&text, "s.toml").map_err(|e| e.to_string())
+    }
+
+    /// A source (from line 15 of the file) whose first map entry is `entry`.
+    fn one(topic: &str, facility: &str, entry: &str) -> String {
+        format!(
+            "[[source]]\nname = \"gw\"\nformat = \"neuron\"\ntopic = \"{topic}\"\n\
+             facility = \"{facility}\"\n[[source.map]]\n{entry}\n"
+        )
+    }
+
+    #[test]
+    fn a_good_source_parses() {
+        let c = parse(&one(
+            "/neuron/dcpue/+/+",
+            "f1",
+            "key = \"n/g/t\"\nmeter = \"grid\"\nfield = \"energy_kwh\"",
+        ))
+        .unwrap();
+        assert_eq!(c.sources[0].maps[0].scale, 1.0);
+        assert_eq!(c.sources[0].format, SourceFormat::Neuron);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let entry = |meter: &str, field: &str, extra: &str| {
+            format!("key = \"n/g/t\"\nmeter = \"{meter}\"\nfield = \"{field}\"\n{extra}")
+        };
+        for (text, line, needle) in [
+            // [[source]] at line 15: topic 18, facility 19; the map entry's meter 22, field 23, then 24
+            (
+                one("gw/+", "f1", &entry("nope", "energy_kwh", "")),
+                22,
+                "no meter \"nope\" in facility \"f1\"",
+            ),
+            (
+                one("gw/+", "f1", &entry("grid", "volume_m3", "")),
+                23,
+                "water meter",
+            ),
+            (
+                one("gw/+", "f1", &entry("grid", "power_kw", "scale = 0.0")),
+                24,
+                "scale",
+            ),
+            (
+                one(
+                    "gw/+",
+                    "f1",
+                    &entry("grid", "power_kw", "tags = { a = \"b\" }"),
+                ),
+                24,
+                "Telegraf",
+            ),
+            (
+                one("gw/+", "f9", &entry("grid", "power_kw", "")),
+                19,
+                "no facility \"f9\"",
+            ),
+            (
+                one("dc/+/+", "f1", &entry("grid", "power_kw", "")),
+                18,
+                "overlaps dcpue's own topics",
+            ),
+            (
+                one("#", "f1", &entry("grid", "power_kw", "")),
+                18,
+                "overlaps",
+            ),
+            (
+                one("gw/#/x", "f1", &entry("grid", "power_kw", "")),
+                18,
+                "# must be",
+            ),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(
+                e.starts_with(&format!("s.toml:{line}:")) && e.contains(needle),
+                "{e}\n--- expected line {line} and {needle:?} in\n{text}"
+            );
+        }
+        let two = format!(
+            "{}{}",
+            one("gw/a/+", "f1", &entry("grid", "power_kw", "")),
+            one("gw/+/b", "f1", &entry("grid", "power_kw", "")).replace("\"gw\"", "\"gw2\"")
+        );
+        let e = parse(&two).unwrap_err();
+        assert!(e.contains("overlaps source \"gw\""), "{e}");
+        let field = one("gw/+", "f1", &entry("grid", "watts", ""));
+        assert!(parse(&field).unwrap_err().contains("watts"));
+    }
+
     #[test]
     fn filters() {
         for good in [
