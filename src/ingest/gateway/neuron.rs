@@ -133,6 +133,38 @@ mod tests {
         check(decode(&s, payload).unwrap());
     }
 
+    /// The README's worked example: its config block maps its sample payload.
+    #[test]
+    fn readme_worked_example() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.starts_with("[[source]]\nname = \"nanchang-neuron\""))
+            .last()
+            .expect("README has the worked example's config");
+        let payload = readme
+            .split('`')
+            .find(|p| p.starts_with(r#"{"timestamp":1795806000000,"node":"dlt645""#))
+            .expect("README has the worked example's payload");
+        let text = format!(
+            "[[facility]]\nid = \"nanchang-1\"\nname = \"N\"\ncity = \"Nanchang\"\n\
+             tier = \"core\"\nclass = \"large\"\ncommissioned = \"2023-06-01\"\n\
+             [[facility.meter]]\nid = \"grid-in\"\nrole = \"total\"\n\
+             [[facility.meter]]\nid = \"ups-a\"\nrole = \"it\"\n\
+             [[facility.meter]]\nid = \"ups-b\"\nrole = \"it\"\n\n{example}"
+        );
+        let cfg = crate::config::Config::parse(&text, "README.md").unwrap();
+        let s = super::super::Source::new(&cfg.sources[0]);
+        let d = decode(&s, payload.as_bytes()).unwrap();
+        let meters: Vec<&str> = d.readings.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(meters, ["grid-in", "ups-a"]);
+        assert_eq!(d.readings[0].1.power_kw, Some(1302.5));
+        assert_eq!(d.rejected.len(), 1);
+        assert_eq!(d.rejected[0].0, Reason::GatewayError);
+        assert_eq!(d.unmapped, 0);
+    }
+
     #[test]
     fn shape_errors_name_the_field() {
         let s = source(SOURCE);
