@@ -64,6 +64,18 @@ struct Stored {
     ingest: IngestMark,
 }
 
+/// A checkpoint of format 1 (before `gateway_error`), read when upgrading.
+#[derive(Serialize, Deserialize)]
+struct StoredV1 {
+    version: u32,
+    config: String,
+    state: crate::engine::SavedStateV1,
+    ingest: IngestMark,
+}
+
+/// The format checkpoints are written in (1: before the `gateway_error` reason).
+const FORMAT: u32 = 2;
+
 /// Where ingest stood at a checkpoint: the last write-ahead-log record it includes, and the
 /// hashes of recent messages (to recognise broker redeliveries).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -142,7 +154,7 @@ fn write_checkpoint(
     };
     let started = std::time::Instant::now();
     let body = postcard::to_stdvec(&Stored {
-        version: 1,
+        version: FORMAT,
         config,
         state,
         ingest: ingest.clone(),
@@ -223,8 +235,26 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
             "checksum mismatch (torn or corrupted write)".into(),
         ));
     }
-    let stored: Stored =
-        postcard::from_bytes(body).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+    let decode_err = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
+    let (version, _) = postcard::take_from_bytes::<u32>(body).map_err(decode_err)?;
+    let stored: Stored = match version {
+        1 => {
+            let old: StoredV1 = postcard::from_bytes(body).map_err(decode_err)?;
+            Stored {
+                version: old.version,
+                config: old.config,
+                state: old.state.upgrade(),
+                ingest: old.ingest,
+            }
+        }
+        FORMAT => postcard::from_bytes(body).map_err(decode_err)?,
+        v => {
+            return Err(corrupt(format!(
+                "checkpoint format {v} is not one this dcpue reads (1 to {FORMAT}): a newer \
+                 dcpue wrote it (run that version), or the file is damaged"
+            )))
+        }
+    };
     Ok(Some(Loaded {
         config_toml: stored.config,
         state: stored.state,

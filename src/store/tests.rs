@@ -523,3 +523,42 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     assert!(fell_back);
     assert_eq!(fingerprint(&mut e), want);
 }
+
+/// A checkpoint written before the `gateway_error` reason (format 1) is read with every counter.
+#[test]
+fn a_format_1_checkpoint_is_upgraded_with_its_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut engine = Engine::new(&cfg);
+    let fid = cfg.facilities[0].id().to_string();
+    engine.count_rejected(Some(&fid), crate::engine::Reason::Glitch, 3);
+    engine.count_rejected(None, crate::engine::Reason::Malformed, 2);
+    let body = postcard::to_stdvec(&StoredV1 {
+        version: 1,
+        config: toml::to_string(engine.config()).unwrap(),
+        state: crate::engine::SavedStateV1::downgrade(engine.saved_state()),
+        ingest: IngestMark::default(),
+    })
+    .unwrap();
+    let mut file = MAGIC.to_vec();
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    file.extend_from_slice(&body);
+    fs::write(state_path(dir.path()), file).unwrap();
+    let loaded = load(dir.path()).unwrap().unwrap();
+    assert_eq!(
+        loaded.state.facilities[0].rejected[crate::engine::Reason::Glitch.index()],
+        3
+    );
+    assert_eq!(
+        loaded.state.unknown_rejected[crate::engine::Reason::Malformed.index()],
+        2
+    );
+    assert_eq!(
+        loaded.state.facilities[0].rejected[crate::engine::Reason::GatewayError.index()],
+        0
+    );
+    // and written again in the current format
+    checkpoint(dir.path(), &engine, &IngestMark::default()).unwrap();
+    assert!(load(dir.path()).unwrap().is_some());
+}
