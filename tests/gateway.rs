@@ -364,3 +364,49 @@ fn telegraf_single_and_batch_match_native_readings() {
         "one voltage per metric"
     );
 }
+
+/// A source's subscription is part of dcpue's persistent session at the configured QoS: what the
+/// gateway publishes while dcpue is stopped is delivered when it returns, and taken once.
+#[test]
+fn gateway_messages_sent_while_dcpue_is_down_arrive_after_restart() {
+    let (broker, mut d) = start(&source(
+        "tb",
+        "thingsboard",
+        "v1/gateway/telemetry",
+        |m, u| format!("{m}/{u}"),
+        |_| String::new(),
+    ));
+    let t0 = base();
+    let payload = |k: i64| {
+        let devices: Vec<String> = meters(k)
+            .iter()
+            .map(|(m, w, wh)| {
+                format!(
+                    r#""{m}":[{{"ts":{},"values":{{"w":{w},"wh":{wh}}}}}]"#,
+                    t0 + k * M
+                )
+            })
+            .collect();
+        format!("{{{}}}", devices.join(","))
+    };
+    broker.publish_lines("v1/gateway/telemetry", &[payload(0)], 1);
+    let accepted = |d: &Dcpue, n: f64| {
+        eventually(Duration::from_secs(30), || {
+            d.metric("dcpue_readings_accepted_total{facility=\"gw\"}")
+                .filter(|v| *v >= n)
+        })
+    };
+    assert_eq!(accepted(&d, 3.0), Some(3.0), "{}", d.log());
+    assert_eq!(d.stop(), Some(0), "clean stop");
+    let later: Vec<String> = (1..STEPS).map(payload).collect();
+    broker.publish_lines("v1/gateway/telemetry", &later, 1);
+    d.restart();
+    assert_eq!(
+        accepted(&d, 3.0 * STEPS as f64),
+        Some(3.0 * STEPS as f64),
+        "queued by the broker for the session; log:\n{}",
+        d.log()
+    );
+    let dup = d.metric("dcpue_readings_rejected_total{facility=\"gw\",reason=\"duplicate\"}");
+    assert_eq!(dup, Some(0.0));
+}
