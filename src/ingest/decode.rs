@@ -253,6 +253,9 @@ pub fn judge_values(
     power_kw: Option<f64>,
     energy_kwh: Option<f64>,
 ) -> Result<Reading, DecodeError> {
+    if ts > MAX_TS_MS {
+        return Err(DecodeError::TsOutOfRange(ts.to_string()));
+    }
     if ts < MIN_TS_MS {
         return Err(DecodeError::TsTooOld { ms: ts });
     }

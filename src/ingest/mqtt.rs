@@ -1,7 +1,8 @@
 //! The MQTT collector: a thin driver around rumqttc (CONTRACT §3, §9).
 //!
-//! - subscribes to `<prefix>/+/+` at the configured QoS on every ConnAck (also when the broker
-//!   kept the session), with a persistent session (`clean_session = false`) on the fixed client id;
+//! - subscribes to `<prefix>/+/+` (and each `[[source]]` topic, CONTRACT §12) at the configured
+//!   QoS on every ConnAck (also when the broker kept the session), with a persistent session
+//!   (`clean_session = false`) on the fixed client id;
 //! - hands each message to the app over a bounded channel; when the app is slow it stops
 //!   reading from the broker rather than dropping anything;
 //! - acknowledges a QoS 1/2 message only when the app calls [`AckToken::ack`], i.e. after the

@@ -193,5 +193,13 @@ mod tests {
         .unwrap();
         assert_eq!(d.rejected[0].0, Reason::Malformed);
         assert!(d.rejected[0].1.contains("2000"), "{}", d.rejected[0].1);
+        // beyond year 9999, as a reading's ts
+        let d = decode(
+            &s,
+            br#"{"timestamp":9223372036854775807,"node":"dlt645-grid","group":"meters","values":{"grid_w":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.rejected[0].0, Reason::Malformed);
+        assert!(d.rejected[0].1.contains("range"), "{}", d.rejected[0].1);
     }
 }
