@@ -116,6 +116,51 @@ impl GwValue {
     }
 }
 
+/// Why a payload, or a part of it, is not of its format's shape: what a person needs to fix the
+/// gateway's output.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("{what} must be {want}, got {got}")]
+    Type {
+        what: String,
+        want: &'static str,
+        got: &'static str,
+    },
+    #[error("no {0}")]
+    Missing(String),
+    #[error("{what} {value} is not an epoch time")]
+    Time { what: String, value: String },
+    #[error("neither \"values\" nor \"tags\"")]
+    NoValues,
+    #[error("both \"values\" and \"tags\"")]
+    BothForms,
+    /// The same, in one part of the payload (a device, a metric of a batch, a tag).
+    #[error("{at}: {inner}")]
+    At { at: String, inner: Box<ShapeError> },
+}
+
+impl ShapeError {
+    /// `field` (a JSON key) is missing.
+    pub fn missing(field: &str) -> ShapeError {
+        ShapeError::Missing(format!("{field:?}"))
+    }
+    /// `what` should be `want` but is `got`.
+    pub fn ty(what: impl Into<String>, want: &'static str, got: &Value) -> ShapeError {
+        ShapeError::Type {
+            what: what.into(),
+            want,
+            got: kind(got),
+        }
+    }
+    /// The error located in a part of the payload.
+    pub fn at(self, at: impl Into<String>) -> ShapeError {
+        ShapeError::At {
+            at: at.into(),
+            inner: Box::new(self),
+        }
+    }
+}
+
 /// One value found in a payload: its key in the format, its time (epoch ms), and for Telegraf
 /// the metric's tags.
 #[derive(Debug, Clone)]
@@ -131,7 +176,7 @@ pub struct Item<'p> {
 #[derive(Debug, Default)]
 pub struct Found<'p> {
     pub items: Vec<Item<'p>>,
-    pub malformed: Vec<String>,
+    pub malformed: Vec<ShapeError>,
 }
 
 /// A payload mapped: the readings for configured meters, the values refused (with their
@@ -157,17 +202,17 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 }
 
 /// A timestamp in epoch milliseconds: a JSON integer ≥ 0.
-pub(crate) fn ms(v: Option<&Value>, field: &str) -> Result<i64, String> {
+pub(crate) fn ms(v: Option<&Value>, field: &str) -> Result<i64, ShapeError> {
     match v {
-        None => Err(format!("no \"{field}\"")),
+        None => Err(ShapeError::missing(field)),
         Some(Value::Number(n)) => n
             .as_i64()
             .filter(|&t| t >= 0)
-            .ok_or_else(|| format!("\"{field}\" must be an integer ≥ 0, got {n}")),
-        Some(other) => Err(format!(
-            "\"{field}\" must be an integer, got {}",
-            kind(other)
-        )),
+            .ok_or_else(|| ShapeError::Time {
+                what: format!("{field:?}"),
+                value: n.to_string(),
+            }),
+        Some(other) => Err(ShapeError::ty(format!("{field:?}"), "an integer", other)),
     }
 }
 
@@ -190,10 +235,10 @@ pub fn decode(source: &Source, payload: &[u8]) -> Result<Decoded, (Reason, Strin
         SourceFormat::Thingsboard => thingsboard::find(&doc),
         SourceFormat::Telegraf => telegraf::find(&doc),
     }
-    .map_err(|msg| {
+    .map_err(|e| {
         (
             Reason::Malformed,
-            format!("not a {} payload: {msg}", source.format.as_str()),
+            format!("not a {} payload: {e}", source.format.as_str()),
         )
     })?;
     Ok(map(source, found))
@@ -210,8 +255,8 @@ struct Group {
 /// Maps and scales the values; the values of one meter at one time make one reading.
 fn map(source: &Source, found: Found<'_>) -> Decoded {
     let mut out = Decoded::default();
-    for msg in found.malformed {
-        out.rejected.push((Reason::Malformed, msg));
+    for e in found.malformed {
+        out.rejected.push((Reason::Malformed, e.to_string()));
     }
     let mut index: HashMap<(&str, i64), usize> = HashMap::new();
     let mut groups: Vec<(&str, i64, Group)> = Vec::new();

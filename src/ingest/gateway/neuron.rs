@@ -6,17 +6,17 @@
 
 use serde_json::Value;
 
-use super::{kind, ms, Found, GwValue, Item};
+use super::{ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one Neuron message; `Err` when it is not of either form.
-pub fn find(doc: &Value) -> Result<Found<'_>, String> {
+pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
     let obj = doc
         .as_object()
-        .ok_or_else(|| format!("must be a JSON object, got {}", kind(doc)))?;
+        .ok_or_else(|| ShapeError::ty("the payload", "a JSON object", doc))?;
     let text = |field: &str| match obj.get(field) {
         Some(Value::String(s)) => Ok(s.as_str()),
-        Some(other) => Err(format!("\"{field}\" must be a string, got {}", kind(other))),
-        None => Err(format!("no \"{field}\"")),
+        Some(other) => Err(ShapeError::ty(format!("{field:?}"), "a string", other)),
+        None => Err(ShapeError::missing(field)),
     };
     let ts = ms(obj.get("timestamp"), "timestamp")?;
     let (node, group) = (text("node")?, text("group")?);
@@ -29,12 +29,12 @@ pub fn find(doc: &Value) -> Result<Found<'_>, String> {
         tags: None,
     };
     match (obj.get("values"), obj.get("tags")) {
-        (None, None) => return Err("neither \"values\" nor \"tags\"".into()),
-        (Some(_), Some(_)) => return Err("both \"values\" and \"tags\"".into()),
+        (None, None) => return Err(ShapeError::NoValues),
+        (Some(_), Some(_)) => return Err(ShapeError::BothForms),
         (Some(values), None) => {
             let values = values
                 .as_object()
-                .ok_or_else(|| format!("\"values\" must be an object, got {}", kind(values)))?;
+                .ok_or_else(|| ShapeError::ty("\"values\"", "an object", values))?;
             for (tag, v) in values {
                 found.items.push(item(tag, GwValue::of(v)));
             }
@@ -47,30 +47,35 @@ pub fn find(doc: &Value) -> Result<Found<'_>, String> {
                             .push(item(tag, GwValue::Error(code.to_string())));
                     }
                 }
-                Some(other) => {
-                    return Err(format!("\"errors\" must be an object, got {}", kind(other)))
-                }
+                Some(other) => return Err(ShapeError::ty("\"errors\"", "an object", other)),
             }
         }
         (None, Some(tags)) => {
             let tags = tags
                 .as_array()
-                .ok_or_else(|| format!("\"tags\" must be an array, got {}", kind(tags)))?;
+                .ok_or_else(|| ShapeError::ty("\"tags\"", "an array", tags))?;
             for (i, t) in tags.iter().enumerate() {
-                let Some(name) = t.get("name").and_then(Value::as_str) else {
-                    found
-                        .malformed
-                        .push(format!("{node}/{group}: tags[{i}] has no \"name\" string"));
-                    continue;
+                let name = match t.get("name") {
+                    Some(Value::String(name)) => name,
+                    other => {
+                        let e = match other {
+                            None => ShapeError::missing("name"),
+                            Some(v) => ShapeError::ty("\"name\"", "a string", v),
+                        };
+                        found
+                            .malformed
+                            .push(e.at(format!("{node}/{group} tags[{i}]")));
+                        continue;
+                    }
                 };
                 let value = match (t.get("value"), t.get("error")) {
                     (_, Some(code)) => GwValue::Error(code.to_string()),
                     (Some(v), None) => GwValue::of(v),
                     (None, None) => {
-                        found.malformed.push(format!(
-                            "{:?}: tag has neither \"value\" nor \"error\"",
-                            key(name)
-                        ));
+                        found.malformed.push(
+                            ShapeError::Missing("\"value\" or \"error\"".into())
+                                .at(format!("tag {:?}", key(name))),
+                        );
                         continue;
                     }
                 };

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{kind, Found, GwValue, Item};
+use super::{Found, GwValue, Item, ShapeError};
 
 /// Epoch time in any of Telegraf's units → ms: below 1e11 seconds (year 5138), below 1e14
 /// milliseconds, below 1e17 microseconds, else nanoseconds.
@@ -20,58 +20,60 @@ pub fn to_ms(t: i64) -> Option<i64> {
 }
 
 /// The values of one message; `Err` when it is neither a metric nor a batch of them.
-pub fn find(doc: &Value) -> Result<Found<'_>, String> {
+pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
     let obj = doc
         .as_object()
-        .ok_or_else(|| format!("must be a JSON object, got {}", kind(doc)))?;
+        .ok_or_else(|| ShapeError::ty("the payload", "a JSON object", doc))?;
     let mut found = Found::default();
     match obj.get("metrics") {
         Some(Value::Array(metrics)) => {
             for (i, m) in metrics.iter().enumerate() {
-                if let Err(msg) = metric(m, &mut found) {
-                    found.malformed.push(format!("metrics[{i}]: {msg}"));
+                if let Err(e) = metric(m, &mut found) {
+                    found.malformed.push(e.at(format!("metrics[{i}]")));
                 }
             }
         }
-        Some(other) => {
-            return Err(format!("\"metrics\" must be an array, got {}", kind(other)));
-        }
+        Some(other) => return Err(ShapeError::ty("\"metrics\"", "an array", other)),
         None => metric(doc, &mut found)?,
     }
     Ok(found)
 }
 
-fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), String> {
+fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
     let m = m
         .as_object()
-        .ok_or_else(|| format!("a metric must be an object, got {}", kind(m)))?;
+        .ok_or_else(|| ShapeError::ty("a metric", "an object", m))?;
     let name = match m.get("name") {
         Some(Value::String(s)) => s,
-        Some(other) => return Err(format!("\"name\" must be a string, got {}", kind(other))),
-        None => return Err("no \"name\"".into()),
+        Some(other) => return Err(ShapeError::ty("\"name\"", "a string", other)),
+        None => return Err(ShapeError::missing("name")),
     };
+    let located = |e: ShapeError| e.at(format!("metric {name:?}"));
     let fields = match m.get("fields") {
         Some(Value::Object(f)) => f,
-        Some(other) => return Err(format!("\"fields\" must be an object, got {}", kind(other))),
-        None => return Err(format!("metric {name:?}: no \"fields\"")),
+        Some(other) => return Err(located(ShapeError::ty("\"fields\"", "an object", other))),
+        None => return Err(located(ShapeError::missing("fields"))),
     };
     let tags: Option<&Map<String, Value>> = match m.get("tags") {
         None => None,
         Some(Value::Object(t)) => Some(t),
-        Some(other) => return Err(format!("\"tags\" must be an object, got {}", kind(other))),
+        Some(other) => return Err(located(ShapeError::ty("\"tags\"", "an object", other))),
     };
     let ts = match m.get("timestamp") {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(to_ms)
-            .ok_or_else(|| format!("metric {name:?}: \"timestamp\" {n} is not an epoch time"))?,
+        Some(Value::Number(n)) => n.as_i64().and_then(to_ms).ok_or_else(|| {
+            located(ShapeError::Time {
+                what: "\"timestamp\"".into(),
+                value: n.to_string(),
+            })
+        })?,
         Some(other) => {
-            return Err(format!(
-                "metric {name:?}: \"timestamp\" must be an integer, got {}",
-                kind(other)
-            ))
+            return Err(located(ShapeError::ty(
+                "\"timestamp\"",
+                "an integer",
+                other,
+            )))
         }
-        None => return Err(format!("metric {name:?}: no \"timestamp\"")),
+        None => return Err(located(ShapeError::missing("timestamp"))),
     };
     for (f, v) in fields {
         found.items.push(Item {

@@ -4,37 +4,44 @@
 
 use serde_json::Value;
 
-use super::{kind, ms, Found, GwValue, Item};
+use super::{ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one telemetry message; `Err` when it is not an object of device arrays.
-pub fn find(doc: &Value) -> Result<Found<'_>, String> {
+pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
     let obj = doc
         .as_object()
-        .ok_or_else(|| format!("must be a JSON object of devices, got {}", kind(doc)))?;
+        .ok_or_else(|| ShapeError::ty("the payload", "a JSON object of devices", doc))?;
     let mut found = Found::default();
     for (device, entries) in obj {
         let Some(entries) = entries.as_array() else {
-            found.malformed.push(format!(
-                "device {device:?}: must be an array of {{\"ts\",\"values\"}}, got {}",
-                kind(entries)
-            ));
+            found.malformed.push(
+                ShapeError::ty("its telemetry", "an array of {\"ts\",\"values\"}", entries)
+                    .at(format!("device {device:?}")),
+            );
             continue;
         };
         for (i, e) in entries.iter().enumerate() {
             let ts = match ms(e.get("ts"), "ts") {
                 Ok(ts) => ts,
-                Err(msg) => {
+                Err(err) => {
                     found
                         .malformed
-                        .push(format!("device {device:?} [{i}]: {msg}"));
+                        .push(err.at(format!("device {device:?} [{i}]")));
                     continue;
                 }
             };
-            let Some(values) = e.get("values").and_then(Value::as_object) else {
-                found
-                    .malformed
-                    .push(format!("device {device:?} [{i}]: no \"values\" object"));
-                continue;
+            let values = match e.get("values") {
+                Some(Value::Object(values)) => values,
+                other => {
+                    let err = match other {
+                        None => ShapeError::missing("values"),
+                        Some(v) => ShapeError::ty("\"values\"", "an object", v),
+                    };
+                    found
+                        .malformed
+                        .push(err.at(format!("device {device:?} [{i}]")));
+                    continue;
+                }
             };
             for (k, v) in values {
                 found.items.push(Item {
