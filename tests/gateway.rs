@@ -152,6 +152,7 @@ fn compare(broker: &Mosquitto, d: &Dcpue, t0: i64, errored: Errored, accepted: f
     assert_eq!(h1["coverage"], 1.0, "{h1}");
     // every reason but gateway_error counted alike
     let text = d.metrics();
+    assert_eq!(promtool_check_metrics(&text), Ok(()));
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("dcpue_readings_rejected_total{facility=\"gw\",") else {
             continue;
