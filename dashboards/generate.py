@@ -686,7 +686,7 @@ def province():
     L.add(timeseries(
         "Readings rejected by reason",
         "rate(dcpue_readings_rejected_total) by reason (too_large, malformed, unknown_meter, invalid_value, "
-        "future_timestamp, duplicate, conflict, too_late, implausible, glitch). duplicate is usually a QoS 1 redelivery.",
+        "future_timestamp, duplicate, conflict, too_late, implausible, glitch, gateway_error). duplicate is usually a QoS 1 redelivery.",
         [prom_target(f'sum by (reason) (max by (facility, reason) (rate(dcpue_readings_rejected_total{{facility=~"$facility|"}}[$__rate_interval])))', "{{reason}}", "A")],
         PROM, "ops", 3, draw="bars", fill=60, stacking="normal", calcs=["mean", "lastNotNull"],
     ), 12, 8)

@@ -20,8 +20,9 @@ use crate::config::{Config, Role};
 use crate::engine::{Engine, MeterRef, Reason};
 use crate::http::{self, Shared};
 use crate::ingest::commit::{self, Commit};
+use crate::ingest::gateway::Routes;
 use crate::ingest::mqtt::{self, AckToken, Incoming, MqttStatus};
-use crate::ingest::take::{take_body, Body, Taken};
+use crate::ingest::take::{take_routed, Body, Taken};
 use crate::ingest::{self, parse_topic};
 use crate::sinks::{
     self,
@@ -234,6 +235,11 @@ pub struct Service {
     window_grid: WindowGrid,
     log: RateLimitedLog,
     prefix: String,
+    /// Native topics and `[[source]]` topics (CONTRACT §12).
+    routes: Routes,
+    /// `dcpue_source_unmapped_total{source}`: live since start, not durable (it counts values
+    /// ignored, not readings).
+    unmapped: prometheus::IntCounterVec,
     /// MQTT messages taken since start, and when the last were (live, for `/metrics`; not
     /// from the snapshot).
     taken: prometheus::IntCounter,
@@ -261,7 +267,8 @@ impl Service {
         );
         let sink = self.influx.is_some();
         let cfg = &self.cfg;
-        take_body(engine, &self.prefix, topic, body, now, &mut |t| match t {
+        let unmapped = &self.unmapped;
+        take_routed(engine, &self.routes, topic, body, now, &mut |t| match t {
             Taken::Meter(m) => {
                 last_heard.insert(m, now);
             }
@@ -281,6 +288,9 @@ impl Service {
             }
             Taken::Rejected(Reason::Duplicate, _) => {}
             Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
+            Taken::Unmapped { source, count } => {
+                unmapped.with_label_values(&[source]).inc_by(count);
+            }
         });
         accepted
     }
@@ -296,9 +306,11 @@ impl Service {
         };
         let h = RecentMessages::hash_body(topic, body);
         if msg.redelivered && self.recent.contains(h) {
-            let facility = parse_topic(&self.prefix, topic)
-                .map(|(f, _)| f)
-                .filter(|f| engine.facility_index(f).is_some());
+            let facility = match self.routes.source(topic) {
+                Some(s) => Some(s.facility.as_str()),
+                None => parse_topic(&self.prefix, topic).map(|(f, _)| f),
+            }
+            .filter(|f| engine.facility_index(f).is_some());
             engine.count_rejected(facility, Reason::Duplicate, 1);
             return Ok(());
         }
@@ -484,8 +496,21 @@ pub async fn serve(
          since the one before).",
     )
     .map_err(|e| AppError::Other(e.to_string()))?;
+    let unmapped = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "dcpue_source_unmapped_total",
+            "Values of a gateway [[source]] that no [[source.map]] entry names, ignored (CONTRACT \
+             §12); counted since start.",
+        ),
+        &["source"],
+    )
+    .map_err(|e| AppError::Other(e.to_string()))?;
+    for s in &cfg.sources {
+        unmapped.with_label_values(&[s.name.as_str()]);
+    }
     for c in [
         Box::new(taken.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(unmapped.clone()),
         Box::new(taken_at.clone()),
         Box::new(fsyncs.clone()),
     ] {
@@ -505,6 +530,8 @@ pub async fn serve(
         role_tags,
         window_grid,
         prefix: cfg.mqtt.topic_prefix.clone(),
+        routes: Routes::new(&cfg),
+        unmapped,
         state_dir: cfg.storage.dir.clone(),
         cfg,
         engine,
@@ -539,7 +566,13 @@ pub async fn serve(
     publish(&mut svc);
 
     let (tx, rx) = mpsc::channel::<Incoming>(4 * BATCH);
-    let mqtt_task = mqtt::spawn(&svc.cfg.mqtt, status.clone(), tx, shutdown.clone())?;
+    let mqtt_task = mqtt::spawn_filters(
+        &svc.cfg.mqtt,
+        svc.routes.filters(),
+        status.clone(),
+        tx,
+        shutdown.clone(),
+    )?;
     let http_opts = http::server::ServerOptions::new(&svc.cfg.http, nofile);
     let http_task = tokio::spawn(http::serve(
         listener,

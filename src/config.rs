@@ -11,9 +11,11 @@ use toml::Spanned;
 use crate::duration::{parse_span, Span};
 
 mod locate;
+mod source;
 mod start;
 
 use locate::{Located, Seg};
+pub use source::{filter_matches, MapEntry, MapField, SourceConfig, SourceFormat};
 pub use start::StartError;
 
 /// The longest window the engine keeps: hourly history of 397 days (13 months and a bit).
@@ -43,6 +45,14 @@ pub mod limits {
     pub const ALERTS: usize = 256;
     /// `alerting.alertmanagers` and `alerting.webhooks` entries, each.
     pub const RECEIVERS: usize = 32;
+    /// `[[source]]` entries (CONTRACT §12).
+    pub const SOURCES: usize = 64;
+    /// `[[source.map]]` entries of one source.
+    pub const SOURCE_MAPS: usize = 4096;
+    /// Bytes of a `[[source.map]]` key.
+    pub const SOURCE_KEY_LEN: usize = 512;
+    /// `tags` of one `[[source.map]]` entry.
+    pub const SOURCE_TAGS: usize = 32;
     /// InfluxDB `batch_size` (points per write request).
     pub const INFLUX_BATCH: usize = 100_000;
     /// InfluxDB `memory_points`.
@@ -113,6 +123,9 @@ pub struct Config {
     pub alerting: AlertingConfig,
     #[serde(default)]
     pub influxdb: Option<InfluxConfig>,
+    /// Gateway sources (CONTRACT §12).
+    #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -1088,6 +1101,7 @@ impl Config {
                 }
             }
         }
+        source::validate(self, &at)?;
         Ok(())
     }
 

@@ -180,6 +180,20 @@ fn check_config(file: &std::path::Path) -> Result<(), String> {
                 .unwrap_or_default()
         );
     }
+    for s in &cfg.sources {
+        let mut meters: Vec<&str> = s.maps.iter().map(|m| m.meter.as_str()).collect();
+        meters.sort_unstable();
+        meters.dedup();
+        println!(
+            "source {} ({}) on {:?} → {}: {} values mapped to {}",
+            s.name,
+            s.format.as_str(),
+            s.topic,
+            s.facility,
+            s.maps.len(),
+            meters.join(", ")
+        );
+    }
     Ok(())
 }
 

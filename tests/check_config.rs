@@ -109,6 +109,15 @@ fn check_config_rejects_what_serve_rejects_with_the_same_file_and_line() {
             3,
         ),
         (
+            "a gateway source mapping a meter its facility does not have",
+            format!(
+                "[mqtt]\nurl = {unused_broker:?}\n[[source]]\nname = \"gw\"\nformat = \"neuron\"\n\
+                 topic = \"/neuron/a-1/#\"\nfacility = \"a-1\"\n[[source.map]]\nkey = \"n/g/t\"\n\
+                 meter = \"ups-9\"\nfield = \"energy_kwh\"\n"
+            ),
+            10,
+        ),
+        (
             "zero max_gap",
             format!("[mqtt]\nurl = {unused_broker:?}\n[engine]\nmax_gap = \"0m\"\n"),
             4,

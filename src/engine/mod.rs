@@ -90,6 +90,88 @@ pub struct SavedState {
     pub unknown_rejected: [u64; Reason::ALL.len()],
 }
 
+/// The reasons counted by checkpoints of format 1, written before `gateway_error` was added
+/// (the reasons keep their order; new ones come last).
+pub const V1_REASONS: usize = 10;
+
+/// [`SavedState`] as checkpoints of format 1 hold it, read when upgrading (see
+/// [`SavedStateV1::upgrade`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedStateV1 {
+    facilities: Vec<FacilityStateV1>,
+    unknown_rejected: [u64; V1_REASONS],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FacilityStateV1 {
+    id: String,
+    meters: Vec<MeterSlot>,
+    windows: Vec<WindowState>,
+    last_step: Option<i64>,
+    dirty_from: Option<i64>,
+    first_seen: Option<i64>,
+    since_recompute: Vec<i64>,
+    accepted: u64,
+    rejected: [u64; V1_REASONS],
+}
+
+fn widen(old: [u64; V1_REASONS]) -> [u64; Reason::ALL.len()] {
+    let mut out = [0; Reason::ALL.len()];
+    out[..V1_REASONS].copy_from_slice(&old);
+    out
+}
+
+impl SavedStateV1 {
+    /// The state with every counter carried over (the reasons added since count from 0).
+    pub fn upgrade(self) -> SavedState {
+        SavedState {
+            facilities: self
+                .facilities
+                .into_iter()
+                .map(|f| FacilityState {
+                    id: f.id,
+                    meters: f.meters,
+                    windows: f.windows,
+                    last_step: f.last_step,
+                    dirty_from: f.dirty_from,
+                    first_seen: f.first_seen,
+                    since_recompute: f.since_recompute,
+                    accepted: f.accepted,
+                    rejected: widen(f.rejected),
+                })
+                .collect(),
+            unknown_rejected: widen(self.unknown_rejected),
+        }
+    }
+
+    /// The state as format 1 wrote it (tests of the upgrade).
+    pub fn downgrade(s: SavedState) -> SavedStateV1 {
+        let narrow = |a: [u64; Reason::ALL.len()]| {
+            let mut out = [0; V1_REASONS];
+            out.copy_from_slice(&a[..V1_REASONS]);
+            out
+        };
+        SavedStateV1 {
+            facilities: s
+                .facilities
+                .into_iter()
+                .map(|f| FacilityStateV1 {
+                    id: f.id,
+                    meters: f.meters,
+                    windows: f.windows,
+                    last_step: f.last_step,
+                    dirty_from: f.dirty_from,
+                    first_seen: f.first_seen,
+                    since_recompute: f.since_recompute,
+                    accepted: f.accepted,
+                    rejected: narrow(f.rejected),
+                })
+                .collect(),
+            unknown_rejected: narrow(s.unknown_rejected),
+        }
+    }
+}
+
 fn floor_to(t: i64, res: i64) -> i64 {
     t.div_euclid(res) * res
 }

@@ -25,10 +25,12 @@ pub enum Reason {
     TooLate,
     Implausible,
     Glitch,
+    /// A gateway reported an error for a mapped value instead of the value (CONTRACT §12).
+    GatewayError,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::TooLarge,
         Reason::Malformed,
         Reason::UnknownMeter,
@@ -39,6 +41,7 @@ impl Reason {
         Reason::TooLate,
         Reason::Implausible,
         Reason::Glitch,
+        Reason::GatewayError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Reason {
             Reason::TooLate => "too_late",
             Reason::Implausible => "implausible",
             Reason::Glitch => "glitch",
+            Reason::GatewayError => "gateway_error",
         }
     }
 

@@ -20,6 +20,8 @@ pub enum AclError {
     UserIsFacility(String),
     #[error("topic_prefix {0:?}: an acl_file line cannot hold spaces, control characters, + or #")]
     BadPrefix(String),
+    #[error("source {name:?}: topic {topic:?}: an acl_file line cannot hold spaces or control characters")]
+    BadSourceTopic { name: String, topic: String },
 }
 
 fn plain(s: &str) -> bool {
@@ -39,6 +41,12 @@ pub fn acl_file(cfg: &Config, user: Option<&str>, source: &str) -> Result<String
     if !plain(prefix) || prefix.contains(['+', '#']) {
         return Err(AclError::BadPrefix(prefix.clone()));
     }
+    if let Some(s) = cfg.sources.iter().find(|s| !plain(&s.topic)) {
+        return Err(AclError::BadSourceTopic {
+            name: s.name.clone(),
+            topic: s.topic.clone(),
+        });
+    }
     let ids: BTreeSet<&str> = cfg.facilities.iter().map(|f| f.id()).collect();
     if ids.contains(user) {
         return Err(AclError::UserIsFacility(user.to_string()));
@@ -52,19 +60,24 @@ pub fn acl_file(cfg: &Config, user: Option<&str>, source: &str) -> Result<String
          # may publish only into its own topics; dcpue reads them all as {user:?}.\n\
          # Anonymous clients get nothing (and allow_anonymous false refuses them anyway).\n"
     );
-    let _ = writeln!(
-        out,
-        "user {user}\ntopic read {}\n",
-        super::topic_filter(prefix)
-    );
+    let _ = writeln!(out, "user {user}");
+    for filter in super::gateway::Routes::new(cfg).filters() {
+        let _ = writeln!(out, "topic read {filter}");
+    }
+    let _ = writeln!(out);
     for f in &cfg.facilities {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "# {} ({})\nuser {id}\ntopic write {prefix}/{id}/#\n",
             f.name.replace(['\r', '\n'], " "),
             f.city.replace(['\r', '\n'], " "),
             id = f.id()
         );
+        // the gateway topics of its [[source]] blocks (CONTRACT §12)
+        for s in cfg.sources.iter().filter(|s| s.facility == f.id()) {
+            let _ = writeln!(out, "topic write {}", s.topic);
+        }
+        let _ = writeln!(out);
     }
     Ok(out)
 }
@@ -112,6 +125,30 @@ mod tests {
         );
         let text = acl_file(&cfg(""), Some("collector"), "t").unwrap();
         assert_eq!(rules(&text)[..2], ["user collector", "topic read dc/+/+"]);
+    }
+
+    #[test]
+    fn source_topics_are_written_by_their_facility_and_read_by_dcpue() {
+        let text = format!(
+            "{}\n[[source]]\nname = \"n2\"\nformat = \"neuron\"\ntopic = \"/neuron/f2/+/+\"\n\
+             facility = \"f2\"\n[[source.map]]\nkey = \"a/b/c\"\nmeter = \"grid\"\n\
+             field = \"energy_kwh\"\n",
+            toml::to_string(&cfg("username = \"dcpue\"")).unwrap()
+        );
+        let c = Config::parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            rules(&acl_file(&c, None, "t").unwrap()),
+            [
+                "user dcpue",
+                "topic read dc/+/+",
+                "topic read /neuron/f2/+/+",
+                "user f1",
+                "topic write dc/f1/#",
+                "user f2",
+                "topic write dc/f2/#",
+                "topic write /neuron/f2/+/+",
+            ]
+        );
     }
 
     #[test]

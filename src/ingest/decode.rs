@@ -246,6 +246,29 @@ impl Raw {
     }
 }
 
+/// A reading put together from values found elsewhere (a gateway payload), judged by the same
+/// rules as a reading object: `ts` not before 2000, at least one value, values finite and ≥ 0.
+pub fn judge_values(
+    ts: i64,
+    power_kw: Option<f64>,
+    energy_kwh: Option<f64>,
+) -> Result<Reading, DecodeError> {
+    if ts > MAX_TS_MS {
+        return Err(DecodeError::TsOutOfRange(ts.to_string()));
+    }
+    if ts < MIN_TS_MS {
+        return Err(DecodeError::TsTooOld { ms: ts });
+    }
+    if power_kw.is_none() && energy_kwh.is_none() {
+        return Err(DecodeError::NoValue);
+    }
+    Ok(Reading {
+        ts,
+        power_kw: power_kw.map(|v| checked("power_kw", v)).transpose()?,
+        energy_kwh: energy_kwh.map(|v| checked("energy_kwh", v)).transpose()?,
+    })
+}
+
 fn value(field: &'static str, v: Val) -> Result<Option<f64>, DecodeError> {
     match v {
         Val::Absent => Ok(None),

@@ -1,11 +1,13 @@
-//! MQTT ingest (CONTRACT §3): the collector ([`mqtt`]) that subscribes to
-//! `<topic_prefix>/+/+` and hands each message to the app, and the pure payload decoder
-//! ([`decode`]) that turns a message into readings or verdicts, [`take`] that feeds one message to
-//! the engine, and the group [`commit`] that acknowledges batches once they are durable.
+//! MQTT ingest (CONTRACT §3, §12): the collector ([`mqtt`]) that subscribes to
+//! `<topic_prefix>/+/+` and each `[[source]]` topic and hands each message to the app, the pure
+//! payload decoders ([`decode`] for dcpue's own format, [`gateway`] for gateways' formats) that turn
+//! a message into readings or verdicts, [`take`] that feeds one message to the engine, and the
+//! group [`commit`] that acknowledges batches once they are durable.
 
 pub mod acl;
 pub mod commit;
 pub mod decode;
+pub mod gateway;
 pub mod mqtt;
 pub mod take;
 

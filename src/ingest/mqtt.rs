@@ -1,7 +1,8 @@
 //! The MQTT collector: a thin driver around rumqttc (CONTRACT §3, §9).
 //!
-//! - subscribes to `<prefix>/+/+` at the configured QoS on every ConnAck (also when the broker
-//!   kept the session), with a persistent session (`clean_session = false`) on the fixed client id;
+//! - subscribes to `<prefix>/+/+` (and each `[[source]]` topic, CONTRACT §12) at the configured
+//!   QoS on every ConnAck (also when the broker kept the session), with a persistent session
+//!   (`clean_session = false`) on the fixed client id;
 //! - hands each message to the app over a bounded channel; when the app is slow it stops
 //!   reading from the broker rather than dropping anything;
 //! - acknowledges a QoS 1/2 message only when the app calls [`AckToken::ack`], i.e. after the
@@ -25,7 +26,8 @@ use bytes::Bytes;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, PubAck, PubRec,
-    Publish, QoS, Request, Subscribe, SubscribeReasonCode, TlsConfiguration, Transport,
+    Publish, QoS, Request, Subscribe, SubscribeFilter, SubscribeReasonCode, TlsConfiguration,
+    Transport,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -228,6 +230,24 @@ pub fn spawn(
     tx: mpsc::Sender<Incoming>,
     shutdown: CancellationToken,
 ) -> Result<JoinHandle<()>, MqttError> {
+    spawn_filters(
+        cfg,
+        vec![topic_filter(&cfg.topic_prefix)],
+        status,
+        tx,
+        shutdown,
+    )
+}
+
+/// [`spawn`] with the filters to subscribe to (the native one and each `[[source]]`'s, CONTRACT
+/// §12): all at the same QoS, in the same persistent session, in one SUBSCRIBE.
+pub fn spawn_filters(
+    cfg: &MqttConfig,
+    filters: Vec<String>,
+    status: Arc<MqttStatus>,
+    tx: mpsc::Sender<Incoming>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, MqttError> {
     let (opts, qos) = prepare(cfg)?;
     // rumqttc's request queue carries only the DISCONNECT at shutdown: acks are written by the
     // driver itself (see `AckQueue`), the subscription goes ahead of the queue.
@@ -241,7 +261,8 @@ pub fn spawn(
     let driver = Driver {
         client,
         eventloop,
-        filter: topic_filter(&cfg.topic_prefix),
+        filter: filters.join(" "),
+        filters,
         qos,
         status,
         acks,
@@ -485,7 +506,9 @@ fn oversized(e: &ConnectionError) -> Option<usize> {
 struct Driver {
     client: AsyncClient,
     eventloop: EventLoop,
+    /// The filters, for logs.
     filter: String,
+    filters: Vec<String>,
     qos: QoS,
     status: Arc<MqttStatus>,
     acks: Arc<AckQueue>,
@@ -555,9 +578,10 @@ impl Driver {
                     // Ahead of anything queued (the request queue may be full of acks).
                     self.eventloop
                         .pending
-                        .push_front(Request::Subscribe(Subscribe::new(
-                            self.filter.clone(),
-                            self.qos,
+                        .push_front(Request::Subscribe(Subscribe::new_many(
+                            self.filters
+                                .iter()
+                                .map(|f| SubscribeFilter::new(f.clone(), self.qos)),
                         )));
                 }
                 Ok(Event::Incoming(Packet::SubAck(suback))) => {

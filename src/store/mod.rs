@@ -69,8 +69,9 @@ pub enum StoreError {
     Incompatible(String),
 }
 
-/// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]).
-const VERSION: u32 = 2;
+/// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]; 1 and 2:
+/// without the `gateway_error` reason).
+const VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -81,12 +82,13 @@ struct Stored {
     ingest: IngestMark,
 }
 
-/// A version 1 checkpoint (read, never written).
+/// A version 1 checkpoint (read, never written): the reasons before `gateway_error`, and no
+/// [`IngestMark::last_heard`].
 #[derive(Deserialize)]
 struct StoredV1 {
     _version: u32,
     config: String,
-    state: SavedState,
+    state: crate::engine::SavedStateV1,
     ingest: IngestMarkV1,
 }
 
@@ -94,6 +96,15 @@ struct StoredV1 {
 struct IngestMarkV1 {
     wal_seq: u64,
     recent_messages: Vec<u64>,
+}
+
+/// A version 2 checkpoint (read, never written): the reasons before `gateway_error`.
+#[derive(Deserialize)]
+struct StoredV2 {
+    _version: u32,
+    config: String,
+    state: crate::engine::SavedStateV1,
+    ingest: IngestMark,
 }
 
 /// The first field of every version.
@@ -281,12 +292,21 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
             Stored {
                 version,
                 config: v1.config,
-                state: v1.state,
+                state: v1.state.upgrade(),
                 ingest: IngestMark {
                     wal_seq: v1.ingest.wal_seq,
                     recent_messages: v1.ingest.recent_messages,
                     last_heard: Vec::new(),
                 },
+            }
+        }
+        2 => {
+            let v2: StoredV2 = postcard::from_bytes(body).map_err(cannot)?;
+            Stored {
+                version,
+                config: v2.config,
+                state: v2.state.upgrade(),
+                ingest: v2.ingest,
             }
         }
         VERSION => postcard::from_bytes(body).map_err(cannot)?,
@@ -809,8 +829,9 @@ pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     }
     let r = recover(cfg, &active)?;
     let mut engine = r.engine;
+    let routes = crate::ingest::gateway::Routes::new(cfg);
     for rec in &r.replay {
-        crate::ingest::take::take_record(&mut engine, &cfg.mqtt.topic_prefix, rec, &mut |_| {});
+        crate::ingest::take::take_record(&mut engine, &routes, rec, &mut |_| {});
     }
     engine.advance(&mut |_| {});
     Ok(Some(engine))

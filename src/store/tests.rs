@@ -125,8 +125,9 @@ fn accepted(engine: &Engine) -> u64 {
 fn start(dir: &Path) -> Result<(Engine, Wal, bool), StoreError> {
     let cfg = config(dir);
     let mut o = open(&cfg)?;
+    let routes = crate::ingest::gateway::Routes::new(&cfg);
     for r in &o.replay {
-        take_record(&mut o.engine, "dc", r, &mut |_| {});
+        take_record(&mut o.engine, &routes, r, &mut |_| {});
     }
     Ok((o.engine, o.wal, o.fell_back))
 }
@@ -600,14 +601,15 @@ fn when_each_meter_was_last_heard_is_kept_with_the_checkpoint() {
     assert_eq!(o.mark, mark);
 }
 
-/// A checkpoint of format version 1 (before `last_heard`), as an older dcpue wrote it.
+/// A checkpoint of format version 1 (before `last_heard` and `gateway_error`), as an older
+/// dcpue wrote it.
 #[test]
 fn a_version_1_checkpoint_is_still_read() {
     #[derive(Serialize)]
-    struct V1<'a> {
+    struct V1 {
         version: u32,
         config: String,
-        state: &'a SavedState,
+        state: crate::engine::SavedStateV1,
         ingest: (u64, Vec<u64>),
     }
     let d = tempfile::tempdir().unwrap();
@@ -622,7 +624,7 @@ fn a_version_1_checkpoint_is_still_read() {
     let body = postcard::to_stdvec(&V1 {
         version: 1,
         config: toml::to_string(s.engine.config()).unwrap(),
-        state: &saved,
+        state: crate::engine::SavedStateV1::downgrade(saved),
         ingest: (10, vec![1, 2]),
     })
     .unwrap();
@@ -661,4 +663,61 @@ fn after_a_clean_stop_a_missing_active_segment_loses_nothing() {
     fs::remove_file(d.path().join(WAL_FILE)).unwrap();
     let e = start(d.path()).err().expect("refused").to_string();
     assert!(e.contains("is missing"), "{e}");
+}
+
+/// A checkpoint written before the `gateway_error` reason (format 2: with `last_heard`) is read
+/// with every counter.
+#[test]
+fn a_version_2_checkpoint_is_upgraded_with_its_counters() {
+    #[derive(Serialize)]
+    struct V2 {
+        version: u32,
+        config: String,
+        state: crate::engine::SavedStateV1,
+        ingest: IngestMark,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut engine = Engine::new(&cfg);
+    let fid = cfg.facilities[0].id().to_string();
+    engine.count_rejected(Some(&fid), crate::engine::Reason::Glitch, 3);
+    engine.count_rejected(None, crate::engine::Reason::Malformed, 2);
+    let heard = vec![MeterHeard {
+        facility: fid.clone(),
+        meter: "grid".into(),
+        wall_ms: 1_795_806_000_000,
+    }];
+    let body = postcard::to_stdvec(&V2 {
+        version: 2,
+        config: toml::to_string(engine.config()).unwrap(),
+        state: crate::engine::SavedStateV1::downgrade(engine.saved_state()),
+        ingest: IngestMark {
+            wal_seq: 0,
+            recent_messages: vec![],
+            last_heard: heard.clone(),
+        },
+    })
+    .unwrap();
+    let mut file = MAGIC.to_vec();
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    file.extend_from_slice(&body);
+    fs::write(state_path(dir.path()), file).unwrap();
+    let loaded = load(dir.path()).unwrap().unwrap();
+    assert_eq!(loaded.ingest.last_heard, heard);
+    assert_eq!(
+        loaded.state.facilities[0].rejected[crate::engine::Reason::Glitch.index()],
+        3
+    );
+    assert_eq!(
+        loaded.state.unknown_rejected[crate::engine::Reason::Malformed.index()],
+        2
+    );
+    assert_eq!(
+        loaded.state.facilities[0].rejected[crate::engine::Reason::GatewayError.index()],
+        0
+    );
+    // and written again in the current format
+    checkpoint(dir.path(), &engine, &IngestMark::default()).unwrap();
+    assert!(load(dir.path()).unwrap().is_some());
 }
