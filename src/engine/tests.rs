@@ -480,3 +480,42 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
     assert!((ws.get("1h").unwrap().pue.unwrap() - 1.4).abs() < 1e-9);
     assert!((ws.get("1h").unwrap().coverage - 1.0).abs() < 1e-9);
 }
+
+/// A meter left out of the watermark for lagging holds it again once it reports: the watermark
+/// falls back, and the windows shown end at it, as they do when the same readings arrive in
+/// time order (the last step, which only moves forward, depends on the arrival order).
+#[test]
+fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
+    let mut late = Engine::new(&cfg(BASIC, ""));
+    feed(&mut late, "grid", T0, T0 + 75 * M, M, 1300.0);
+    feed(&mut late, "it-a", T0, T0 + 75 * M, M, 500.0);
+    feed(&mut late, "it-b", T0, T0 + 10 * M, M, 500.0);
+    run(&mut late);
+    assert_eq!(late.watermark(0), Some(T0 + 75 * M), "it-b left out");
+    feed(&mut late, "it-b", T0 + 70 * M, T0 + 70 * M, M, 500.0);
+    run(&mut late);
+    assert_eq!(late.watermark(0), Some(T0 + 70 * M), "it-b holds it again");
+
+    let mut in_order = Engine::new(&cfg(BASIC, ""));
+    for k in 0..=75 {
+        feed(&mut in_order, "grid", T0 + k * M, T0 + k * M, M, 1300.0);
+        feed(&mut in_order, "it-a", T0 + k * M, T0 + k * M, M, 500.0);
+        if k <= 10 || k == 70 {
+            feed(&mut in_order, "it-b", T0 + k * M, T0 + k * M, M, 500.0);
+        }
+        run(&mut in_order);
+    }
+    assert_eq!(in_order.watermark(0), Some(T0 + 70 * M));
+
+    let (a, b) = (late.snapshot(WALL), in_order.snapshot(WALL));
+    for name in ["15m", "1h", "24h"] {
+        let (x, y) = (w(&a, name), w(&b, name));
+        assert_eq!(x.end_ms, T0 + 70 * M, "{name} ends at the watermark");
+        assert_eq!((x.start_ms, x.end_ms), (y.start_ms, y.end_ms), "{name}");
+        assert_eq!(x.coverage, y.coverage, "{name}");
+        assert!(
+            (x.energy_kwh.total - y.energy_kwh.total).abs() < 1e-9,
+            "{name}: {x:?} vs {y:?}"
+        );
+    }
+}
