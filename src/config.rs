@@ -168,6 +168,12 @@ pub struct EngineConfig {
     /// Wall-clock silence after which a meter is stale (CONTRACT §5 MeterStale), default 5m.
     #[serde(default = "d_stale")]
     pub stale_after: Span,
+    /// Plausibility bound of every meter without its own `max_power_kw` (CONTRACT §10), kW.
+    #[serde(default = "d_max_power_kw")]
+    pub max_power_kw: f64,
+}
+fn d_max_power_kw() -> f64 {
+    1_000_000.0
 }
 fn d_tz() -> String {
     "Asia/Shanghai".into()
@@ -207,6 +213,7 @@ impl Default for EngineConfig {
             windows: d_windows(),
             compliance_window: d_compliance(),
             stale_after: d_stale(),
+            max_power_kw: d_max_power_kw(),
         }
     }
 }
@@ -507,6 +514,12 @@ impl Config {
             return Err(err(
                 find("min_coverage"),
                 "min_coverage must be between 0 and 1".into(),
+            ));
+        }
+        if !(self.engine.max_power_kw.is_finite() && self.engine.max_power_kw > 0.0) {
+            return Err(err(
+                find("max_power_kw"),
+                "[engine] max_power_kw must be a positive number".into(),
             ));
         }
         if let Err(msg) = check_checkpoint_every(self.storage.checkpoint_every) {

@@ -125,7 +125,9 @@ impl Engine {
                             MeterRules {
                                 max_gap_ms: m.max_gap.unwrap_or(cfg.engine.max_gap).ms(),
                                 lateness_ms: cfg.engine.allowed_lateness.ms(),
-                                max_power_kw: m.max_power_kw,
+                                max_power_kw: Some(
+                                    m.max_power_kw.unwrap_or(cfg.engine.max_power_kw),
+                                ),
                                 register_max: m.register_max,
                             },
                             Buckets::new(min_hours, hour_len),
