@@ -280,6 +280,12 @@ pub struct EngineConfig {
     /// Wall-clock silence after which a meter is stale (CONTRACT §5 MeterStale), default 5m.
     #[serde(default = "d_stale")]
     pub stale_after: Span,
+    /// Plausibility bound of every meter without its own `max_power_kw` (CONTRACT §10), kW.
+    #[serde(default = "d_max_power_kw")]
+    pub max_power_kw: f64,
+}
+fn d_max_power_kw() -> f64 {
+    1_000_000.0
 }
 fn d_tz() -> String {
     "Asia/Shanghai".into()
@@ -319,6 +325,7 @@ impl Default for EngineConfig {
             windows: d_windows(),
             compliance_window: d_compliance(),
             stale_after: d_stale(),
+            max_power_kw: d_max_power_kw(),
         }
     }
 }
@@ -692,6 +699,12 @@ impl Config {
         if let Some(u) = &m.username {
             check_text("mqtt.username", u, limits::TEXT_LEN)
                 .map_err(|e| at(&[Key("mqtt"), Key("username")], e))?;
+        }
+        if !(self.engine.max_power_kw.is_finite() && self.engine.max_power_kw > 0.0) {
+            return Err(at(
+                &[Key("engine"), Key("max_power_kw")],
+                "[engine] max_power_kw must be a positive number".into(),
+            ));
         }
         check_header_timeout(self.http.header_timeout)
             .map_err(|e| at(&[Key("http"), Key("header_timeout")], e))?;

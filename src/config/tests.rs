@@ -457,3 +457,22 @@ mod start {
         assert!(!dir.join("new").exists(), "checking creates nothing");
     }
 }
+
+#[test]
+fn engine_max_power_kw_defaults_to_a_gigawatt_and_must_be_positive() {
+    let c = Config::parse(MINIMAL, "t.toml").unwrap();
+    assert_eq!(c.engine.max_power_kw, 1_000_000.0);
+    let c = Config::parse(
+        &format!("[engine]\nmax_power_kw = 5000\n{MINIMAL}"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.engine.max_power_kw, 5000.0);
+    for bad in ["0", "-1", "inf", "nan"] {
+        let e = err_of(&format!("[engine]\nmax_power_kw = {bad}\n{MINIMAL}"));
+        assert!(
+            e.starts_with("bad.toml:2:") && e.contains("max_power_kw"),
+            "{bad}: {e}"
+        );
+    }
+}

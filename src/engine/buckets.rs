@@ -37,6 +37,22 @@ fn div_floor(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
 }
 
+/// The share of `energy` that falls on `part` ms of an interval `len` ms long (the product
+/// first, as always; the fraction first where the product would overflow).
+fn share(energy: f64, part: i64, len: i64) -> f64 {
+    let x = energy * part as f64 / len as f64;
+    if x.is_finite() {
+        x
+    } else {
+        energy * (part as f64 / len as f64)
+    }
+}
+
+/// An hour's energy as stored (f32), saturating instead of becoming infinite.
+fn to_hour(x: f64) -> f32 {
+    x.clamp(f32::MIN as f64, f32::MAX as f64) as f32
+}
+
 impl Buckets {
     /// `min_hours`: hours of minute buckets; `hour_len`: hours of history.
     pub fn new(min_hours: i64, hour_len: i64) -> Buckets {
@@ -101,7 +117,7 @@ impl Buckets {
             }
             if hour > h - self.hour_len {
                 let hs = self.hslot(hour);
-                self.hr_e[hs] = (self.hr_e[hs] as f64 + e) as f32;
+                self.hr_e[hs] = to_hour(self.hr_e[hs] as f64 + e);
                 self.hr_c[hs] = (self.hr_c[hs] as u64 + c).min(HOUR_MS as u64) as u32;
             }
         }
@@ -144,7 +160,7 @@ impl Buckets {
                 let next = ((m + 1) * MINUTE_MS).min(end);
                 let part = next - t;
                 let s = self.mslot(m);
-                self.min_e[s] += sign * c.energy * part as f64 / len as f64;
+                self.min_e[s] += share(sign * c.energy, part, len);
                 if c.covered {
                     let v = self.min_c[s] as i64 + sign as i64 * part;
                     self.min_c[s] = v.clamp(0, MINUTE_MS) as u16;
@@ -156,8 +172,7 @@ impl Buckets {
                 let part = next - t;
                 if hour >= hour_start {
                     let s = self.hslot(hour);
-                    self.hr_e[s] =
-                        (self.hr_e[s] as f64 + sign * c.energy * part as f64 / len as f64) as f32;
+                    self.hr_e[s] = to_hour(self.hr_e[s] as f64 + share(sign * c.energy, part, len));
                     if c.covered {
                         let v = self.hr_c[s] as i64 + sign as i64 * part;
                         self.hr_c[s] = v.clamp(0, HOUR_MS) as u32;

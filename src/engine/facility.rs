@@ -32,6 +32,10 @@ pub struct Agg {
     pub renewable: f64,
     pub total_c: f64,
     pub it_c: f64,
+    /// Renewable energy over the common covered time (the buckets every total and IT meter
+    /// covers), as `total_c` and `it_c`.
+    #[serde(default)]
+    pub renewable_c: f64,
     pub common_ms: i64,
     /// Covered ms per meter (in the facility's meter order).
     pub meter_ms: Vec<i64>,
@@ -51,6 +55,7 @@ impl Agg {
         self.renewable += sign * o.renewable;
         self.total_c += sign * o.total_c;
         self.it_c += sign * o.it_c;
+        self.renewable_c += sign * o.renewable_c;
         self.common_ms += sign as i64 * o.common_ms;
         for (a, b) in self.meter_ms.iter_mut().zip(&o.meter_ms) {
             *a += sign as i64 * b;
@@ -89,6 +94,7 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
     if all_core_covered {
         a.total_c = tot;
         a.it_c = it;
+        a.renewable_c = a.renewable;
         a.common_ms = res_ms;
     }
     a
@@ -103,6 +109,16 @@ pub fn range_agg(meters: &[MeterSlot], from: i64, to: i64, res_ms: i64) -> Agg {
     a
 }
 
+/// A sum as shown: finite whatever the config's weights and bounds (saturated at the largest
+/// f64; NaN, from an infinite sum less another, as 0).
+fn finite(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(-f64::MAX, f64::MAX)
+    }
+}
+
 /// Window values from sums over a window of `len_ms` ending at `end_ms`.
 pub fn values(
     meters: &[MeterSlot],
@@ -112,8 +128,10 @@ pub fn values(
     min_coverage: f64,
 ) -> WindowValues {
     let len = (end_ms - start_ms).max(1) as f64;
+    // Every reading and interval is bounded (max_power_kw), so the sums are finite; a ratio of
+    // them need not be (a tiny IT energy), and neither is shown unless finite (CONTRACT §10).
     let pue = if a.it_c > 0.0 && a.common_ms > 0 {
-        Some(a.total_c / a.it_c)
+        Some(a.total_c / a.it_c).filter(|p| p.is_finite())
     } else {
         None
     };
@@ -126,7 +144,9 @@ pub fn values(
             Some(acc.map_or(c, |x| x.min(c)))
         });
     let renewable_share = match ren_cov {
-        Some(c) if c >= min_coverage && a.total > 0.0 => Some(a.renewable / a.total),
+        Some(c) if c >= min_coverage && a.total > 0.0 => {
+            Some(a.renewable / a.total).filter(|s| s.is_finite())
+        }
         _ => None,
     };
     WindowValues {
@@ -134,14 +154,14 @@ pub fn values(
         coverage: a.common_ms as f64 / len,
         renewable_share,
         energy_kwh: Energies {
-            total: a.total,
-            it: a.it,
-            renewable: a.renewable,
+            total: finite(a.total),
+            it: finite(a.it),
+            renewable: finite(a.renewable),
         },
         covered_energy_kwh: Some(Energies {
-            total: a.total_c,
-            it: a.it_c,
-            renewable: 0.0,
+            total: finite(a.total_c),
+            it: finite(a.it_c),
+            renewable: finite(a.renewable_c),
         }),
         start_ms,
         end_ms,

@@ -87,15 +87,35 @@ impl MeterRules {
     fn too_much(&self, energy: f64, span_ms: i64) -> bool {
         match self.max_power_kw {
             Some(max) if span_ms > 0 => energy / hours(span_ms) > max * (1.0 + 1e-9),
-            _ => false,
+            _ => !energy.is_finite(),
         }
+    }
+
+    /// An interval's contribution, and whether it implies a mean power above the bound. Such an
+    /// interval adds no energy and no covered time: its energy is not known (the reading that
+    /// ends it is rejected when it is the one being taken; an interval that a later reading
+    /// made implausible, e.g. a reset after an absurd register value, adds nothing).
+    fn interval(&self, start: i64, end: i64, energy: f64, covered: bool) -> (Contribution, bool) {
+        let bad = self.too_much(energy, end - start);
+        let c = Contribution {
+            start,
+            end,
+            energy: if bad { 0.0 } else { energy },
+            covered: covered && !bad,
+        };
+        (c, bad)
+    }
+
+    /// Trapezoid energy of two power samples `span_ms` apart (halves first: no overflow).
+    fn trapezoid(a: f64, b: f64, span_ms: i64) -> f64 {
+        (a / 2.0 + b / 2.0) * hours(span_ms)
     }
 
     /// Energy of a register going from `old` down to `new` that was judged a reset.
     fn reset_energy(&self, old: f64, new: f64) -> f64 {
         match self.register_max {
             // A decrease from the top tenth of the register to its bottom tenth is a rollover.
-            Some(max) if old >= 0.9 * max && new <= 0.1 * max => (max - old) + new,
+            Some(max) if old >= 0.9 * max && old <= max && new <= 0.1 * max => (max - old) + new,
             _ => new,
         }
     }
@@ -134,16 +154,11 @@ impl MeterRules {
                     out.glitches.append(&mut held);
                     let span = r.ts - g.ts;
                     let covered = span <= self.max_gap_ms;
-                    let energy = e - g_e;
-                    if self.too_much(energy, span) {
+                    let (c, bad) = self.interval(g.ts, r.ts, e - g_e, covered);
+                    if bad {
                         out.implausible.push(i);
                     }
-                    out.contribs.push(Contribution {
-                        start: g.ts,
-                        end: r.ts,
-                        energy,
-                        covered,
-                    });
+                    out.contribs.push(c);
                     good = Some((r, Some(i)));
                     prev = Some(r);
                     out.eligible[i] = Some(r.ts);
@@ -156,15 +171,11 @@ impl MeterRules {
                     let h0 = tail[first];
                     let energy = self.reset_energy(g_e, h0.energy_kwh.unwrap_or(0.0));
                     let covered = h0.ts - g.ts <= self.max_gap_ms;
-                    if self.too_much(energy, h0.ts - g.ts) {
+                    let (c, bad) = self.interval(g.ts, h0.ts, energy, covered);
+                    if bad {
                         out.implausible.push(first);
                     }
-                    out.contribs.push(Contribution {
-                        start: g.ts,
-                        end: h0.ts,
-                        energy,
-                        covered,
-                    });
+                    out.contribs.push(c);
                     good = Some((h0, Some(first)));
                     prev = Some(h0);
                     out.eligible[first] = Some(r.ts);
@@ -187,15 +198,11 @@ impl MeterRules {
             match (p.energy_kwh, r.energy_kwh) {
                 (Some(pe), Some(e)) => {
                     if e >= pe {
-                        if self.too_much(e - pe, span) {
+                        let (c, bad) = self.interval(p.ts, r.ts, e - pe, span <= self.max_gap_ms);
+                        if bad {
                             out.implausible.push(i);
                         }
-                        out.contribs.push(Contribution {
-                            start: p.ts,
-                            end: r.ts,
-                            energy: e - pe,
-                            covered: span <= self.max_gap_ms,
-                        });
+                        out.contribs.push(c);
                         good = Some((r, Some(i)));
                         prev = Some(r);
                         out.eligible[i] = Some(r.ts);
@@ -208,12 +215,12 @@ impl MeterRules {
                 _ => {
                     match (p.power_kw, r.power_kw) {
                         (Some(a), Some(b)) if span <= self.max_gap_ms => {
-                            out.contribs.push(Contribution {
-                                start: p.ts,
-                                end: r.ts,
-                                energy: (a + b) / 2.0 * hours(span),
-                                covered: true,
-                            });
+                            let energy = Self::trapezoid(a, b, span);
+                            let (c, bad) = self.interval(p.ts, r.ts, energy, true);
+                            if bad {
+                                out.implausible.push(i);
+                            }
+                            out.contribs.push(c);
                         }
                         _ => {
                             out.contribs.push(Contribution {
@@ -334,12 +341,13 @@ impl MeterState {
                 }
             }
             _ => match (p.power_kw, r.power_kw) {
-                (Some(a), Some(b)) if span <= self.rules.max_gap_ms => Contribution {
-                    start: p.ts,
-                    end: r.ts,
-                    energy: (a + b) / 2.0 * hours(span),
-                    covered: true,
-                },
+                (Some(a), Some(b)) if span <= self.rules.max_gap_ms => {
+                    let energy = MeterRules::trapezoid(a, b, span);
+                    match self.rules.interval(p.ts, r.ts, energy, true) {
+                        (_, true) => return Some(Err(Reason::Implausible)),
+                        (c, false) => c,
+                    }
+                }
                 _ => Contribution {
                     start: p.ts,
                     end: r.ts,

@@ -209,7 +209,9 @@ impl Engine {
                             MeterRules {
                                 max_gap_ms: m.max_gap.unwrap_or(cfg.engine.max_gap).ms(),
                                 lateness_ms: cfg.engine.allowed_lateness.ms(),
-                                max_power_kw: m.max_power_kw,
+                                max_power_kw: Some(
+                                    m.max_power_kw.unwrap_or(cfg.engine.max_power_kw),
+                                ),
                                 register_max: m.register_max,
                             },
                             Buckets::new(min_hours, hour_len),
@@ -479,8 +481,15 @@ impl Engine {
         }
     }
 
-    /// Brings every window up to its facility's last step (after late data) without new steps.
+    /// Brings every window up to its facility's last step (after late data) without new steps,
+    /// or back to the current watermark where that fell below the last step.
+    ///
+    /// The watermark is a function of the readings taken, but it can fall back: a meter left
+    /// out for lagging more than `max_lag` holds it again once it reports. Steps (and the
+    /// alerts evaluated on them) only move forward, so the last step depends on the order the
+    /// readings arrived in; the windows shown end at the watermark the readings give now.
     fn refresh(&mut self) {
+        let max_lag = self.cfg.engine.max_lag.ms();
         for f in &mut self.facilities {
             if let Some(d) = f.dirty_from.take() {
                 for w in &mut f.windows {
@@ -488,8 +497,10 @@ impl Engine {
                 }
             }
             if let Some(s) = f.last_step {
+                let end = watermark(&f.meters, f.first_seen, max_lag)
+                    .map_or(s, |wm| floor_to(wm, MINUTE_MS).min(s));
                 for w in &mut f.windows {
-                    w.move_to(&f.meters, s);
+                    w.move_to(&f.meters, end);
                 }
             }
         }

@@ -63,6 +63,7 @@ struct Sums {
     renewable: Dd,
     total_c: Dd,
     it_c: Dd,
+    renewable_c: Dd,
     common_ms: i64,
     meter_ms: Vec<i64>,
 }
@@ -76,6 +77,7 @@ impl Sums {
         self.renewable.add(a.renewable * n);
         self.total_c.add(a.total_c * n);
         self.it_c.add(a.it_c * n);
+        self.renewable_c.add(a.renewable_c * n);
         self.common_ms = self
             .common_ms
             .saturating_add(a.common_ms.saturating_mul(times));
@@ -92,6 +94,7 @@ impl Sums {
             renewable: self.renewable.minus(o.renewable),
             total_c: self.total_c.minus(o.total_c),
             it_c: self.it_c.minus(o.it_c),
+            renewable_c: self.renewable_c.minus(o.renewable_c),
             common_ms: self.common_ms - o.common_ms,
             meter_ms: self
                 .meter_ms

@@ -472,3 +472,198 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
     assert!((ws.get("1h").unwrap().pue.unwrap() - 1.4).abs() < 1e-9);
     assert!((ws.get("1h").unwrap().coverage - 1.0).abs() < 1e-9);
 }
+
+/// A meter left out of the watermark for lagging holds it again once it reports: the watermark
+/// falls back, and the windows shown end at it, as they do when the same readings arrive in
+/// time order (the last step, which only moves forward, depends on the arrival order).
+#[test]
+fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
+    let mut late = Engine::new(&cfg(BASIC, ""));
+    feed(&mut late, "grid", T0, T0 + 75 * M, M, 1300.0);
+    feed(&mut late, "it-a", T0, T0 + 75 * M, M, 500.0);
+    feed(&mut late, "it-b", T0, T0 + 10 * M, M, 500.0);
+    run(&mut late);
+    assert_eq!(late.watermark(0), Some(T0 + 75 * M), "it-b left out");
+    feed(&mut late, "it-b", T0 + 70 * M, T0 + 70 * M, M, 500.0);
+    run(&mut late);
+    assert_eq!(late.watermark(0), Some(T0 + 70 * M), "it-b holds it again");
+
+    let mut in_order = Engine::new(&cfg(BASIC, ""));
+    for k in 0..=75 {
+        feed(&mut in_order, "grid", T0 + k * M, T0 + k * M, M, 1300.0);
+        feed(&mut in_order, "it-a", T0 + k * M, T0 + k * M, M, 500.0);
+        if k <= 10 || k == 70 {
+            feed(&mut in_order, "it-b", T0 + k * M, T0 + k * M, M, 500.0);
+        }
+        run(&mut in_order);
+    }
+    assert_eq!(in_order.watermark(0), Some(T0 + 70 * M));
+
+    let (a, b) = (late.snapshot(WALL), in_order.snapshot(WALL));
+    for name in ["15m", "1h", "24h"] {
+        let (x, y) = (w(&a, name), w(&b, name));
+        assert_eq!(x.end_ms, T0 + 70 * M, "{name} ends at the watermark");
+        assert_eq!((x.start_ms, x.end_ms), (y.start_ms, y.end_ms), "{name}");
+        assert_eq!(x.coverage, y.coverage, "{name}");
+        assert!(
+            (x.energy_kwh.total - y.energy_kwh.total).abs() < 1e-9,
+            "{name}: {x:?} vs {y:?}"
+        );
+    }
+}
+
+fn energy(ts: i64, kwh: f64) -> Reading {
+    Reading {
+        ts,
+        power_kw: None,
+        energy_kwh: Some(kwh),
+    }
+}
+
+/// One hour, windows 15m and 1h, the compliance window 1h: grid a register at 1600 kW, it-a a
+/// power meter and it-b a register at 500 kW each (PUE 1.6, a breach of 1.3). After each
+/// minute's readings, the `extra` readings listed for that minute arrive; their verdicts are
+/// returned.
+fn pue_16_hour(extra: &[(i64, &str, Reading)]) -> (Engine, Vec<Verdict>) {
+    let text = format!(
+        "[engine]\nwindows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"\n\
+         [[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\n\
+         class = \"large\"\ncommissioned = \"2023-06-01\"\n{BASIC}"
+    );
+    let mut e = Engine::new(&Config::parse(&text, "t.toml").unwrap());
+    let mut verdicts = Vec::new();
+    for k in 0..=60 {
+        let t = T0 + k * M;
+        for (meter, r) in [
+            ("grid", energy(t, 1000.0 + 1600.0 * k as f64 / 60.0)),
+            ("it-a", power(t, 500.0)),
+            ("it-b", energy(t, 2000.0 + 500.0 * k as f64 / 60.0)),
+        ] {
+            let m = e.lookup("f", meter).unwrap();
+            assert_eq!(e.ingest(m, r, WALL), Verdict::Accepted, "{meter} {r:?}");
+        }
+        for (_, meter, r) in extra.iter().filter(|x| x.0 == k) {
+            let m = e.lookup("f", meter).unwrap();
+            verdicts.push(e.ingest(m, *r, WALL));
+        }
+    }
+    run(&mut e);
+    (e, verdicts)
+}
+
+/// CONTRACT §10: absurd power readings and register jumps (in order and late) are
+/// `implausible` under the default 1 GW bound; the windows, the verdict and the hourly
+/// history are those of the honest data (PUE 1.6, a breach), and every value stays finite.
+#[test]
+fn absurd_readings_are_implausible_and_change_nothing() {
+    let (mut honest, _) = pue_16_hour(&[]);
+    let absurd = [
+        // Two IT power readings of 1e300 kW (they made the PUE 5.8e-296, "compliant").
+        (30, "it-a", power(T0 + 30 * M + 30_000, 1e300)),
+        (31, "it-a", power(T0 + 31 * M + 30_000, 1e300)),
+        (40, "it-a", power(T0 + 40 * M + 30_000, 1e308)),
+        // Register jumps: in order, and late (inside the lateness, splitting an interval).
+        (45, "it-b", energy(T0 + 45 * M + 30_000, 1e300)),
+        (50, "it-b", energy(T0 + 50 * M + 30_000, 1e308)),
+        (55, "it-b", energy(T0 + 47 * M + 30_000, 1e308)),
+        (56, "grid", energy(T0 + 56 * M + 30_000, 1e300)),
+        (58, "grid", energy(T0 + 52 * M + 30_000, 1e308)),
+        // Just above the bound: 1 GW for 30 s is 8333.3 kWh.
+        (
+            59,
+            "it-b",
+            energy(T0 + 59 * M + 30_000, 2000.0 + 500.0 * 59.0 / 60.0 + 8400.0),
+        ),
+        (59, "it-a", power(T0 + 59 * M + 30_000, 1_000_001.0)),
+    ];
+    let (mut attacked, verdicts) = pue_16_hour(&absurd);
+    assert_eq!(
+        verdicts,
+        vec![Verdict::Rejected(Reason::Implausible); absurd.len()]
+    );
+    let (a, b) = (honest.snapshot(T0 + H), attacked.snapshot(T0 + H));
+    let (fa, fb) = (&a.facilities[0], &b.facilities[0]);
+    let pue = w(&b, "1h").pue.unwrap();
+    assert!((pue - 1.6).abs() < 1e-9, "PUE {pue}");
+    assert_eq!(fb.windows, fa.windows, "every window as on the honest data");
+    assert_eq!((fb.status, fb.grade), (Status::Breach, None));
+    for (_, v) in &fb.windows.0 {
+        let e = v.energy_kwh;
+        assert!(e.total.is_finite() && e.it.is_finite() && e.renewable.is_finite());
+    }
+    for meter in ["grid", "it-a", "it-b"] {
+        let m = attacked.lookup("f", meter).unwrap();
+        assert_eq!(
+            attacked.meter_history(m),
+            honest.meter_history(m),
+            "{meter}: hourly history"
+        );
+    }
+    let implausible = |e: &Engine| {
+        e.counters()
+            .rejected
+            .iter()
+            .find(|x| x.0 == "f" && x.1 == Reason::Implausible)
+            .map_or(0, |x| x.2)
+    };
+    assert_eq!(implausible(&attacked), absurd.len() as u64);
+    assert_eq!(implausible(&honest), 0);
+}
+
+/// A meter's own `max_power_kw` replaces `[engine] max_power_kw`, both ways.
+#[test]
+fn a_meters_own_bound_replaces_the_engine_bound() {
+    let meters = BASIC.replace(
+        "id = \"it-a\"\n  role = \"it\"",
+        "id = \"it-a\"\n  role = \"it\"\n  max_power_kw = 5000",
+    );
+    let mut e = Engine::new(&cfg(&meters, "max_power_kw = 2000"));
+    let (grid, it_a) = (
+        e.lookup("f", "grid").unwrap(),
+        e.lookup("f", "it-a").unwrap(),
+    );
+    assert_eq!(e.ingest(it_a, power(T0, 4000.0), WALL), Verdict::Accepted);
+    assert_eq!(
+        e.ingest(it_a, power(T0 + M, 5001.0), WALL),
+        Verdict::Rejected(Reason::Implausible)
+    );
+    assert_eq!(
+        e.ingest(grid, power(T0, 2001.0), WALL),
+        Verdict::Rejected(Reason::Implausible)
+    );
+    assert_eq!(e.ingest(grid, energy(T0, 0.0), WALL), Verdict::Accepted);
+    // 2000 kW for a minute is 33.3 kWh.
+    assert_eq!(
+        e.ingest(grid, energy(T0 + M, 34.0), WALL),
+        Verdict::Rejected(Reason::Implausible)
+    );
+    assert_eq!(
+        e.ingest(grid, energy(T0 + M, 33.0), WALL),
+        Verdict::Accepted
+    );
+}
+
+/// The energies over the common covered time carry the renewable energy in it, by the rule of
+/// total and IT: on-site PV (total and renewable, 300 kW) over an hour in which it-a is silent
+/// for 20 minutes has 200 kWh in C(W), of 300 kWh in W.
+#[test]
+fn covered_renewable_energy_is_the_renewable_energy_over_the_common_covered_time() {
+    let meters = format!(
+        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
+    );
+    let mut e = Engine::new(&cfg(&meters, ""));
+    feed(&mut e, "grid", T0, T0 + H, M, 1000.0);
+    feed(&mut e, "pv", T0, T0 + H, M, 300.0);
+    feed(&mut e, "it-b", T0, T0 + H, M, 500.0);
+    feed(&mut e, "it-a", T0, T0 + 20 * M, M, 500.0);
+    feed(&mut e, "it-a", T0 + 40 * M, T0 + H, M, 500.0);
+    run(&mut e);
+    let s = e.snapshot(T0 + H);
+    let v = w(&s, "1h");
+    assert!((v.energy_kwh.renewable - 300.0).abs() < 1e-9, "{v:?}");
+    let c = v.covered_energy_kwh.unwrap();
+    assert!((c.renewable - 200.0).abs() < 1e-9, "{c:?}");
+    assert!((c.total - 1300.0 * 40.0 / 60.0).abs() < 1e-9, "{c:?}");
+    let between = e.window_between(0, T0, T0 + H).covered_energy_kwh.unwrap();
+    assert!((between.renewable - 200.0).abs() < 1e-9, "{between:?}");
+}

@@ -23,6 +23,14 @@ fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     g
 }
 
+/// Sets one series of `g`, or leaves it out when `v` is not finite: a value is never NaN or
+/// Inf (CONTRACT §10).
+fn set(g: &GaugeVec, labels: &[&str], v: f64) {
+    if v.is_finite() {
+        g.with_label_values(labels).set(v);
+    }
+}
+
 fn plain_gauge(reg: &Registry, name: &str, help: &str, v: f64) {
     let g = prometheus::Gauge::new(name, help).expect("valid metric definition");
     g.set(v);
@@ -117,25 +125,19 @@ pub fn render_snapshot(s: &Snapshot) -> String {
         let id = f.id.as_str();
         for (w, v) in &f.windows.0 {
             if let Some(p) = v.pue {
-                pue.with_label_values(&[id, f.tier.as_str(), w]).set(p);
+                set(&pue, &[id, f.tier.as_str(), w], p);
             }
-            cov.with_label_values(&[id, w]).set(v.coverage);
+            set(&cov, &[id, w], v.coverage);
             if let Some(r) = v.renewable_share {
-                ren.with_label_values(&[id, w]).set(r);
+                set(&ren, &[id, w], r);
             }
-            energy
-                .with_label_values(&[id, w, "total"])
-                .set(v.energy_kwh.total);
-            energy
-                .with_label_values(&[id, w, "it"])
-                .set(v.energy_kwh.it);
-            energy
-                .with_label_values(&[id, w, "renewable"])
-                .set(v.energy_kwh.renewable);
+            set(&energy, &[id, w, "total"], v.energy_kwh.total);
+            set(&energy, &[id, w, "it"], v.energy_kwh.it);
+            set(&energy, &[id, w, "renewable"], v.energy_kwh.renewable);
         }
-        ceiling.with_label_values(&[id]).set(f.pue_ceiling);
+        set(&ceiling, &[id], f.pue_ceiling);
         if let Some(t) = f.renewable_target {
-            target.with_label_values(&[id]).set(t);
+            set(&target, &[id], t);
         }
         for st in Status::ALL {
             status
@@ -206,4 +208,63 @@ async fn metrics(State(s): State<Arc<Shared>>, access: super::auth::Access) -> R
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::{Engine, Reading};
+
+    /// A series whose value is not finite is left out (CONTRACT §10); the others stay.
+    #[test]
+    fn no_value_is_nan_or_inf() {
+        let cfg = Config::parse(crate::config::tests::MINIMAL, "t.toml").unwrap();
+        let mut e = Engine::new(&cfg);
+        const T0: i64 = 1_767_225_600_000;
+        for (meter, kw) in [("grid", 1600.0), ("it", 1000.0)] {
+            let m = e.lookup("a-1", meter).unwrap();
+            for k in 0..=60 {
+                let r = Reading {
+                    ts: T0 + k * 60_000,
+                    power_kw: Some(kw),
+                    energy_kwh: None,
+                };
+                e.ingest(m, r, T0 + 3_600_000);
+            }
+        }
+        e.advance(&mut |_| {});
+        let mut s = e.snapshot(T0 + 3_600_000);
+        let f = &mut s.facilities[0];
+        f.renewable_target = Some(f64::NAN);
+        for (k, (_, v)) in f.windows.0.iter_mut().enumerate() {
+            if k == 0 {
+                v.pue = Some(f64::INFINITY);
+                v.coverage = f64::NAN;
+                v.renewable_share = Some(f64::NEG_INFINITY);
+                v.energy_kwh.total = f64::INFINITY;
+                v.energy_kwh.it = f64::NAN;
+            }
+        }
+        let text = render_snapshot(&s);
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap_or("");
+            let v: f64 = value.parse().unwrap_or(f64::NAN);
+            assert!(v.is_finite(), "{line}");
+        }
+        assert!(
+            text.contains("dcpue_pue_ratio{facility=\"a-1\",tier=\"core\",window=\"1h\"} 1.6"),
+            "{text}"
+        );
+        let left: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains("window=\"15m\""))
+            .collect();
+        assert_eq!(
+            left,
+            ["dcpue_energy_kwh{facility=\"a-1\",role=\"renewable\",window=\"15m\"} 0"],
+            "only the broken window's finite series stay"
+        );
+        assert!(!text.contains("dcpue_renewable_target_ratio{"), "{text}");
+    }
 }

@@ -215,3 +215,25 @@ fn readings_outside_lateness_become_final_and_memory_stays_small() {
     assert!(m.recent.len() <= 32, "recent {}", m.recent.len());
     assert!(close(sum(&m, 0, 1999).0, 1999.0));
 }
+
+/// A register whose first reading is absurd (nothing before it to judge it by) then runs on
+/// honestly from 50 000 kWh: three readings below it are a reset, whose energy (the new value,
+/// 50 000 kWh in a minute) implies far more than the bound. That interval adds no energy and
+/// no covered time; the honest intervals after it count.
+#[test]
+fn a_reset_implying_more_than_the_bound_adds_nothing() {
+    let mut r = rules();
+    r.max_power_kw = Some(1_000_000.0);
+    let mut m = meter(r);
+    m.ingest(e(0, 1e300)).unwrap();
+    for k in 1..=4 {
+        m.ingest(e(k, 50_000.0 + 10.0 * (k - 1) as f64)).unwrap();
+    }
+    let (en, cov) = sum(&m, 0, 4);
+    assert!(
+        close(en, 30.0),
+        "energy {en}: only 1..4 min at 10 kWh a minute"
+    );
+    assert!(close(cov, 3.0), "covered minutes {cov}");
+    assert!(m.buckets.hour(T0 / HOUR_MS).0.is_finite());
+}
