@@ -6,50 +6,20 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use dcpue::alerts::{ActiveAlertMetric, AlertDelivery, AlertEngine};
 use dcpue::config::Config;
 use dcpue::engine::{Energies, FacilityStep, WindowValues, Windows};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::Value;
-use support::{free_port, promtool_check_metrics, Alertmanager};
+use support::{free_port, promtool_check_metrics, start_receiver, Alertmanager};
 
 const MIN: i64 = 60_000;
 /// Event time of the synthetic series: 2025-06-01T00:00:00Z, far from the wall clock, so a
 /// startsAt taken from event time would show.
 const T0: i64 = 1_748_736_000_000;
-
-type Inbox = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A plain HTTP receiver on loopback recording every JSON POST by path (the operator's
-/// webhook endpoint).
-async fn start_receiver() -> (u16, Inbox) {
-    let inbox: Inbox = Arc::default();
-    let app = Router::new()
-        .route(
-            "/{name}",
-            post(
-                |State(inbox): State<Inbox>, Path(name): Path<String>, body: String| async move {
-                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    inbox.lock().unwrap().push((name, v));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(inbox.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, inbox)
-}
 
 fn start_alertmanager(receiver_port: u16) -> Alertmanager {
     Alertmanager::start(&format!(
@@ -163,7 +133,7 @@ fn ours(a: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pue_alert_fires_and_resolves_in_a_real_alertmanager() {
-    let (rport, inbox) = start_receiver().await;
+    let (rport, inbox) = start_receiver();
     let am = start_alertmanager(rport);
     let http = reqwest::Client::new();
     eventually("alertmanager ready", || {

@@ -58,20 +58,7 @@ compliance_window = "1h"
 alertmanagers = ["http://127.0.0.1:{}"]
 resend_every = "2s"
 
-[[facility]]
-id = "f1"
-name = "南昌核心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#,
+{F1_GRID_IT}"#,
         am.port
     );
     let d = Dcpue::start(&broker.url(), &rest);

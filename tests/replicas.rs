@@ -11,12 +11,9 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::Router;
 use serde_json::Value;
 use support::*;
 
@@ -24,40 +21,6 @@ const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 /// `window_every` of both replicas.
 const EVERY: i64 = 5 * M;
-
-type Inbox = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// The operator's webhook endpoint: records every JSON POST by path. Serves on the listener it
-/// bound, in a thread of its own, for as long as the test runs.
-fn start_receiver() -> (u16, Inbox) {
-    let inbox: Inbox = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-    let port = listener.local_addr().expect("receiver addr").port();
-    listener.set_nonblocking(true).expect("nonblocking");
-    let app = Router::new()
-        .route(
-            "/{name}",
-            post(
-                |State(inbox): State<Inbox>, Path(name): Path<String>, body: String| async move {
-                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    inbox.lock().unwrap().push((name, v));
-                    "ok"
-                },
-            ),
-        )
-        .with_state(inbox.clone());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let _ = axum::serve(l, app).await;
-        });
-    });
-    (port, inbox)
-}
 
 /// The notifications of the PueAboveCeiling group of f1 with `status`, from either
 /// Alertmanager.
@@ -177,20 +140,7 @@ bucket = "dcpue"
 token_file = "{}"
 window_every = "5m"
 
-[[facility]]
-id = "f1"
-name = "南昌核心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#,
+{F1_GRID_IT}"#,
         am1.port,
         am2.port,
         vm.url(),

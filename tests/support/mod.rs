@@ -642,3 +642,58 @@ impl Alertmanager {
         Alertmanager { port, dir, proc }
     }
 }
+
+/// One core facility `f1` (large, commissioned 2023-06-01: ceiling 1.3) with a `grid` (total)
+/// and an `it` meter.
+pub const F1_GRID_IT: &str = r#"
+[[facility]]
+id = "f1"
+name = "南昌核心"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+
+/// JSON bodies a [`start_receiver`] got, with the last path segment they were posted to.
+pub type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// An operator's webhook endpoint on loopback (Alertmanager's or dcpue's webhooks post to
+/// `http://127.0.0.1:{port}/{name}`): records every JSON POST. Serves, on the listener it
+/// bound, from a thread of its own for as long as the test runs.
+pub fn start_receiver() -> (u16, Inbox) {
+    use axum::extract::{Path as UrlPath, State};
+    let inbox: Inbox = Default::default();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+    let port = listener.local_addr().expect("receiver addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let app = axum::Router::new()
+        .route(
+            "/{name}",
+            axum::routing::post(
+                |State(inbox): State<Inbox>, UrlPath(name): UrlPath<String>, body: String| async move {
+                    let v = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                    inbox.lock().unwrap().push((name, v));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(inbox.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(l, app).await;
+        });
+    });
+    (port, inbox)
+}
