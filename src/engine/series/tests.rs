@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::config::fixture::facility;
 use crate::config::Config;
 use crate::engine::{Reading, Verdict};
 
@@ -15,6 +16,11 @@ const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 800 * D;
 
 fn engine(min_coverage: f64) -> Engine {
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter("it-a", "it")
+        .meter("it-b", "it")
+        .raw("  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]");
     let text = format!(
         r#"
 [engine]
@@ -23,26 +29,7 @@ compliance_window = "365d"
 max_gap = "30m"
 min_coverage = {min_coverage}
 
-[[facility]]
-id = "f"
-name = "F"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-  [[facility.meter]]
-  id = "it-b"
-  role = "it"
-  [[facility.meter]]
-  id = "pv"
-  role = ["total", "renewable"]
-"#
+{f}"#
     );
     Engine::new(&Config::parse(&text, "test.toml").expect("config"))
 }

@@ -2,26 +2,12 @@
 //! the cap that keeps file descriptors for storage.
 
 use super::*;
+use crate::config::fixture::facility;
 use crate::config::Config;
 
-const FACILITY: &str = r#"
-[[facility]]
-id = "f"
-name = "F"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-
 fn parse(http: &str) -> Result<Config, String> {
-    Config::parse(&format!("[http]\n{http}\n{FACILITY}"), "t.toml").map_err(|e| e.to_string())
+    let f = facility("f").grid_and_it();
+    Config::parse(&format!("[http]\n{http}\n{f}"), "t.toml").map_err(|e| e.to_string())
 }
 
 #[test]
