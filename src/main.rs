@@ -221,9 +221,27 @@ async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
     token.cancel();
 }
 
+/// Commands that only print end quietly when their reader goes away (`dcpue check-config … |
+/// head`), as other command-line tools do, instead of panicking in `println!`. Only for them:
+/// the network commands keep Rust's default, where a closed socket is an error, not a signal.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called at start, before any other thread exists; it restores the default
+    // action of one signal and touches no memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    if matches!(
+        cli.command,
+        Command::CheckConfig { .. } | Command::BrokerAcl { .. }
+    ) {
+        default_sigpipe();
+    }
     let result: Result<(), String> = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Report(args) => dcpue::report::run_report(&args).map_err(|e| e.to_string()),

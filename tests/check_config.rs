@@ -205,3 +205,26 @@ fn a_value_from_the_environment_is_checked_and_named() {
         "{err}"
     );
 }
+
+/// `dcpue check-config FILE | head -1`: the reader goes away after one line; check-config
+/// ends quietly (no panic, no "Broken pipe" message), as other command-line tools do.
+#[test]
+fn check_config_piped_into_head_ends_quietly() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/jiangxi.toml");
+    let mut child = Command::new(dcpue_bin())
+        .arg("check-config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dcpue check-config");
+    // Read nothing and close the pipe at once: every line it prints meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
