@@ -32,7 +32,9 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
     );
     let base = format!("http://127.0.0.1:{http}");
     let log = || std::fs::read_to_string(dir.path().join("demo.err")).unwrap_or_default();
-    let facilities = eventually(Duration::from_secs(60), || {
+    // The year's backfill takes ~40 s on a quiet 2-core machine; the limit is a bound on a
+    // hang, not a speed target (that is scripts/bench_startup.sh's), so a loaded machine passes.
+    let facilities = eventually(Duration::from_secs(180), || {
         let (s, body) = http_get(&format!("{base}/api/v1/facilities"))?;
         let v: Value = serde_json::from_str(&body).ok()?;
         let all = v.as_array()?;
@@ -50,7 +52,7 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
     })
     .unwrap_or_else(|| {
         panic!(
-            "within a minute all seven facilities have a PUE in every window; log:\n{}",
+            "within 3 minutes all seven facilities have a PUE in every window; log:\n{}",
             log()
         )
     });
