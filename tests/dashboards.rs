@@ -88,6 +88,10 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
                     "energy_total_kwh",
                     "energy_it_kwh",
                     "energy_renewable_kwh",
+                    "wue",
+                    "erf",
+                    "ref",
+                    "cue",
                 ],
             ),
         ),
@@ -95,7 +99,7 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
             "dcpue_reading",
             (
                 vec!["facility", "meter", "role"],
-                vec!["power_kw", "energy_kwh"],
+                vec!["power_kw", "energy_kwh", "volume_m3"],
             ),
         ),
     ])
@@ -680,6 +684,8 @@ fn promtool_accepts_config_and_rules_and_rule_tests_pass() {
         "PueImplausible",
         "MeterStale",
         "RenewableShareBelowTarget",
+        "WueAboveTarget",
+        "RefBelowTarget",
     ] {
         assert!(
             rules.contains(&format!("- alert: {name}\n")),

@@ -54,6 +54,7 @@ fn wv(pue: Option<f64>, coverage: f64, share: Option<f64>) -> WindowValues {
         renewable_share: share,
         energy_kwh: Energies::default(),
         covered_energy_kwh: None,
+        kpi: Default::default(),
         start_ms: 0,
         end_ms: 0,
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
+use super::kpi::{kpis, KpiContext};
 use super::meter::MeterState;
 use super::snapshot::{Energies, WindowValues};
 
@@ -13,6 +14,12 @@ pub struct MeterSlot {
     pub total: bool,
     pub it: bool,
     pub renewable: bool,
+    /// A water register (m³ in place of kWh), CONTRACT §14.
+    #[serde(default)]
+    pub water: bool,
+    /// Heat energy delivered for reuse, CONTRACT §14.
+    #[serde(default)]
+    pub reused_heat: bool,
     pub weight: f64,
     pub state: MeterState,
 }
@@ -30,6 +37,11 @@ pub struct Agg {
     pub total: f64,
     pub it: f64,
     pub renewable: f64,
+    /// Water m³ and reused heat kWh (CONTRACT §14), weights applied.
+    #[serde(default)]
+    pub water: f64,
+    #[serde(default)]
+    pub reused_heat: f64,
     pub total_c: f64,
     pub it_c: f64,
     pub common_ms: i64,
@@ -49,6 +61,8 @@ impl Agg {
         self.total += sign * o.total;
         self.it += sign * o.it;
         self.renewable += sign * o.renewable;
+        self.water += sign * o.water;
+        self.reused_heat += sign * o.reused_heat;
         self.total_c += sign * o.total_c;
         self.it_c += sign * o.it_c;
         self.common_ms += sign as i64 * o.common_ms;
@@ -80,6 +94,12 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
         if m.renewable {
             a.renewable += we;
         }
+        if m.water {
+            a.water += we;
+        }
+        if m.reused_heat {
+            a.reused_heat += we;
+        }
         if m.core() && c < res_ms {
             all_core_covered = false;
         }
@@ -110,6 +130,7 @@ pub fn values(
     start_ms: i64,
     end_ms: i64,
     min_coverage: f64,
+    kpi: &KpiContext,
 ) -> WindowValues {
     let len = (end_ms - start_ms).max(1) as f64;
     let pue = if a.it_c > 0.0 && a.common_ms > 0 {
@@ -143,6 +164,7 @@ pub fn values(
             it: a.it_c,
             renewable: 0.0,
         }),
+        kpi: kpis(meters, a, start_ms, end_ms, min_coverage, kpi),
         start_ms,
         end_ms,
     }
@@ -215,7 +237,12 @@ impl WindowState {
         }
     }
 
-    pub fn values(&self, meters: &[MeterSlot], min_coverage: f64) -> WindowValues {
+    pub fn values(
+        &self,
+        meters: &[MeterSlot],
+        min_coverage: f64,
+        kpi: &KpiContext,
+    ) -> WindowValues {
         let (from, to) = self.range.unwrap_or((0, 0));
         values(
             meters,
@@ -223,6 +250,7 @@ impl WindowState {
             from * self.res_ms,
             to * self.res_ms,
             min_coverage,
+            kpi,
         )
     }
 }

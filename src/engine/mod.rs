@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod facility;
+pub mod kpi;
 pub mod meter;
 pub mod policy;
 pub mod reading;
@@ -10,7 +11,8 @@ pub mod snapshot;
 
 pub use reading::{Reading, Reason, Verdict};
 pub use snapshot::{
-    Counters, Energies, FacilitySnapshot, MeterSnapshot, Snapshot, Status, WindowValues, Windows,
+    Counters, Energies, FacilitySnapshot, Kpis, MeterSnapshot, Snapshot, Status, WindowValues,
+    Windows,
 };
 
 use crate::config::Config;
@@ -70,6 +72,9 @@ pub struct FacilityState {
     since_recompute: Vec<i64>,
     pub accepted: u64,
     pub rejected: [u64; Reason::ALL.len()],
+    /// Certificates and emission factor from the config (CONTRACT §14): not saved.
+    #[serde(skip)]
+    pub kpi: kpi::KpiContext,
 }
 
 /// The engine. See the module docs; construction from a validated [`Config`].
@@ -109,6 +114,7 @@ impl Engine {
                 .div_euclid(HOUR_MS)
                 + 2;
         let hour_len = HISTORY_DAYS * 24;
+        let tz = cfg.timezone();
         let facilities = cfg
             .facilities
             .iter()
@@ -121,6 +127,8 @@ impl Engine {
                         total: m.has_role(Role::Total),
                         it: m.has_role(Role::It),
                         renewable: m.has_role(Role::Renewable),
+                        water: m.has_role(Role::Water),
+                        reused_heat: m.has_role(Role::ReusedHeat),
                         weight: m.weight,
                         state: MeterState::new(
                             MeterRules {
@@ -147,6 +155,7 @@ impl Engine {
                     since_recompute: vec![0; windows.len()],
                     accepted: 0,
                     rejected: [0; Reason::ALL.len()],
+                    kpi: kpi::KpiContext::new(f, &tz, cfg.policy.grid_emission_factor),
                 }
             })
             .collect();
@@ -273,6 +282,15 @@ impl Engine {
         })
     }
 
+    /// Which payload field carries the meter's register.
+    pub fn register(&self, m: MeterRef) -> reading::Register {
+        if self.facilities[m.facility].meters[m.meter].water {
+            reading::Register::VolumeM3
+        } else {
+            reading::Register::EnergyKwh
+        }
+    }
+
     pub fn facility_index(&self, id: &str) -> Option<usize> {
         self.index.get(id).map(|(fi, _)| *fi)
     }
@@ -308,6 +326,10 @@ impl Engine {
             return Verdict::Rejected(Reason::FutureTimestamp);
         }
         let f = &mut self.facilities[m.facility];
+        // A water meter's register (m³) rides in `energy_kwh` (see ingest::decode); it has no power.
+        if f.meters[m.meter].water && (r.power_kw.is_some() || r.energy_kwh.is_none()) {
+            return Verdict::Rejected(Reason::Malformed);
+        }
         match f.meters[m.meter].state.ingest(r) {
             Ok(effect) => {
                 if f.meters[m.meter].core() {
@@ -382,7 +404,7 @@ impl Engine {
                     w.move_to(&f.meters, step);
                     windows
                         .0
-                        .push((w.name.clone(), w.values(&f.meters, min_cov)));
+                        .push((w.name.clone(), w.values(&f.meters, min_cov, &f.kpi)));
                 }
                 on_step(FacilityStep {
                     facility: fi,
@@ -437,9 +459,9 @@ impl Engine {
                             (
                                 w.name.clone(),
                                 if w.range.is_some() {
-                                    w.values(&f.meters, min_cov)
+                                    w.values(&f.meters, min_cov, &f.kpi)
                                 } else {
-                                    values(&f.meters, &w.agg, 0, 1, min_cov)
+                                    values(&f.meters, &w.agg, 0, 1, min_cov, &f.kpi)
                                 },
                             )
                         })
@@ -487,6 +509,8 @@ impl Engine {
                                 (m.total, Role::Total),
                                 (m.it, Role::It),
                                 (m.renewable, Role::Renewable),
+                                (m.water, Role::Water),
+                                (m.reused_heat, Role::ReusedHeat),
                             ]
                             .iter()
                             .filter(|x| x.0)
@@ -496,7 +520,8 @@ impl Engine {
                             last_ts: newest.and_then(|r| rfc(r.ts)),
                             last_ts_ms: newest.map(|r| r.ts),
                             last_power_kw: newest.and_then(|r| r.power_kw),
-                            last_energy_kwh: newest.and_then(|r| r.energy_kwh),
+                            last_energy_kwh: newest.filter(|_| !m.water).and_then(|r| r.energy_kwh),
+                            last_volume_m3: newest.filter(|_| m.water).and_then(|r| r.energy_kwh),
                             coverage: f
                                 .windows
                                 .iter()
@@ -528,6 +553,8 @@ impl Engine {
                     class: fc.class,
                     pue_ceiling: ceiling,
                     renewable_target: fc.renewable_target,
+                    wue_target: fc.wue_target,
+                    ref_target: fc.ref_target,
                     watermark: wm.and_then(rfc),
                     watermark_ms: wm,
                     stale,
@@ -585,6 +612,7 @@ impl Engine {
             from * res,
             to * res,
             self.cfg.engine.min_coverage,
+            &f.kpi,
         )
     }
 
@@ -643,6 +671,7 @@ fn empty_values() -> WindowValues {
         renewable_share: None,
         energy_kwh: Energies::default(),
         covered_energy_kwh: None,
+        kpi: Kpis::default(),
         start_ms: 0,
         end_ms: 0,
     }

@@ -161,6 +161,10 @@ async fn series(
                         "renewable_share": v.renewable_share,
                         "energy_kwh": v.energy_kwh,
                         "covered_energy_kwh": v.covered_energy_kwh,
+                        "wue": v.kpi.wue,
+                        "erf": v.kpi.erf,
+                        "ref": v.kpi.ref_,
+                        "cue": v.kpi.cue,
                     })
                 })
                 .collect::<Vec<_>>(),

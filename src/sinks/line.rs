@@ -84,13 +84,19 @@ pub fn reading_line(facility: &str, meter: &str, role: &str, r: &Reading) -> Opt
     build(
         "dcpue_reading",
         &[("facility", facility), ("meter", meter), ("role", role)],
-        &[("power_kw", r.power_kw), ("energy_kwh", r.energy_kwh)],
+        &if role == "water" {
+            // A water meter's register (m³) rides in the reading's `energy_kwh` slot.
+            [("volume_m3", r.energy_kwh), ("power_kw", None)]
+        } else {
+            [("power_kw", r.power_kw), ("energy_kwh", r.energy_kwh)]
+        },
         r.ts,
     )
 }
 
 /// `dcpue_window,facility=F,tier=T,window=W pue=…,coverage=…,renewable_share=…,
-/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=… <ts_ms>`, null fields left out
+/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=…,wue=…,erf=…,ref=…,cue=… <ts_ms>`,
+/// null fields left out
 /// (coverage and the energies are always there). None only if every value is non-finite.
 pub fn window_line(
     facility: &str,
@@ -109,6 +115,10 @@ pub fn window_line(
             ("energy_total_kwh", Some(v.energy_kwh.total)),
             ("energy_it_kwh", Some(v.energy_kwh.it)),
             ("energy_renewable_kwh", Some(v.energy_kwh.renewable)),
+            ("wue", v.kpi.wue),
+            ("erf", v.kpi.erf),
+            ("ref", v.kpi.ref_),
+            ("cue", v.kpi.cue),
         ],
         ts_ms,
     )
@@ -156,6 +166,7 @@ mod tests {
                 renewable: 0.1,
             },
             covered_energy_kwh: None,
+            kpi: Default::default(),
             start_ms: 0,
             end_ms: 0,
         }
