@@ -88,10 +88,6 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
                     "energy_total_kwh",
                     "energy_it_kwh",
                     "energy_renewable_kwh",
-                    "wue",
-                    "erf",
-                    "ref",
-                    "cue",
                 ],
             ),
         ),
@@ -99,7 +95,7 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
             "dcpue_reading",
             (
                 vec!["facility", "meter", "role"],
-                vec!["power_kw", "energy_kwh", "volume_m3"],
+                vec!["power_kw", "energy_kwh"],
             ),
         ),
     ])
