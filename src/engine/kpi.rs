@@ -63,23 +63,24 @@ pub fn kpis(
     ctx: &KpiContext,
 ) -> Kpis {
     let len = (end_ms - start_ms).max(1) as f64;
-    // None: no such meter; Some(covered?) otherwise.
-    let covered = |pick: fn(&MeterSlot) -> bool| -> Option<bool> {
-        meters
-            .iter()
-            .zip(&a.meter_ms)
-            .filter(|(m, _)| pick(m))
-            .map(|(_, &c)| c as f64 / len)
-            .fold(None, |acc: Option<f64>, c| {
-                Some(acc.map_or(c, |x| x.min(c)))
-            })
-            .map(|c| c >= min_coverage)
-    };
-    let total_ok = covered(|m| m.total) == Some(true);
-    let it_ok = covered(|m| m.it) == Some(true);
-    let water_ok = covered(|m| m.water) == Some(true);
-    let heat_ok = covered(|m| m.reused_heat) == Some(true);
-    let ren = covered(|m| m.renewable);
+    // The least-covered meter of each role (ms), in one pass; None: no such meter.
+    let mut least: [Option<i64>; 5] = [None; 5];
+    for (m, &c) in meters.iter().zip(&a.meter_ms) {
+        for (k, has) in [m.total, m.it, m.renewable, m.water, m.reused_heat]
+            .into_iter()
+            .enumerate()
+        {
+            if has {
+                least[k] = Some(least[k].map_or(c, |x| x.min(c)));
+            }
+        }
+    }
+    let covered = |k: usize| least[k].map(|c| c as f64 / len >= min_coverage);
+    let total_ok = covered(0) == Some(true);
+    let it_ok = covered(1) == Some(true);
+    let ren = covered(2);
+    let water_ok = covered(3) == Some(true);
+    let heat_ok = covered(4) == Some(true);
     // Renewable meters, when there are any, must be covered; none is zero renewable energy.
     let ren_ok = ren != Some(false);
     let certificate_kwh = ctx.certificate_kwh(start_ms, end_ms);
