@@ -132,6 +132,60 @@ pub fn check_grid_factor(f: f64) -> Result<(), KpiConfigError> {
     }
 }
 
+/// One line on a facility's KPI inputs and targets, as `check-config` prints it: water,
+/// reused-heat and renewable meters (with kind), certificates, the emission factor, the targets.
+pub fn summary(f: &super::FacilityConfig, grid_emission_factor: Option<f64>) -> String {
+    use super::Role;
+    let ids = |r: Role| -> String {
+        let v: Vec<String> = f
+            .meters
+            .iter()
+            .filter(|m| m.has_role(r))
+            .map(|m| match m.renewable_kind() {
+                Some(k) => format!("{} ({})", m.id(), k.as_str()),
+                None => m.id().to_string(),
+            })
+            .collect();
+        if v.is_empty() {
+            "-".into()
+        } else {
+            v.join(", ")
+        }
+    };
+    let certs = if f.certificates.is_empty() {
+        "-".to_string()
+    } else {
+        let total: f64 = f.certificates.iter().map(|c| c.mwh).sum();
+        let first = f.certificates.iter().map(|c| c.month.as_str()).min();
+        let last = f.certificates.iter().map(|c| c.month.as_str()).max();
+        format!(
+            "{} entries, {total} MWh ({}..{})",
+            f.certificates.len(),
+            first.unwrap_or(""),
+            last.unwrap_or("")
+        )
+    };
+    let mut targets = Vec::new();
+    if let Some(t) = f.wue_target {
+        targets.push(format!("WUE ≤ {t} L/kWh"));
+    }
+    if let Some(t) = f.ref_target {
+        targets.push(format!("REF ≥ {:.0}%", t * 100.0));
+    }
+    format!(
+        "KPI inputs: water: {}; reused_heat: {}; renewable: {}; certificates: {certs}; grid emission factor: {}; targets: {}",
+        ids(Role::Water),
+        ids(Role::ReusedHeat),
+        ids(Role::Renewable),
+        grid_emission_factor.map_or("- (no CUE)".to_string(), |g| format!("{g} kg CO2/kWh")),
+        if targets.is_empty() {
+            "-".to_string()
+        } else {
+            targets.join(", ")
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,58 +344,4 @@ mod tests {
         assert!(check_grid_factor(-0.1).is_err());
         assert!(check_grid_factor(0.5703).is_ok());
     }
-}
-
-/// One line on a facility's KPI inputs and targets, as `check-config` prints it: water,
-/// reused-heat and renewable meters (with kind), certificates, the emission factor, the targets.
-pub fn summary(f: &super::FacilityConfig, grid_emission_factor: Option<f64>) -> String {
-    use super::Role;
-    let ids = |r: Role| -> String {
-        let v: Vec<String> = f
-            .meters
-            .iter()
-            .filter(|m| m.has_role(r))
-            .map(|m| match m.renewable_kind() {
-                Some(k) => format!("{} ({})", m.id(), k.as_str()),
-                None => m.id().to_string(),
-            })
-            .collect();
-        if v.is_empty() {
-            "-".into()
-        } else {
-            v.join(", ")
-        }
-    };
-    let certs = if f.certificates.is_empty() {
-        "-".to_string()
-    } else {
-        let total: f64 = f.certificates.iter().map(|c| c.mwh).sum();
-        let first = f.certificates.iter().map(|c| c.month.as_str()).min();
-        let last = f.certificates.iter().map(|c| c.month.as_str()).max();
-        format!(
-            "{} entries, {total} MWh ({}..{})",
-            f.certificates.len(),
-            first.unwrap_or(""),
-            last.unwrap_or("")
-        )
-    };
-    let mut targets = Vec::new();
-    if let Some(t) = f.wue_target {
-        targets.push(format!("WUE ≤ {t} L/kWh"));
-    }
-    if let Some(t) = f.ref_target {
-        targets.push(format!("REF ≥ {:.0}%", t * 100.0));
-    }
-    format!(
-        "KPI inputs: water: {}; reused_heat: {}; renewable: {}; certificates: {certs}; grid emission factor: {}; targets: {}",
-        ids(Role::Water),
-        ids(Role::ReusedHeat),
-        ids(Role::Renewable),
-        grid_emission_factor.map_or("- (no CUE)".to_string(), |g| format!("{g} kg CO2/kWh")),
-        if targets.is_empty() {
-            "-".to_string()
-        } else {
-            targets.join(", ")
-        }
-    )
 }
