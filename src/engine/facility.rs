@@ -14,11 +14,12 @@ pub struct MeterSlot {
     pub total: bool,
     pub it: bool,
     pub renewable: bool,
-    /// A water register (m³ in place of kWh), CONTRACT §14.
-    #[serde(default)]
+    /// A water register (m³ in place of kWh), CONTRACT §14. Not saved (the saved state's
+    /// binary layout stays as it was): roles come from the config at restore.
+    #[serde(skip)]
     pub water: bool,
-    /// Heat energy delivered for reuse, CONTRACT §14.
-    #[serde(default)]
+    /// Heat energy delivered for reuse, CONTRACT §14. Not saved, as `water`.
+    #[serde(skip)]
     pub reused_heat: bool,
     pub weight: f64,
     pub state: MeterState,
@@ -37,10 +38,11 @@ pub struct Agg {
     pub total: f64,
     pub it: f64,
     pub renewable: f64,
-    /// Water m³ and reused heat kWh (CONTRACT §14), weights applied.
-    #[serde(default)]
+    /// Water m³ and reused heat kWh (CONTRACT §14), weights applied. Not saved (the saved
+    /// state's binary layout stays as it was): restored windows are summed again.
+    #[serde(skip)]
     pub water: f64,
-    #[serde(default)]
+    #[serde(skip)]
     pub reused_heat: f64,
     pub total_c: f64,
     pub it_c: f64,

@@ -233,6 +233,27 @@ mod tests {
     }
 
     #[test]
+    fn window_kpis_and_water_readings() {
+        let mut v = wv(Some(1.2875), None);
+        v.kpi.wue = Some(1.75);
+        v.kpi.ref_ = Some(0.5);
+        v.kpi.cue = Some(0.25);
+        assert_eq!(
+            window_line("yingtan-1", "backup", "24h", 42, &v).unwrap_or_default(),
+            "dcpue_window,facility=yingtan-1,tier=backup,window=24h pue=1.2875,coverage=0.95,energy_total_kwh=1234.5,energy_it_kwh=1000,energy_renewable_kwh=0.1,wue=1.75,ref=0.5,cue=0.25 42"
+        );
+        let r = Reading {
+            ts: 7,
+            power_kw: None,
+            energy_kwh: Some(48213.5),
+        };
+        assert_eq!(
+            reading_line("f", "w", "water", &r).unwrap_or_default(),
+            "dcpue_reading,facility=f,meter=w,role=water volume_m3=48213.5 7"
+        );
+    }
+
+    #[test]
     fn escaping() {
         let r = Reading {
             ts: 5,
