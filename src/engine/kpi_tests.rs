@@ -108,6 +108,15 @@ fn each_kpi_follows_its_formula() {
     let certs = "[[facility.certificate]]\nmonth = \"2026-01\"\nmwh = 744\n";
     let mut e = full_hour(certs, "[policy]\ngrid_emission_factor = 0.5\n");
     let s = snap(&mut e, T0 + H);
+    let pv = s.facilities[0]
+        .meters
+        .iter()
+        .find(|m| m.id == "pv")
+        .unwrap();
+    assert_eq!(
+        pv.renewable_kind,
+        Some(crate::config::RenewableKind::Onsite)
+    );
     let v = w(&s, "1h");
     assert!(close(v.pue, 1.3));
     assert!((v.kpi.water_m3 - 1.8).abs() < 1e-9);
@@ -247,6 +256,7 @@ fn a_water_meter_takes_only_its_register() {
         .find(|m| m.id == "water")
         .unwrap();
     assert_eq!((wm.last_volume_m3, wm.last_energy_kwh), (Some(5.0), None));
+    assert_eq!(wm.renewable_kind, None);
 }
 
 mod props {

@@ -522,6 +522,7 @@ impl Engine {
                             last_power_kw: newest.and_then(|r| r.power_kw),
                             last_energy_kwh: newest.filter(|_| !m.water).and_then(|r| r.energy_kwh),
                             last_volume_m3: newest.filter(|_| m.water).and_then(|r| r.energy_kwh),
+                            renewable_kind: fc.meters.get(k).and_then(|m| m.renewable_kind()),
                             coverage: f
                                 .windows
                                 .iter()

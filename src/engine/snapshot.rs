@@ -115,6 +115,8 @@ pub struct MeterSnapshot {
     pub last_energy_kwh: Option<f64>,
     /// A water meter's newest register value, m³ (its `last_energy_kwh` is null).
     pub last_volume_m3: Option<f64>,
+    /// A renewable meter's kind (`onsite` or `ppa`); null for other meters.
+    pub renewable_kind: Option<crate::config::RenewableKind>,
     /// Covered fraction of each window, keyed by window name.
     pub coverage: Vec<(String, f64)>,
     /// Whether the meter currently holds the facility's watermark (false when lagging > max_lag).
