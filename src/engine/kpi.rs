@@ -33,6 +33,9 @@ impl KpiContext {
     /// Certificate energy attributed to [start_ms, end_ms), kWh: each certificate's energy spread
     /// evenly over its month, so a window covering part of a month gets that part.
     pub fn certificate_kwh(&self, start_ms: i64, end_ms: i64) -> f64 {
+        if self.certificates.is_empty() {
+            return 0.0;
+        }
         self.certificates
             .iter()
             .map(|&(s, e, kwh)| {
@@ -44,6 +47,14 @@ impl KpiContext {
                 }
             })
             .sum()
+    }
+}
+
+fn finite(x: f64) -> Option<f64> {
+    if x.is_finite() {
+        Some(x)
+    } else {
+        None
     }
 }
 
@@ -62,46 +73,50 @@ pub fn kpis(
     min_coverage: f64,
     ctx: &KpiContext,
 ) -> Kpis {
-    let len = (end_ms - start_ms).max(1) as f64;
-    // The least-covered meter of each role (ms), in one pass; None: no such meter.
-    let mut least: [Option<i64>; 5] = [None; 5];
+    // Plain loops and branches, no combinators: this runs for every window at every step.
+    let need = min_coverage * (end_ms - start_ms).max(1) as f64;
+    // Per role (total, it, renewable, water, reused heat): has a meter, all covered enough.
+    let mut has = [false; 5];
+    let mut ok = [true; 5];
     for (m, &c) in meters.iter().zip(&a.meter_ms) {
-        for (k, has) in [m.total, m.it, m.renewable, m.water, m.reused_heat]
-            .into_iter()
-            .enumerate()
-        {
-            if has {
-                least[k] = Some(least[k].map_or(c, |x| x.min(c)));
+        let short = (c as f64) < need;
+        let roles = [m.total, m.it, m.renewable, m.water, m.reused_heat];
+        for k in 0..5 {
+            if roles[k] {
+                has[k] = true;
+                ok[k] &= !short;
             }
         }
     }
-    let covered = |k: usize| least[k].map(|c| c as f64 / len >= min_coverage);
-    let total_ok = covered(0) == Some(true);
-    let it_ok = covered(1) == Some(true);
-    let ren = covered(2);
-    let water_ok = covered(3) == Some(true);
-    let heat_ok = covered(4) == Some(true);
+    let total_ok = has[0] && ok[0];
+    let it_ok = has[1] && ok[1];
+    let has_ren = has[2];
     // Renewable meters, when there are any, must be covered; none is zero renewable energy.
-    let ren_ok = ren != Some(false);
+    let ren_ok = ok[2];
+    let water_ok = has[3] && ok[3];
+    let heat_ok = has[4] && ok[4];
     let certificate_kwh = ctx.certificate_kwh(start_ms, end_ms);
-    let finite = |x: f64| x.is_finite().then_some(x);
 
-    let wue = (water_ok && it_ok && a.it > 0.0)
-        .then(|| 1000.0 * a.water / a.it)
-        .and_then(finite);
-    let erf = (heat_ok && total_ok && a.total > 0.0)
-        .then(|| a.reused_heat / a.total)
-        .and_then(finite);
-    let ref_ =
-        ((ren.is_some() || !ctx.certificates.is_empty()) && ren_ok && total_ok && a.total > 0.0)
-            .then(|| (a.renewable + certificate_kwh) / a.total)
-            .and_then(finite)
-            .map(|r| r.clamp(0.0, 1.0));
-    let cue = ctx
-        .grid_emission_factor
-        .filter(|_| total_ok && it_ok && ren_ok && a.it > 0.0)
-        .map(|g| (a.total - a.renewable - certificate_kwh).max(0.0) * g / a.it)
-        .and_then(finite);
+    let mut wue = None;
+    if water_ok && it_ok && a.it > 0.0 {
+        wue = finite(1000.0 * a.water / a.it);
+    }
+    let mut erf = None;
+    if heat_ok && total_ok && a.total > 0.0 {
+        erf = finite(a.reused_heat / a.total);
+    }
+    let mut ref_ = None;
+    if (has_ren || !ctx.certificates.is_empty()) && ren_ok && total_ok && a.total > 0.0 {
+        if let Some(r) = finite((a.renewable + certificate_kwh) / a.total) {
+            ref_ = Some(r.clamp(0.0, 1.0));
+        }
+    }
+    let mut cue = None;
+    if let Some(g) = ctx.grid_emission_factor {
+        if total_ok && it_ok && ren_ok && a.it > 0.0 {
+            cue = finite((a.total - a.renewable - certificate_kwh).max(0.0) * g / a.it);
+        }
+    }
     Kpis {
         wue,
         erf,
