@@ -10,10 +10,12 @@ use toml::Spanned;
 
 use crate::duration::{parse_span, Span};
 
+pub mod kpi;
 mod locate;
 mod source;
 mod start;
 
+pub use kpi::{CertificateConfig, RenewableKind};
 use locate::{Located, Seg};
 pub use source::{filter_matches, MapEntry, MapField, SourceConfig, SourceFormat};
 pub use start::StartError;
@@ -57,6 +59,8 @@ pub mod limits {
     pub const INFLUX_BATCH: usize = 100_000;
     /// InfluxDB `memory_points`.
     pub const INFLUX_MEMORY_POINTS: usize = 10_000_000;
+    /// `[[facility.certificate]]` entries of one facility (a hundred years of months).
+    pub const CERTIFICATES_PER_FACILITY: usize = 1200;
 }
 
 /// The longest duration any key takes: the history kept.
@@ -343,6 +347,10 @@ pub struct PolicyConfig {
     /// GB 40879-2021 grade bounds on the annual energy ratio: grade 1, 2, 3 (the legal limit).
     #[serde(default = "d_grades")]
     pub grade_bounds: [f64; 3],
+    /// kg CO2 per kWh of grid electricity, for CUE (CONTRACT §14); no default: CUE is null
+    /// without it.
+    #[serde(default)]
+    pub grid_emission_factor: Option<f64>,
 }
 fn d_new_since() -> NaiveDate {
     NaiveDate::from_ymd_opt(2022, 1, 30).expect("valid date")
@@ -359,6 +367,7 @@ impl Default for PolicyConfig {
             new_since: d_new_since(),
             new_large_ceiling: d_new_ceiling(),
             grade_bounds: d_grades(),
+            grid_emission_factor: None,
         }
     }
 }
@@ -400,11 +409,15 @@ impl Class {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Total,
     It,
     Renewable,
+    /// A cumulative water register (`volume_m3`), for WUE (CONTRACT §14).
+    Water,
+    /// Heat energy delivered for reuse outside the data centre, for ERF (CONTRACT §14).
+    ReusedHeat,
 }
 impl Role {
     pub fn as_str(self) -> &'static str {
@@ -412,6 +425,8 @@ impl Role {
             Role::Total => "total",
             Role::It => "it",
             Role::Renewable => "renewable",
+            Role::Water => "water",
+            Role::ReusedHeat => "reused_heat",
         }
     }
 }
@@ -448,6 +463,15 @@ pub struct FacilityConfig {
     pub commissioned: NaiveDate,
     pub pue_ceiling: Option<f64>,
     pub renewable_target: Option<f64>,
+    /// WUE target, L/kWh (CONTRACT §14): `WueAboveTarget` fires above it.
+    #[serde(default)]
+    pub wue_target: Option<f64>,
+    /// REF target, 0..=1 (CONTRACT §14): `RefBelowTarget` fires below it.
+    #[serde(default)]
+    pub ref_target: Option<f64>,
+    /// Green certificates retired for the facility (CONTRACT §14).
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<CertificateConfig>,
     /// Simulator knob: the PUE `dcpue simulate` aims this facility at (default: a realistic value
     /// below its ceiling).
     #[serde(default)]
@@ -472,6 +496,9 @@ pub struct MeterConfig {
     pub max_power_kw: Option<f64>,
     pub register_max: Option<f64>,
     pub stale_after: Option<Span>,
+    /// Renewable meters only: `onsite` (default) or `ppa`.
+    #[serde(default)]
+    pub renewable_kind: Option<RenewableKind>,
 }
 fn d_weight() -> f64 {
     1.0
@@ -757,6 +784,10 @@ impl Config {
                 "policy.grade_bounds must rise: [grade1, grade2, grade3], each ≥ 1.0".into(),
             ));
         }
+        if let Some(g) = self.policy.grid_emission_factor {
+            kpi::check_grid_factor(g)
+                .map_err(|e| at(&[Key("policy"), Key("grid_emission_factor")], e.to_string()))?;
+        }
         let c = self.policy.new_large_ceiling;
         if !(c.is_finite() && c >= 1.0) {
             return Err(at(
@@ -882,6 +913,36 @@ impl Config {
                     ));
                 }
             }
+            if let Some(t) = f.wue_target {
+                kpi::check_wue_target(t)
+                    .map_err(|e| at(&fkey("wue_target"), format!("facility {fid:?}: {e}")))?;
+            }
+            if let Some(t) = f.ref_target {
+                kpi::check_ref_target(t)
+                    .map_err(|e| at(&fkey("ref_target"), format!("facility {fid:?}: {e}")))?;
+            }
+            if f.certificates.len() > limits::CERTIFICATES_PER_FACILITY {
+                return Err(at(
+                    &[
+                        Key("facility"),
+                        Idx(fi),
+                        Key("certificate"),
+                        Idx(limits::CERTIFICATES_PER_FACILITY),
+                    ],
+                    format!(
+                        "facility {fid:?} has more than {} [[facility.certificate]] entries",
+                        limits::CERTIFICATES_PER_FACILITY
+                    ),
+                ));
+            }
+            for (ci, c) in f.certificates.iter().enumerate() {
+                c.check().map_err(|e| {
+                    at(
+                        &[Key("facility"), Idx(fi), Key("certificate"), Idx(ci)],
+                        format!("facility {fid:?}: {e}"),
+                    )
+                })?;
+            }
             if matches!(f.sim_target_pue, Some(p) if !(p.is_finite() && p >= 1.0)) {
                 return Err(at(
                     &fkey("sim_target_pue"),
@@ -945,6 +1006,29 @@ impl Config {
                     return Err(err(
                         m.role.span(),
                         format!("meter {mid:?} cannot be both total and it"),
+                    ));
+                }
+                let sole = |r: Role| roles.contains(&r) && roles.iter().any(|&o| o != r);
+                if sole(Role::Water) || sole(Role::ReusedHeat) {
+                    return Err(err(
+                        m.role.span(),
+                        format!(
+                            "meter {mid:?}: a \"water\" or \"reused_heat\" meter has no other role (it does not meter the facility's electricity)"
+                        ),
+                    ));
+                }
+                if m.renewable_kind.is_some() && !roles.contains(&Role::Renewable) {
+                    return Err(at(
+                        &mkey("renewable_kind"),
+                        format!(
+                            "meter {mid:?}: renewable_kind applies only to a \"renewable\" meter"
+                        ),
+                    ));
+                }
+                if roles.contains(&Role::Water) && m.max_power_kw.is_some() {
+                    return Err(at(
+                        &mkey("max_power_kw"),
+                        format!("meter {mid:?}: a water meter reads m³ and takes no max_power_kw"),
                     ));
                 }
                 total |= roles.contains(&Role::Total);
@@ -1170,6 +1254,11 @@ impl MeterConfig {
     }
     pub fn has_role(&self, r: Role) -> bool {
         self.role.get_ref().has(r)
+    }
+    /// A renewable meter's kind (default `onsite`); None for other meters.
+    pub fn renewable_kind(&self) -> Option<RenewableKind> {
+        self.has_role(Role::Renewable)
+            .then(|| self.renewable_kind.unwrap_or_default())
     }
 }
 

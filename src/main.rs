@@ -179,6 +179,11 @@ fn check_config(file: &std::path::Path) -> Result<(), String> {
                 .map(|t| format!(", renewable target {:.0}%", t * 100.0))
                 .unwrap_or_default()
         );
+        println!(
+            "{:<14} {}",
+            "",
+            dcpue::config::kpi::summary(f, cfg.policy.grid_emission_factor)
+        );
     }
     for s in &cfg.sources {
         let mut meters: Vec<&str> = s.maps.iter().map(|m| m.meter.as_str()).collect();

@@ -73,6 +73,7 @@ fn windows(pue: f64) -> Windows {
                         renewable: 0.0,
                     },
                     covered_energy_kwh: None,
+                    kpi: Default::default(),
                     start_ms: 0,
                     end_ms: 0,
                 };

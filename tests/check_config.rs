@@ -228,3 +228,38 @@ fn check_config_piped_into_head_ends_quietly() {
         "{stderr}"
     );
 }
+
+/// check-config lists each facility's KPI inputs (CONTRACT §14) and targets.
+#[test]
+fn check_config_lists_kpi_inputs_and_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kpi.toml");
+    let text = config(dir.path(), "[policy]\ngrid_emission_factor = 0.5703\n").replace(
+        "commissioned = \"2023-06-01\"\n",
+        "commissioned = \"2023-06-01\"\nwue_target = 1.4\nref_target = 0.3\n  [[facility.certificate]]\n  month = \"2026-05\"\n  mwh = 1200\n",
+    ) + "  [[facility.meter]]\n  id = \"cooling-water\"\n  role = \"water\"\n  [[facility.meter]]\n  id = \"heat-out\"\n  role = \"reused_heat\"\n  [[facility.meter]]\n  id = \"ppa\"\n  role = \"renewable\"\n  renewable_kind = \"ppa\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(dcpue_bin())
+        .arg("check-config")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "water: cooling-water",
+        "reused_heat: heat-out",
+        "renewable: ppa (ppa)",
+        "certificates: 1 entries, 1200 MWh",
+        "0.5703 kg CO2/kWh",
+        "WUE ≤ 1.4 L/kWh",
+        "REF ≥ 30%",
+    ] {
+        assert!(stdout.contains(part), "{part}:\n{stdout}");
+    }
+}

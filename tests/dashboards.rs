@@ -680,6 +680,8 @@ fn promtool_accepts_config_and_rules_and_rule_tests_pass() {
         "PueImplausible",
         "MeterStale",
         "RenewableShareBelowTarget",
+        "WueAboveTarget",
+        "RefBelowTarget",
     ] {
         assert!(
             rules.contains(&format!("- alert: {name}\n")),

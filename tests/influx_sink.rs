@@ -299,6 +299,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                     renewable: 0.5,
                 },
                 covered_energy_kwh: None,
+                kpi: Default::default(),
                 start_ms: 0,
                 end_ms: ts,
             };

@@ -8,7 +8,9 @@
 //! - `MeterStale` per meter (warning, `stale_after` of wall-clock time: the meter's own, else the
 //!   rule's, else `engine.stale_after`);
 //! - `RenewableShareBelowTarget` on the compliance window (warning, for 0), for facilities with a
-//!   `renewable_target`.
+//!   `renewable_target`;
+//! - `WueAboveTarget` and `RefBelowTarget` on the compliance window (warning, for 0), for
+//!   facilities with a `wue_target` / `ref_target` (CONTRACT §14).
 //!
 //! An `[[alert]]` block overrides the built-in rule of its (name, window) — every window of that
 //! name when it gives none — and adds a rule when its window is not a built-in one. Only
@@ -18,12 +20,14 @@
 use crate::config::Config;
 use crate::duration::Span;
 
-pub const BUILTIN_NAMES: [&str; 5] = [
+pub const BUILTIN_NAMES: [&str; 7] = [
     "PueAboveCeiling",
     "CoverageBelowMinimum",
     "PueImplausible",
     "MeterStale",
     "RenewableShareBelowTarget",
+    "WueAboveTarget",
+    "RefBelowTarget",
 ];
 
 /// What a rule tests.
@@ -39,6 +43,10 @@ pub enum RuleKind {
     MeterStale,
     /// renewable share(window) < the facility's target.
     RenewableShareBelowTarget,
+    /// WUE(window) > the facility's `wue_target` with coverage ≥ min_coverage (CONTRACT §14).
+    WueAboveTarget,
+    /// REF(window) < the facility's `ref_target` (CONTRACT §14).
+    RefBelowTarget,
 }
 
 impl RuleKind {
@@ -49,6 +57,8 @@ impl RuleKind {
             RuleKind::PueImplausible => "PueImplausible",
             RuleKind::MeterStale => "MeterStale",
             RuleKind::RenewableShareBelowTarget => "RenewableShareBelowTarget",
+            RuleKind::WueAboveTarget => "WueAboveTarget",
+            RuleKind::RefBelowTarget => "RefBelowTarget",
         }
     }
 
@@ -59,6 +69,8 @@ impl RuleKind {
             "PueImplausible" => RuleKind::PueImplausible,
             "MeterStale" => RuleKind::MeterStale,
             "RenewableShareBelowTarget" => RuleKind::RenewableShareBelowTarget,
+            "WueAboveTarget" => RuleKind::WueAboveTarget,
+            "RefBelowTarget" => RuleKind::RefBelowTarget,
             _ => return None,
         })
     }
@@ -73,6 +85,7 @@ impl RuleKind {
             RuleKind::PueImplausible => (15 * Span::MINUTE.ms(), 0.0, "warning"),
             RuleKind::MeterStale => (0, 0.0, "warning"),
             RuleKind::RenewableShareBelowTarget => (0, 0.0, "warning"),
+            RuleKind::WueAboveTarget | RuleKind::RefBelowTarget => (0, 0.0, "warning"),
         };
         Rule {
             kind: self,
@@ -130,6 +143,8 @@ pub fn rules(cfg: &Config) -> Vec<Rule> {
     add(RuleKind::PueImplausible.template(Some("1h"), compliance));
     add(RuleKind::MeterStale.template(None, compliance));
     add(RuleKind::RenewableShareBelowTarget.template(Some(compliance), compliance));
+    add(RuleKind::WueAboveTarget.template(Some(compliance), compliance));
+    add(RuleKind::RefBelowTarget.template(Some(compliance), compliance));
 
     for a in &cfg.alerts {
         let Some(kind) = RuleKind::from_name(a.name.get_ref()) else {
@@ -219,7 +234,9 @@ mod tests {
         );
         assert!(find(&rs, "MeterStale", None).is_some());
         assert!(find(&rs, "RenewableShareBelowTarget", Some("365d")).is_some());
-        assert_eq!(rs.len(), 7);
+        assert!(find(&rs, "WueAboveTarget", Some("365d")).is_some());
+        assert!(find(&rs, "RefBelowTarget", Some("365d")).is_some());
+        assert_eq!(rs.len(), 9);
     }
 
     #[test]

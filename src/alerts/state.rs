@@ -229,6 +229,14 @@ impl AlertEngine {
                                 Some(t) => t,
                                 None => continue,
                             },
+                            RuleKind::WueAboveTarget => match f.wue_target {
+                                Some(t) => t,
+                                None => continue,
+                            },
+                            RuleKind::RefBelowTarget => match f.ref_target {
+                                Some(t) => t,
+                                None => continue,
+                            },
                             RuleKind::MeterStale => continue,
                         };
                         let (key, labels) = base("window", w);
@@ -574,6 +582,7 @@ impl Instance {
             RuleKind::CoverageBelowMinimum
                 | RuleKind::PueImplausible
                 | RuleKind::RenewableShareBelowTarget
+                | RuleKind::RefBelowTarget
         )
     }
 }
@@ -644,6 +653,30 @@ fn judge(rule: &Rule, threshold: f64, min_coverage: f64, w: &WindowValues) -> Ve
             }
             _ => Verdict::Frozen,
         },
+        RuleKind::WueAboveTarget => match w.kpi.wue {
+            Some(x) if covered && x.is_finite() => {
+                if x > threshold {
+                    Verdict::Fire(x)
+                } else if x <= threshold - h {
+                    Verdict::Clear(x)
+                } else {
+                    Verdict::Band(x)
+                }
+            }
+            _ => Verdict::Frozen,
+        },
+        RuleKind::RefBelowTarget => match w.kpi.ref_ {
+            Some(x) if x.is_finite() => {
+                if x < threshold {
+                    Verdict::Fire(x)
+                } else if x >= threshold + h {
+                    Verdict::Clear(x)
+                } else {
+                    Verdict::Band(x)
+                }
+            }
+            _ => Verdict::Frozen,
+        },
         RuleKind::MeterStale => Verdict::Frozen,
     }
 }
@@ -688,6 +721,14 @@ fn summaries(
         RuleKind::RenewableShareBelowTarget => (
             format!("{en_name}: renewable share over {w} is {}, below the target {}", fmt_pct(v), fmt_pct(t)),
             format!("{zh_name}：{w} 窗口可再生能源占比 {}，低于目标 {}", fmt_pct(v), fmt_pct(t)),
+        ),
+        RuleKind::WueAboveTarget => (
+            format!("{en_name}: WUE over {w} is {v:.2} L/kWh, above the target {t:.2} L/kWh"),
+            format!("{zh_name}：{w} 窗口水资源使用效率 WUE 为 {v:.2} L/kWh，高于目标 {t:.2} L/kWh"),
+        ),
+        RuleKind::RefBelowTarget => (
+            format!("{en_name}: renewable energy factor (REF, certificates included) over {w} is {}, below the target {}", fmt_pct(v), fmt_pct(t)),
+            format!("{zh_name}：{w} 窗口可再生能源利用率 REF（含绿证）为 {}，低于目标 {}", fmt_pct(v), fmt_pct(t)),
         ),
     }
 }

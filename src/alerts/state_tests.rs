@@ -35,6 +35,7 @@ fn wv(pue: Option<f64>, coverage: f64, share: Option<f64>) -> WindowValues {
         renewable_share: share,
         energy_kwh: Energies::default(),
         covered_energy_kwh: None,
+        kpi: Default::default(),
         start_ms: 0,
         end_ms: 0,
     }
@@ -539,4 +540,89 @@ fn a_restored_meter_stale_of_a_meter_never_heard_stays_firing() {
     let after = e2.firing();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].since_ms, before[0].since_ms);
+}
+
+#[test]
+fn wue_above_and_ref_below_their_targets_fire_and_resolve() {
+    let text = r#"
+[[facility]]
+id = "nanchang-1"
+name = "南昌核心数据中心"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+wue_target = 1.4
+ref_target = 0.3
+  [[facility.meter]]
+  id = "grid-in"
+  role = "total"
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+
+[[facility]]
+id = "fuzhou-1"
+name = "抚州备份数据中心"
+city = "Fuzhou"
+tier = "backup"
+class = "medium"
+commissioned = "2019-06-01"
+  [[facility.meter]]
+  id = "grid-in"
+  role = "total"
+  [[facility.meter]]
+  id = "it-a"
+  role = "it"
+"#;
+    let mut e = AlertEngine::new(&Config::parse(text, "test.toml").unwrap());
+    let mut w = all(Some(1.2), 1.0);
+    let year = 4;
+    w.0[year].1.kpi.wue = Some(1.6);
+    w.0[year].1.kpi.ref_ = Some(0.25);
+    // On a shorter window the same values do not alert: the rules judge the compliance window.
+    w.0[1].1.kpi.wue = Some(9.0);
+    nc(&mut e, T0, &w);
+    assert_eq!(
+        state_of(&e, "WueAboveTarget", "365d"),
+        Some(AlertState::Firing)
+    );
+    assert_eq!(
+        state_of(&e, "RefBelowTarget", "365d"),
+        Some(AlertState::Firing)
+    );
+    assert_eq!(state_of(&e, "WueAboveTarget", "1h"), None);
+    let a = e
+        .firing()
+        .into_iter()
+        .find(|a| a.name == "WueAboveTarget")
+        .unwrap();
+    assert_eq!(a.labels["severity"], "warning");
+    assert!(a.annotations["summary_zh"].contains("1.60 L/kWh"), "{a:?}");
+    // fuzhou-1 has no targets: no such alerts.
+    step(&mut e, 1, "fuzhou-1", T0, &w);
+    assert!(!e
+        .active()
+        .iter()
+        .any(|a| a.labels["facility"] == "fuzhou-1" && a.name != "PueAboveCeiling"));
+    // WUE unknown or below min_coverage: frozen, neither resolved nor re-judged.
+    w.0[year].1.kpi.wue = None;
+    nc(&mut e, T0 + MIN, &w);
+    assert_eq!(
+        state_of(&e, "WueAboveTarget", "365d"),
+        Some(AlertState::Firing)
+    );
+    w.0[year].1.kpi.wue = Some(1.0);
+    w.0[year].1.coverage = 0.5;
+    nc(&mut e, T0 + 2 * MIN, &w);
+    assert_eq!(
+        state_of(&e, "WueAboveTarget", "365d"),
+        Some(AlertState::Firing)
+    );
+    // Back within the targets: both resolve.
+    w.0[year].1.coverage = 1.0;
+    w.0[year].1.kpi.ref_ = Some(0.35);
+    nc(&mut e, T0 + 3 * MIN, &w);
+    assert_eq!(state_of(&e, "WueAboveTarget", "365d"), None);
+    assert_eq!(state_of(&e, "RefBelowTarget", "365d"), None);
 }

@@ -266,8 +266,9 @@ pub(super) fn validate(
                 return Err(at(
                     &mkey("field"),
                     format!(
-                        "source {name:?}: field \"volume_m3\" needs a water meter (CONTRACT §14), \
-                         not available yet; use energy_kwh or power_kw"
+                        "source {name:?}: field \"volume_m3\" from a gateway is not taken yet: \
+                         a water meter (CONTRACT §14) reads native §3 readings with volume_m3; \
+                         map energy_kwh or power_kw here"
                     ),
                 ));
             }
@@ -364,7 +365,7 @@ mod tests {
             (
                 one("gw/+", "f1", &entry("grid", "volume_m3", "")),
                 23,
-                "water meter",
+                "from a gateway is not taken yet",
             ),
             (
                 one("gw/+", "f1", &entry("grid", "power_kw", "scale = 0.0")),

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
+use super::kpi::{kpis, KpiContext};
 use super::meter::MeterState;
 use super::snapshot::{Energies, WindowValues};
 
@@ -13,6 +14,13 @@ pub struct MeterSlot {
     pub total: bool,
     pub it: bool,
     pub renewable: bool,
+    /// A water register (m³ in place of kWh), CONTRACT §14. Not saved (the saved state's
+    /// binary layout stays as it was): roles come from the config at restore.
+    #[serde(skip)]
+    pub water: bool,
+    /// Heat energy delivered for reuse, CONTRACT §14. Not saved, as `water`.
+    #[serde(skip)]
+    pub reused_heat: bool,
     pub weight: f64,
     pub state: MeterState,
 }
@@ -30,6 +38,12 @@ pub struct Agg {
     pub total: f64,
     pub it: f64,
     pub renewable: f64,
+    /// Water m³ and reused heat kWh (CONTRACT §14), weights applied. Not saved (the saved
+    /// state's binary layout stays as it was): restored windows are summed again.
+    #[serde(skip)]
+    pub water: f64,
+    #[serde(skip)]
+    pub reused_heat: f64,
     pub total_c: f64,
     pub it_c: f64,
     /// Renewable energy over the common covered time (the buckets every total and IT meter
@@ -53,6 +67,8 @@ impl Agg {
         self.total += sign * o.total;
         self.it += sign * o.it;
         self.renewable += sign * o.renewable;
+        self.water += sign * o.water;
+        self.reused_heat += sign * o.reused_heat;
         self.total_c += sign * o.total_c;
         self.it_c += sign * o.it_c;
         self.renewable_c += sign * o.renewable_c;
@@ -84,6 +100,12 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
         }
         if m.renewable {
             a.renewable += we;
+        }
+        if m.water {
+            a.water += we;
+        }
+        if m.reused_heat {
+            a.reused_heat += we;
         }
         if m.core() && c < res_ms {
             all_core_covered = false;
@@ -126,6 +148,7 @@ pub fn values(
     start_ms: i64,
     end_ms: i64,
     min_coverage: f64,
+    kpi: &KpiContext,
 ) -> WindowValues {
     let len = (end_ms - start_ms).max(1) as f64;
     // Every reading and interval is bounded (max_power_kw), so the sums are finite; a ratio of
@@ -163,6 +186,7 @@ pub fn values(
             it: finite(a.it_c),
             renewable: finite(a.renewable_c),
         }),
+        kpi: kpis(meters, a, start_ms, end_ms, min_coverage, kpi),
         start_ms,
         end_ms,
     }
@@ -235,7 +259,12 @@ impl WindowState {
         }
     }
 
-    pub fn values(&self, meters: &[MeterSlot], min_coverage: f64) -> WindowValues {
+    pub fn values(
+        &self,
+        meters: &[MeterSlot],
+        min_coverage: f64,
+        kpi: &KpiContext,
+    ) -> WindowValues {
         let (from, to) = self.range.unwrap_or((0, 0));
         values(
             meters,
@@ -243,6 +272,7 @@ impl WindowState {
             from * self.res_ms,
             to * self.res_ms,
             min_coverage,
+            kpi,
         )
     }
 }

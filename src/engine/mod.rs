@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod facility;
+pub mod kpi;
 pub mod meter;
 pub mod policy;
 pub mod reading;
@@ -11,7 +12,8 @@ pub mod snapshot;
 
 pub use reading::{Reading, Reason, Verdict};
 pub use snapshot::{
-    Counters, Energies, FacilitySnapshot, MeterSnapshot, Snapshot, Status, WindowValues, Windows,
+    Counters, Energies, FacilitySnapshot, Kpis, MeterSnapshot, Snapshot, Status, WindowValues,
+    Windows,
 };
 
 use crate::config::Config;
@@ -71,6 +73,9 @@ pub struct FacilityState {
     since_recompute: Vec<i64>,
     pub accepted: u64,
     pub rejected: [u64; Reason::ALL.len()],
+    /// Certificates and emission factor from the config (CONTRACT §14): not saved.
+    #[serde(skip)]
+    pub kpi: kpi::KpiContext,
 }
 
 /// The engine. See the module docs; construction from a validated [`Config`].
@@ -138,6 +143,8 @@ impl SavedStateV1 {
                     since_recompute: f.since_recompute,
                     accepted: f.accepted,
                     rejected: widen(f.rejected),
+                    // From the config at restore, as for every state.
+                    kpi: Default::default(),
                 })
                 .collect(),
             unknown_rejected: widen(self.unknown_rejected),
@@ -192,6 +199,7 @@ impl Engine {
                 .div_euclid(HOUR_MS)
                 + 2;
         let hour_len = HISTORY_DAYS * 24;
+        let tz = cfg.timezone();
         let facilities = cfg
             .facilities
             .iter()
@@ -204,6 +212,8 @@ impl Engine {
                         total: m.has_role(Role::Total),
                         it: m.has_role(Role::It),
                         renewable: m.has_role(Role::Renewable),
+                        water: m.has_role(Role::Water),
+                        reused_heat: m.has_role(Role::ReusedHeat),
                         weight: m.weight,
                         state: MeterState::new(
                             MeterRules {
@@ -232,6 +242,7 @@ impl Engine {
                     since_recompute: vec![0; windows.len()],
                     accepted: 0,
                     rejected: [0; Reason::ALL.len()],
+                    kpi: kpi::KpiContext::new(f, &tz, cfg.policy.grid_emission_factor),
                 }
             })
             .collect();
@@ -358,6 +369,15 @@ impl Engine {
         })
     }
 
+    /// Which payload field carries the meter's register.
+    pub fn register(&self, m: MeterRef) -> reading::Register {
+        if self.facilities[m.facility].meters[m.meter].water {
+            reading::Register::VolumeM3
+        } else {
+            reading::Register::EnergyKwh
+        }
+    }
+
     pub fn facility_index(&self, id: &str) -> Option<usize> {
         self.index.get(id).map(|(fi, _)| *fi)
     }
@@ -393,6 +413,10 @@ impl Engine {
             return Verdict::Rejected(Reason::FutureTimestamp);
         }
         let f = &mut self.facilities[m.facility];
+        // A water meter's register (m³) rides in `energy_kwh` (see ingest::decode); it has no power.
+        if f.meters[m.meter].water && (r.power_kw.is_some() || r.energy_kwh.is_none()) {
+            return Verdict::Rejected(Reason::Malformed);
+        }
         match f.meters[m.meter].state.ingest(r) {
             Ok(effect) => {
                 if f.meters[m.meter].core() {
@@ -467,7 +491,7 @@ impl Engine {
                     w.move_to(&f.meters, step);
                     windows
                         .0
-                        .push((w.name.clone(), w.values(&f.meters, min_cov)));
+                        .push((w.name.clone(), w.values(&f.meters, min_cov, &f.kpi)));
                 }
                 on_step(FacilityStep {
                     facility: fi,
@@ -531,9 +555,9 @@ impl Engine {
                             (
                                 w.name.clone(),
                                 if w.range.is_some() {
-                                    w.values(&f.meters, min_cov)
+                                    w.values(&f.meters, min_cov, &f.kpi)
                                 } else {
-                                    values(&f.meters, &w.agg, 0, 1, min_cov)
+                                    values(&f.meters, &w.agg, 0, 1, min_cov, &f.kpi)
                                 },
                             )
                         })
@@ -581,6 +605,8 @@ impl Engine {
                                 (m.total, Role::Total),
                                 (m.it, Role::It),
                                 (m.renewable, Role::Renewable),
+                                (m.water, Role::Water),
+                                (m.reused_heat, Role::ReusedHeat),
                             ]
                             .iter()
                             .filter(|x| x.0)
@@ -590,7 +616,9 @@ impl Engine {
                             last_ts: newest.and_then(|r| rfc(r.ts)),
                             last_ts_ms: newest.map(|r| r.ts),
                             last_power_kw: newest.and_then(|r| r.power_kw),
-                            last_energy_kwh: newest.and_then(|r| r.energy_kwh),
+                            last_energy_kwh: newest.filter(|_| !m.water).and_then(|r| r.energy_kwh),
+                            last_volume_m3: newest.filter(|_| m.water).and_then(|r| r.energy_kwh),
+                            renewable_kind: fc.meters.get(k).and_then(|m| m.renewable_kind()),
                             coverage: f
                                 .windows
                                 .iter()
@@ -622,6 +650,8 @@ impl Engine {
                     class: fc.class,
                     pue_ceiling: ceiling,
                     renewable_target: fc.renewable_target,
+                    wue_target: fc.wue_target,
+                    ref_target: fc.ref_target,
                     watermark: wm.and_then(rfc),
                     watermark_ms: wm,
                     stale,
@@ -679,6 +709,7 @@ impl Engine {
             from * res,
             to * res,
             self.cfg.engine.min_coverage,
+            &f.kpi,
         )
     }
 
@@ -737,6 +768,7 @@ fn empty_values() -> WindowValues {
         renewable_share: None,
         energy_kwh: Energies::default(),
         covered_energy_kwh: None,
+        kpi: Kpis::default(),
         start_ms: 0,
         end_ms: 0,
     }

@@ -10,6 +10,26 @@ pub struct Reading {
     pub energy_kwh: Option<f64>,
 }
 
+/// Which payload field carries a meter's register (CONTRACT §3, §14). The engine keeps either in
+/// [`Reading::energy_kwh`]: a water meter's register is m³, an electricity or heat meter's kWh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Register {
+    /// `energy_kwh` (with `power_kw`): electricity and heat meters.
+    EnergyKwh,
+    /// `volume_m3`: water meters (no power).
+    VolumeM3,
+}
+
+impl Register {
+    /// The payload field name.
+    pub fn field(self) -> &'static str {
+        match self {
+            Register::EnergyKwh => "energy_kwh",
+            Register::VolumeM3 => "volume_m3",
+        }
+    }
+}
+
 /// Every reason a message or a reading is not taken (CONTRACT §3–4), as counted in
 /// `dcpue_readings_rejected_total{reason}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
 use super::facility::{bucket_agg, values, Agg, MeterSlot};
+use super::kpi::KpiContext;
 use super::snapshot::WindowValues;
 use super::Engine;
 
@@ -21,6 +22,7 @@ pub const MAX_POINTS: usize = 2000;
 pub struct SeriesInput {
     meters: Vec<MeterSlot>,
     min_coverage: f64,
+    kpi: KpiContext,
 }
 
 impl Engine {
@@ -30,6 +32,7 @@ impl Engine {
         SeriesInput {
             meters: self.facilities[facility].meters.clone(),
             min_coverage: self.cfg.engine.min_coverage,
+            kpi: self.facilities[facility].kpi.clone(),
         }
     }
 }
@@ -61,6 +64,8 @@ struct Sums {
     total: Dd,
     it: Dd,
     renewable: Dd,
+    water: Dd,
+    reused_heat: Dd,
     total_c: Dd,
     it_c: Dd,
     renewable_c: Dd,
@@ -75,6 +80,8 @@ impl Sums {
         self.total.add(a.total * n);
         self.it.add(a.it * n);
         self.renewable.add(a.renewable * n);
+        self.water.add(a.water * n);
+        self.reused_heat.add(a.reused_heat * n);
         self.total_c.add(a.total_c * n);
         self.it_c.add(a.it_c * n);
         self.renewable_c.add(a.renewable_c * n);
@@ -92,6 +99,8 @@ impl Sums {
             total: self.total.minus(o.total),
             it: self.it.minus(o.it),
             renewable: self.renewable.minus(o.renewable),
+            water: self.water.minus(o.water),
+            reused_heat: self.reused_heat.minus(o.reused_heat),
             total_c: self.total_c.minus(o.total_c),
             it_c: self.it_c.minus(o.it_c),
             renewable_c: self.renewable_c.minus(o.renewable_c),
@@ -260,6 +269,7 @@ pub fn series(
                     s.from * s.res,
                     s.to * s.res,
                     input.min_coverage,
+                    &input.kpi,
                 ),
             ))
         })

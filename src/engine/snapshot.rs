@@ -16,6 +16,28 @@ pub struct Energies {
     pub renewable: f64,
 }
 
+/// The sustainability KPIs of one window (CONTRACT §14) and the inputs they come from. Each
+/// KPI is None when an input's meters cover less than `min_coverage` of the window, or the
+/// facility has no such meter; never NaN or infinite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    /// 1000 × water m³(W) / E_it(W), L/kWh.
+    pub wue: Option<f64>,
+    /// E_reused_heat(W) / E_total(W).
+    pub erf: Option<f64>,
+    /// (E_renewable(W) + certificate energy in W) / E_total(W), within [0, 1].
+    #[serde(rename = "ref")]
+    pub ref_: Option<f64>,
+    /// max(E_total − E_renewable − certificates, 0) × grid_emission_factor / E_it, kg CO2/kWh.
+    pub cue: Option<f64>,
+    /// Water drawn in W, m³ (weights applied).
+    pub water_m3: f64,
+    /// Heat delivered for reuse in W, kWh.
+    pub reused_heat_kwh: f64,
+    /// Green-certificate energy attributed to W, kWh.
+    pub certificate_kwh: f64,
+}
+
 /// The results of one window ending at `end_ms`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowValues {
@@ -30,6 +52,9 @@ pub struct WindowValues {
     /// Energies over the common covered time C(W) only (the PUE's numerator and denominator).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub covered_energy_kwh: Option<Energies>,
+    /// WUE, ERF, REF, CUE and their inputs (CONTRACT §14), flattened into the window's JSON.
+    #[serde(flatten, default)]
+    pub kpi: Kpis,
     /// Start and end of the window (epoch ms), aligned to its bucket resolution.
     #[serde(skip)]
     pub start_ms: i64,
@@ -88,6 +113,10 @@ pub struct MeterSnapshot {
     pub last_ts_ms: Option<i64>,
     pub last_power_kw: Option<f64>,
     pub last_energy_kwh: Option<f64>,
+    /// A water meter's newest register value, m³ (its `last_energy_kwh` is null).
+    pub last_volume_m3: Option<f64>,
+    /// A renewable meter's kind (`onsite` or `ppa`); null for other meters.
+    pub renewable_kind: Option<crate::config::RenewableKind>,
     /// Covered fraction of each window, keyed by window name.
     pub coverage: Vec<(String, f64)>,
     /// Whether the meter currently holds the facility's watermark (false when lagging > max_lag).
@@ -104,6 +133,9 @@ pub struct FacilitySnapshot {
     pub class: Class,
     pub pue_ceiling: f64,
     pub renewable_target: Option<f64>,
+    /// CONTRACT §14 targets: WUE (L/kWh) and REF (0..=1).
+    pub wue_target: Option<f64>,
+    pub ref_target: Option<f64>,
     /// RFC 3339 (facility timezone offset) or null.
     pub watermark: Option<String>,
     #[serde(skip)]

@@ -193,10 +193,15 @@ enum SeriesError {
 struct SeriesPoint {
     coverage: f64,
     covered_energy_kwh: Option<Energies>,
+    cue: Option<f64>,
     energy_kwh: Energies,
+    erf: Option<f64>,
     pue: Option<f64>,
+    #[serde(rename = "ref")]
+    ref_: Option<f64>,
     renewable_share: Option<f64>,
     t: Option<String>,
+    wue: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -260,10 +265,14 @@ async fn series(
                 .map(|(t, v)| SeriesPoint {
                     coverage: v.coverage,
                     covered_energy_kwh: v.covered_energy_kwh,
+                    cue: v.kpi.cue,
                     energy_kwh: v.energy_kwh,
+                    erf: v.kpi.erf,
                     pue: v.pue,
+                    ref_: v.kpi.ref_,
                     renewable_share: v.renewable_share,
                     t: tz.timestamp_millis_opt(t).single().map(|d| d.to_rfc3339()),
+                    wue: v.kpi.wue,
                 })
                 .collect();
             serde_json::to_vec(&SeriesBody {

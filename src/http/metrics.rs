@@ -66,6 +66,22 @@ pub fn render_snapshot(s: &Snapshot) -> String {
         "Energy measured inside the window by role, kWh, weights applied.",
         &["facility", "window", "role"],
     );
+    let wue = gauge(&reg, "dcpue_wue_liters_per_kwh", "WUE: water drawn / IT energy in the window, L/kWh; absent while an input is missing or covers too little.", &["facility", "window"]);
+    let erf = gauge(&reg, "dcpue_erf_ratio", "ERF: heat delivered for reuse / total energy in the window; absent while an input is missing or covers too little.", &["facility", "window"]);
+    let ref_ = gauge(&reg, "dcpue_ref_ratio", "REF: (renewable energy + green certificates) / total energy in the window, capped at 1; absent while an input is missing or covers too little.", &["facility", "window"]);
+    let cue = gauge(&reg, "dcpue_cue_kg_per_kwh", "CUE: grid energy not matched by renewables or certificates x grid emission factor / IT energy, kg CO2/kWh; absent without an emission factor or while an input covers too little.", &["facility", "window"]);
+    let wue_target = gauge(
+        &reg,
+        "dcpue_wue_target_liters_per_kwh",
+        "The facility's WUE target, L/kWh.",
+        &["facility"],
+    );
+    let ref_target = gauge(
+        &reg,
+        "dcpue_ref_target_ratio",
+        "The facility's REF target.",
+        &["facility"],
+    );
     let ceiling = gauge(
         &reg,
         "dcpue_pue_ceiling_ratio",
@@ -134,10 +150,26 @@ pub fn render_snapshot(s: &Snapshot) -> String {
             set(&energy, &[id, w, "total"], v.energy_kwh.total);
             set(&energy, &[id, w, "it"], v.energy_kwh.it);
             set(&energy, &[id, w, "renewable"], v.energy_kwh.renewable);
+            for (g, x) in [
+                (&wue, v.kpi.wue),
+                (&erf, v.kpi.erf),
+                (&ref_, v.kpi.ref_),
+                (&cue, v.kpi.cue),
+            ] {
+                if let Some(x) = x {
+                    set(g, &[id, w], x);
+                }
+            }
         }
         set(&ceiling, &[id], f.pue_ceiling);
         if let Some(t) = f.renewable_target {
             set(&target, &[id], t);
+        }
+        if let Some(t) = f.wue_target {
+            wue_target.with_label_values(&[id]).set(t);
+        }
+        if let Some(t) = f.ref_target {
+            ref_target.with_label_values(&[id]).set(t);
         }
         for st in Status::ALL {
             status

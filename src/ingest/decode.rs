@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::engine::reading::MIN_TS_MS;
+use crate::engine::reading::{Register, MIN_TS_MS};
 use crate::engine::{Reading, Reason};
 
 /// The largest payload taken (64 KiB); a larger one is `too_large`.
@@ -51,6 +51,8 @@ pub enum DecodeError {
     },
     #[error("reading has neither \"power_kw\" nor \"energy_kwh\"")]
     NoValue,
+    #[error("a water meter's reading needs \"volume_m3\"")]
+    NoVolume,
     #[error("\"{field}\" is not a finite number")]
     NotFinite { field: &'static str },
     #[error("\"{field}\" is negative ({value})")]
@@ -91,6 +93,17 @@ pub fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str
 pub fn decode_payload(
     payload: &[u8],
 ) -> Result<Vec<Result<Reading, (Reason, String)>>, (Reason, String)> {
+    decode_payload_for(payload, Register::EnergyKwh)
+}
+
+/// [`decode_payload`] for a meter whose register is `register`: a water meter's readings carry
+/// `volume_m3` (m³), returned in the reading's register slot (`energy_kwh`); its `power_kw` and
+/// `energy_kwh` fields are ignored, as other meters ignore `volume_m3`.
+#[allow(clippy::type_complexity)]
+pub fn decode_payload_for(
+    payload: &[u8],
+    register: Register,
+) -> Result<Vec<Result<Reading, (Reason, String)>>, (Reason, String)> {
     if payload.len() > MAX_PAYLOAD {
         return Err(DecodeError::TooLarge {
             size: payload.len(),
@@ -115,8 +128,14 @@ pub fn decode_payload(
         }
     };
     match top {
-        Top::One(raw) => Ok(vec![raw.judge().map_err(DecodeError::verdict)]),
-        Top::Many(judged) => Ok(judged),
+        Top::One(raw) => Ok(vec![raw.judge(register).map_err(DecodeError::verdict)]),
+        Top::Many(elems) => Ok(elems
+            .into_iter()
+            .map(|e| match e {
+                Elem::Obj(raw) => raw.judge(register).map_err(DecodeError::verdict),
+                Elem::Other(kind) => Err(DecodeError::NotObject(kind).verdict()),
+            })
+            .collect()),
         Top::Other(kind) => Err(DecodeError::NotObjectOrArray(kind).verdict()),
     }
 }
@@ -178,8 +197,8 @@ fn kind_of_unexpected(u: de::Unexpected<'_>) -> &'static str {
 
 enum Top {
     One(Raw),
-    /// Each element judged as soon as it is parsed.
-    Many(Vec<Result<Reading, (Reason, String)>>),
+    /// Each element, judged once the meter's register is known.
+    Many(Vec<Elem>),
     Other(&'static str),
 }
 
@@ -214,12 +233,13 @@ struct Raw {
     ts: Ts,
     power_kw: Val,
     energy_kwh: Val,
+    volume_m3: Val,
     duplicate: Option<&'static str>,
 }
 
 impl Raw {
     /// Malformed first (CONTRACT §3 order), then invalid values.
-    fn judge(self) -> Result<Reading, DecodeError> {
+    fn judge(self, register: Register) -> Result<Reading, DecodeError> {
         if let Some(field) = self.duplicate {
             return Err(DecodeError::DuplicateField(field));
         }
@@ -231,6 +251,14 @@ impl Raw {
             Ts::Ms(ms) if ms < MIN_TS_MS => return Err(DecodeError::TsTooOld { ms }),
             Ts::Ms(ms) => ms,
         };
+        if register == Register::VolumeM3 {
+            let volume = value("volume_m3", self.volume_m3)?.ok_or(DecodeError::NoVolume)?;
+            return Ok(Reading {
+                ts,
+                power_kw: None,
+                energy_kwh: Some(checked("volume_m3", volume)?),
+            });
+        }
         let power = value("power_kw", self.power_kw)?;
         let energy = value("energy_kwh", self.energy_kwh)?;
         if power.is_none() && energy.is_none() {
@@ -301,10 +329,7 @@ impl<'de> Deserialize<'de> for Top {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
                 let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(8).min(4096));
                 while let Some(e) = seq.next_element::<Elem>()? {
-                    v.push(match e {
-                        Elem::Obj(raw) => raw.judge().map_err(DecodeError::verdict),
-                        Elem::Other(kind) => Err(DecodeError::NotObject(kind).verdict()),
-                    });
+                    v.push(e);
                 }
                 Ok(Top::Many(v))
             }
@@ -381,6 +406,7 @@ enum Key {
     Ts,
     Power,
     Energy,
+    Volume,
     Other,
 }
 
@@ -397,6 +423,7 @@ impl<'de> Deserialize<'de> for Key {
                     "ts" => Key::Ts,
                     "power_kw" => Key::Power,
                     "energy_kwh" => Key::Energy,
+                    "volume_m3" => Key::Volume,
                     _ => Key::Other,
                 })
             }
@@ -407,12 +434,13 @@ impl<'de> Deserialize<'de> for Key {
 
 fn visit_reading<'de, A: MapAccess<'de>>(mut map: A) -> Result<Raw, A::Error> {
     let mut raw = Raw::default();
-    let (mut seen_ts, mut seen_p, mut seen_e) = (false, false, false);
+    let (mut seen_ts, mut seen_p, mut seen_e, mut seen_v) = (false, false, false, false);
     while let Some(key) = map.next_key::<Key>()? {
         let (seen, name) = match key {
             Key::Ts => (&mut seen_ts, "ts"),
             Key::Power => (&mut seen_p, "power_kw"),
             Key::Energy => (&mut seen_e, "energy_kwh"),
+            Key::Volume => (&mut seen_v, "volume_m3"),
             Key::Other => {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -425,6 +453,7 @@ fn visit_reading<'de, A: MapAccess<'de>>(mut map: A) -> Result<Raw, A::Error> {
             Key::Ts => raw.ts = map.next_value::<TsField>()?.0,
             Key::Power => raw.power_kw = map.next_value::<ValField>()?.0,
             Key::Energy => raw.energy_kwh = map.next_value::<ValField>()?.0,
+            Key::Volume => raw.volume_m3 = map.next_value::<ValField>()?.0,
             Key::Other => {}
         }
     }

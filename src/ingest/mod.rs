@@ -11,7 +11,7 @@ pub mod gateway;
 pub mod mqtt;
 pub mod take;
 
-pub use decode::{decode_payload, parse_topic, DecodeError, MAX_PAYLOAD};
+pub use decode::{decode_payload, decode_payload_for, parse_topic, DecodeError, MAX_PAYLOAD};
 pub use mqtt::{spawn, topic_filter, AckToken, Incoming, MqttError, MqttStatus};
 
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 use crate::engine::{Engine, MeterRef, Reading, Reason, Verdict};
 
-use super::decode::{decode_payload, parse_topic, DecodeError, MAX_PAYLOAD};
+use super::decode::{decode_payload_for, parse_topic, DecodeError, MAX_PAYLOAD};
 use super::gateway::{self, Routes, Source};
 use crate::store::wal::WalRecord;
 
@@ -178,8 +178,13 @@ pub fn take_body(
         return;
     };
     let known_facility = engine.facility_index(fid).map(|_| fid);
+    let register = engine
+        .lookup(fid, mid)
+        .map_or(crate::engine::reading::Register::EnergyKwh, |m| {
+            engine.register(m)
+        });
     let decoded = match body {
-        Body::Payload(payload) => decode_payload(payload),
+        Body::Payload(payload) => decode_payload_for(payload, register),
         Body::TooLarge(size) => {
             let e = DecodeError::TooLarge { size };
             Err((e.reason(), e.to_string()))

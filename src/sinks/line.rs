@@ -84,13 +84,19 @@ pub fn reading_line(facility: &str, meter: &str, role: &str, r: &Reading) -> Opt
     build(
         "dcpue_reading",
         &[("facility", facility), ("meter", meter), ("role", role)],
-        &[("power_kw", r.power_kw), ("energy_kwh", r.energy_kwh)],
+        &if role == "water" {
+            // A water meter's register (m³) rides in the reading's `energy_kwh` slot.
+            [("volume_m3", r.energy_kwh), ("power_kw", None)]
+        } else {
+            [("power_kw", r.power_kw), ("energy_kwh", r.energy_kwh)]
+        },
         r.ts,
     )
 }
 
 /// `dcpue_window,facility=F,tier=T,window=W pue=…,coverage=…,renewable_share=…,
-/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=… <ts_ms>`, null fields left out
+/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=…,wue=…,erf=…,ref=…,cue=… <ts_ms>`,
+/// null fields left out
 /// (coverage and the energies are always there). None only if every value is non-finite.
 pub fn window_line(
     facility: &str,
@@ -109,6 +115,10 @@ pub fn window_line(
             ("energy_total_kwh", Some(v.energy_kwh.total)),
             ("energy_it_kwh", Some(v.energy_kwh.it)),
             ("energy_renewable_kwh", Some(v.energy_kwh.renewable)),
+            ("wue", v.kpi.wue),
+            ("erf", v.kpi.erf),
+            ("ref", v.kpi.ref_),
+            ("cue", v.kpi.cue),
         ],
         ts_ms,
     )
@@ -156,6 +166,7 @@ mod tests {
                 renewable: 0.1,
             },
             covered_energy_kwh: None,
+            kpi: Default::default(),
             start_ms: 0,
             end_ms: 0,
         }
@@ -218,6 +229,27 @@ mod tests {
         assert_eq!(
             nulls,
             "dcpue_window,facility=yingtan-1,tier=backup,window=24h coverage=0.95,energy_total_kwh=1234.5,energy_it_kwh=1000,energy_renewable_kwh=0.1 42"
+        );
+    }
+
+    #[test]
+    fn window_kpis_and_water_readings() {
+        let mut v = wv(Some(1.2875), None);
+        v.kpi.wue = Some(1.75);
+        v.kpi.ref_ = Some(0.5);
+        v.kpi.cue = Some(0.25);
+        assert_eq!(
+            window_line("yingtan-1", "backup", "24h", 42, &v).unwrap_or_default(),
+            "dcpue_window,facility=yingtan-1,tier=backup,window=24h pue=1.2875,coverage=0.95,energy_total_kwh=1234.5,energy_it_kwh=1000,energy_renewable_kwh=0.1,wue=1.75,ref=0.5,cue=0.25 42"
+        );
+        let r = Reading {
+            ts: 7,
+            power_kw: None,
+            energy_kwh: Some(48213.5),
+        };
+        assert_eq!(
+            reading_line("f", "w", "water", &r).unwrap_or_default(),
+            "dcpue_reading,facility=f,meter=w,role=water volume_m3=48213.5 7"
         );
     }
 

@@ -431,3 +431,59 @@ proptest! {
         prop_assert_eq!(r, Reading { ts, power_kw: Some(p), energy_kwh: Some(e) });
     }
 }
+
+#[test]
+fn a_water_meter_reads_volume_m3_with_the_energy_rules() {
+    let water = |p: &str| {
+        let v = decode_payload_for(p.as_bytes(), Register::VolumeM3).expect("payload");
+        v.into_iter().next().unwrap()
+    };
+    let r = water(&format!(
+        r#"{{"ts": {T0}, "volume_m3": 48213.7, "power_kw": 5}}"#
+    ))
+    .unwrap();
+    assert_eq!(
+        r,
+        Reading {
+            ts: T0,
+            power_kw: None,
+            energy_kwh: Some(48213.7)
+        }
+    );
+    for (p, reason) in [
+        (
+            format!(r#"{{"ts": {T0}, "energy_kwh": 1}}"#),
+            Reason::Malformed,
+        ),
+        (
+            format!(r#"{{"ts": {T0}, "volume_m3": "1"}}"#),
+            Reason::Malformed,
+        ),
+        (
+            format!(r#"{{"ts": {T0}, "volume_m3": -1}}"#),
+            Reason::InvalidValue,
+        ),
+        (
+            format!(r#"{{"ts": {T0}, "volume_m3": 1e999}}"#),
+            Reason::InvalidValue,
+        ),
+        (
+            format!(r#"{{"ts": {T0}, "volume_m3": 1, "volume_m3": 2}}"#),
+            Reason::Malformed,
+        ),
+    ] {
+        assert_eq!(water(&p).unwrap_err().0, reason, "{p}");
+    }
+    // Arrays: each element judged as a water reading.
+    let v = decode_payload_for(
+        format!(r#"[{{"ts": {T0}, "volume_m3": 1}}, 3, {{"ts": {T0}, "power_kw": 1}}]"#).as_bytes(),
+        Register::VolumeM3,
+    )
+    .unwrap();
+    assert!(v[0].is_ok() && v[1].is_err() && v[2].is_err(), "{v:?}");
+    // Other meters ignore volume_m3: alone it is no value.
+    assert_eq!(
+        rejected(&format!(r#"{{"ts": {T0}, "volume_m3": 1}}"#)).0,
+        Reason::Malformed
+    );
+}
