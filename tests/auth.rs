@@ -349,6 +349,11 @@ impl SecureDcpue {
 
     /// `tls_extra`: more `tls_server_config` lines (indented two spaces).
     fn start_with(tls_extra: &str) -> SecureDcpue {
+        SecureDcpue::start_full(tls_extra, "")
+    }
+
+    /// `http_extra`: more `[http]` lines.
+    fn start_full(tls_extra: &str, http_extra: &str) -> SecureDcpue {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::make(dir.path());
         let broker = support::Mosquitto::start();
@@ -384,7 +389,7 @@ impl SecureDcpue {
             .replacen(
                 "listen = \"127.0.0.1:9184\"",
                 &format!(
-                    "listen = \"127.0.0.1:{port}\"\nweb_config_file = \"{}\"",
+                    "listen = \"127.0.0.1:{port}\"\nweb_config_file = \"{}\"\n{http_extra}",
                     dir.path().join("web.yml").display()
                 ),
                 1,
@@ -794,4 +799,30 @@ fn http_client_certificates_as_in_exporter_toolkit() {
     assert_eq!(d.curl_with(None, "/api/v1/facilities", &with_cert).0, 401);
     // No certificate: the TLS handshake fails, no HTTP answer at all.
     assert_eq!(d.curl(Some(REGULATOR), "/healthz").0, 0);
+}
+
+/// A client that opens a connection and never starts (or never finishes) its TLS handshake is
+/// dropped within `[http] header_timeout`, as one that never sends its headers (CONTRACT §10),
+/// and holds no one else up meanwhile.
+#[test]
+fn a_stalled_tls_handshake_is_dropped_within_the_header_timeout() {
+    use std::io::Read;
+    let d = SecureDcpue::start_full("", "header_timeout = \"2s\"");
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let started = std::time::Instant::now();
+    // Others are served while it stalls.
+    assert_eq!(d.curl(Some(REGULATOR), "/api/v1/facilities").0, 200);
+    let mut buf = [0u8; 1];
+    let n = idle.read(&mut buf);
+    let waited = started.elapsed();
+    assert!(
+        matches!(n, Ok(0)) || n.is_err() && waited < Duration::from_secs(15),
+        "the server closed the stalled connection: {n:?} after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(15),
+        "closed after the 2 s header_timeout, not before and not never: {waited:?}"
+    );
 }
