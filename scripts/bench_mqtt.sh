@@ -26,19 +26,7 @@ LOAD=target/release/examples/mqtt_load
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-PORT=$(free_port)
-cat > "$TMP/mosquitto.conf" <<CONF
-listener $PORT 127.0.0.1
-allow_anonymous true
-user $(id -un)
-persistence false
-max_inflight_messages ${INFLIGHT:-0}
-max_queued_messages 0
-message_size_limit 0
-CONF
-mosquitto -c "$TMP/mosquitto.conf" 2>"$TMP/mosquitto.log" &
-PIDS+=($!)
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+start_bench_broker "${INFLIGHT:-0}"
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime+stime, in ticks
 TICK=$(getconf CLK_TCK)
@@ -46,10 +34,6 @@ us_per() { python3 -c "print(round(($2)*1e6/$TICK/$1, 2))"; } # N, ticks -> CPU 
 time_us_per() { python3 -c "print(round(($(awk '{print $1+$2}' "$2"))*1e6/$1, 2))"; } # N, /usr/bin/time file -> CPU us per message
 thread_ticks() { for t in /proc/$1/task/*; do echo "$(basename "$t") $(cat "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done; }
 
-metric() { # the value of one unlabelled metric of dcpue on port $1
-  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1==m {v=$2} END {print v}'
-}
-taken() { printf '%d\n' "$(metric "$1" dcpue_ingest_messages_total)"; } # messages taken, a live counter
 accepted_sum() { # sum of one counter family over all facilities
   curl -s "http://127.0.0.1:$1/metrics" | awk -v fam="$2" 'index($0, fam"{")==1 {s+=$NF} END {printf "%d\n", s}'
 }

@@ -26,24 +26,8 @@ LOAD=target/release/examples/mqtt_load
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-PORT=$(free_port)
-cat > "$TMP/mosquitto.conf" <<CONF
-listener $PORT 127.0.0.1
-allow_anonymous true
-user $(id -un)
-persistence false
-max_inflight_messages 0
-max_queued_messages 0
-message_size_limit 0
-CONF
-mosquitto -c "$TMP/mosquitto.conf" 2>"$TMP/mosquitto.log" &
-PIDS+=($!)
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+start_bench_broker "0"
 
-metric() { # the value of one unlabelled metric of dcpue on port $1
-  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1==m {v=$2} END {print v}'
-}
-taken() { printf '%d\n' "$(metric "$1" dcpue_ingest_messages_total)"; }
 
 # run NAME CLIENTS: a fresh dcpue takes N readings while CLIENTS series loops run; sets RATE[NAME].
 declare -A RATE SERVED
