@@ -107,6 +107,38 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
             }
         }
     }
+    // CONTRACT §14: the sites with cooling-water meters show WUE, those with renewables or
+    // certificates REF, the heat-reuse site ERF, every site CUE (the layout sets the factor).
+    for id in ["nanchang-1", "jiujiang-1", "ganzhou-1", "yingtan-1"] {
+        let wue = by_id(id)["windows"]["24h"]["wue"].as_f64();
+        assert!(
+            wue.is_some_and(|w| (0.1..=2.5).contains(&w)),
+            "{id}: 24h WUE {wue:?}"
+        );
+    }
+    for id in ["shangrao-1", "yichun-1", "fuzhou-1"] {
+        assert!(
+            by_id(id)["windows"]["24h"]["wue"].is_null(),
+            "{id} has no water meter"
+        );
+    }
+    for id in ["nanchang-1", "shangrao-1", "ganzhou-1", "fuzhou-1"] {
+        let r = by_id(id)["windows"]["24h"]["ref"].as_f64();
+        assert!(
+            r.is_some_and(|r| r > 0.0 && r <= 1.0),
+            "{id}: 24h REF {r:?}"
+        );
+    }
+    let erf = by_id("nanchang-1")["windows"]["365d"]["erf"].as_f64();
+    assert!(erf.is_some_and(|e| e > 0.0 && e < 0.3), "ERF {erf:?}");
+    for f in facilities.as_array().unwrap() {
+        let cue = f["windows"]["24h"]["cue"].as_f64();
+        assert!(
+            cue.is_some_and(|c| c > 0.0 && c < 1.0),
+            "{}: CUE {cue:?}",
+            f["id"]
+        );
+    }
     let alert = eventually(Duration::from_secs(30), || {
         let (_, body) = http_get(&format!("{base}/api/v1/alerts"))?;
         let v: Value = serde_json::from_str(&body).ok()?;

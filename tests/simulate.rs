@@ -33,6 +33,8 @@ struct Parsed {
     ts: i64,
     power_kw: Option<f64>,
     energy_kwh: Option<f64>,
+    /// A water meter's register (CONTRACT §14).
+    volume_m3: Option<f64>,
 }
 
 fn parse_payload(payload: &str) -> Vec<Parsed> {
@@ -62,12 +64,16 @@ fn parse_payload(payload: &str) -> Vec<Parsed> {
                 ts,
                 power_kw: num("power_kw"),
                 energy_kwh: num("energy_kwh"),
+                volume_m3: num("volume_m3"),
             };
             assert!(
-                p.power_kw.is_some() || p.energy_kwh.is_some(),
+                p.power_kw.is_some() || p.energy_kwh.is_some() || p.volume_m3.is_some(),
                 "no value: {payload}"
             );
-            for x in [p.power_kw, p.energy_kwh].into_iter().flatten() {
+            for x in [p.power_kw, p.energy_kwh, p.volume_m3]
+                .into_iter()
+                .flatten()
+            {
                 assert!(x.is_finite() && x >= 0.0, "bad value in {payload}");
             }
             p

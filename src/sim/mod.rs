@@ -300,6 +300,56 @@ mod tests {
     }
 
     #[test]
+    fn water_follows_the_season_and_heat_is_reused_in_winter_only() {
+        use crate::sim::model::{SimModel, SimOptions};
+        let c = jiangxi();
+        let water_sites: Vec<_> = c
+            .facilities
+            .iter()
+            .filter(|f| f.meters.iter().any(|m| m.has_role(Role::Water)))
+            .map(|f| f.id().to_string())
+            .collect();
+        assert!(water_sites.len() >= 3, "{water_sites:?}");
+        assert!(c.policy.grid_emission_factor.is_some());
+        let mut model = SimModel::new(&c, 3, SimOptions::default());
+        let day = 86_400_000i64;
+        let jan = 1_767_196_800_000i64; // 2026-01-01T00:00:00+08:00
+        let jul = jan + 181 * day; // 2026-07-01
+                                   // 15-minute readings (power meters are only counted across gaps up to max_gap) over
+                                   // January and July.
+        for from in [jan, jul] {
+            for _ in model.readings_between(from, from + 31 * day, 900_000) {}
+        }
+        let wue = |m: &SimModel, f: &str, from: i64| {
+            let it = m
+                .totals(f, from, from + 31 * day)
+                .map(|t| t.it)
+                .unwrap_or(0.0);
+            let water = m
+                .meter_energy(f, "cooling-water", from, from + 31 * day)
+                .unwrap_or(0.0);
+            1000.0 * water / it
+        };
+        for f in &water_sites {
+            let (w_jan, w_jul) = (wue(&model, f, jan), wue(&model, f, jul));
+            assert!((0.2..=0.8).contains(&w_jan), "{f}: January WUE {w_jan}");
+            assert!((1.0..=2.0).contains(&w_jul), "{f}: July WUE {w_jul}");
+        }
+        let heat = |from: i64| {
+            model
+                .meter_energy("nanchang-1", "heat-export", from, from + 31 * day)
+                .unwrap_or(-1.0)
+        };
+        let it_jan = model
+            .totals("nanchang-1", jan, jan + 31 * day)
+            .map(|t| t.it)
+            .unwrap_or(0.0);
+        assert_eq!(heat(jul), 0.0, "no heat reuse in summer");
+        let erf_jan = heat(jan) / it_jan;
+        assert!((0.03..=0.25).contains(&erf_jan), "January reuse {erf_jan}");
+    }
+
+    #[test]
     fn simulate_args_flatten_into_a_command_line() {
         use clap::Parser;
         #[derive(Parser)]

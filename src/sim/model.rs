@@ -17,7 +17,12 @@
 //! - on-site PV (`["total", "renewable"]`): power, zero at night;
 //! - green-power contract (`renewable` only): an energy register read every 15 minutes when the
 //!   meter's `max_gap` is 15 minutes or more;
-//! - sub-meter (`total`, weight < 0): the office's power.
+//! - sub-meter (`total`, weight < 0): the office's power;
+//! - water meter (`water`): a cumulative `volume_m3` register; the cooling plant's water use
+//!   follows the IT load and the same temperature as the overhead (WUE ≈ 0.3 L/kWh in winter's
+//!   free cooling up to ≈ 1.8 L/kWh on a hot summer afternoon);
+//! - heat-reuse meter (`reused_heat`): an `energy_kwh` register of heat delivered to a district
+//!   heating loop, in the heating season only (mid-November to mid-March), zero in summer.
 //!
 //! The model keeps, per meter and hour, the energy implied by exactly the readings it generated
 //! (the rules of CONTRACT §4: register differences spread evenly, power trapezoids only across
@@ -112,6 +117,10 @@ pub enum MeterKind {
     Pv,
     Contract,
     SubMeter,
+    /// `water`: a `volume_m3` register (its "power" is m³/h).
+    Water,
+    /// `reused_heat`: an `energy_kwh` register of heat delivered outside.
+    HeatReuse,
 }
 
 /// The facility's loads at one hourly knot, kW.
@@ -121,6 +130,10 @@ struct Knot {
     overhead: f64,
     pv: f64,
     office: f64,
+    /// Water drawn by the cooling plant, m³/h.
+    water: f64,
+    /// Heat delivered for reuse, kW.
+    heat: f64,
 }
 
 #[derive(Debug)]
@@ -248,6 +261,23 @@ fn temperature(seed: u64, fidx: u64, temp_offset: f64, t: i64) -> f64 {
     seasonal + daily + w0 * (1.0 - f) + w1 * f
 }
 
+/// Water use per kWh of IT energy (L/kWh) at a temperature: evaporative cooling follows the
+/// chiller work of [`overhead_weight`] (a small base for humidification and blow-down).
+fn wue_at(temp_c: f64) -> f64 {
+    0.3 + 1.5 * (overhead_weight(temp_c) - 1.0) / 0.9
+}
+
+/// The share of the IT load delivered as heat for reuse at a time and temperature: only in the
+/// heating season (within ±60 days of the coldest day, 20 January), more on colder hours.
+fn heat_reuse_share(year_frac: f64, temp_c: f64) -> f64 {
+    let winter = (std::f64::consts::TAU * (year_frac - 20.0 / 365.0)).cos() > 0.5;
+    if winter {
+        0.25 * ((16.0 - temp_c) / 12.0).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
 /// Relative overhead at a temperature: fixed losses plus chiller work above ~12 °C (free cooling
 /// below).
 fn overhead_weight(temp_c: f64) -> f64 {
@@ -295,11 +325,15 @@ impl SimFacility {
         };
         let office_hours = weekday < 5 && (8.0..18.0).contains(&hod);
         let office = self.office_kw * if office_hours { 1.0 } else { 0.45 };
+        let water = it * wue_at(temp) / 1000.0;
+        let heat = it * heat_reuse_share(year_frac, temp);
         Knot {
             it,
             overhead,
             pv,
             office,
+            water,
+            heat,
         }
     }
 
@@ -319,6 +353,8 @@ impl SimFacility {
             MeterKind::Pv => k.pv,
             MeterKind::Contract => grid * self.ppa_share,
             MeterKind::SubMeter => k.office,
+            MeterKind::Water => k.water,
+            MeterKind::HeatReuse => k.heat,
         };
         v * m.share
     }
@@ -359,7 +395,10 @@ impl SimFacility {
 
 impl SimMeter {
     fn is_register(&self) -> bool {
-        matches!(self.kind, MeterKind::Grid | MeterKind::Contract)
+        matches!(
+            self.kind,
+            MeterKind::Grid | MeterKind::Contract | MeterKind::Water | MeterKind::HeatReuse
+        )
     }
 
     /// Adds `kwh` spread evenly over [t0, t1] to the hourly buckets.
@@ -435,7 +474,11 @@ impl SimModel {
             let it_kw = f.sim_it_kw.unwrap_or(2000.0).max(1.0);
             let kind_of = |m: &crate::config::MeterConfig| -> MeterKind {
                 let roles = m.roles();
-                if roles.contains(&Role::It) {
+                if roles.contains(&Role::Water) {
+                    MeterKind::Water
+                } else if roles.contains(&Role::ReusedHeat) {
+                    MeterKind::HeatReuse
+                } else if roles.contains(&Role::It) {
                     MeterKind::It
                 } else if roles.contains(&Role::Total) && roles.contains(&Role::Renewable) {
                     MeterKind::Pv
@@ -758,7 +801,10 @@ impl SimModel {
                 let epoch = self.facilities[fi].meters[mi].epoch_ts;
                 let ts = if epoch { &ts_epoch } else { &ts_rfc };
                 let obj = match kind {
-                    MeterKind::Grid | MeterKind::Contract => {
+                    MeterKind::Grid
+                    | MeterKind::Contract
+                    | MeterKind::Water
+                    | MeterKind::HeatReuse => {
                         let cum = self.facilities[fi].cumulative(seed, mi, t);
                         let m = &self.facilities[fi].meters[mi];
                         let mut v = m.offset + cum;
@@ -771,6 +817,8 @@ impl SimModel {
                             format!(
                                 "{{\"ts\":{ts},\"energy_kwh\":{v:.2},\"power_kw\":{power_r:.3}}}"
                             )
+                        } else if kind == MeterKind::Water {
+                            format!("{{\"ts\":{ts},\"volume_m3\":{v:.2}}}")
                         } else {
                             format!("{{\"ts\":{ts},\"energy_kwh\":{v:.2}}}")
                         }
