@@ -616,6 +616,52 @@ def province():
         PROM, "kwatth", 0, [{"color": "blue", "value": None}], 0,
     ), 6, 8)
 
+    L.row("Beyond PUE: WUE, ERF, REF, CUE on the compliance window ($compliance_window)")
+    L.add(bargauge(
+        "WUE on $compliance_window, with its target",
+        "Water usage effectiveness: water drawn / IT energy, L/kWh (dcpue_wue_liters_per_kwh; no bar without a "
+        "water meter or while it covers too little). \"target\" bars: each facility's wue_target "
+        "(dcpue_wue_target_liters_per_kwh); above it WueAboveTarget fires. China's procurement standard: 2.5 L/kWh.",
+        [
+            prom_target(f'max by (facility) (dcpue_wue_liters_per_kwh{{{F},window="$compliance_window"}})',
+                        "{{facility}}", "A", instant=True),
+            prom_target(f'max by (facility) (dcpue_wue_target_liters_per_kwh{{{F}}})',
+                        "target {{facility}}", "B", instant=True),
+        ],
+        PROM, "suffix: L/kWh", 2,
+        [{"color": "green", "value": None}, {"color": "orange", "value": 1.6}, {"color": "red", "value": 2.5}], 0,
+    ), 6, 9)
+    L.add(bargauge(
+        "REF on $compliance_window, with its target",
+        "Renewable energy factor: (renewable energy + green certificates) / total energy, capped at 1 "
+        "(dcpue_ref_ratio). \"target\" bars: each facility's ref_target (dcpue_ref_target_ratio); below it "
+        "RefBelowTarget fires. China's target for new data centres: 30% by 2025.",
+        [
+            prom_target(f'max by (facility) (dcpue_ref_ratio{{{F},window="$compliance_window"}})',
+                        "{{facility}}", "A", instant=True),
+            prom_target(f'max by (facility) (dcpue_ref_target_ratio{{{F}}})',
+                        "target {{facility}}", "B", instant=True),
+        ],
+        PROM, "percentunit", 1, SHARE_STEPS, 0, 1,
+    ), 6, 9)
+    L.add(bargauge(
+        "ERF on $compliance_window",
+        "Energy reuse factor: heat delivered for reuse outside the data centre / total energy (dcpue_erf_ratio; "
+        "no bar without a reused_heat meter).",
+        [prom_target(f'max by (facility) (dcpue_erf_ratio{{{F},window="$compliance_window"}})',
+                     "{{facility}}", "A", instant=True)],
+        PROM, "percentunit", 1, [{"color": "blue", "value": None}], 0, 1,
+    ), 6, 9)
+    L.add(bargauge(
+        "CUE on $compliance_window",
+        "Carbon usage effectiveness: grid energy not matched by renewables or certificates x the grid emission "
+        "factor ([policy] grid_emission_factor) / IT energy, kg CO2/kWh (dcpue_cue_kg_per_kwh).",
+        [prom_target(f'max by (facility) (dcpue_cue_kg_per_kwh{{{F},window="$compliance_window"}})',
+                     "{{facility}}", "A", instant=True)],
+        PROM, "suffix: kg/kWh", 3,
+        [{"color": "green", "value": None}, {"color": "orange", "value": 0.4}, {"color": "red", "value": 0.6}], 0,
+    ), 6, 9)
+
     L.row("Alerts")
     L.add(table(
         "Alerts firing now",

@@ -40,7 +40,7 @@ const DASHBOARDS: [(&str, &str, &str); 4] = [
 ];
 
 /// dcpue's /metrics names (CONTRACT §6 as implemented).
-const METRICS: [&str; 19] = [
+const METRICS: [&str; 25] = [
     "dcpue_pue_ratio",
     "dcpue_coverage_ratio",
     "dcpue_renewable_share_ratio",
@@ -60,6 +60,12 @@ const METRICS: [&str; 19] = [
     "dcpue_influx_points_written_total",
     "dcpue_influx_write_errors_total",
     "dcpue_influx_queue_points",
+    "dcpue_wue_liters_per_kwh",
+    "dcpue_erf_ratio",
+    "dcpue_ref_ratio",
+    "dcpue_cue_kg_per_kwh",
+    "dcpue_wue_target_liters_per_kwh",
+    "dcpue_ref_target_ratio",
 ];
 
 /// CONTRACT §8 points as VictoriaMetrics names them (measurement_field).
@@ -837,6 +843,55 @@ fn canned_metrics(n: u64) -> String {
         "gauge",
         "Renewable energy over total energy in the window.",
         share,
+    );
+    // CONTRACT §14 on every window: WUE at the sites with water meters, ERF at the heat-reuse
+    // site, REF where there are renewables, CUE everywhere (the layout sets the emission factor).
+    let kpi = |pick: &dyn Fn(usize, &Fac) -> Option<f64>| -> Vec<String> {
+        let mut v = vec![];
+        for (i, f) in facs.iter().enumerate() {
+            for (win, _) in WINDOWS {
+                if let Some(x) = pick(i, f) {
+                    v.push(format!("{{facility=\"{}\",window=\"{win}\"}} {x}", f.id));
+                }
+            }
+        }
+        v
+    };
+    family(
+        "dcpue_wue_liters_per_kwh",
+        "gauge",
+        "WUE: water drawn / IT energy in the window, L/kWh.",
+        kpi(&|i, _| (i % 2 == 0).then(|| 0.6 + 0.1 * i as f64 + 0.01 * (n % 5) as f64)),
+    );
+    family(
+        "dcpue_erf_ratio",
+        "gauge",
+        "ERF: heat delivered for reuse / total energy in the window.",
+        kpi(&|i, _| (i == 0).then_some(0.08)),
+    );
+    family(
+        "dcpue_ref_ratio",
+        "gauge",
+        "REF: (renewable energy + green certificates) / total energy in the window.",
+        kpi(&|_, f| f.share.map(|s| (s + 0.1).min(1.0))),
+    );
+    family(
+        "dcpue_cue_kg_per_kwh",
+        "gauge",
+        "CUE: unmatched grid energy x grid emission factor / IT energy, kg CO2/kWh.",
+        kpi(&|_, f| Some(f.pue * 0.5703 * (1.0 - f.share.unwrap_or(0.0)))),
+    );
+    family(
+        "dcpue_wue_target_liters_per_kwh",
+        "gauge",
+        "The facility's WUE target, L/kWh.",
+        vec!["{facility=\"nanchang-1\"} 1.6".into()],
+    );
+    family(
+        "dcpue_ref_target_ratio",
+        "gauge",
+        "The facility's REF target.",
+        vec!["{facility=\"nanchang-1\"} 0.3".into()],
     );
     family(
         "dcpue_pue_ceiling_ratio",
