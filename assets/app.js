@@ -38,6 +38,7 @@
       gradeNone: '无等级', gradeAbove: '超出三级', gradeLabel: '能效等级',
       cwLabel: function (w) { return '合规窗口（' + w + '）PUE'; },
       ceiling: '上限', coverage: '覆盖率', renewable: '可再生能源占比', target: '目标', noTarget: '未设',
+      kpis: '其他能效指标', kpiTitle: { wue: '水利用效率（升/千瓦时）', erf: '余热回收利用率', ref: '可再生能源利用率（含绿证）', cue: '碳利用效率（千克 CO₂/千瓦时）' },
       belowTarget: '低于目标', activeAlerts: '当前告警', noAlerts: '无告警', stale: '数据停滞',
       staleTitle: '最新数据已超过停报阈值', watermark: '数据截至', noData: '无数据', window: '窗口',
       interim: '过程值', lowCoverage: '覆盖不足',
@@ -83,6 +84,7 @@
       gradeNone: 'No grade', gradeAbove: 'Above grade 3', gradeLabel: 'Grade',
       cwLabel: function (w) { return 'PUE, compliance window (' + w + ')'; },
       ceiling: 'Ceiling', coverage: 'Coverage', renewable: 'Renewable share', target: 'Target', noTarget: 'none',
+      kpis: 'Beyond PUE', kpiTitle: { wue: 'Water usage effectiveness (L/kWh)', erf: 'Energy reuse factor', ref: 'Renewable energy factor (with certificates)', cue: 'Carbon usage effectiveness (kg CO₂/kWh)' },
       belowTarget: 'below target', activeAlerts: 'Active alerts', noAlerts: 'No active alerts', stale: 'Stale',
       staleTitle: 'Newest data is older than the stale threshold', watermark: 'Data up to', noData: 'No data', window: 'Window',
       interim: 'interim', lowCoverage: 'low coverage',
@@ -407,6 +409,22 @@
       (below ? ' <span class="below">▼ ' + esc(t('belowTarget')) + '</span>' : '') + '</div>' + bar + '</div>';
   }
 
+  // CONTRACT §14 on the compliance window, each beside its target where the facility sets one.
+  function kpiBlock(f) {
+    var cw = (f.windows || {})[f.compliance_window] || {};
+    var fix = function (d) { return function (x) { return isNum(x) ? x.toFixed(d) : '—'; }; };
+    var item = function (key, label, fmt, target, over) {
+      var v = cw[key];
+      var miss = isNum(v) && isNum(target) && (over ? v > target : v < target);
+      return '<span class="kpi' + (miss ? ' miss' : '') + '" data-testid="kpi-' + key + '" data-value="' + (isNum(v) ? v : '') + '" title="' + esc(t('kpiTitle')[key]) + '">' +
+        '<span class="label">' + label + '</span> <b>' + fmt(v) + '</b>' +
+        (isNum(target) ? ' <small data-testid="kpi-' + key + '-target">' + esc(t('target')) + ' ' + (over ? '≤ ' : '≥ ') + fmt(target) + '</small>' : '') + '</span>';
+    };
+    return '<div class="kpis" data-testid="kpis" aria-label="' + esc(t('kpis')) + ' (' + esc(f.compliance_window || '') + ')">' +
+      item('wue', 'WUE', fix(2), f.wue_target, true) + item('erf', 'ERF', fmtPct) +
+      item('ref', 'REF', fmtPct, f.ref_target, false) + item('cue', 'CUE', fix(3)) + '</div>';
+  }
+
   function alertsMini(f) {
     var list = alertsFor(f.id);
     if (!list.length) return '<p class="none" data-testid="card-alerts">' + esc(t('noAlerts')) + '</p>';
@@ -431,7 +449,7 @@
       '<span>' + esc(t('coverage')) + ' <b data-testid="coverage">' + fmtCov(cw.coverage) + '</b></span>' +
       '<span>' + esc(t('gradeLabel')) + ' <b data-testid="grade">' + esc(gradeText(f)) + '</b></span></div></div>' + gauge(f, cw.pue) + '</div>' +
       '<div class="c2">' + windowsTable(f) + '</div>' +
-      '<div class="c3">' + renewBlock(f) + alertsMini(f) + '</div>' +
+      '<div class="c3">' + renewBlock(f) + kpiBlock(f) + alertsMini(f) + '</div>' +
       '</article>';
   }
 

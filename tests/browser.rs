@@ -444,6 +444,66 @@ pub async fn check_dashboard_in(b: &Browser, base_url: &str, expected: &Value) {
             );
         }
     }
+    // CONTRACT §14: WUE, ERF, REF, CUE of the compliance window on each card (— while null), each
+    // beside its target where the facility has one.
+    let kpis = b.js("return Array.from(document.querySelectorAll('[data-testid=facility-card]')).map(function(c){var o={id:c.getAttribute('data-facility')};['wue','erf','ref','cue'].forEach(function(k){var e=c.querySelector('[data-testid=kpi-'+k+'] b');var t=c.querySelector('[data-testid=kpi-'+k+'-target]');o[k]=e?e.textContent:null;o[k+'_target']=t?t.textContent:null;});return o;})", vec![]).await;
+    let kpis = kpis.as_array().cloned().unwrap_or_default();
+    let fixed = |v: &Value, d: usize| v.as_f64().map_or("—".to_string(), |x| format!("{x:.d$}"));
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("—".to_string(), |x| format!("{:.1}%", x * 100.0))
+    };
+    let mut shown = 0;
+    for f in facilities {
+        let id = f["id"].as_str().unwrap_or("");
+        let k = kpis
+            .iter()
+            .find(|k| k["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: KPIs on its card: {kpis:?}"));
+        let w = &f["windows"][f["compliance_window"].as_str().unwrap_or("365d")];
+        assert_eq!(
+            k["wue"].as_str(),
+            Some(fixed(&w["wue"], 2).as_str()),
+            "{id}: WUE"
+        );
+        assert_eq!(
+            k["erf"].as_str(),
+            Some(pct(&w["erf"]).as_str()),
+            "{id}: ERF"
+        );
+        assert_eq!(
+            k["ref"].as_str(),
+            Some(pct(&w["ref"]).as_str()),
+            "{id}: REF"
+        );
+        assert_eq!(
+            k["cue"].as_str(),
+            Some(fixed(&w["cue"], 3).as_str()),
+            "{id}: CUE"
+        );
+        for (key, target, text) in [
+            (
+                "wue_target",
+                &f["wue_target"],
+                format!("≤ {}", fixed(&f["wue_target"], 2)),
+            ),
+            (
+                "ref_target",
+                &f["ref_target"],
+                format!("≥ {}", pct(&f["ref_target"])),
+            ),
+        ] {
+            match k[key].as_str() {
+                Some(t) => assert!(
+                    target.is_number() && t.ends_with(&text),
+                    "{id}: {key} {t:?}, want {text}"
+                ),
+                None => assert!(target.is_null(), "{id}: {key} {target} not shown"),
+            }
+        }
+        shown += usize::from(w["wue"].is_number()) + usize::from(w["ref"].is_number());
+    }
+    assert!(shown > 0, "some facility has a WUE or REF: {kpis:?}");
     // the three tiers, in order, with their Chinese headings
     let tiers = b.js("return Array.from(document.querySelectorAll('section.tier')).map(function(s){return [s.getAttribute('data-tier'), s.querySelector('h2').textContent]})", vec![]).await;
     let tiers = tiers.as_array().cloned().unwrap_or_default();
@@ -764,7 +824,11 @@ fn canned_facilities(now: DateTime<Utc>) -> Value {
                     (
                         w.to_string(),
                         json!({"pue": p, "coverage": c, "renewable_share": share,
-                               "energy_kwh": {"total": 1000.0, "it": 800.0, "renewable": 100.0}}),
+                               "energy_kwh": {"total": 1000.0, "it": 800.0, "renewable": 100.0},
+                               "wue": (i % 2 == 0).then_some(0.8 + 0.1 * i as f64 + 0.01 * k as f64),
+                               "erf": (i == 0).then_some(0.083),
+                               "ref": share.map(|s| s + 0.05),
+                               "cue": pue.map(|p| 0.4 * p)}),
                     )
                 })
                 .collect();
@@ -785,6 +849,7 @@ fn canned_facilities(now: DateTime<Utc>) -> Value {
             let wm = if stale { now - chrono::Duration::hours(3) } else { now - chrono::Duration::seconds(40) };
             json!({"id": id, "name": name, "name_en": name_en, "city": city, "tier": tier, "class": class,
                    "pue_ceiling": ceiling, "renewable_target": target, "watermark": rfc(wm), "stale": stale,
+                   "wue_target": (i % 4 == 0).then_some(1.6), "ref_target": target,
                    "compliance_window": "365d", "windows": ws, "status": status, "grade": grade,
                    "accepted_total": 100_000 + i as u64})
         })
