@@ -861,7 +861,7 @@ fn canned_metrics(n: u64) -> String {
         "dcpue_wue_liters_per_kwh",
         "gauge",
         "WUE: water drawn / IT energy in the window, L/kWh.",
-        kpi(&|i, _| (i % 2 == 0).then(|| 0.6 + 0.1 * i as f64 + 0.01 * (n % 5) as f64)),
+        kpi(&|i, _| (i % 2 == 0).then_some(0.6 + 0.1 * i as f64 + 0.01 * (n % 5) as f64)),
     );
     family(
         "dcpue_erf_ratio",
