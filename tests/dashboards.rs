@@ -1365,10 +1365,30 @@ fn dashboards_do_not_double_count_two_replicas() {
                 // A variable's values are its label values; the count is the test's stand-in.
                 continue;
             }
-            // A sum or count over replicas would double; max and min cannot. The canned
-            // exporters move with each scrape (rates, a wobble of a few thousandths), and each
-            // Prometheus scrapes its own: a doubling shows, a wobble does not.
-            if !(expr.contains("sum(") || expr.contains("sum by") || expr.contains("count(")) {
+            // A sum or count over replicas would double; max and min cannot. Every sum and
+            // count must first collapse the replicas (max or min by facility, or without
+            // instance).
+            for (at, _) in expr.match_indices("sum").chain(expr.match_indices("count")) {
+                let rest = &expr[at..];
+                let Some(open) = rest.find('(') else { continue };
+                let mut inner = rest[open + 1..].trim_start();
+                if rest[..open].contains(" by ") || rest[..open].ends_with("by ") {
+                    // `sum by (labels) (`: the aggregated expression follows the label list.
+                    inner = rest[open..].split_once(')').map_or("", |(_, r)| {
+                        r.trim_start().trim_start_matches('(').trim_start()
+                    });
+                }
+                assert!(
+                    inner.starts_with("max") || inner.starts_with("min"),
+                    "{file}: panel {title:?} sums over replicas: {expr}"
+                );
+            }
+            // Values: a doubling shows. Rates and increases are measured on each server's own
+            // scrapes of counters that step, and time() moves: those are left to the check above.
+            if ["rate(", "increase(", "time()", "watermark_timestamp"]
+                .iter()
+                .any(|t| expr.contains(t))
+            {
                 continue;
             }
             for (k, x) in &va {
