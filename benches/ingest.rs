@@ -1,5 +1,5 @@
 //! Decode + ingest throughput on one core (issue 2): a stream of realistic JSON payloads, one
-//! reading each, for the 34 meters of the seven facilities of `config/jiangxi.toml`, every 15 s
+//! reading each, for the electricity meters of the seven facilities of `config/jiangxi.toml`, every 15 s
 //! of event time.
 //!
 //! (a) JSON decode alone (`ingest::decode_payload`), (b) `Engine::ingest` alone on pre-decoded
@@ -34,6 +34,15 @@ struct Msg {
     payload: Vec<u8>,
 }
 
+/// The electricity meters of the layout, the ones the stream feeds.
+fn stream_meters(cfg: &Config) -> usize {
+    cfg.facilities
+        .iter()
+        .flat_map(|f| &f.meters)
+        .filter(|m| !m.has_role(Role::Water) && !m.has_role(Role::ReusedHeat))
+        .count()
+}
+
 /// The stream: every meter every 15 s, in time order. Energy registers (grid feeds and green
 /// contracts) send RFC 3339 with +08:00 and an extra field, as gateways do; power meters
 /// (IT, PV, office) send epoch ms.
@@ -42,22 +51,27 @@ fn stream(cfg: &Config) -> Vec<Msg> {
         .facilities
         .iter()
         .flat_map(|f| {
-            f.meters.iter().map(move |m| {
-                let register =
-                    (m.has_role(Role::Total) && m.weight > 0.0 && !m.has_role(Role::Renewable))
-                        || (m.has_role(Role::Renewable) && !m.has_role(Role::Total));
-                let kw = if m.has_role(Role::It) {
-                    500.0
-                } else if m.weight < 0.0 {
-                    40.0
-                } else if m.has_role(Role::Renewable) {
-                    300.0
-                } else {
-                    // Half the feed's plausibility bound.
-                    m.max_power_kw.map_or(2600.0, |x| x / 2.0)
-                };
-                (f.id().to_string(), m.id().to_string(), register, kw)
-            })
+            // The electricity meters (water and reused-heat meters, CONTRACT §14, read other
+            // registers and are not part of this stream).
+            f.meters
+                .iter()
+                .filter(|m| !m.has_role(Role::Water) && !m.has_role(Role::ReusedHeat))
+                .map(move |m| {
+                    let register =
+                        (m.has_role(Role::Total) && m.weight > 0.0 && !m.has_role(Role::Renewable))
+                            || (m.has_role(Role::Renewable) && !m.has_role(Role::Total));
+                    let kw = if m.has_role(Role::It) {
+                        500.0
+                    } else if m.weight < 0.0 {
+                        40.0
+                    } else if m.has_role(Role::Renewable) {
+                        300.0
+                    } else {
+                        // Half the feed's plausibility bound.
+                        m.max_power_kw.map_or(2600.0, |x| x / 2.0)
+                    };
+                    (f.id().to_string(), m.id().to_string(), register, kw)
+                })
         })
         .collect();
     let mut out = Vec::with_capacity(N);
@@ -135,12 +149,7 @@ fn decode_ingest_all(e: &mut Engine, msgs: &[Msg]) -> usize {
 }
 
 fn ingest_advance_all(e: &mut Engine, readings: &[(MeterRef, Reading)]) -> usize {
-    let per_tick = e
-        .config()
-        .facilities
-        .iter()
-        .map(|f| f.meters.len())
-        .sum::<usize>();
+    let per_tick = stream_meters(e.config());
     let mut ok = 0;
     let mut steps = 0usize;
     for chunk in readings.chunks(per_tick) {
@@ -243,7 +252,7 @@ fn main() {
     println!(
         "stream: {N} single-reading payloads, {} facilities, {} meters (config/jiangxi.toml), every 15 s, {:.1} bytes/payload",
         cfg.facilities.len(),
-        cfg.facilities.iter().map(|f| f.meters.len()).sum::<usize>(),
+        stream_meters(&cfg),
         bytes as f64 / N as f64
     );
     println!("FIGURE decode_readings_per_s {:.0}", rate(a));
