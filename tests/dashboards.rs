@@ -699,6 +699,22 @@ fn promtool_accepts_config_and_rules_and_rule_tests_pass() {
         2,
         "PueAboveCeiling on 365d and 24h"
     );
+    // Every alerting and recording rule is exercised by the unit tests promtool just ran.
+    let tests = std::fs::read_to_string(dir.join("dcpue-rules.test.yml")).expect("rule tests");
+    for line in rules.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- alert: ") {
+            assert!(
+                tests.contains(&format!("alertname: {name}\n")),
+                "alert {name} has no promtool unit test"
+            );
+        }
+        if let Some(name) = line.strip_prefix("- record: ") {
+            // Tested itself, or through a rule that reads it.
+            let used =
+                tests.contains(&format!("expr: {name}\n")) || rules.matches(name).count() > 1;
+            assert!(used, "recording rule {name} has no promtool unit test");
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------ live
