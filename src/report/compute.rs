@@ -5,15 +5,20 @@
 //! hours missing (an hour is missing when not every total and IT meter covered all of it),
 //! grade, ceiling, verdict, renewable share, a row per calendar month, and the alerts of the
 //! period; then a summary per tier with energy-weighted PUE (Σ covered total / Σ covered IT).
+//! Beyond PUE (CONTRACT §14): the period's inputs and indicators under the names of EU Delegated
+//! Regulation 2024/1364, CUE, and each KPI against China's targets ([`super::targets`]).
 
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{alerts_of, AlertRecord};
-use crate::config::{Config, FacilityConfig, Tier};
+use super::targets::{self, TargetCheck};
+use crate::config::{Config, FacilityConfig, Role, Tier};
+use crate::engine::facility::MeterSlot;
+use crate::engine::kpi::KpiContext;
 use crate::engine::policy::{self, Judgement};
-use crate::engine::{Energies, Engine, MeterRef, Status};
+use crate::engine::{Energies, Engine, Kpis, MeterRef, Status};
 
 pub const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -85,8 +90,75 @@ pub struct FacilityReport {
     pub renewable_share: Option<f64>,
     /// Whether the share meets the target; null without a target or a share.
     pub renewable_target_met: Option<bool>,
+    /// The facility's WUE (L/kWh) and REF targets as configured (CONTRACT §14).
+    #[serde(default)]
+    pub wue_target: Option<f64>,
+    #[serde(default)]
+    pub ref_target: Option<f64>,
+    /// The period's inputs and indicators under the names of EU Delegated Regulation 2024/1364.
+    #[serde(default)]
+    pub eu_2024_1364: EuIndicators,
+    /// CUE over the period, kg CO2 per kWh of IT energy: grid energy not matched by renewables
+    /// or certificates × `grid_emission_factor` ÷ EIT; null without a factor or enough data.
+    #[serde(default)]
+    pub cue: Option<f64>,
+    /// Green-certificate energy attributed to the period, kWh (part of ERES_TOT).
+    #[serde(default)]
+    pub certificate_kwh: f64,
+    /// How much of the period the KPI inputs beyond total and IT covered.
+    #[serde(default)]
+    pub input_coverage: InputCoverage,
+    /// Each KPI against its targets: the facility's own and China's ([`targets::checks`]).
+    #[serde(default)]
+    pub targets: Vec<TargetCheck>,
     pub months: Vec<MonthRow>,
     pub alerts: Vec<AlertRow>,
+}
+
+/// A facility's year under EU Delegated Regulation 2024/1364 (Annex: the data centre's total
+/// energy, IT energy, water input, reused energy and renewable energy, and the indicators from
+/// them), over the report's period (a compliance period when it is a year). Inputs are all that
+/// was measured in the period; an input is null when the facility has no such meter. PUE is the
+/// verdict's PUE (over the common covered time, CONTRACT §4); WUE, ERF and REF are null when
+/// an input's meters cover less than `min_coverage` of the period (CONTRACT §14).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EuIndicators {
+    /// Total data-centre energy, kWh.
+    #[serde(rename = "EDC")]
+    pub edc: f64,
+    /// IT equipment energy, kWh.
+    #[serde(rename = "EIT")]
+    pub eit: f64,
+    /// Water input, m³.
+    #[serde(rename = "WIN")]
+    pub win: Option<f64>,
+    /// Energy reused outside the data centre, kWh.
+    #[serde(rename = "EREUSE")]
+    pub ereuse: Option<f64>,
+    /// Total renewable energy, kWh: renewable meters plus the certificates attributed to the
+    /// period (as REF counts them, CONTRACT §14).
+    #[serde(rename = "ERES_TOT")]
+    pub eres_tot: Option<f64>,
+    #[serde(rename = "PUE")]
+    pub pue: Option<f64>,
+    /// WIN ÷ EIT, L/kWh.
+    #[serde(rename = "WUE")]
+    pub wue: Option<f64>,
+    /// EREUSE ÷ EDC.
+    #[serde(rename = "ERF")]
+    pub erf: Option<f64>,
+    /// ERES_TOT ÷ EDC, at most 1.
+    #[serde(rename = "REF")]
+    pub ref_: Option<f64>,
+}
+
+/// Covered fraction of the period of the KPI inputs beyond total and IT (each the least covered
+/// of its meters); null without such a meter, or when not known (a report read over `--url`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputCoverage {
+    pub water: Option<f64>,
+    pub reused_heat: Option<f64>,
+    pub renewable: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +284,39 @@ fn full_hours(engine: &Engine, fi: usize, from_h: i64, to_h: i64) -> Vec<bool> {
     count.into_iter().map(|c| c == core.len()).collect()
 }
 
+/// Covered fraction of [from_h, to_h) of the least covered meter of facility `fi` that `pick`
+/// selects; None without such a meter.
+fn role_coverage(
+    engine: &Engine,
+    fi: usize,
+    from_h: i64,
+    to_h: i64,
+    pick: fn(&MeterSlot) -> bool,
+) -> Option<f64> {
+    let span_s = ((to_h - from_h).max(1) * HOUR_MS / 1000) as f64;
+    let f = engine.facility_state(fi);
+    f.meters
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| pick(m))
+        .map(|(mi, _)| {
+            let covered: i64 = engine
+                .meter_history(MeterRef {
+                    facility: fi,
+                    meter: mi,
+                })
+                .iter()
+                .filter(|r| {
+                    let h = r.hour_start_ms.div_euclid(HOUR_MS);
+                    h >= from_h && h < to_h
+                })
+                .map(|r| i64::from(r.covered_s))
+                .sum();
+            (covered as f64 / span_s).min(1.0)
+        })
+        .reduce(f64::min)
+}
+
 pub(crate) fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
     (
         from_ms.div_euclid(HOUR_MS),
@@ -326,6 +431,15 @@ pub fn build_report_with_progress(
                 gaps,
                 gaps_not_listed,
                 renewable_share: v.renewable_share,
+                water_m3: has_role(fc, Role::Water).then_some(v.kpi.water_m3),
+                reused_heat_kwh: has_role(fc, Role::ReusedHeat).then_some(v.kpi.reused_heat_kwh),
+                kpi: v.kpi,
+                input_coverage: InputCoverage {
+                    water: role_coverage(engine, fi, from_h, to_h, |m| m.water),
+                    reused_heat: role_coverage(engine, fi, from_h, to_h, |m| m.reused_heat),
+                    renewable: role_coverage(engine, fi, from_h, to_h, |m| m.renewable),
+                },
+                period: (from_ms, to_ms),
                 months: month_rows,
                 alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
             },
@@ -347,8 +461,26 @@ pub(crate) struct Measured {
     pub gaps: Vec<Gap>,
     pub gaps_not_listed: usize,
     pub renewable_share: Option<f64>,
+    /// WUE, ERF, REF, CUE of the period (their inputs as the engine summed them).
+    pub kpi: Kpis,
+    /// Water drawn and heat reused in the period; None without such a meter (or not known).
+    pub water_m3: Option<f64>,
+    pub reused_heat_kwh: Option<f64>,
+    pub input_coverage: InputCoverage,
+    /// [from, to) of the period, epoch ms.
+    pub period: (i64, i64),
     pub months: Vec<MonthRow>,
     pub alerts: Vec<AlertRow>,
+}
+
+/// Whether facility `fc` has a meter with role `r`.
+pub(crate) fn has_role(fc: &FacilityConfig, r: Role) -> bool {
+    fc.meters.iter().any(|m| m.has_role(r))
+}
+
+/// Green-certificate energy of facility `fc` attributed to [from, to), kWh (CONTRACT §14).
+pub(crate) fn certificate_kwh(cfg: &Config, fc: &FacilityConfig, from: i64, to: i64) -> f64 {
+    KpiContext::new(fc, &cfg.timezone(), cfg.policy.grid_emission_factor).certificate_kwh(from, to)
 }
 
 /// The facility's part of the report: its config, its figures and the policy's judgement of
@@ -359,6 +491,35 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
         verdict,
         grade,
     } = policy::judge(cfg, fc, m.pue, m.coverage);
+    let tz = cfg.timezone();
+    let year = tz
+        .timestamp_millis_opt(m.period.1.saturating_sub(1).max(m.period.0))
+        .single()
+        .map_or(0, |t| t.year());
+    let has_renewables = has_role(fc, Role::Renewable) || !fc.certificates.is_empty();
+    let eu = EuIndicators {
+        edc: m.energy_kwh.total,
+        eit: m.energy_kwh.it,
+        win: m.water_m3,
+        ereuse: m.reused_heat_kwh,
+        eres_tot: has_renewables.then_some(m.energy_kwh.renewable + m.kpi.certificate_kwh),
+        pue: m.pue,
+        wue: m.kpi.wue,
+        erf: m.kpi.erf,
+        ref_: m.kpi.ref_,
+    };
+    let judged = verdict != Status::InsufficientData;
+    let checks = targets::checks(
+        &targets::Values {
+            pue: m.pue.filter(|_| judged),
+            wue: m.kpi.wue,
+            ref_: m.kpi.ref_,
+        },
+        ceiling,
+        fc.wue_target,
+        fc.ref_target,
+        year,
+    );
     FacilityReport {
         id: fc.id().to_string(),
         name: fc.name.clone(),
@@ -385,6 +546,13 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
             (Some(s), Some(t)) => Some(s >= t),
             _ => None,
         },
+        wue_target: fc.wue_target,
+        ref_target: fc.ref_target,
+        eu_2024_1364: eu,
+        cue: m.kpi.cue,
+        certificate_kwh: m.kpi.certificate_kwh,
+        input_coverage: m.input_coverage,
+        targets: checks,
         months: m.months,
         alerts: m.alerts,
     }

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod compute;
 pub mod render;
+pub mod targets;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

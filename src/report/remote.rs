@@ -4,7 +4,9 @@
 //!
 //! Limits against the local read: the series gives no list of gaps (missing hours are counted
 //! from coverage), and without `covered_energy_kwh` in a point the covered energies are
-//! taken as PUE × IT energy and IT energy.
+//! taken as PUE × IT energy and IT energy. The KPI inputs are backed out of the KPIs and the
+//! energies (water = WUE × EIT, reused heat = ERF × EDC; certificates from the config), so they
+//! are null wherever the KPI is, and the inputs' coverage is not known.
 
 use std::time::Duration;
 
@@ -12,11 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::alerts::{self, AlertRecord};
-use super::compute::{self, Measured, MonthRow, Report};
+use super::compute::{self, InputCoverage, Measured, MonthRow, Report};
 use super::{HttpError, ReportError};
 use crate::alerts::{ActiveAlert, ResolvedAlert};
-use crate::config::Config;
-use crate::engine::Energies;
+use crate::config::{Config, FacilityConfig, Role};
+use crate::engine::{Energies, Kpis};
 
 struct Point {
     pue: Option<f64>,
@@ -24,6 +26,10 @@ struct Point {
     share: Option<f64>,
     e: Energies,
     c: Energies,
+    wue: Option<f64>,
+    erf: Option<f64>,
+    ref_: Option<f64>,
+    cue: Option<f64>,
 }
 
 /// `/api/v1/facilities/{id}/series`: the fields the report reads.
@@ -41,6 +47,15 @@ struct SeriesPoint {
     /// Absent (an older instance): taken from PUE and IT energy; null: none covered.
     #[serde(default, deserialize_with = "present")]
     covered_energy_kwh: Option<Option<Energies>>,
+    /// CONTRACT §14 (absent from an older instance: null).
+    #[serde(default)]
+    wue: Option<f64>,
+    #[serde(default)]
+    erf: Option<f64>,
+    #[serde(default, rename = "ref")]
+    ref_: Option<f64>,
+    #[serde(default)]
+    cue: Option<f64>,
 }
 
 /// A field that is there, even as null (`Some(None)`), apart from one that is not (`None`).
@@ -133,7 +148,41 @@ fn point(p: SeriesPoint) -> Point {
         share: p.renewable_share,
         e,
         c,
+        wue: p.wue,
+        erf: p.erf,
+        ref_: p.ref_,
+        cue: p.cue,
     }
+}
+
+/// The period's KPIs and their inputs as far as the point gives them (see the module docs).
+fn kpis_of(cfg: &Config, fc: &FacilityConfig, p: &Point, from: i64, to: i64) -> RemoteKpis {
+    let certificate_kwh = compute::certificate_kwh(cfg, fc, from, to);
+    let water = compute::has_role(fc, Role::Water)
+        .then(|| p.wue.map(|w| w * p.e.it / 1000.0))
+        .flatten();
+    let heat = compute::has_role(fc, Role::ReusedHeat)
+        .then(|| p.erf.map(|r| r * p.e.total))
+        .flatten();
+    RemoteKpis {
+        kpi: Kpis {
+            wue: p.wue,
+            erf: p.erf,
+            ref_: p.ref_,
+            cue: p.cue,
+            water_m3: water.unwrap_or(0.0),
+            reused_heat_kwh: heat.unwrap_or(0.0),
+            certificate_kwh,
+        },
+        water,
+        heat,
+    }
+}
+
+struct RemoteKpis {
+    kpi: Kpis,
+    water: Option<f64>,
+    heat: Option<f64>,
 }
 
 fn missing(hours: i64, coverage: f64) -> i64 {
@@ -201,6 +250,7 @@ async fn fetch(
             .find(|f| f.id == id)
             .and_then(|f| f.watermark.clone());
         let h = hours_of(from, to);
+        let k = kpis_of(cfg, fc, &p, from, to);
         out.push(compute::facility_report(
             cfg,
             fc,
@@ -215,6 +265,11 @@ async fn fetch(
                 gaps: Vec::new(),
                 gaps_not_listed: 0,
                 renewable_share: p.share,
+                kpi: k.kpi,
+                water_m3: k.water,
+                reused_heat_kwh: k.heat,
+                input_coverage: InputCoverage::default(),
+                period: (from, to),
                 months: rows,
                 alerts: alerts::alerts_of(&alerts, id, tz, from, to),
             },

@@ -61,6 +61,20 @@ pub fn mwh(kwh: f64) -> String {
     format!("{}{grouped}.{}", if neg { "-" } else { "" }, v % 10)
 }
 
+/// A number with thousands separators and one decimal (water m³).
+pub fn grouped(x: f64) -> String {
+    mwh(x * 1000.0)
+}
+
+/// Whether a KPI meets its target: met, not met, or no data (null).
+pub fn met_label(met: Option<bool>) -> Label {
+    match met {
+        Some(true) => Label::new("达标", "met"),
+        Some(false) => Label::new("未达标", "not met"),
+        None => Label::new("无数据", "no data"),
+    }
+}
+
 pub fn verdict_label(s: Status) -> Label {
     match s {
         Status::Compliant => Label::new("达标", "compliant"),

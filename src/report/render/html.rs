@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::report::compute::{FacilityReport, Report};
+use crate::report::targets;
 use crate::report::Lang;
 
 use super::chart::chart_svg;
@@ -180,7 +181,7 @@ pub fn render_html(r: &Report, lang: Lang) -> String {
         "<h3>{}</h3><ul class=\"method\">",
         hl(lang, "计算方法", "Method")
     );
-    let items: [(&str, String); 4] = [
+    let items: [(&str, String); 5] = [
         (
             "PUE = 共同覆盖时段内 总能耗 ÷ IT 能耗；仅统计所有总表与 IT 表均有数据的时段，任一表缺数不会扭曲比值。",
             "PUE = total energy ÷ IT energy over the common covered time: only the time every total and IT meter covered counts, so a gap in one meter never skews the ratio.".to_string(),
@@ -204,6 +205,15 @@ pub fn render_html(r: &Report, lang: Lang) -> String {
             format!(
                 "Tier and province PUE are energy-weighted: Σ total ÷ Σ IT over covered time. Months are calendar months in {}.",
                 r.timezone
+            ),
+        ),
+        (
+            "WUE = 取水量 ÷ IT 能耗（L/kWh）；ERF = 再利用热量 ÷ 总能耗；REF =（可再生能源 + 绿证）÷ 总能耗；CUE = 未被可再生能源与绿证抵消的电网电量 × 电网排放因子 ÷ IT 能耗。输入覆盖率低于最低覆盖率时指标为空（无数据）。目标（数值见各数据中心的指标表）：本数据中心限值与目标；国家枢纽节点 PUE；《绿色数据中心政府采购需求标准（试行）》的 WUE 与可再生能源最低使用率（逐年提高）。",
+            format!(
+                "WUE = water input ÷ IT energy (L/kWh); ERF = reused energy ÷ total energy; REF = (renewable energy + green certificates) ÷ total energy; CUE = grid energy not matched by renewables or certificates × grid emission factor ÷ IT energy. A KPI whose inputs cover less than the minimum coverage is null (no data). Targets: the facility's own ceiling and targets; PUE ≤ {} for the national hub nodes; the green data-centre government procurement standard's WUE ≤ {} L/kWh and minimum renewable share ({} in 2025, rising).",
+                targets::PUE_NATIONAL_HUB,
+                targets::WUE_GREEN_PROCUREMENT,
+                pct_opt(targets::renewable_min_share(2025)),
             ),
         ),
     ];
@@ -306,6 +316,22 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         }
     );
     let _ = writeln!(o, "{}", table(&tables::energy(f), lang));
+    let _ = writeln!(
+        o,
+        "<h3>{}</h3>{}",
+        hl_inline(lang, "可持续指标与目标", "Sustainability KPIs and targets"),
+        table(&tables::kpis(f), lang)
+    );
+    let _ = writeln!(
+        o,
+        "<h3>{}</h3>{}",
+        hl_inline(
+            lang,
+            "欧盟授权条例 2024/1364 口径",
+            "Under EU Delegated Regulation 2024/1364"
+        ),
+        table(&tables::eu(f), lang)
+    );
     let _ = writeln!(
         o,
         "<h3>{}</h3><div class=\"chart\">{}</div>",

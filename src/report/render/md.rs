@@ -171,6 +171,22 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
                 w
             );
         }
+        let _ = writeln!(
+            o,
+            "\n{}:\n",
+            lb(lang, "可持续指标与目标", "Sustainability KPIs and targets")
+        );
+        o.push_str(&table(&tables::kpis(f), lang));
+        let _ = writeln!(
+            o,
+            "\n{}:\n",
+            lb(
+                lang,
+                "欧盟授权条例 2024/1364 口径",
+                "Under EU Delegated Regulation 2024/1364"
+            )
+        );
+        o.push_str(&table(&tables::eu(f), lang));
         o.push('\n');
         o.push_str(&table(&tables::months(f), lang));
         if !f.gaps.is_empty() {

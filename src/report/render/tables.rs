@@ -4,11 +4,12 @@
 
 use crate::engine::Energies;
 use crate::report::compute::{FacilityReport, MonthRow, Report};
+use crate::report::targets::{TargetCheck, TargetKind};
 use crate::report::Lang;
 
 use super::fmt::{
-    duration_s, grade_s, lb, mwh, pct, pct_opt, pue_c, pue_s, short_time, tier_label,
-    verdict_label, worst_s,
+    duration_s, grade_s, grouped, lb, met_label, mwh, pct, pct_opt, pue_c, pue_s, short_time,
+    tier_label, verdict_label, worst_s,
 };
 use super::table::{Cell, Column, Label, Row, Show, Table, Text};
 
@@ -116,6 +117,148 @@ pub fn energy(f: &FacilityReport) -> Table {
         mwh(f.covered_energy_kwh.total).into(),
         mwh(f.covered_energy_kwh.it).into(),
         "—".into(),
+    ]));
+    t
+}
+
+/// A facility's period under the names of EU Delegated Regulation 2024/1364: the inputs (MWh,
+/// water m³) and the indicators from them.
+pub fn eu(f: &FacilityReport) -> Table {
+    let e = &f.eu_2024_1364;
+    let mut t = Table::new(vec![
+        Column::right(Label::same("EDC MWh")),
+        Column::right(Label::same("EIT MWh")),
+        Column::right(Label::same("WIN m³")),
+        Column::right(Label::same("EREUSE MWh")),
+        Column::right(Label::same("ERES_TOT MWh")),
+        Column::right(Label::same("PUE")),
+        Column::right(Label::same("WUE L/kWh")),
+        Column::right(Label::same("ERF")),
+        Column::right(Label::same("REF")),
+    ]);
+    let opt = |v: Option<f64>, g: fn(f64) -> String| v.map_or_else(|| "—".into(), g);
+    t.push(Row::new(vec![
+        mwh(e.edc).into(),
+        mwh(e.eit).into(),
+        opt(e.win, grouped).into(),
+        opt(e.ereuse, mwh).into(),
+        opt(e.eres_tot, mwh).into(),
+        pue_s(e.pue).into(),
+        wue_s(e.wue).into(),
+        pct_opt(e.erf).into(),
+        pct_opt(e.ref_).into(),
+    ]));
+    t
+}
+
+pub fn wue_s(w: Option<f64>) -> String {
+    w.map(|w| format!("{w:.2}")).unwrap_or_else(|| "—".into())
+}
+
+fn target_label(k: TargetKind) -> Label {
+    match k {
+        TargetKind::PueCeiling => Label::new("本数据中心限值", "facility ceiling"),
+        TargetKind::PueNationalHub => Label::new(
+            "国家枢纽节点（新建大型及以上）",
+            "national hub nodes (new large and above)",
+        ),
+        TargetKind::WueGreenProcurement => Label::new(
+            "绿色数据中心政府采购需求标准",
+            "green data-centre procurement standard",
+        ),
+        TargetKind::RenewableMinShare => Label::new(
+            "可再生能源最低使用率（政府采购需求标准）",
+            "minimum renewable share (procurement standard)",
+        ),
+        TargetKind::WueTarget => Label::new("本数据中心 WUE 目标", "facility wue_target"),
+        TargetKind::RefTarget => Label::new("本数据中心 REF 目标", "facility ref_target"),
+    }
+}
+
+fn value_s(kpi: &str, v: Option<f64>, ceiling: f64) -> String {
+    match kpi {
+        "PUE" => pue_c(v, ceiling),
+        "WUE" => wue_s(v),
+        _ => pct_opt(v),
+    }
+}
+
+fn limit_s(c: &TargetCheck) -> String {
+    let v = match c.kpi.as_str() {
+        "REF" => pct(c.limit),
+        _ => c.limit.to_string(),
+    };
+    let unit = if c.kpi == "WUE" { " L/kWh" } else { "" };
+    format!("{} {v}{unit}", c.bound.symbol())
+}
+
+/// Each KPI of the period against its targets (met, not met, or no data), with the coverage of
+/// its inputs; then ERF and CUE, which have no target.
+pub fn kpis(f: &FacilityReport) -> Table {
+    let mut t = Table::new(vec![
+        Column::left(Label::new("指标", "KPI")),
+        Column::right(Label::new("本期值", "Value")),
+        Column::right(Label::new("目标", "Target")),
+        Column::left(Label::new("依据", "Source")),
+        Column::left(Label::new("结果", "Result")),
+        Column::right(COVERAGE),
+    ]);
+    let kpi_label = |k: &str| -> Cell {
+        match k {
+            "WUE" => Label::new("WUE 水利用效率 L/kWh", "WUE L/kWh").into(),
+            "REF" => Label::new("REF 可再生能源占比", "REF renewable energy factor").into(),
+            _ => k.into(),
+        }
+    };
+    let ic = &f.input_coverage;
+    for c in &f.targets {
+        let coverage = match c.kpi.as_str() {
+            "WUE" => ic.water.map(|w| w.min(f.coverage)),
+            "REF" => ic.renewable.or(Some(1.0)).map(|r| r.min(f.coverage)),
+            _ => Some(f.coverage),
+        };
+        let mut limit = limit_s(c);
+        if let Some(year) = c.year {
+            // The minimum of the year the period ends in.
+            limit = format!("{limit} ({year})");
+        }
+        t.push(Row::new(vec![
+            kpi_label(&c.kpi),
+            Cell::from(value_s(&c.kpi, c.value, f.pue_ceiling)).strong(),
+            limit.into(),
+            target_label(c.target).into(),
+            Cell::from(met_label(c.met)).class(match c.met {
+                Some(true) => "compliant",
+                Some(false) => "breach",
+                None => "insufficient_data",
+            }),
+            coverage.map(pct).unwrap_or_else(|| "—".into()).into(),
+        ]));
+    }
+    let none = || -> Cell { "—".into() };
+    t.push(Row::new(vec![
+        Label::new("ERF 能源再利用系数", "ERF energy reuse factor").into(),
+        Cell::from(pct_opt(f.eu_2024_1364.erf)).strong(),
+        none(),
+        none(),
+        none(),
+        ic.reused_heat
+            .map(|h| pct(h.min(f.coverage)))
+            .unwrap_or_else(|| "—".into())
+            .into(),
+    ]));
+    t.push(Row::new(vec![
+        Label::new("CUE 碳利用效率 kg CO2/kWh", "CUE kg CO2/kWh").into(),
+        Cell::from(
+            f.cue
+                .map(|c| format!("{c:.3}"))
+                .unwrap_or_else(|| "—".into()),
+        )
+        .strong(),
+        none(),
+        none(),
+        none(),
+        pct(f.coverage).into(),
     ]));
     t
 }
@@ -350,6 +493,23 @@ mod tests {
             grade: None,
             renewable_share: None,
             renewable_target_met: None,
+            wue_target: Some(1.6),
+            ref_target: None,
+            eu_2024_1364: Default::default(),
+            cue: None,
+            certificate_kwh: 0.0,
+            input_coverage: Default::default(),
+            targets: crate::report::targets::checks(
+                &crate::report::targets::Values {
+                    pue: Some(1.31),
+                    wue: Some(1.7),
+                    ref_: None,
+                },
+                1.3,
+                Some(1.6),
+                None,
+                2025,
+            ),
             months: vec![month],
             alerts: vec![AlertRow {
                 name: "PueAboveCeiling".into(),
@@ -394,6 +554,8 @@ mod tests {
             energy(f),
             months(f),
             alerts(f, Lang::En),
+            kpis(f),
+            eu(f),
         ] {
             assert!(!t.rows.is_empty());
             for row in &t.rows {
