@@ -806,3 +806,227 @@ fn url_reports_an_alert_record_with_a_renamed_field_instead_of_leaving_the_alert
     );
     assert!(!out.exists());
 }
+
+// ------------------------------------------------------------------ CONTRACT §14 in the report
+
+/// One facility with every KPI input (grid, IT, on-site PV, cooling water, reused heat, a green
+/// certificate) and one with total and IT meters only.
+const KPI_LAYOUT: &str = r#"
+[engine]
+timezone = "Asia/Shanghai"
+max_gap = "20m"
+windows = ["15m", "24h"]
+compliance_window = "24h"
+
+[policy]
+grid_emission_factor = 0.6
+
+[[facility]]
+id = "green-1"
+name = "绿色数据中心"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+wue_target = 1.2
+ref_target = 0.5
+  [[facility.certificate]]
+  month = "2025-03"
+  mwh = 30
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+  [[facility.meter]]
+  id = "pv"
+  role = "renewable"
+  [[facility.meter]]
+  id = "water"
+  role = "water"
+  [[facility.meter]]
+  id = "heat"
+  role = "reused_heat"
+
+[[facility]]
+id = "plain-1"
+name = "普通数据中心"
+city = "Jiujiang"
+tier = "supplementary"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+
+/// 2025-03-10T00:00:00+08:00 and 2025-03-12T00:00:00+08:00: the report's period.
+const KPI_FROM: i64 = 1_741_536_000_000;
+const KPI_TO: i64 = KPI_FROM + 48 * HOUR;
+
+/// What each meter's register grows by in 15-minute step k (kWh, or m³ for water).
+fn kpi_step(meter: &str, k: i64) -> f64 {
+    let wobble = (k % 7) as f64;
+    match meter {
+        "grid" => 320.0 + 2.0 * wobble,
+        "it" => 250.0 + wobble,
+        "pv" => 25.0 + 0.5 * (k % 3) as f64,
+        "water" => 0.12 + 0.01 * (k % 4) as f64,
+        "heat" => 8.0 + (k % 2) as f64,
+        _ => 0.0,
+    }
+}
+
+/// The engine after two days' readings on each side of the period, every 15 minutes.
+fn kpi_engine() -> Engine {
+    let cfg = Config::parse(KPI_LAYOUT, "kpi.toml").expect("KPI config");
+    let mut engine = Engine::new(&cfg);
+    let meters = [
+        ("green-1", "grid"),
+        ("green-1", "it"),
+        ("green-1", "pv"),
+        ("green-1", "water"),
+        ("green-1", "heat"),
+        ("plain-1", "grid"),
+        ("plain-1", "it"),
+    ];
+    let mut reg = [1000.0f64; 7];
+    let (start, end) = (KPI_FROM - 24 * HOUR, KPI_TO + 24 * HOUR);
+    let mut t = start;
+    while t <= end {
+        let k = (t - start) / STEP;
+        for (i, (f, m)) in meters.iter().enumerate() {
+            if t > start {
+                reg[i] += kpi_step(m, k);
+            }
+            let r = Reading {
+                ts: t,
+                power_kw: None,
+                energy_kwh: Some(reg[i]),
+            };
+            let mr = engine.lookup(f, m).expect("configured meter");
+            assert_eq!(engine.ingest(mr, r, t), Verdict::Accepted, "{f}/{m}");
+        }
+        t += STEP;
+    }
+    engine.advance(&mut |_| {});
+    engine
+}
+
+/// Σ of a meter's steps over the period: the readings fall on its bounds, so this is the
+/// energy (or volume) measured inside it.
+fn kpi_sum(meter: &str) -> f64 {
+    let start = KPI_FROM - 24 * HOUR;
+    let (k0, k1) = ((KPI_FROM - start) / STEP, (KPI_TO - start) / STEP);
+    ((k0 + 1)..=k1).map(|k| kpi_step(meter, k)).sum()
+}
+
+#[test]
+fn the_report_gives_the_eu_2024_1364_figures_computed_by_hand_and_shows_the_targets() {
+    let engine = kpi_engine();
+    let r = build_report(&engine, KPI_FROM, KPI_TO, None, &[]);
+    let (edc, eit) = (kpi_sum("grid"), kpi_sum("it"));
+    let (pv, win, ereuse) = (kpi_sum("pv"), kpi_sum("water"), kpi_sum("heat"));
+    // 30 MWh over March (31 days), 48 hours of it in the period.
+    let cert = 30_000.0 * 48.0 / (31.0 * 24.0);
+    let eres_tot = pv + cert;
+    let want = [
+        ("EDC", edc),
+        ("EIT", eit),
+        ("WIN", win),
+        ("EREUSE", ereuse),
+        ("ERES_TOT", eres_tot),
+        ("PUE", edc / eit),
+        ("WUE", 1000.0 * win / eit),
+        ("ERF", ereuse / edc),
+        ("REF", (eres_tot / edc).min(1.0)),
+    ];
+    let json: serde_json::Value =
+        serde_json::from_str(&report::render_json(&r)).expect("report JSON");
+    let green = &json["facilities"][0];
+    assert_eq!(green["id"], "green-1");
+    for (name, v) in want {
+        let got = green["eu_2024_1364"][name].as_f64();
+        assert!(
+            got.is_some_and(|g| close(g, v, 1e-6)),
+            "{name}: {got:?}, by hand {v}"
+        );
+    }
+    let cue = (edc - pv - cert).max(0.0) * 0.6 / eit;
+    assert!(green["cue"].as_f64().is_some_and(|c| close(c, cue, 1e-6)));
+    // The fields scripts already read are still there.
+    for key in ["pue", "coverage", "verdict", "grade", "energy_kwh", "renewable_share"] {
+        assert!(green.get(key).is_some(), "{key} kept");
+    }
+    assert!(close(
+        green["pue"].as_f64().expect("pue"),
+        edc / eit,
+        1e-6
+    ));
+    assert_eq!(green["input_coverage"]["water"], 1.0);
+    // Without water, heat or renewable meters: null, never zero.
+    let plain = &json["facilities"][1];
+    for name in ["WIN", "EREUSE", "ERES_TOT", "WUE", "ERF", "REF"] {
+        assert!(plain["eu_2024_1364"][name].is_null(), "plain-1 {name}");
+    }
+    assert!(plain["eu_2024_1364"]["EDC"].as_f64().is_some_and(|e| e > 0.0));
+
+    // Each KPI against its targets: met, not met, or no data.
+    let (pue, wue, ref_) = (edc / eit, 1000.0 * win / eit, eres_tot / edc);
+    assert!(pue > 1.25 && pue < 1.3 && wue < 1.2 && ref_ < 0.3, "{pue} {wue} {ref_}");
+    let met = |f: &serde_json::Value, target: &str| {
+        f["targets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["target"] == target).cloned())
+            .map(|c| c["met"].clone())
+            .unwrap_or_else(|| panic!("no {target} check in {f}"))
+    };
+    assert_eq!(met(green, "pue_ceiling"), true);
+    assert_eq!(met(green, "pue_national_hub"), false);
+    assert_eq!(met(green, "wue_green_procurement"), true);
+    assert_eq!(met(green, "wue_target"), true);
+    assert_eq!(met(green, "renewable_min_share"), false);
+    assert_eq!(met(green, "ref_target"), false);
+    assert!(met(plain, "wue_green_procurement").is_null());
+    assert!(met(plain, "renewable_min_share").is_null());
+
+    for lang in [Lang::Zh, Lang::En] {
+        let md = report::render_markdown(&r, lang);
+        let html = report::render_html(&r, lang);
+        for doc in [&md, &html] {
+            for s in ["EDC", "EIT", "WIN", "EREUSE", "ERES_TOT", "CUE"] {
+                assert!(doc.contains(s), "{s} in the report");
+            }
+        }
+        // In Markdown, each target's line shows the value, the target and the result.
+        let line = |needle: &str, nth: usize| -> &str {
+            md.lines()
+                .filter(|l| l.contains(needle))
+                .nth(nth)
+                .unwrap_or_else(|| panic!("a line with {needle:?} in\n{md}"))
+        };
+        let pue_s = format!("{pue:.3}");
+        let hub = line("≤ 1.25", 0);
+        assert!(hub.contains(&pue_s) && hub.contains("not met"), "{hub}");
+        let ceiling = line("| ≤ 1.3 |", 0);
+        assert!(ceiling.contains(" met") && !ceiling.contains("not met"), "{ceiling}");
+        let procurement = line("≤ 2.5 L/kWh", 0);
+        assert!(procurement.contains(&format!("{wue:.2}")) && !procurement.contains("not met"));
+        assert!(line("≤ 1.2 L/kWh", 0).contains(" met"));
+        let share = line("≥ 30.0% (2025)", 0);
+        assert!(share.contains(&format!("{:.1}%", ref_ * 100.0)) && share.contains("not met"));
+        assert!(line("≥ 50.0%", 0).contains("not met"));
+        // plain-1 has no water meter: no data, not a failure.
+        assert!(line("≤ 2.5 L/kWh", 1).contains("no data"), "{md}");
+        if lang == Lang::Zh {
+            assert!(md.contains("未达标") && md.contains("无数据"));
+            assert!(html.contains("绿色数据中心政府采购需求标准"));
+            assert!(html.contains("国家枢纽节点"));
+        }
+        assert!(html.contains("≤ 2.5 L/kWh") && html.contains("≥ 30.0% (2025)"));
+    }
+}

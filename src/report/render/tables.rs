@@ -205,8 +205,8 @@ pub fn kpis(f: &FacilityReport) -> Table {
     ]);
     let kpi_label = |k: &str| -> Cell {
         match k {
-            "WUE" => Label::new("WUE 水利用效率 L/kWh", "WUE L/kWh").into(),
-            "REF" => Label::new("REF 可再生能源占比", "REF renewable energy factor").into(),
+            "WUE" => Label::new("水利用效率", "WUE, L/kWh").into(),
+            "REF" => Label::new("可再生能源因子", "REF").into(),
             _ => k.into(),
         }
     };
@@ -237,7 +237,7 @@ pub fn kpis(f: &FacilityReport) -> Table {
     }
     let none = || -> Cell { "—".into() };
     t.push(Row::new(vec![
-        Label::new("ERF 能源再利用系数", "ERF energy reuse factor").into(),
+        Label::new("能源再利用系数", "ERF").into(),
         Cell::from(pct_opt(f.eu_2024_1364.erf)).strong(),
         none(),
         none(),
@@ -248,7 +248,7 @@ pub fn kpis(f: &FacilityReport) -> Table {
             .into(),
     ]));
     t.push(Row::new(vec![
-        Label::new("CUE 碳利用效率 kg CO2/kWh", "CUE kg CO2/kWh").into(),
+        Label::new("碳利用效率", "CUE, kg CO2/kWh").into(),
         Cell::from(
             f.cue
                 .map(|c| format!("{c:.3}"))
