@@ -210,6 +210,41 @@ ref_target = 0.9
     }
     promtool_check_metrics(&text).expect("promtool-clean");
 
+    // `dcpue report --url` over the same hour: the EU 2024/1364 names carry the same figures.
+    let out = d.dir.path().join("report.json");
+    let fmt = |t: i64| {
+        Utc.timestamp_millis_opt(t)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    dcpue::report::run_report(&dcpue::report::ReportArgs {
+        config: d.config.clone(),
+        from: fmt(w_start),
+        to: fmt(w_end),
+        facilities: Vec::new(),
+        format: dcpue::report::Format::Json,
+        lang: dcpue::report::Lang::En,
+        url: Some(d.url("")),
+        out: Some(out.clone()),
+    })
+    .unwrap_or_else(|e| panic!("report --url: {e}\nlog:\n{}", d.log()));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let eu = &r["facilities"][0]["eu_2024_1364"];
+    for (name, want) in [
+        ("EDC", e_total),
+        ("EIT", e_it),
+        ("WIN", water_m3),
+        ("EREUSE", heat_kwh),
+        ("ERES_TOT", e_pv + cert_kwh),
+        ("PUE", e_total / e_it),
+        ("WUE", wue),
+        ("ERF", erf),
+        ("REF", ref_),
+    ] {
+        assert!(close(eu[name].as_f64(), want), "{name}: want {want} in {eu}");
+    }
+    assert!(close(r["facilities"][0]["cue"].as_f64(), cue), "{r}");
+
     for name in ["WueAboveTarget", "RefBelowTarget"] {
         let a = eventually(Duration::from_secs(60), || ours(&am, name)).unwrap_or_else(|| {
             panic!(
