@@ -208,7 +208,10 @@ mod tests {
     #[test]
     fn the_demo_moves_the_layouts_certificates_into_its_simulated_year() {
         let layout = Config::parse(JIANGXI_TOML, "jiangxi.toml").expect("shipped layout");
-        let newest = months(&layout, "ganzhou-1").into_iter().max().expect("certificates");
+        let newest = months(&layout, "ganzhou-1")
+            .into_iter()
+            .max()
+            .expect("certificates");
         // Any month after the layout's newest certificate: Ganzhou's monthly certificates cover
         // the 13 months up to it, so the simulated last year has them all; the totals stay.
         for now in ["2027-03-15T12:00:00+08:00", "2031-01-01T00:30:00+08:00"] {
@@ -241,7 +244,9 @@ mod tests {
         // Beijing time decides the month: 2027-01-31T20:00Z is February 1st there.
         let mut cfg = layout.clone();
         redate_certificates(&mut cfg, ms("2027-01-31T20:00:00Z"));
-        assert_eq!(months(&cfg, "ganzhou-1").iter().max().map(|m| &m[..]), Some("2027-02"));
+        assert_eq!(
+            months(&cfg, "ganzhou-1").iter().max().map(|m| &m[..]),
+            Some("2027-02")
+        );
     }
 }
-

@@ -241,7 +241,10 @@ ref_target = 0.9
         ("ERF", erf),
         ("REF", ref_),
     ] {
-        assert!(close(eu[name].as_f64(), want), "{name}: want {want} in {eu}");
+        assert!(
+            close(eu[name].as_f64(), want),
+            "{name}: want {want} in {eu}"
+        );
     }
     assert!(close(r["facilities"][0]["cue"].as_f64(), cue), "{r}");
 

@@ -959,25 +959,33 @@ fn the_report_gives_the_eu_2024_1364_figures_computed_by_hand_and_shows_the_targ
     let cue = (edc - pv - cert).max(0.0) * 0.6 / eit;
     assert!(green["cue"].as_f64().is_some_and(|c| close(c, cue, 1e-6)));
     // The fields scripts already read are still there.
-    for key in ["pue", "coverage", "verdict", "grade", "energy_kwh", "renewable_share"] {
+    for key in [
+        "pue",
+        "coverage",
+        "verdict",
+        "grade",
+        "energy_kwh",
+        "renewable_share",
+    ] {
         assert!(green.get(key).is_some(), "{key} kept");
     }
-    assert!(close(
-        green["pue"].as_f64().expect("pue"),
-        edc / eit,
-        1e-6
-    ));
+    assert!(close(green["pue"].as_f64().expect("pue"), edc / eit, 1e-6));
     assert_eq!(green["input_coverage"]["water"], 1.0);
     // Without water, heat or renewable meters: null, never zero.
     let plain = &json["facilities"][1];
     for name in ["WIN", "EREUSE", "ERES_TOT", "WUE", "ERF", "REF"] {
         assert!(plain["eu_2024_1364"][name].is_null(), "plain-1 {name}");
     }
-    assert!(plain["eu_2024_1364"]["EDC"].as_f64().is_some_and(|e| e > 0.0));
+    assert!(plain["eu_2024_1364"]["EDC"]
+        .as_f64()
+        .is_some_and(|e| e > 0.0));
 
     // Each KPI against its targets: met, not met, or no data.
     let (pue, wue, ref_) = (edc / eit, 1000.0 * win / eit, eres_tot / edc);
-    assert!(pue > 1.25 && pue < 1.3 && wue < 1.2 && ref_ < 0.3, "{pue} {wue} {ref_}");
+    assert!(
+        pue > 1.25 && pue < 1.3 && wue < 1.2 && ref_ < 0.3,
+        "{pue} {wue} {ref_}"
+    );
     let met = |f: &serde_json::Value, target: &str| {
         f["targets"]
             .as_array()
@@ -1013,7 +1021,10 @@ fn the_report_gives_the_eu_2024_1364_figures_computed_by_hand_and_shows_the_targ
         let hub = line("≤ 1.25", 0);
         assert!(hub.contains(&pue_s) && hub.contains("not met"), "{hub}");
         let ceiling = line("| ≤ 1.3 |", 0);
-        assert!(ceiling.contains(" met") && !ceiling.contains("not met"), "{ceiling}");
+        assert!(
+            ceiling.contains(" met") && !ceiling.contains("not met"),
+            "{ceiling}"
+        );
         let procurement = line("≤ 2.5 L/kWh", 0);
         assert!(procurement.contains(&format!("{wue:.2}")) && !procurement.contains("not met"));
         assert!(line("≤ 1.2 L/kWh", 0).contains(" met"));

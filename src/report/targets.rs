@@ -132,7 +132,13 @@ pub fn checks(
     let mut out = vec![
         TargetCheck::new("PUE", PueCeiling, AtMost, ceiling, v.pue),
         TargetCheck::new("PUE", PueNationalHub, AtMost, PUE_NATIONAL_HUB, v.pue),
-        TargetCheck::new("WUE", WueGreenProcurement, AtMost, WUE_GREEN_PROCUREMENT, v.wue),
+        TargetCheck::new(
+            "WUE",
+            WueGreenProcurement,
+            AtMost,
+            WUE_GREEN_PROCUREMENT,
+            v.wue,
+        ),
     ];
     if let Some(t) = wue_target {
         out.push(TargetCheck::new("WUE", WueTarget, AtMost, t, v.wue));
@@ -203,7 +209,13 @@ mod tests {
         let met: Vec<Option<bool>> = c.iter().map(|c| c.met).collect();
         assert_eq!(
             met,
-            [Some(true), Some(false), Some(false), Some(false), Some(false)]
+            [
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false)
+            ]
         );
     }
 }
