@@ -28,9 +28,9 @@ pub struct Commit {
 }
 
 /// Commits queued to the committer at most. While the queue is full the ingest loop gathers
-/// what it takes into one open commit (up to `app::BATCH` messages), so a busy disk means fewer,
+/// what it takes into one open commit (up to `serve::BATCH` messages), so a busy disk means fewer,
 /// larger commits rather than a queue of small ones. Messages taken but not yet acknowledged are
-/// at most (QUEUE + GROUP + 1) commits of `app::BATCH`; they must fit in `app::RecentMessages`
+/// at most (QUEUE + GROUP + 1) commits of `serve::BATCH`; they must fit in `serve::RecentMessages`
 /// (which recognises their redelivery after a crash): 6 × 4,096 < 65,536.
 pub const QUEUE: usize = 1;
 /// Commits one fsync may cover.
@@ -107,7 +107,7 @@ async fn make_durable(jobs: &mut [Commit], fsyncs: &prometheus::IntCounter) -> R
 }
 
 // Redeliveries of every message taken but not acknowledged are recognised after a crash.
-const _: () = assert!((QUEUE + GROUP + 1) * crate::app::BATCH <= crate::app::RecentMessages::CAP);
+const _: () = assert!((QUEUE + GROUP + 1) * crate::serve::BATCH <= crate::serve::RecentMessages::CAP);
 
 #[cfg(test)]
 mod tests {
