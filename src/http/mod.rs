@@ -3,6 +3,7 @@
 //! locked only to copy one facility's buckets for a history series (computed after the lock
 //! is released, one at a time, on a low-priority thread).
 
+pub mod alerts_view;
 pub mod api;
 pub mod auth;
 pub mod background;

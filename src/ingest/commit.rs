@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::dedup::RecentMessages;
 use super::mqtt::AckToken;
 use crate::store::wal::WalSyncer;
 
@@ -27,10 +28,13 @@ pub struct Commit {
     pub acks: Vec<AckToken>,
 }
 
+/// Messages the ingest loop takes at once at most (one write to the log, one commit).
+pub const BATCH: usize = 4096;
+
 /// Commits queued to the committer at most. While the queue is full the ingest loop gathers
-/// what it takes into one open commit (up to `serve::BATCH` messages), so a busy disk means fewer,
+/// what it takes into one open commit (up to [`BATCH`] messages), so a busy disk means fewer,
 /// larger commits rather than a queue of small ones. Messages taken but not yet acknowledged are
-/// at most (QUEUE + GROUP + 1) commits of `serve::BATCH`; they must fit in `serve::RecentMessages`
+/// at most (QUEUE + GROUP + 1) commits of [`BATCH`]; they must fit in [`RecentMessages`]
 /// (which recognises their redelivery after a crash): 6 × 4,096 < 65,536.
 pub const QUEUE: usize = 1;
 /// Commits one fsync may cover.
@@ -107,7 +111,7 @@ async fn make_durable(jobs: &mut [Commit], fsyncs: &prometheus::IntCounter) -> R
 }
 
 // Redeliveries of every message taken but not acknowledged are recognised after a crash.
-const _: () = assert!((QUEUE + GROUP + 1) * crate::serve::BATCH <= crate::serve::RecentMessages::CAP);
+const _: () = assert!((QUEUE + GROUP + 1) * BATCH <= RecentMessages::CAP);
 
 #[cfg(test)]
 mod tests {
