@@ -6,10 +6,26 @@ use std::sync::Arc;
 
 use crate::alerts::{ActiveAlertMetric, AlertDelivery, AlertEngine, AlertHistory};
 use crate::config::Config;
-use crate::engine::{FacilityStep, MeterRef, Reading};
+use crate::engine::{FacilityStep, MeterRef, Reading, Step};
 use crate::http::alerts_view::AlertsHttp;
 use crate::sinks::influx::InfluxHandle;
 use crate::sinks::line::{reading_line, role_tags, window_line, WindowGrid};
+
+/// Feeds the steps the engine passed (in order) to the alert rules and, as window points, to
+/// the sink. `now` is the wall clock of the evaluation.
+pub fn run_steps(
+    alerting: &mut Alerting,
+    sink: &mut SinkFeed,
+    cfg: &Config,
+    steps: &[Step],
+    now: i64,
+) {
+    for s in steps {
+        let step = s.view(cfg.facilities[s.facility].id());
+        alerting.engine.on_step(&step, now);
+        sink.step(cfg, &step);
+    }
+}
 
 /// The alerting parts the ingest loop drives.
 pub struct Alerting {
@@ -72,8 +88,12 @@ impl SinkFeed {
             &cfg.facilities[m.facility],
             &cfg.facilities[m.facility].meters[m.meter],
         );
-        if let Some(l) = reading_line(f.id(), mc.id(), &self.role_tags[m.facility][m.meter], reading)
-        {
+        if let Some(l) = reading_line(
+            f.id(),
+            mc.id(),
+            &self.role_tags[m.facility][m.meter],
+            reading,
+        ) {
             self.pending_lines.push(l);
         }
     }

@@ -15,6 +15,7 @@ use crate::ingest::commit::{self, Commit, BATCH};
 use crate::ingest::mqtt::{AckToken, Incoming, MqttStatus};
 use crate::store;
 
+use super::feeds::run_steps;
 use super::now_ms;
 use super::service::Service;
 
@@ -184,19 +185,16 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreE
     Ok(())
 }
 
-/// Advances event time (each step to the alert rules) and publishes a snapshot.
+/// Advances event time and publishes a snapshot; the steps passed go to the feeds (alert rules,
+/// window points) after the engine is let go.
 pub fn publish(svc: &mut Service) {
-    let Ok(mut e) = svc.engine.lock() else { return };
     let now = now_ms();
-    let alerts = &mut svc.alerting.engine;
-    let sink = &mut svc.sink;
-    let cfg = &svc.cfg;
-    e.advance(&mut |step| {
-        alerts.on_step(&step, now);
-        sink.step(cfg, &step);
-    });
-    let snap = e.snapshot(now);
-    drop(e);
+    let (steps, snap) = {
+        let Ok(mut e) = svc.engine.lock() else { return };
+        let steps = e.advance_steps();
+        (steps, e.snapshot(now))
+    };
+    run_steps(&mut svc.alerting, &mut svc.sink, &svc.cfg, &steps, now);
     svc.shared.publish(snap);
     svc.alerting.flush();
     svc.sink.flush();

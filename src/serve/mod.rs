@@ -204,9 +204,7 @@ pub async fn serve(
     svc.alerting.flush();
     svc.sink.flush();
     let _ = http_task.await;
-    let Service {
-        alerting, sink, ..
-    } = svc;
+    let Service { alerting, sink, .. } = svc;
     alerting.delivery.shutdown(Duration::from_secs(5)).await;
     if let Some(i) = sink.influx {
         i.shutdown().await;
