@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::MeterSeen;
 use crate::engine::MeterRef;
+use crate::http::SeriesRequest;
 use crate::ingest;
 use crate::ingest::commit::{self, Commit, BATCH};
 use crate::ingest::mqtt::{AckToken, Incoming, MqttStatus};
@@ -22,6 +23,7 @@ use super::service::Service;
 pub async fn ingest_loop(
     svc: &mut Service,
     mut rx: mpsc::Receiver<Incoming>,
+    mut series: mpsc::Receiver<SeriesRequest>,
     status: Arc<MqttStatus>,
     shutdown: CancellationToken,
 ) {
@@ -54,6 +56,8 @@ pub async fn ingest_loop(
                     break;
                 }
             }
+            // Before new messages: at most one request is waiting (one series at a time).
+            Some(req) = series.recv() => svc.answer_series(req),
             n = rx.recv_many(&mut batch, BATCH - open.messages), if open.messages < BATCH => {
                 if n == 0 {
                     break;
@@ -101,22 +105,17 @@ pub async fn ingest_loop(
                 || svc.wal.has_unsaved()
                     && last_checkpoint.elapsed() >= svc.cfg.storage.checkpoint_every.as_std())
         {
-            let engine = svc.engine.clone();
-            let started = match engine.lock() {
-                Ok(e) => {
-                    let mark = svc.ingest_mark();
-                    store::checkpoint_in_background(&svc.state_dir, &e, mark, &mut svc.wal)
-                }
-                Err(_) => Err(store::StoreError::Incompatible(
-                    "engine lock poisoned".into(),
-                )),
-            };
+            let mark = svc.ingest_mark();
+            let started =
+                store::checkpoint_in_background(&svc.state_dir, &svc.engine, mark, &mut svc.wal);
             if let Err(err) = started {
                 tracing::error!("checkpoint failed: {err}");
             }
             last_checkpoint = Instant::now();
         }
     }
+    // Series still asking get a 503: the engine is about to stop.
+    drop(series);
     publish(svc);
     // Every batch taken is acknowledged (once durable) before the collector lets go.
     if !open.is_empty() && !broken {
@@ -173,14 +172,8 @@ fn hand_on(
 
 /// Feeds a batch of messages to the engine and appends it to the log.
 fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
-    let engine = svc.engine.clone();
-    {
-        let mut e = engine
-            .lock()
-            .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
-        for msg in batch {
-            svc.arrive(&mut e, msg)?;
-        }
+    for msg in batch {
+        svc.arrive(msg)?;
     }
     Ok(())
 }
@@ -189,11 +182,8 @@ fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreE
 /// window points) after the engine is let go.
 pub fn publish(svc: &mut Service) {
     let now = now_ms();
-    let (steps, snap) = {
-        let Ok(mut e) = svc.engine.lock() else { return };
-        let steps = e.advance_steps();
-        (steps, e.snapshot(now))
-    };
+    let steps = svc.engine.advance_steps();
+    let snap = svc.engine.snapshot(now);
     run_steps(&mut svc.alerting, &mut svc.sink, &svc.cfg, &steps, now);
     svc.shared.publish(snap);
     svc.alerting.flush();

@@ -11,7 +11,7 @@ pub mod ingest_loop;
 pub mod metrics;
 pub mod service;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -81,19 +81,16 @@ pub async fn serve(
         ))
     })?;
     let store::Opened {
-        engine,
+        mut engine,
         mark,
         wal,
         replay,
         fell_back,
     } = store::open(&cfg)?;
-    let engine = Arc::new(Mutex::new(engine));
     let status = Arc::new(MqttStatus::new());
-    let first = engine
-        .lock()
-        .map_err(|_| AppError::Other("engine lock".into()))?
-        .snapshot(now_ms());
-    let shared = Arc::new(Shared::new(engine.clone(), first, status.clone()));
+    let first = engine.snapshot(now_ms());
+    let (shared, series_rx) = Shared::new(first, status.clone());
+    let shared = Arc::new(shared);
     let _ = shared.web.set(web);
     shared
         .registry
@@ -156,16 +153,10 @@ pub async fn serve(
     };
     // Messages taken after the checkpoint restored, before a crash: taken again, exactly once.
     if !replay.is_empty() || fell_back {
-        let engine = svc.engine.clone();
-        {
-            let Ok(mut e) = engine.lock() else {
-                return Err(AppError::Other("engine lock".into()));
-            };
-            for r in &replay {
-                let body = Body::of_record(r);
-                svc.recent.insert(RecentMessages::hash_body(&r.topic, body));
-                svc.take_message(&mut e, &r.topic, body, r.wall_ms);
-            }
+        for r in &replay {
+            let body = Body::of_record(r);
+            svc.recent.insert(RecentMessages::hash_body(&r.topic, body));
+            svc.take_message(&r.topic, body, r.wall_ms);
         }
         if !replay.is_empty() {
             tracing::info!(
@@ -196,7 +187,7 @@ pub async fn serve(
     if let Some(t) = ready_tx {
         let _ = t.send(addr);
     }
-    ingest_loop(&mut svc, rx, status, shutdown.clone()).await;
+    ingest_loop(&mut svc, rx, series_rx, status, shutdown.clone()).await;
     let _ = mqtt_task.await;
     let saved = svc
         .checkpoint()

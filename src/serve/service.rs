@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::engine::{Engine, MeterRef, Reason};
-use crate::http::Shared;
+use crate::http::{SeriesCopy, SeriesRequest, Shared};
 use crate::ingest::dedup::RecentMessages;
 use crate::ingest::gateway::Routes;
 use crate::ingest::mqtt::Incoming;
@@ -64,7 +64,9 @@ impl RateLimitedLog {
 /// The service's parts that the ingest loop drives.
 pub struct Service {
     pub cfg: Config,
-    pub engine: Arc<Mutex<Engine>>,
+    /// The engine, owned here alone: HTTP reads the snapshots published from it and asks for
+    /// the copies a series needs ([`Service::answer_series`]).
+    pub engine: Engine,
     pub shared: Arc<Shared>,
     pub state_dir: PathBuf,
     /// Wall-clock time each meter was last heard from (MeterStale).
@@ -84,38 +86,39 @@ pub struct Service {
 impl Service {
     /// Takes one MQTT message: every reading judged and counted; rejections logged, accepted
     /// readings queued for the sink. Returns readings accepted.
-    pub fn take_message(
-        &mut self,
-        engine: &mut Engine,
-        topic: &str,
-        body: Body<'_>,
-        now: i64,
-    ) -> u64 {
+    pub fn take_message(&mut self, topic: &str, body: Body<'_>, now: i64) -> u64 {
         let mut accepted = 0;
         let (log, last_heard, sink) = (&mut self.log, &mut self.last_heard, &mut self.sink);
         let cfg = &self.cfg;
         let unmapped = &self.metrics.unmapped;
-        take_routed(engine, &self.routes, topic, body, now, &mut |t| match t {
-            Taken::Meter(m) => {
-                last_heard.insert(m, now);
-            }
-            Taken::Accepted(m, reading) => {
-                accepted += 1;
-                sink.reading(cfg, m, reading);
-            }
-            Taken::Rejected(Reason::Duplicate, _) => {}
-            Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
-            Taken::Unmapped { source, count } => {
-                unmapped.with_label_values(&[source]).inc_by(count);
-            }
-        });
+        take_routed(
+            &mut self.engine,
+            &self.routes,
+            topic,
+            body,
+            now,
+            &mut |t| match t {
+                Taken::Meter(m) => {
+                    last_heard.insert(m, now);
+                }
+                Taken::Accepted(m, reading) => {
+                    accepted += 1;
+                    sink.reading(cfg, m, reading);
+                }
+                Taken::Rejected(Reason::Duplicate, _) => {}
+                Taken::Rejected(reason, msg) => log.warn(reason.as_str(), topic, &msg),
+                Taken::Unmapped { source, count } => {
+                    unmapped.with_label_values(&[source]).inc_by(count);
+                }
+            },
+        );
         accepted
     }
 
     /// One message as it arrives: a redelivery of a message already taken counts as a
     /// duplicate; anything else goes to the write-ahead log and the engine. A payload over the
     /// 64 KiB limit is counted `too_large`: only its topic and size are logged.
-    pub fn arrive(&mut self, engine: &mut Engine, msg: &Incoming) -> Result<(), store::StoreError> {
+    pub fn arrive(&mut self, msg: &Incoming) -> Result<(), store::StoreError> {
         let topic = msg.topic.as_str();
         let body = match msg.too_large {
             Some(n) => Body::TooLarge(n),
@@ -127,8 +130,8 @@ impl Service {
                 Some(s) => Some(s.facility.as_str()),
                 None => parse_topic(&self.prefix, topic).map(|(f, _)| f),
             }
-            .filter(|f| engine.facility_index(f).is_some());
-            engine.count_rejected(facility, Reason::Duplicate, 1);
+            .filter(|f| self.engine.facility_index(f).is_some());
+            self.engine.count_rejected(facility, Reason::Duplicate, 1);
             return Ok(());
         }
         let now = now_ms();
@@ -137,7 +140,7 @@ impl Service {
             Body::TooLarge(n) => self.wal.append_too_large(now, topic, n)?,
         };
         self.recent.insert(h);
-        self.take_message(engine, topic, body, now);
+        self.take_message(topic, body, now);
         Ok(())
     }
 
@@ -157,17 +160,29 @@ impl Service {
         if let Err(err) = self.wal.finish_checkpoint() {
             tracing::error!("checkpoint failed: {err}");
         }
-        let engine = self.engine.clone();
-        let e = engine
-            .lock()
-            .map_err(|_| store::StoreError::Incompatible("engine lock poisoned".into()))?;
         self.wal.sync()?;
         let mark = self.ingest_mark();
         // The log segment up to the mark is closed and kept with `engine.state.prev`.
         self.wal.rotate()?;
-        store::checkpoint(&self.state_dir, &e, &mark)?;
-        drop(e);
+        store::checkpoint(&self.state_dir, &self.engine, &mark)?;
         self.wal.checkpointed_at(mark.wal_seq)
+    }
+}
+
+impl Service {
+    /// Answers a history series' request: a copy of the facility's buckets (a memory copy of
+    /// one facility, no arithmetic; the series is computed from it elsewhere).
+    pub fn answer_series(&self, req: SeriesRequest) {
+        let copy = self
+            .engine
+            .facility_index(&req.facility)
+            .map(|fi| SeriesCopy {
+                input: self.engine.series_input(fi),
+                tz: self.cfg.timezone(),
+                min_coverage: self.cfg.engine.min_coverage,
+            });
+        // The requester may have gone: the copy is dropped.
+        let _ = req.reply.send(copy);
     }
 }
 
