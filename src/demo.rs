@@ -42,7 +42,7 @@ pub enum DemoError {
     #[error("embedded broker: {0}")]
     Broker(#[from] crate::sim::BrokerError),
     #[error("serve: {0}")]
-    Serve(#[from] crate::serve::AppError),
+    Serve(#[from] crate::serve::ServeError),
     #[error("simulator: {0}")]
     Sim(#[from] crate::sim::SimError),
     #[error("{0}")]

@@ -159,7 +159,7 @@ fn hand_on(
     let wal = svc.wal.flushed()?;
     let sink = svc.sink.influx.as_ref().map(|i| {
         let s = i.sync_later();
-        Box::pin(async move { s.await.map_err(|e| e.to_string()) }) as commit::SinkSync
+        Box::pin(async move { s.await.map_err(commit::SinkSyncError::from) }) as commit::SinkSync
     });
     permit.send(Commit {
         wal,

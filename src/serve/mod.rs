@@ -34,8 +34,9 @@ use ingest_loop::{ingest_loop, publish};
 use metrics::IngestMetrics;
 use service::{heard_map, RateLimitedLog, Service};
 
+/// Why `dcpue serve` could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub enum ServeError {
     #[error(transparent)]
     Http(#[from] http::HttpError),
     #[error("mqtt: {0}")]
@@ -46,8 +47,19 @@ pub enum AppError {
     Alerts(#[from] crate::alerts::AlertError),
     #[error(transparent)]
     Start(#[from] crate::config::StartError),
+    /// The bound listener's address could not be read.
     #[error("{0}")]
-    Other(String),
+    ListenAddr(std::io::Error),
+    #[error("cannot create storage dir {}: {source}", dir.display())]
+    StorageDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A metric could not be registered (a name registered twice).
+    #[error("{0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("influxdb: {0}")]
+    Influx(#[from] sinks::influx::SinkError),
 }
 
 pub fn now_ms() -> i64 {
@@ -60,7 +72,7 @@ pub async fn serve(
     cfg: Config,
     shutdown: CancellationToken,
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
-) -> Result<(), AppError> {
+) -> Result<(), ServeError> {
     // What `check-config` checks too: a config it passes starts.
     cfg.check_start()?;
     let auth_failures = http::auth::failures_counter();
@@ -71,14 +83,10 @@ pub async fn serve(
     }
     let nofile = http::server::raise_nofile_limit();
     let listener = http::bind(&cfg.http.listen).await?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| AppError::Other(e.to_string()))?;
-    std::fs::create_dir_all(&cfg.storage.dir).map_err(|e| {
-        AppError::Other(format!(
-            "cannot create storage dir {}: {e}",
-            cfg.storage.dir.display()
-        ))
+    let addr = listener.local_addr().map_err(ServeError::ListenAddr)?;
+    std::fs::create_dir_all(&cfg.storage.dir).map_err(|source| ServeError::StorageDir {
+        dir: cfg.storage.dir.clone(),
+        source,
     })?;
     let store::Opened {
         mut engine,
@@ -92,10 +100,7 @@ pub async fn serve(
     let (shared, series_rx) = Shared::new(first, status.clone());
     let shared = Arc::new(shared);
     let _ = shared.web.set(web);
-    shared
-        .registry
-        .register(Box::new(auth_failures))
-        .map_err(|e| AppError::Other(e.to_string()))?;
+    shared.registry.register(Box::new(auth_failures))?;
 
     let history = Arc::new(AlertHistory::open_at_start(&cfg.storage.dir)?);
     let mut alert_engine = AlertEngine::new(&cfg);
@@ -121,19 +126,15 @@ pub async fn serve(
         *a = Some(alerting.http.clone());
     }
     let influx = match &cfg.influxdb {
-        Some(ic) => Some(
-            InfluxHandle::start(
-                ic,
-                sinks::influx::spool_dir(&cfg.storage.dir),
-                &shared.registry,
-            )
-            .map_err(|e| AppError::Other(format!("influxdb: {e}")))?,
-        ),
+        Some(ic) => Some(InfluxHandle::start(
+            ic,
+            sinks::influx::spool_dir(&cfg.storage.dir),
+            &shared.registry,
+        )?),
         None => None,
     };
     let sink = SinkFeed::new(&cfg, influx);
-    let metrics = IngestMetrics::register(&cfg, &shared.registry)
-        .map_err(|e| AppError::Other(e.to_string()))?;
+    let metrics = IngestMetrics::register(&cfg, &shared.registry)?;
     // MeterStale goes on from when each meter was last heard, not from this start.
     let last_heard = heard_map(&cfg, &mark.last_heard);
     let mut svc = Service {
