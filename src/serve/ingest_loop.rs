@@ -68,7 +68,7 @@ pub async fn ingest_loop(
         }
         svc.shared.set_ready(status.subscribed());
         if !batch.is_empty() {
-            if let Err(e) = take_batch(svc, &batch) {
+            if let Err(e) = take_batch(svc, &batch, &mut series) {
                 not_durable(&e, &shutdown);
                 broken = true;
                 break;
@@ -170,9 +170,23 @@ fn hand_on(
     Ok(())
 }
 
-/// Feeds a batch of messages to the engine and appends it to the log.
-fn take_batch(svc: &mut Service, batch: &[Incoming]) -> Result<(), store::StoreError> {
-    for msg in batch {
+/// Messages taken between two looks for a series request waiting (see [`take_batch`]).
+const SERIES_LOOK_EVERY: usize = 256;
+
+/// Feeds a batch of messages to the engine and appends it to the log. Every
+/// [`SERIES_LOOK_EVERY`] messages it answers a series request waiting (a copy of one facility's
+/// buckets), so a series waits for a part of a batch, not a whole one.
+fn take_batch(
+    svc: &mut Service,
+    batch: &[Incoming],
+    series: &mut mpsc::Receiver<SeriesRequest>,
+) -> Result<(), store::StoreError> {
+    for (i, msg) in batch.iter().enumerate() {
+        if i % SERIES_LOOK_EVERY == SERIES_LOOK_EVERY - 1 {
+            if let Ok(req) = series.try_recv() {
+                svc.answer_series(req);
+            }
+        }
         svc.arrive(msg)?;
     }
     Ok(())
