@@ -31,6 +31,11 @@ impl Step {
 impl Engine {
     /// Moves every facility's watermark (as [`Engine::advance`]) and returns each step it
     /// passed, in order: facility by facility, oldest step first.
+    ///
+    /// Each step holds its windows (a few hundred bytes a window), so the result grows with the
+    /// event time passed since the last call: `serve` calls it at every publish (several times a
+    /// second), where they are as many as the window points a sink with `window_every = "1m"`
+    /// gets (the points were built from them under the lock before, and held as lines).
     pub fn advance_steps(&mut self) -> Vec<Step> {
         let mut steps = Vec::new();
         self.advance(&mut |s| {
