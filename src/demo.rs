@@ -42,7 +42,7 @@ pub enum DemoError {
     #[error("embedded broker: {0}")]
     Broker(#[from] crate::sim::BrokerError),
     #[error("serve: {0}")]
-    Serve(#[from] crate::app::AppError),
+    Serve(#[from] crate::serve::ServeError),
     #[error("simulator: {0}")]
     Sim(#[from] crate::sim::SimError),
     #[error("{0}")]
@@ -93,7 +93,7 @@ pub async fn run_demo(args: DemoArgs, shutdown: CancellationToken) -> Result<(),
     let broker = crate::sim::start_embedded_broker(args.mqtt_port)?;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let serve_stop = CancellationToken::new();
-    let serve = tokio::spawn(crate::app::serve(
+    let serve = tokio::spawn(crate::serve::serve(
         cfg.clone(),
         serve_stop.clone(),
         Some(ready_tx),

@@ -6,7 +6,6 @@
 //! simulator ([`sim`]) and the compliance report ([`report`]).
 
 pub mod alerts;
-pub mod app;
 pub mod config;
 pub mod demo;
 pub mod duration;
@@ -14,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod ingest;
 pub mod report;
+pub mod serve;
 pub mod sim;
 pub mod sinks;
 pub mod store;

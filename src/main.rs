@@ -269,7 +269,7 @@ fn main() -> ExitCode {
                 match cmd {
                     Command::Serve { config } => {
                         let cfg = Config::load_checked(&config).map_err(|e| e.to_string())?;
-                        dcpue::app::serve(cfg, token, None)
+                        dcpue::serve::serve(cfg, token, None)
                             .await
                             .map_err(|e| e.to_string())
                     }

@@ -8,7 +8,7 @@
 //! if let Some(st) = history.load_state()? { alerts.restore(st, wall_now_ms) }
 //! let delivery = AlertDelivery::start(&cfg.alerting, &generator_url, &registry)?;
 //! let active_metric = ActiveAlertMetric::register(&registry)?;
-//! // after each engine.advance(&mut |step| alerts.on_step(&step, wall_now_ms)),
+//! // after each engine.advance_steps(), for each step: alerts.on_step(&step.view(id), wall_now_ms),
 //! // and on a wall-clock tick after alerts.on_wall_clock(wall_now_ms, meters):
 //! let changes = alerts.drain_changes();
 //! if !changes.is_empty() { history.commit(&changes, &alerts.export_state())?; }

@@ -9,12 +9,14 @@ pub mod policy;
 pub mod reading;
 pub mod series;
 pub mod snapshot;
+pub mod step;
 
 pub use reading::{Reading, Reason, Verdict};
 pub use snapshot::{
     Counters, Energies, FacilitySnapshot, Kpis, MeterSnapshot, Snapshot, Status, WindowValues,
     Windows,
 };
+pub use step::Step;
 
 use crate::config::Config;
 use crate::duration::Span;

@@ -667,3 +667,28 @@ fn covered_renewable_energy_is_the_renewable_energy_over_the_common_covered_time
     let between = e.window_between(0, T0, T0 + H).covered_energy_kwh.unwrap();
     assert!((between.renewable - 200.0).abs() < 1e-9, "{between:?}");
 }
+
+#[test]
+fn advance_steps_returns_what_advance_passes_to_its_closure() {
+    let readings = |e: &mut Engine| {
+        feed(e, "grid", T0, T0 + 2 * H, M, 1300.0);
+        feed(e, "it-a", T0, T0 + 2 * H, M, 500.0);
+        feed(e, "it-b", T0 + H, T0 + 2 * H, M, 500.0);
+    };
+    let (mut by_closure, mut by_steps) =
+        (Engine::new(&cfg(BASIC, "")), Engine::new(&cfg(BASIC, "")));
+    readings(&mut by_closure);
+    readings(&mut by_steps);
+    let expected = run(&mut by_closure);
+    let got: Vec<_> = by_steps
+        .advance_steps()
+        .into_iter()
+        .map(|s| {
+            assert_eq!(s.view("f").facility_id, "f");
+            (s.step_ms, s.windows)
+        })
+        .collect();
+    assert!(expected.len() > 60, "the readings pass two hours of steps");
+    assert_eq!(got, expected);
+    assert!(by_steps.advance_steps().is_empty(), "no step twice");
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::auth::Access;
 use super::background::BackgroundError;
-use super::Shared;
+use super::{SeriesCopy, SeriesRequest, Shared};
 use crate::config::HISTORY_DAYS;
 use crate::duration::parse_span;
 use crate::engine::series::MAX_POINTS;
@@ -180,8 +180,6 @@ impl SeriesParams {
 
 #[derive(Debug, thiserror::Error)]
 enum SeriesError {
-    #[error("engine lock poisoned")]
-    Poisoned,
     #[error("unknown facility")]
     Unknown,
     #[error("encoding the series: {0}")]
@@ -215,9 +213,10 @@ struct SeriesBody<'a> {
     window: &'a str,
 }
 
-/// `GET /api/v1/facilities/{id}/series`: the window ending at each step. The engine is locked
-/// only to copy the facility's buckets; the points are computed after, one request at a time on
-/// the low-priority background thread, each in O(buckets + points).
+/// `GET /api/v1/facilities/{id}/series`: the window ending at each step. The ingest loop copies
+/// the facility's buckets (see the module docs of `http`); the points are computed from the
+/// copy, one request at a time on the low-priority background thread, each in
+/// O(buckets + points).
 async fn series(
     State(s): State<Arc<Shared>>,
     access: Access,
@@ -236,24 +235,27 @@ async fn series(
     let Ok(permit) = s.series_permits.clone().acquire_owned().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
-    // The copy is taken at normal priority (the engine lock is never held by the low-priority
-    // thread, which could be kept off the CPU while ingest waits for the lock).
-    let engine = s.engine.clone();
-    let copied = tokio::task::spawn_blocking(move || {
-        let e = engine.lock().map_err(|_| SeriesError::Poisoned)?;
-        let fi = e.facility_index(&id).ok_or(SeriesError::Unknown)?;
-        Ok::<_, SeriesError>((
-            e.series_input(fi),
-            e.config().timezone(),
-            e.config().engine.min_coverage,
-            id,
-        ))
-    })
-    .await;
-    let (input, tz, min_coverage, id) = match copied {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let (reply, copied) = tokio::sync::oneshot::channel();
+    let request = SeriesRequest {
+        facility: id.clone(),
+        reply,
+    };
+    if s.series.send(request).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    let SeriesCopy {
+        input,
+        tz,
+        min_coverage,
+    } = match copied.await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                SeriesError::Unknown.to_string(),
+            )
+        }
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
     };
     let (ceiling, renewable_target) = (fs.pue_ceiling, fs.renewable_target);
     let body = s

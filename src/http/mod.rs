@@ -1,8 +1,16 @@
 //! HTTP (CONTRACT §6): the JSON API, Prometheus metrics and the dashboard page. Handlers only
-//! read published snapshots, so a scrape or a page load never blocks ingest; the engine is
-//! locked only to copy one facility's buckets for a history series (computed after the lock
-//! is released, one at a time, on a low-priority thread).
+//! read what was published (the snapshot, the rendered metrics, the active alerts), so a scrape
+//! or a page load never blocks ingest, and HTTP holds no handle on the engine.
+//!
+//! The one exception is a history series: it needs one facility's buckets (up to 13 months of
+//! hours per meter, about 100 KB a meter), too much to copy into every snapshot (several a
+//! second, every facility) or to keep a second time. It asks the ingest loop, the engine's only
+//! owner, for a copy of that one facility ([`SeriesRequest`]); the loop makes it between two
+//! batches (a memory copy, no arithmetic) and goes on, and the points are computed from the
+//! copy on a low-priority thread. At most [`SERIES_CONCURRENCY`] copies exist at once: the
+//! permit is taken before asking and held until the points are done.
 
+pub mod alerts_view;
 pub mod api;
 pub mod auth;
 pub mod background;
@@ -13,12 +21,28 @@ pub mod tls;
 pub mod webconfig;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::{Engine, Snapshot};
+use crate::engine::series::SeriesInput;
+use crate::engine::Snapshot;
 use crate::ingest::mqtt::MqttStatus;
+
+/// A history series' request for a copy of one facility's bucket data, answered by the ingest
+/// loop (the engine's owner) between batches; `None` when no facility has that id.
+pub struct SeriesRequest {
+    pub facility: String,
+    pub reply: oneshot::Sender<Option<SeriesCopy>>,
+}
+
+/// One facility's bucket data as a series needs it, with the config values it is shown with.
+pub struct SeriesCopy {
+    pub input: SeriesInput,
+    pub tz: chrono_tz::Tz,
+    pub min_coverage: f64,
+}
 
 /// Alerts as the HTTP layer sees them: active alerts and a history query.
 pub trait AlertsView: Send + Sync {
@@ -38,7 +62,8 @@ pub struct Shared {
     pub snapshot: RwLock<Arc<Snapshot>>,
     /// Engine-derived metrics, rendered when the snapshot was published.
     pub metrics_text: RwLock<Arc<String>>,
-    pub engine: Arc<Mutex<Engine>>,
+    /// Where a history series asks for its copy of a facility's buckets.
+    pub series: mpsc::Sender<SeriesRequest>,
     pub mqtt: Arc<MqttStatus>,
     /// Metrics of the adapters (sink, delivery), gathered at scrape.
     pub registry: prometheus::Registry,
@@ -57,12 +82,15 @@ pub struct Shared {
 pub const SERIES_CONCURRENCY: usize = 1;
 
 impl Shared {
-    pub fn new(engine: Arc<Mutex<Engine>>, first: Snapshot, mqtt: Arc<MqttStatus>) -> Shared {
+    /// The state HTTP reads, and the receiving end of the series copy requests (for the
+    /// engine's owner to answer; dropped, every series request is a 503).
+    pub fn new(first: Snapshot, mqtt: Arc<MqttStatus>) -> (Shared, mpsc::Receiver<SeriesRequest>) {
         let text = metrics::render_snapshot(&first);
-        Shared {
+        let (series, series_rx) = mpsc::channel(SERIES_CONCURRENCY);
+        let shared = Shared {
             snapshot: RwLock::new(Arc::new(first)),
             metrics_text: RwLock::new(Arc::new(text)),
-            engine,
+            series,
             mqtt,
             registry: prometheus::Registry::new(),
             alerts: RwLock::new(None),
@@ -70,7 +98,8 @@ impl Shared {
             web: std::sync::OnceLock::new(),
             series_permits: Arc::new(tokio::sync::Semaphore::new(SERIES_CONCURRENCY)),
             background: background::Background::start("dcpue-series"),
-        }
+        };
+        (shared, series_rx)
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -14,11 +14,26 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::dedup::RecentMessages;
 use super::mqtt::AckToken;
 use crate::store::wal::WalSyncer;
 
 /// What makes a batch's InfluxDB points durable (already asked for, in order).
-pub type SinkSync = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub type SinkSync = Pin<Box<dyn Future<Output = Result<(), SinkSyncError>> + Send>>;
+
+/// Why a sink could not make its points durable (the sink's own error, kept whole).
+pub type SinkSyncError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a group commit could not be made durable: nothing more is acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("write-ahead log fsync task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] crate::store::StoreError),
+    #[error("influxdb spool: {0}")]
+    Sink(SinkSyncError),
+}
 
 /// Messages the engine took (one or more batches), waiting to be made durable and acknowledged.
 pub struct Commit {
@@ -27,10 +42,13 @@ pub struct Commit {
     pub acks: Vec<AckToken>,
 }
 
+/// Messages the ingest loop takes at once at most (one write to the log, one commit).
+pub const BATCH: usize = 4096;
+
 /// Commits queued to the committer at most. While the queue is full the ingest loop gathers
-/// what it takes into one open commit (up to `app::BATCH` messages), so a busy disk means fewer,
+/// what it takes into one open commit (up to [`BATCH`] messages), so a busy disk means fewer,
 /// larger commits rather than a queue of small ones. Messages taken but not yet acknowledged are
-/// at most (QUEUE + GROUP + 1) commits of `app::BATCH`; they must fit in `app::RecentMessages`
+/// at most (QUEUE + GROUP + 1) commits of [`BATCH`]; they must fit in [`RecentMessages`]
 /// (which recognises their redelivery after a crash): 6 × 4,096 < 65,536.
 pub const QUEUE: usize = 1;
 /// Commits one fsync may cover.
@@ -86,7 +104,10 @@ async fn run(
 }
 
 /// One fsync per log file among `jobs` (all batches of a group share it), then the sink's.
-async fn make_durable(jobs: &mut [Commit], fsyncs: &prometheus::IntCounter) -> Result<(), String> {
+async fn make_durable(
+    jobs: &mut [Commit],
+    fsyncs: &prometheus::IntCounter,
+) -> Result<(), CommitError> {
     let mut files: Vec<WalSyncer> = Vec::new();
     for j in jobs.iter() {
         if !files.iter().any(|f| f.same_file(&j.wal)) {
@@ -94,20 +115,17 @@ async fn make_durable(jobs: &mut [Commit], fsyncs: &prometheus::IntCounter) -> R
         }
     }
     fsyncs.inc_by(files.len() as u64);
-    tokio::task::spawn_blocking(move || files.iter().try_for_each(|f| f.sync()))
-        .await
-        .map_err(|e| format!("write-ahead log fsync task: {e}"))?
-        .map_err(|e| format!("write-ahead log: {e}"))?;
+    tokio::task::spawn_blocking(move || files.iter().try_for_each(|f| f.sync())).await??;
     for j in jobs.iter_mut() {
         if let Some(s) = j.sink.take() {
-            s.await.map_err(|e| format!("influxdb spool: {e}"))?;
+            s.await.map_err(CommitError::Sink)?;
         }
     }
     Ok(())
 }
 
 // Redeliveries of every message taken but not acknowledged are recognised after a crash.
-const _: () = assert!((QUEUE + GROUP + 1) * crate::app::BATCH <= crate::app::RecentMessages::CAP);
+const _: () = assert!((QUEUE + GROUP + 1) * BATCH <= RecentMessages::CAP);
 
 #[cfg(test)]
 mod tests {

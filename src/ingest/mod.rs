@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod commit;
 pub mod decode;
+pub mod dedup;
 pub mod gateway;
 pub mod mqtt;
 pub mod take;

@@ -150,6 +150,26 @@ impl WindowGrid {
     }
 }
 
+/// The role tag of each meter for its reading points (`total+renewable` for two roles), by
+/// facility and meter.
+pub fn role_tags(cfg: &crate::config::Config) -> Vec<Vec<String>> {
+    cfg.facilities
+        .iter()
+        .map(|f| {
+            f.meters
+                .iter()
+                .map(|mc| {
+                    mc.roles()
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

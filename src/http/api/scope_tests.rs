@@ -1,7 +1,5 @@
 //! Facility scopes of `[http.access]` through the real router: what a scoped user gets.
 
-use std::sync::Mutex;
-
 use serde_json::{json, Value};
 
 use super::super::{auth::Auth, webconfig::Web, AlertsView, Shared};
@@ -46,11 +44,8 @@ async fn server() -> (String, tokio_util::sync::CancellationToken) {
     let cfg = Config::parse(&text, "t.toml").unwrap();
     let mut engine = Engine::new(&cfg);
     let first = engine.snapshot(0);
-    let shared = Arc::new(Shared::new(
-        Arc::new(Mutex::new(engine)),
-        first,
-        Arc::new(MqttStatus::new()),
-    ));
+    let (shared, _series) = Shared::new(first, Arc::new(MqttStatus::new()));
+    let shared = Arc::new(shared);
     *shared.alerts.write().unwrap() = Some(Arc::new(FakeAlerts));
     let users = [("reg", "r"), ("op", "o")]
         .into_iter()
