@@ -405,6 +405,8 @@ pub async fn serve(
             cfg.storage.dir.display()
         ))
     })?;
+    // Held until serve returns: no other writer (`import`) touches the directory meanwhile.
+    let _dir_lock = store::lock::lock_dir(&cfg.storage.dir, "serve")?;
     let store::Opened {
         engine,
         mark,
