@@ -20,6 +20,7 @@ use clap::Args;
 
 use crate::config::{Config, ConfigError};
 use crate::engine::history::{Junction, Outcome};
+use crate::engine::reading::MIN_TS_MS;
 use crate::engine::{Engine, Quality, Reading, Reason};
 use crate::store::{self, IngestMark, StoreError};
 
@@ -281,7 +282,14 @@ pub fn import(
                     late.push(Rejection {
                         line: lines[mi][k],
                         reason: *reason,
-                        what: format!("meter {} at {}", fcfg.meters[mi].id(), r.ts),
+                        what: format!(
+                            "meter {} at {}",
+                            fcfg.meters[mi].id(),
+                            chrono::DateTime::from_timestamp_millis(r.ts).map_or_else(
+                                || r.ts.to_string(),
+                                |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                            )
+                        ),
                     });
                 }
             }
@@ -486,19 +494,28 @@ fn parse_row(
     ))
 }
 
-/// `ts` as CONTRACT §3 takes it: RFC 3339 with an offset, or integer epoch milliseconds. Before
-/// 2000-01-01 is left to the engine (`malformed`, as live).
+/// `ts` as CONTRACT §3 takes it: RFC 3339 with an offset, or integer epoch milliseconds, not
+/// before 2000-01-01 (else `malformed`, as live).
 pub fn parse_ts(s: &str) -> Result<i64, &'static str> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s
+        let ms = s
             .parse::<i64>()
             .ok()
             .filter(|ms| *ms <= MAX_TS_MS)
-            .ok_or("epoch milliseconds out of range");
+            .ok_or("epoch milliseconds out of range")?;
+        return before_2000(ms);
     }
-    chrono::DateTime::parse_from_rfc3339(s)
+    let ms = chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
-        .map_err(|_| "neither RFC 3339 with an offset nor integer epoch milliseconds")
+        .map_err(|_| "neither RFC 3339 with an offset nor integer epoch milliseconds")?;
+    before_2000(ms)
+}
+
+fn before_2000(ms: i64) -> Result<i64, &'static str> {
+    if ms < MIN_TS_MS {
+        return Err("before 2000-01-01 (epoch seconds sent as milliseconds?)");
+    }
+    Ok(ms)
 }
 
 /// 9999-12-31T23:59:59.999Z, the last time RFC 3339 writes.
