@@ -250,3 +250,159 @@ fn earliest_data_ms(f: &FacilityState, mi: usize) -> Option<i64> {
     }
     Some(h * HOUR_MS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::fixture::facility;
+    use crate::config::Config;
+
+    const H: i64 = 3_600_000;
+    const M: i64 = 60_000;
+    /// 2026-01-01T00:00:00Z.
+    const T0: i64 = 1_767_225_600_000;
+    const WALL: i64 = T0 + 100 * 24 * H;
+
+    fn cfg() -> Config {
+        let meters = r#"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  max_power_kw = 5000
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+        let text = format!(
+            "[engine]\nmax_gap = \"10m\"\n{}",
+            facility("f").raw(meters)
+        );
+        Config::parse(&text, "test.toml").unwrap()
+    }
+
+    fn reading(ts: i64, power_kw: Option<f64>, energy_kwh: Option<f64>) -> Reading {
+        Reading {
+            ts,
+            power_kw,
+            energy_kwh,
+            quality: Default::default(),
+        }
+    }
+
+    /// Ten days of readings of both meters: a register for grid (with a glitch, a reset, a
+    /// 40-minute silence) and power samples for it (with a gap).
+    fn readings() -> Vec<(usize, Reading)> {
+        let mut out = Vec::new();
+        let (mut reg, mut base) = (5000.0, 0.0);
+        for k in 0..(10 * 24 * 12) {
+            let t = T0 + k * 5 * M;
+            if (1000..1008).contains(&k) {
+                continue; // grid and it silent 40 minutes
+            }
+            reg += 60.0 + (k % 5) as f64;
+            if k == 2000 {
+                base = reg - 30.0; // a reset: the register starts again near 0
+            }
+            // At k = 500 a glitch: 0, and the next reading recovers.
+            let e = if k == 500 { 0.0 } else { reg - base };
+            out.push((0, reading(t, None, Some(e))));
+            if !(1500..1504).contains(&k) {
+                out.push((1, reading(t, Some(500.0 + (k % 7) as f64), None)));
+            }
+        }
+        out
+    }
+
+    fn take(e: &mut Engine, rs: &[(usize, Reading)]) {
+        for (mi, r) in rs {
+            let m = MeterRef {
+                facility: 0,
+                meter: *mi,
+            };
+            assert_eq!(e.ingest(m, *r, WALL), Verdict::Accepted, "{r:?}");
+        }
+    }
+
+    /// Asserts both engines hold the same hourly history per meter: the same hours and covered
+    /// seconds, the energies equal to the hour store's f32 rounding.
+    fn same_history(a: &Engine, b: &Engine) {
+        for mi in 0..2 {
+            let m = MeterRef {
+                facility: 0,
+                meter: mi,
+            };
+            let (ha, hb) = (a.meter_history(m), b.meter_history(m));
+            assert_eq!(ha.len(), hb.len(), "meter {mi}");
+            for (x, y) in ha.iter().zip(&hb) {
+                assert_eq!(
+                    (x.hour_start_ms, x.covered_s),
+                    (y.hour_start_ms, y.covered_s),
+                    "meter {mi}"
+                );
+                assert!(
+                    (x.energy_kwh - y.energy_kwh).abs() <= 1e-5 * y.energy_kwh.abs().max(1.0),
+                    "meter {mi} hour {}: {} vs {}",
+                    x.hour_start_ms,
+                    x.energy_kwh,
+                    y.energy_kwh
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn imported_before_live_equals_everything_taken_live_in_order() {
+        let all = readings();
+        let mut live_all = Engine::new(&cfg());
+        take(&mut live_all, &all);
+
+        // Live from day 6 on; days 0–5 imported afterwards (the file in any order).
+        let split = T0 + 6 * 24 * H + 2 * M; // not on a reading: between two
+        let (before, after): (Vec<_>, Vec<_>) = all.iter().partition(|(_, r)| r.ts < split);
+        let mut e = Engine::new(&cfg());
+        take(&mut e, &after);
+        let mut per_meter = vec![Vec::new(), Vec::new()];
+        for (mi, r) in before.iter().rev() {
+            per_meter[*mi].push(*r);
+        }
+        for v in &mut per_meter {
+            v.sort_by_key(|r| r.ts);
+        }
+        let res = e.import_history(0, &per_meter, WALL);
+        for (mi, m) in res.iter().enumerate() {
+            assert!(m.outcomes.iter().all(|o| *o == Outcome::Imported), "{mi}");
+            assert_eq!(m.junction, Junction::Counted, "{mi}");
+        }
+        assert_eq!(res[0].glitches, 1, "the glitch is judged as live");
+        same_history(&e, &live_all);
+        let (a, b) = (
+            e.window_between(0, T0, T0 + 10 * 24 * H),
+            live_all.window_between(0, T0, T0 + 10 * 24 * H),
+        );
+        assert_eq!(a.coverage, b.coverage);
+        assert!((a.pue.unwrap_or(0.0) - b.pue.unwrap_or(1.0)).abs() < 1e-6);
+
+        // Again: everything is at or after the first stored reading now.
+        let res = e.import_history(0, &per_meter, WALL);
+        assert!(res
+            .iter()
+            .flat_map(|m| &m.outcomes)
+            .all(|o| *o == Outcome::AlreadyStored));
+        same_history(&e, &live_all);
+    }
+
+    #[test]
+    fn a_state_saved_and_restored_keeps_each_meters_first_reading() {
+        let mut e = Engine::new(&cfg());
+        take(&mut e, &readings()[100..]);
+        let saved = e.saved_state();
+        assert_eq!(saved.first_readings.len(), 2);
+        let (r, _) = Engine::restore_from(&cfg(), saved).unwrap();
+        let m = MeterRef {
+            facility: 0,
+            meter: 0,
+        };
+        assert_eq!(r.firsts.get(m), e.firsts.get(m));
+        assert!(r.firsts.get(m).is_some());
+    }
+}

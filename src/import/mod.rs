@@ -21,7 +21,7 @@ use clap::Args;
 use crate::config::{Config, ConfigError};
 use crate::engine::history::{Junction, Outcome};
 use crate::engine::reading::MIN_TS_MS;
-use crate::engine::{Engine, Quality, Reading, Reason};
+use crate::engine::{Quality, Reading, Reason};
 use crate::store::{self, IngestMark, StoreError};
 
 /// `dcpue import`.
@@ -224,6 +224,23 @@ pub fn import(
         source,
     })?;
     let _lock = store::lock::lock_dir(dir, "import")?;
+
+    // The whole file is read before the state is opened: a file that cannot be read changes
+    // nothing on disk.
+    let mut rejections = Rejections {
+        out,
+        printed: 0,
+        max: args.max_printed,
+    };
+    let mut summary = Summary::default();
+    let per_meter = read_csv(
+        file,
+        &path,
+        &cfg.facilities[fi],
+        &mut summary,
+        &mut rejections,
+    )?;
+
     let store::Opened {
         mut engine,
         mark,
@@ -234,21 +251,6 @@ pub fn import(
     if !replay.is_empty() {
         return Err(ImportError::Unsaved(dir.display().to_string(), replay.len()));
     }
-
-    let mut rejections = Rejections {
-        out,
-        printed: 0,
-        max: args.max_printed,
-    };
-    let mut summary = Summary::default();
-    let per_meter = read_csv(
-        file,
-        &path,
-        &engine,
-        fi,
-        &mut summary,
-        &mut rejections,
-    )?;
 
     // Judged and taken, meter by meter, in time order.
     let mut readings: Vec<Vec<Reading>> = Vec::with_capacity(per_meter.len());
@@ -333,14 +335,18 @@ pub fn import(
 fn read_csv(
     file: std::fs::File,
     path: &str,
-    engine: &Engine,
-    fi: usize,
+    facility: &crate::config::FacilityConfig,
     summary: &mut Summary,
     rejections: &mut Rejections<'_>,
 ) -> Result<Vec<Vec<(Reading, u32)>>, ImportError> {
-    let facility = engine.facility_state(fi).id.clone();
-    let n = engine.facility_state(fi).meters.len();
-    let mut per_meter: Vec<Vec<(Reading, u32)>> = vec![Vec::new(); n];
+    // Meters in config order: the engine's order.
+    let meters: rustc_hash::FxHashMap<&str, usize> = facility
+        .meters
+        .iter()
+        .enumerate()
+        .map(|(k, m)| (m.id(), k))
+        .collect();
+    let mut per_meter: Vec<Vec<(Reading, u32)>> = vec![Vec::new(); meters.len()];
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -394,7 +400,7 @@ fn read_csv(
         }
         let line = line_no as u32;
         summary.rows += 1;
-        match parse_row(&rec, fields, with_quality, engine, &facility) {
+        match parse_row(&rec, fields, with_quality, &meters, facility.id()) {
             Ok((mi, r)) => per_meter[mi].push((r, line)),
             Err((reason, what)) => {
                 summary.rejected[reason.index()] += 1;
@@ -410,7 +416,7 @@ fn parse_row(
     rec: &csv::ByteRecord,
     fields: usize,
     with_quality: bool,
-    engine: &Engine,
+    meters: &rustc_hash::FxHashMap<&str, usize>,
     facility: &str,
 ) -> Result<(usize, Reading), (Reason, String)> {
     let malformed = |what: String| (Reason::Malformed, what);
@@ -425,7 +431,7 @@ fn parse_row(
     }
     let text = |i: usize| std::str::from_utf8(&rec[i]).map(str::trim);
     let meter = text(1).map_err(|_| malformed("meter: not UTF-8".into()))?;
-    let Some(m) = engine.lookup(facility, meter) else {
+    let Some(&mi) = meters.get(meter) else {
         return Err((
             Reason::UnknownMeter,
             format!(
@@ -484,7 +490,7 @@ fn parse_row(
         Quality::Metered
     };
     Ok((
-        m.meter,
+        mi,
         Reading {
             ts,
             power_kw,
