@@ -37,7 +37,7 @@ awk -v meters="$METERS" -v start="$START_MS" -v n=$((DAYS * 1440)) 'BEGIN {
     ts = start + i * 60000
     for (m = 0; m < meters; m++) {
       # total meters about 1.3 x the IT meters, a little variation per minute
-      printf "%d,m%02d,,%.3f\n", ts, m, 100000 + i * ((m % 2) ? 1.0 : 1.3) + (i % 7) * 0.001
+      printf "%.0f,m%02d,,%.3f\n", ts, m, 100000 + i * ((m % 2) ? 1.0 : 1.3) + (i % 7) * 0.001
     }
   }
 }' > "$TMP/year.csv"
@@ -60,6 +60,7 @@ done
 wait "$D" || { echo "import failed:"; cat "$TMP/import.log" "$TMP/import.out"; exit 1; }
 T2=$(now)
 tail -1 "$TMP/import.out"
+grep -q " imported=$ROWS " "$TMP/import.out" || { echo "not every row was imported"; exit 1; }
 REF=$(python3 -c "print($T1-$T0)")
 WALL=$(python3 -c "print($T2-$T1)")
 echo "file: $ROWS rows, $SIZE bytes ($(python3 -c "print(round($SIZE/1048576))") MiB)"

@@ -158,7 +158,11 @@ fn live_day(mosq: &Mosquitto) -> (Dcpue, i64, Vec<(f64, f64)>) {
                 format!("{{\"ts\":{},\"energy_kwh\":{v}}}", d0 + j * M5)
             })
             .collect();
-        mosq.publish(&format!("dc/f1/{meter}"), &format!("[{}]", batch.join(",")), 1);
+        mosq.publish(
+            &format!("dc/f1/{meter}"),
+            &format!("[{}]", batch.join(",")),
+            1,
+        );
     }
     let series = "dcpue_readings_accepted_total{facility=\"f1\"}";
     assert!(
@@ -296,23 +300,23 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     let future = (now_ms() + H).to_string();
     let lines = [
         "ts,meter,power_kw,energy_kwh,quality".to_string(),
-        format!("{},grid,,1000,metered", ts(0)),        // 2
-        format!("{},grid,,1100,estimated", ts(1)),      // 3
-        format!("{},grid,,1100,", ts(1)),               // 4 duplicate of 3
-        format!("{},grid,,1101,", ts(1)),               // 5 conflict with 3
-        "yesterday,grid,,1200,".to_string(),             // 6 malformed ts
-        format!("{},chiller,5,,", ts(2)),               // 7 unknown meter
-        format!("{},grid,,-3,", ts(2)),                 // 8 invalid value
-        format!("{},grid,,,", ts(2)),                   // 9 no value
-        format!("{},grid,,1200,guessed", ts(2)),        // 10 bad quality
-        format!("{},grid,,1200", ts(2)),                // 11 4 fields of 5
-        format!("{},grid,,1200,manual", ts(2)),         // 12 fine
-        format!("{},grid,,9999,", ts(3)),               // 13 implausible: 8799 kWh in 5 min
-        format!("{future},it,10,,"),                    // 14 future
-        "946684799999,it,10,,".to_string(),             // 15 before 2000: malformed
-        format!("{},it,ten,,", ts(0)),                  // 16 not a number
-        format!("{},it,10,,", ts(0)),                   // 17 fine
-        format!("{},it,10,,", ts(1)),                   // 18 fine
+        format!("{},grid,,1000,metered", ts(0)),   // 2
+        format!("{},grid,,1100,estimated", ts(1)), // 3
+        format!("{},grid,,1100,", ts(1)),          // 4 duplicate of 3
+        format!("{},grid,,1101,", ts(1)),          // 5 conflict with 3
+        "yesterday,grid,,1200,".to_string(),       // 6 malformed ts
+        format!("{},chiller,5,,", ts(2)),          // 7 unknown meter
+        format!("{},grid,,-3,", ts(2)),            // 8 invalid value
+        format!("{},grid,,,", ts(2)),              // 9 no value
+        format!("{},grid,,1200,guessed", ts(2)),   // 10 bad quality
+        format!("{},grid,,1200", ts(2)),           // 11 4 fields of 5
+        format!("{},grid,,1200,manual", ts(2)),    // 12 fine
+        format!("{},grid,,9999,", ts(3)),          // 13 implausible: 8799 kWh in 5 min
+        format!("{future},it,10,,"),               // 14 future
+        "946684799999,it,10,,".to_string(),        // 15 before 2000: malformed
+        format!("{},it,ten,,", ts(0)),             // 16 not a number
+        format!("{},it,10,,", ts(0)),              // 17 fine
+        format!("{},it,10,,", ts(1)),              // 18 fine
     ];
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, lines.join("\n") + "\n").expect("csv");
@@ -369,11 +373,7 @@ fn import_is_refused_while_serve_runs_on_the_storage_dir() {
     let mut d = Dcpue::start(&mosq.url(), FACILITIES);
     let csv = d.dir.path().join("one.csv");
     let t = now_ms() / H * H - 2 * D;
-    std::fs::write(
-        &csv,
-        format!("ts,meter,power_kw,energy_kwh\n{t},grid,5,\n"),
-    )
-    .expect("csv");
+    std::fs::write(&csv, format!("ts,meter,power_kw,energy_kwh\n{t},grid,5,\n")).expect("csv");
     let o = import(&d.config, &csv);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "import while serve runs: {o:?}");

@@ -148,7 +148,11 @@ impl Engine {
                 facility: fi,
                 meter: mi,
             };
-            let stored = self.facilities[fi].meters[mi].state.buckets.head_hour().is_some();
+            let stored = self.facilities[fi].meters[mi]
+                .state
+                .buckets
+                .head_hour()
+                .is_some();
             let first = self.firsts.get(m);
             // Without a known first reading, the stored history's first bucket bounds it.
             let until = match first {
@@ -273,10 +277,7 @@ mod tests {
   id = "it"
   role = "it"
 "#;
-        let text = format!(
-            "[engine]\nmax_gap = \"10m\"\n{}",
-            facility("f").raw(meters)
-        );
+        let text = format!("[engine]\nmax_gap = \"10m\"\n{}", facility("f").raw(meters));
         Config::parse(&text, "test.toml").unwrap()
     }
 

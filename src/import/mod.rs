@@ -249,7 +249,10 @@ pub fn import(
         fell_back: _,
     } = store::open(&cfg)?;
     if !replay.is_empty() {
-        return Err(ImportError::Unsaved(dir.display().to_string(), replay.len()));
+        return Err(ImportError::Unsaved(
+            dir.display().to_string(),
+            replay.len(),
+        ));
     }
 
     // Judged and taken, meter by meter, in time order.
@@ -526,5 +529,3 @@ fn before_2000(ms: i64) -> Result<i64, &'static str> {
 
 /// 9999-12-31T23:59:59.999Z, the last time RFC 3339 writes.
 const MAX_TS_MS: i64 = 253_402_300_799_999;
-
-
