@@ -358,6 +358,33 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
         "{out}"
     );
 
+    // Printing is bounded: after --max-printed lines only the counts.
+    let o = dcpue(&[
+        "import",
+        "--config",
+        &config.display().to_string(),
+        "--facility",
+        "f1",
+        "--max-printed",
+        "2",
+        &csv.display().to_string(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("line ")).count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains("(more rejected lines: only counted from here on"),
+        "{out}"
+    );
+    // The lines the engine judged are at or after each meter's first stored reading now:
+    // skipped; the lines rejected before it are rejected again.
+    assert_eq!(summary(&out, "rejected"), "8", "{out}");
+    assert_eq!(summary(&out, "skipped_already_stored"), "9", "{out}");
+
     // A file that is not this CSV at all: nothing imported, exit status 1, the header named.
     let wrong = dir.path().join("wrong.csv");
     std::fs::write(&wrong, "time,device,kw\n1,2,3\n").expect("csv");
@@ -390,4 +417,42 @@ fn import_is_refused_while_serve_runs_on_the_storage_dir() {
     let o = import(&d.config, &csv);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(summary(&stdout(&o), "imported"), "1");
+}
+
+#[test]
+fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
+    let mosq = Mosquitto::start();
+    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let t = now_ms() / H * H - D;
+    mosq.publish(
+        "dc/f1/grid",
+        &format!("{{\"ts\":{t},\"energy_kwh\":10}}"),
+        1,
+    );
+    let series = "dcpue_readings_accepted_total{facility=\"f1\"}";
+    assert!(
+        eventually(Duration::from_secs(20), || (d.metric(series) == Some(1.0))
+            .then_some(()))
+        .is_some(),
+        "{}",
+        d.log()
+    );
+    d.kill(); // the reading is in the write-ahead log only
+    let csv = d.dir.path().join("one.csv");
+    std::fs::write(
+        &csv,
+        format!("ts,meter,power_kw,energy_kwh\n{},grid,,5\n", t - H),
+    )
+    .expect("csv");
+    let o = import(&d.config, &csv);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(err.contains("serve did not stop cleanly"), "{err}");
+    // serve takes its log again and stops cleanly: then the import goes through.
+    d.restart();
+    assert_eq!(d.stop(), Some(0));
+    let o = import(&d.config, &csv);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(summary(&stdout(&o), "imported"), "1");
+    assert_eq!(summary(&stdout(&o), "junctions_counted"), "1");
 }
