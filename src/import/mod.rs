@@ -246,7 +246,7 @@ pub fn import(
         mark,
         mut wal,
         replay,
-        fell_back: _,
+        fell_back,
     } = store::open(&cfg)?;
     if !replay.is_empty() {
         return Err(ImportError::Unsaved(
@@ -315,8 +315,9 @@ pub fn import(
         rejections.report(r)?;
     }
 
-    // Durable before the summary says so: the checkpoint, as `serve` writes it at a clean stop.
-    if summary.imported > 0 {
+    // Durable before the summary says so: the checkpoint, as `serve` writes it at a clean stop
+    // (also when the previous checkpoint stood in for a damaged one, as `serve` does at start).
+    if summary.imported > 0 || fell_back {
         wal.sync()?;
         let mark = IngestMark {
             wal_seq: wal.last_seq(),
