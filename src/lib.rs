@@ -11,6 +11,7 @@ pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod report;
 pub mod serve;

@@ -56,6 +56,10 @@ enum Command {
     },
     /// The compliance report for a period, from the stored history (or a running instance).
     Report(dcpue::report::ReportArgs),
+    /// Backfill one facility's history from a CSV file (`ts,meter,power_kw,energy_kwh[,quality]`)
+    /// into storage.dir, offline: refused while a `serve` runs on it. Exit status 0 once the file
+    /// was read (rejected lines are reported and counted), 1 when nothing could be imported.
+    Import(dcpue::import::ImportArgs),
     /// Print a Mosquitto acl_file: each facility's broker user (its facility id) may publish
     /// only into its own topics; dcpue's user may read them.
     BrokerAcl {
@@ -250,6 +254,9 @@ fn main() -> ExitCode {
     let result: Result<(), String> = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Report(args) => dcpue::report::run_report(&args).map_err(|e| e.to_string()),
+        Command::Import(args) => dcpue::import::run_import(&args)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Command::BrokerAcl { config, user } => load(&config).and_then(|cfg| {
             dcpue::ingest::acl::acl_file(&cfg, user.as_deref(), &config.display().to_string())
                 .map(|text| print!("{text}"))

@@ -3,6 +3,7 @@
 
 pub mod buckets;
 pub mod facility;
+pub mod history;
 pub mod kpi;
 pub mod meter;
 pub mod policy;
@@ -11,7 +12,7 @@ pub mod series;
 pub mod snapshot;
 pub mod step;
 
-pub use reading::{Reading, Reason, Verdict};
+pub use reading::{Quality, Reading, Reason, Verdict};
 pub use snapshot::{
     Counters, Energies, FacilitySnapshot, Kpis, MeterSnapshot, Snapshot, Status, WindowValues,
     Windows,
@@ -88,6 +89,8 @@ pub struct Engine {
     /// Rejections whose facility is unknown.
     unknown_rejected: [u64; Reason::ALL.len()],
     index: FxHashMap<String, (usize, FxHashMap<String, usize>)>,
+    /// Each meter's first stored reading (where an import's readings end).
+    firsts: history::Firsts,
 }
 
 /// The engine's durable state (everything but the config it runs with).
@@ -95,6 +98,8 @@ pub struct Engine {
 pub struct SavedState {
     pub facilities: Vec<FacilityState>,
     pub unknown_rejected: [u64; Reason::ALL.len()],
+    /// Each meter's first stored reading (checkpoints of format 4 on).
+    pub first_readings: Vec<history::MeterFirst>,
 }
 
 /// The reasons counted by checkpoints of format 1, written before `gateway_error` was added
@@ -150,6 +155,7 @@ impl SavedStateV1 {
                 })
                 .collect(),
             unknown_rejected: widen(self.unknown_rejected),
+            first_readings: Vec::new(),
         }
     }
 
@@ -202,7 +208,7 @@ impl Engine {
                 + 2;
         let hour_len = HISTORY_DAYS * 24;
         let tz = cfg.timezone();
-        let facilities = cfg
+        let facilities: Vec<FacilityState> = cfg
             .facilities
             .iter()
             .map(|f| {
@@ -250,6 +256,7 @@ impl Engine {
             .collect();
         let mut e = Engine {
             cfg: cfg.clone(),
+            firsts: history::Firsts::new(&facilities),
             facilities,
             unknown_rejected: [0; Reason::ALL.len()],
             index: FxHashMap::default(),
@@ -265,6 +272,7 @@ impl Engine {
     pub fn restore_from(cfg: &Config, saved: SavedState) -> Result<(Engine, Vec<String>), String> {
         let mut old = Engine {
             cfg: cfg.clone(),
+            firsts: history::Firsts::default(),
             facilities: saved.facilities,
             unknown_rejected: saved.unknown_rejected,
             index: FxHashMap::default(),
@@ -322,6 +330,7 @@ impl Engine {
             }
         }
         new.unknown_rejected = old.unknown_rejected;
+        new.firsts = history::Firsts::restore(&new.facilities, &saved.first_readings);
         Ok((new, notes))
     }
 
@@ -330,6 +339,7 @@ impl Engine {
         SavedState {
             facilities: self.facilities.clone(),
             unknown_rejected: self.unknown_rejected,
+            first_readings: self.firsts.saved(&self.facilities),
         }
     }
 
@@ -424,6 +434,7 @@ impl Engine {
                 if f.meters[m.meter].core() {
                     f.first_seen = Some(f.first_seen.map_or(r.ts, |t| t.min(r.ts)));
                 }
+                self.firsts.note(m, &r);
                 let g = &mut f.rejected[Reason::Glitch.index()];
                 *g = (*g + effect.glitches).saturating_sub(effect.unglitched);
                 if let Some(t) = effect.changed_from {

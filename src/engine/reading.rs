@@ -8,6 +8,20 @@ pub struct Reading {
     pub ts: i64,
     pub power_kw: Option<f64>,
     pub energy_kwh: Option<f64>,
+    /// Not in checkpoints yet: a restored reading is `metered`.
+    #[serde(skip)]
+    pub quality: Quality,
+}
+
+/// Where a reading's value came from (CONTRACT §13): anything but `metered` counts toward a
+/// window's `estimated_share`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    #[default]
+    Metered,
+    Estimated,
+    Manual,
 }
 
 /// Which payload field carries a meter's register (CONTRACT §3, §14). The engine keeps either in

@@ -261,6 +261,7 @@ mod tests {
                     ts: T0 + k * 60_000,
                     power_kw: Some(kw),
                     energy_kwh: None,
+                    quality: Default::default(),
                 };
                 e.ingest(m, r, T0 + 3_600_000);
             }

@@ -257,6 +257,7 @@ impl Raw {
                 ts,
                 power_kw: None,
                 energy_kwh: Some(checked("volume_m3", volume)?),
+                quality: Default::default(),
             });
         }
         let power = value("power_kw", self.power_kw)?;
@@ -270,6 +271,7 @@ impl Raw {
             ts,
             power_kw,
             energy_kwh,
+            quality: Default::default(),
         })
     }
 }
@@ -294,6 +296,7 @@ pub fn judge_values(
         ts,
         power_kw: power_kw.map(|v| checked("power_kw", v)).transpose()?,
         energy_kwh: energy_kwh.map(|v| checked("energy_kwh", v)).transpose()?,
+        quality: Default::default(),
     })
 }
 

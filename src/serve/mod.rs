@@ -88,6 +88,8 @@ pub async fn serve(
         dir: cfg.storage.dir.clone(),
         source,
     })?;
+    // Held until serve returns: no other writer (`import`) touches the directory meanwhile.
+    let _dir_lock = store::lock::lock_dir(&cfg.storage.dir, "serve")?;
     let store::Opened {
         mut engine,
         mark,

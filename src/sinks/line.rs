@@ -198,6 +198,7 @@ mod tests {
             ts: 1_764_300_000_123,
             power_kw: Some(812.25),
             energy_kwh: Some(1_000_000.5),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("nanchang-1", "grid-in", "total+renewable", &r).as_deref(),
@@ -211,6 +212,7 @@ mod tests {
             ts: 1,
             power_kw: None,
             energy_kwh: Some(3.0),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("f", "m", "it", &r).as_deref(),
@@ -220,12 +222,14 @@ mod tests {
             ts: 1,
             power_kw: None,
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(reading_line("f", "m", "it", &r), None);
         let r = Reading {
             ts: 1,
             power_kw: Some(f64::NAN),
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(reading_line("f", "m", "it", &r), None);
     }
@@ -266,6 +270,7 @@ mod tests {
             ts: 7,
             power_kw: None,
             energy_kwh: Some(48213.5),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("f", "w", "water", &r).unwrap_or_default(),
@@ -279,6 +284,7 @@ mod tests {
             ts: 5,
             power_kw: Some(1.0),
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("a b", "c,d", "e=f", &r).as_deref(),
@@ -308,6 +314,7 @@ mod tests {
                 ts: 0,
                 power_kw: Some(v),
                 energy_kwh: None,
+                quality: Default::default(),
             };
             let a = reading_line("f", "m", "it", &r).unwrap_or_default();
             let b = reading_line("f", "m", "it", &r).unwrap_or_default();

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod lock;
 pub mod wal;
 
 use crate::config::Config;
@@ -67,11 +68,14 @@ pub enum StoreError {
     Encode { path: String, msg: String },
     #[error("{0}")]
     Incompatible(String),
+    /// The directory's writer lock ([`lock`]) is held by another process.
+    #[error("storage directory {dir} is in use: {holder} holds its lock and writes to it. Stop it first (a `dcpue serve` is running on it, or an import is)")]
+    Locked { dir: String, holder: String },
 }
 
 /// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]; 1 and 2:
-/// without the `gateway_error` reason).
-const VERSION: u32 = 3;
+/// without the `gateway_error` reason; 1 to 3: without each meter's first reading).
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -105,6 +109,22 @@ struct StoredV2 {
     config: String,
     state: crate::engine::SavedStateV1,
     ingest: IngestMark,
+}
+
+/// A version 3 checkpoint (read, never written): without each meter's first reading (an
+/// import into it bounds a meter's readings by its stored buckets).
+#[derive(Deserialize)]
+struct StoredV3 {
+    _version: u32,
+    config: String,
+    state: SavedStateV3,
+    ingest: IngestMark,
+}
+
+#[derive(Deserialize)]
+struct SavedStateV3 {
+    facilities: Vec<crate::engine::FacilityState>,
+    unknown_rejected: [u64; crate::engine::Reason::ALL.len()],
 }
 
 /// The first field of every version.
@@ -307,6 +327,19 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
                 config: v2.config,
                 state: v2.state.upgrade(),
                 ingest: v2.ingest,
+            }
+        }
+        3 => {
+            let v3: StoredV3 = postcard::from_bytes(body).map_err(cannot)?;
+            Stored {
+                version,
+                config: v3.config,
+                state: SavedState {
+                    facilities: v3.state.facilities,
+                    unknown_rejected: v3.state.unknown_rejected,
+                    first_readings: Vec::new(),
+                },
+                ingest: v3.ingest,
             }
         }
         VERSION => postcard::from_bytes(body).map_err(cannot)?,

@@ -21,6 +21,7 @@ fn e(min: i64, kwh: f64) -> Reading {
         ts: T0 + min * MINUTE_MS,
         power_kw: None,
         energy_kwh: Some(kwh),
+        quality: Default::default(),
     }
 }
 
@@ -29,6 +30,7 @@ fn p(min: i64, kw: f64) -> Reading {
         ts: T0 + min * MINUTE_MS,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
     }
 }
 
