@@ -909,6 +909,7 @@ fn kpi_engine() -> Engine {
                 ts: t,
                 power_kw: None,
                 energy_kwh: Some(reg[i]),
+                quality: Default::default(),
             };
             let mr = engine.lookup(f, m).expect("configured meter");
             assert_eq!(engine.ingest(mr, r, t), Verdict::Accepted, "{f}/{m}");

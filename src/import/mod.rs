@@ -184,7 +184,7 @@ impl Rejections<'_> {
 pub fn run_import(args: &ImportArgs) -> Result<Summary, ImportError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let s = import(args, &mut out, crate::app::now_ms())?;
+    let s = import(args, &mut out, crate::serve::now_ms())?;
     out.flush().map_err(ImportError::Output)?;
     Ok(s)
 }
