@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::duration::{parse_span, Span};
+use crate::model::{RuleKind, Severity};
 
 pub mod kpi;
 mod locate;
 mod source;
 mod start;
 
+pub use crate::model::{Class, Role, Roles, Tier};
 pub use kpi::{CertificateConfig, RenewableKind};
 use locate::{Located, Seg};
 pub use source::{filter_matches, MapEntry, MapField, SourceConfig, SourceFormat};
@@ -369,84 +371,6 @@ impl Default for PolicyConfig {
             grade_bounds: d_grades(),
             grid_emission_factor: None,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Core,
-    Supplementary,
-    Backup,
-}
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Core => "core",
-            Tier::Supplementary => "supplementary",
-            Tier::Backup => "backup",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Class {
-    UltraLarge,
-    Large,
-    Medium,
-    Small,
-}
-impl Class {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::UltraLarge => "ultra-large",
-            Class::Large => "large",
-            Class::Medium => "medium",
-            Class::Small => "small",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Total,
-    It,
-    Renewable,
-    /// A cumulative water register (`volume_m3`), for WUE (CONTRACT §14).
-    Water,
-    /// Heat energy delivered for reuse outside the data centre, for ERF (CONTRACT §14).
-    ReusedHeat,
-}
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Total => "total",
-            Role::It => "it",
-            Role::Renewable => "renewable",
-            Role::Water => "water",
-            Role::ReusedHeat => "reused_heat",
-        }
-    }
-}
-
-/// `role = "it"` or `role = ["total", "renewable"]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Roles {
-    One(Role),
-    Many(Vec<Role>),
-}
-impl Roles {
-    pub fn list(&self) -> Vec<Role> {
-        match self {
-            Roles::One(r) => vec![*r],
-            Roles::Many(v) => v.clone(),
-        }
-    }
-    pub fn has(&self, r: Role) -> bool {
-        self.list().contains(&r)
     }
 }
 
@@ -1100,13 +1024,13 @@ impl Config {
         for (ai, a) in self.alerts.iter().enumerate() {
             let akey = |key: &'static str| [Key("alert"), Idx(ai), Key(key)];
             let name = a.name.get_ref();
-            if !crate::alerts::rules::BUILTIN_NAMES.contains(&name.as_str()) {
+            if RuleKind::from_name(name).is_none() {
                 return Err(err(
                     a.name.span(),
                     format!(
                         "unknown alert {:?} (known: {})",
                         truncated(name),
-                        crate::alerts::rules::BUILTIN_NAMES.join(", ")
+                        RuleKind::NAMES.join(", ")
                     ),
                 ));
             }
@@ -1122,7 +1046,7 @@ impl Config {
                 }
             }
             if let Some(s) = &a.severity {
-                if !["critical", "warning", "info"].contains(&s.as_str()) {
+                if Severity::from_name(s).is_none() {
                     return Err(at(
                         &akey("severity"),
                         format!("alert {name:?}: severity must be critical, warning or info"),
