@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{check_text, truncated};
 use super::locate::Seg;
-use super::{check_text, limits, truncated, valid_id, Config};
+use super::{limits, valid_id, Config};
 
 /// The payload formats of common meter gateways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

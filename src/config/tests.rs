@@ -1,4 +1,6 @@
 use super::*;
+use chrono::NaiveDate;
+use std::path::PathBuf;
 
 pub(crate) const MINIMAL: &str = r#"
 [[facility]]
