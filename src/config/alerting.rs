@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::checks::{check_span, check_url_len, truncated};
+use super::checks::{check_span, check_url_len, truncated, ValueError};
 use super::locate::Seg;
 use super::validate::Ctx;
 use super::{limits, ConfigError};
@@ -84,11 +84,11 @@ pub(super) fn validate_alerts(
         }
         if let Some(f) = a.for_ {
             check_span(&format!("alert {name:?}: for"), f, true)
-                .map_err(|e| cx.at(&akey("for"), e))?;
+                .map_err(|e| cx.value(&akey("for"), e))?;
         }
         if let Some(s) = a.stale_after {
             check_span(&format!("alert {name:?}: stale_after"), s, false)
-                .map_err(|e| cx.at(&akey("stale_after"), e))?;
+                .map_err(|e| cx.value(&akey("stale_after"), e))?;
         }
         if matches!(a.hysteresis, Some(h) if !(h.is_finite() && (0.0..=1.0).contains(&h))) {
             return Err(cx.at(
@@ -116,25 +116,22 @@ impl AlertingConfig {
             }
             for (i, u) in urls.iter().enumerate() {
                 check_receiver_url(u)
-                    .map_err(|m| cx.at(&[Key("alerting"), Key(key), Idx(i)], m))?;
+                    .map_err(|m| cx.value(&[Key("alerting"), Key(key), Idx(i)], m))?;
             }
         }
         if let Some(r) = al.resend_every {
             check_span("alerting.resend_every", r, false)
-                .map_err(|e| cx.at(&[Key("alerting"), Key("resend_every")], e))?;
+                .map_err(|e| cx.value(&[Key("alerting"), Key("resend_every")], e))?;
         }
         Ok(())
     }
 }
 
 /// An Alertmanager or webhook url: `http://` or `https://` with a host.
-pub(super) fn check_receiver_url(u: &str) -> Result<(), String> {
+pub(super) fn check_receiver_url(u: &str) -> Result<(), ValueError> {
     check_url_len(u)?;
     match reqwest::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Ok(()),
-        _ => Err(format!(
-            "alerting url {:?} must be http://host[:port]/… or https://…",
-            truncated(u)
-        )),
+        _ => Err(ValueError::ReceiverUrl(u.to_string())),
     }
 }

@@ -135,7 +135,7 @@ impl EngineConfig {
             ("stale_after", e.stale_after, false),
         ] {
             check_span(&format!("engine.{key}"), span, zero_ok)
-                .map_err(|m| cx.at(&[Key("engine"), Key(key)], m))?;
+                .map_err(|m| cx.value(&[Key("engine"), Key(key)], m))?;
         }
         if e.max_lag > Span(7 * Span::DAY.0) {
             return Err(cx.at(

@@ -147,7 +147,7 @@ pub(super) fn validate(
         ] {
             if let Some(t) = text {
                 check_text(&format!("facility {fid:?}: {key}"), t, limits::TEXT_LEN)
-                    .map_err(|m| cx.at(&fkey(key), m))?;
+                    .map_err(|m| cx.value(&fkey(key), m))?;
             }
         }
         if let Some(c) = f.pue_ceiling {
@@ -246,7 +246,7 @@ pub(super) fn validate(
             }
             if let Some(n) = &m.name {
                 check_text(&format!("meter {mid:?}: name"), n, limits::TEXT_LEN)
-                    .map_err(|e| cx.at(&mkey("name"), e))?;
+                    .map_err(|e| cx.value(&mkey("name"), e))?;
             }
             let roles = m.role.get_ref().list();
             if roles.is_empty() {
@@ -293,7 +293,7 @@ pub(super) fn validate(
             for (key, span) in [("max_gap", m.max_gap), ("stale_after", m.stale_after)] {
                 if let Some(span) = span {
                     check_span(&format!("meter {mid:?}: {key}"), span, false)
-                        .map_err(|e| cx.at(&mkey(key), e))?;
+                        .map_err(|e| cx.value(&mkey(key), e))?;
                 }
             }
             if matches!(m.max_power_kw, Some(p) if !(p.is_finite() && p > 0.0)) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::truncated;
+use super::checks::ValueError;
 use super::locate::Seg;
 use super::validate::Ctx;
 use super::ConfigError;
@@ -54,21 +54,17 @@ impl Default for HttpConfig {
 }
 
 /// `http.header_timeout`: more than zero, at most an hour.
-pub(super) fn check_header_timeout(span: Span) -> Result<(), String> {
+pub(super) fn check_header_timeout(span: Span) -> Result<(), ValueError> {
     if span <= Span(0) || span > Span::HOUR {
-        return Err(format!(
-            "header_timeout {span} must be more than 0 and at most 1h"
-        ));
+        return Err(ValueError::HeaderTimeout(span));
     }
     Ok(())
 }
 
 /// `http.max_connections`: at least 1, at most [`MAX_HTTP_CONNECTIONS`].
-pub(super) fn check_max_connections(n: usize) -> Result<(), String> {
+pub(super) fn check_max_connections(n: usize) -> Result<(), ValueError> {
     if !(1..=MAX_HTTP_CONNECTIONS).contains(&n) {
-        return Err(format!(
-            "max_connections {n} must be between 1 and {MAX_HTTP_CONNECTIONS}"
-        ));
+        return Err(ValueError::MaxConnections(n));
     }
     Ok(())
 }
@@ -78,10 +74,10 @@ impl HttpConfig {
     pub(super) fn validate(&self, cx: &Ctx) -> Result<(), ConfigError> {
         use Seg::Key;
         check_header_timeout(self.header_timeout)
-            .map_err(|e| cx.at(&[Key("http"), Key("header_timeout")], e))?;
+            .map_err(|e| cx.value(&[Key("http"), Key("header_timeout")], e))?;
         check_max_connections(self.max_connections)
-            .map_err(|e| cx.at(&[Key("http"), Key("max_connections")], e))?;
-        check_listen(&self.listen).map_err(|e| cx.at(&[Key("http"), Key("listen")], e))?;
+            .map_err(|e| cx.value(&[Key("http"), Key("max_connections")], e))?;
+        check_listen(&self.listen).map_err(|e| cx.value(&[Key("http"), Key("listen")], e))?;
         Ok(())
     }
 
@@ -116,7 +112,7 @@ impl HttpConfig {
 }
 
 /// `http.listen`: `IP:port`, `[IPv6]:port` or `hostname:port`.
-pub(super) fn check_listen(addr: &str) -> Result<(), String> {
+pub(super) fn check_listen(addr: &str) -> Result<(), ValueError> {
     if addr.parse::<std::net::SocketAddr>().is_ok() {
         return Ok(());
     }
@@ -132,10 +128,7 @@ pub(super) fn check_listen(addr: &str) -> Result<(), String> {
         None => false,
     };
     if !ok {
-        return Err(format!(
-            "http.listen {:?} is not an address: IP:port, [IPv6]:port or hostname:port",
-            truncated(addr)
-        ));
+        return Err(ValueError::Listen(addr.to_string()));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::{check_span, check_text, check_url_len};
+use super::checks::{check_span, check_text, check_url_len, ValueError};
 use super::locate::Seg;
 use super::validate::Ctx;
 use super::{limits, ConfigError};
@@ -47,20 +47,20 @@ impl InfluxConfig {
         use Seg::Key;
         let ix = self;
         let ikey = |key: &'static str| [Key("influxdb"), Key(key)];
-        check_influx_url(&ix.url).map_err(|e| cx.at(&ikey("url"), e))?;
+        check_influx_url(&ix.url).map_err(|e| cx.value(&ikey("url"), e))?;
         for (key, v) in [("org", &ix.org), ("bucket", &ix.bucket)] {
             if v.is_empty() {
                 return Err(cx.at(&ikey(key), format!("influxdb.{key} must not be empty")));
             }
             check_text(&format!("influxdb.{key}"), v, limits::TEXT_LEN)
-                .map_err(|e| cx.at(&ikey(key), e))?;
+                .map_err(|e| cx.value(&ikey(key), e))?;
         }
         for (key, span) in [
             ("window_every", ix.window_every),
             ("flush_every", ix.flush_every),
         ] {
             check_span(&format!("influxdb.{key}"), span, false)
-                .map_err(|e| cx.at(&ikey(key), e))?;
+                .map_err(|e| cx.value(&ikey(key), e))?;
         }
         for (key, n, max) in [
             ("batch_size", ix.batch_size, limits::INFLUX_BATCH),
@@ -81,7 +81,7 @@ impl InfluxConfig {
     }
 }
 
-pub(super) fn check_influx_url(url: &str) -> Result<(), String> {
+pub(super) fn check_influx_url(url: &str) -> Result<(), ValueError> {
     check_url_len(url)?;
-    crate::sinks::influx::check_url(url).map_err(|e| e.to_string())
+    crate::sinks::influx::check_url(url).map_err(|e| ValueError::Url(e.into()))
 }

@@ -29,6 +29,7 @@ mod validate;
 
 pub use crate::model::{Class, Role, Roles, Tier};
 pub use alerting::{AlertConfig, AlertingConfig};
+pub use checks::ValueError;
 pub use engine::{EngineConfig, WindowDef};
 pub use facility::{valid_id, FacilityConfig, MeterConfig};
 pub use http::{HttpConfig, MAX_HTTP_CONNECTIONS};
@@ -57,8 +58,15 @@ pub enum ConfigError {
         line: usize,
         msg: String,
     },
-    #[error("environment variable {var}: {msg}")]
-    Env { var: String, msg: String },
+    /// A value the config's text holds is wrong (a check shared with the environment overrides).
+    #[error("{file}:{line}: {source}")]
+    Value {
+        file: String,
+        line: usize,
+        source: ValueError,
+    },
+    #[error("environment variable {var}: {source}")]
+    Env { var: String, source: ValueError },
     /// A check `serve` runs at start failed (a file the config names, an address).
     #[error("{file}:{line}: {source}")]
     Start {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::{check_text, check_url_len, truncated};
+use super::checks::{check_text, check_url_len, ValueError};
 use super::locate::Seg;
 use super::validate::Ctx;
 use super::{limits, ConfigError};
@@ -58,10 +58,10 @@ impl MqttConfig {
     pub(super) fn validate(&self, cx: &Ctx) -> Result<(), ConfigError> {
         use Seg::Key;
         let m = self;
-        check_mqtt_url(&m.url).map_err(|e| cx.at(&[Key("mqtt"), Key("url")], e))?;
-        check_client_id(&m.client_id).map_err(|e| cx.at(&[Key("mqtt"), Key("client_id")], e))?;
+        check_mqtt_url(&m.url).map_err(|e| cx.value(&[Key("mqtt"), Key("url")], e))?;
+        check_client_id(&m.client_id).map_err(|e| cx.value(&[Key("mqtt"), Key("client_id")], e))?;
         check_topic_prefix(&m.topic_prefix)
-            .map_err(|e| cx.at(&[Key("mqtt"), Key("topic_prefix")], e))?;
+            .map_err(|e| cx.value(&[Key("mqtt"), Key("topic_prefix")], e))?;
         if m.qos > 2 {
             return Err(cx.at(
                 &[Key("mqtt"), Key("qos")],
@@ -70,49 +70,38 @@ impl MqttConfig {
         }
         if let Some(u) = &m.username {
             check_text("mqtt.username", u, limits::TEXT_LEN)
-                .map_err(|e| cx.at(&[Key("mqtt"), Key("username")], e))?;
+                .map_err(|e| cx.value(&[Key("mqtt"), Key("username")], e))?;
         }
         Ok(())
     }
 }
 
 /// `mqtt.url`: as the collector parses it.
-pub(super) fn check_mqtt_url(url: &str) -> Result<(), String> {
+pub(super) fn check_mqtt_url(url: &str) -> Result<(), ValueError> {
     check_url_len(url)?;
     crate::ingest::mqtt::parse_url(url)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| ValueError::Url(e.into()))
 }
 
 /// `mqtt.client_id`: the persistent session is keyed on it.
-pub(super) fn check_client_id(id: &str) -> Result<(), String> {
+pub(super) fn check_client_id(id: &str) -> Result<(), ValueError> {
     if id.is_empty() {
-        return Err(
-            "mqtt.client_id must not be empty (the persistent session is keyed on it)".into(),
-        );
+        return Err(ValueError::EmptyClientId);
     }
     check_text("mqtt.client_id", id, limits::CLIENT_ID_LEN)
 }
 
 /// `mqtt.topic_prefix`: one or more topic levels, no wildcard, no empty level.
-pub(super) fn check_topic_prefix(p: &str) -> Result<(), String> {
+pub(super) fn check_topic_prefix(p: &str) -> Result<(), ValueError> {
     if p.contains(['+', '#']) {
-        return Err(format!(
-            "mqtt.topic_prefix {:?} must not contain the wildcards + or # (it is a topic, dcpue subscribes to <topic_prefix>/+/+)",
-            truncated(p)
-        ));
+        return Err(ValueError::TopicPrefixWildcard(p.to_string()));
     }
     if p.split('/').any(str::is_empty) {
-        return Err(format!(
-            "mqtt.topic_prefix {:?} must not be empty or have an empty level (no leading, trailing or double /)",
-            truncated(p)
-        ));
+        return Err(ValueError::TopicPrefixEmptyLevel(p.to_string()));
     }
     if p.len() > limits::TOPIC_PREFIX_LEN || p.contains(char::is_control) {
-        return Err(format!(
-            "mqtt.topic_prefix must be at most {} bytes without control characters",
-            limits::TOPIC_PREFIX_LEN
-        ));
+        return Err(ValueError::TopicPrefixBytes);
     }
     Ok(())
 }

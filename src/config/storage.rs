@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::check_span;
+use super::checks::{check_span, ValueError};
 use super::locate::Seg;
 use super::validate::Ctx;
 use super::ConfigError;
@@ -41,17 +41,15 @@ impl StorageConfig {
         let checkpoint = [Key("storage"), Key("checkpoint_every")];
         check_checkpoint_every(self.checkpoint_every)
             .and_then(|()| check_span("storage.checkpoint_every", self.checkpoint_every, false))
-            .map_err(|e| cx.at(&checkpoint, e))?;
+            .map_err(|e| cx.value(&checkpoint, e))?;
         Ok(())
     }
 }
 
 /// `storage.checkpoint_every`: at least a second.
-pub(super) fn check_checkpoint_every(span: Span) -> Result<(), String> {
+pub(super) fn check_checkpoint_every(span: Span) -> Result<(), ValueError> {
     if span < Span(1000) {
-        return Err(format!(
-            "checkpoint_every {span} is shorter than 1s (each checkpoint rewrites the whole state)"
-        ));
+        return Err(ValueError::CheckpointEvery(span));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::locate::{Located, Seg};
-use super::{alerting, facility, source, Config, ConfigError};
+use super::{alerting, facility, source, Config, ConfigError, ValueError};
 
 /// Where an error points: the file, and the line of a key path or of a span in its text.
 pub(super) struct Ctx<'a> {
@@ -37,6 +37,15 @@ impl Ctx<'_> {
     pub(super) fn at(&self, path: &[Seg], msg: String) -> ConfigError {
         self.invalid(self.loc.line(path), msg)
     }
+
+    /// A check's error about the value of the key at `path`, on the key's line.
+    pub(super) fn value(&self, path: &[Seg], source: ValueError) -> ConfigError {
+        ConfigError::Value {
+            file: self.file.to_string(),
+            line: self.loc.line(path),
+            source,
+        }
+    }
 }
 
 impl Config {
@@ -56,7 +65,7 @@ impl Config {
         if let Some(ix) = &self.influxdb {
             ix.validate(&cx)?;
         }
-        source::validate(self, &|path, msg| cx.at(path, msg))?;
+        source::validate(self, &cx)?;
         Ok(())
     }
 }
