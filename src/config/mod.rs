@@ -164,12 +164,12 @@ impl Config {
 
     /// The facility's PUE ceiling: its own, else by policy.
     pub fn ceiling(&self, f: &FacilityConfig) -> f64 {
-        crate::engine::policy::ceiling(&self.policy, f)
+        self.policy.ceiling(f)
     }
 
     /// GB 40879 grade of a PUE: 1, 2, 3, or None above the grade-3 bound.
     pub fn grade(&self, pue: f64) -> Option<u8> {
-        crate::engine::policy::grade(&self.policy, pue)
+        self.policy.grade(pue)
     }
 
     pub fn facility(&self, id: &str) -> Option<&FacilityConfig> {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::kpi;
 use super::locate::Seg;
 use super::validate::Ctx;
-use super::ConfigError;
+use super::{ConfigError, FacilityConfig};
+use crate::model::Class;
 
 /// Policy numbers: 赣发〔2022〕4号 and GB 40879-2021. Defaults are the published values.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +48,35 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// The facility's PUE ceiling: its own, else by policy (new large and ultra-large data
+    /// centres: `new_large_ceiling`; every other: the grade-3 bound, the legal limit).
+    pub fn ceiling(&self, f: &FacilityConfig) -> f64 {
+        if let Some(c) = f.pue_ceiling {
+            return c;
+        }
+        let new = f.commissioned >= self.new_since;
+        let large = matches!(f.class, Class::Large | Class::UltraLarge);
+        if new && large {
+            self.new_large_ceiling
+        } else {
+            self.grade_bounds[2]
+        }
+    }
+
+    /// GB 40879 grade of a PUE: 1, 2, 3, or None above the grade-3 bound.
+    pub fn grade(&self, pue: f64) -> Option<u8> {
+        let b = self.grade_bounds;
+        if pue <= b[0] {
+            Some(1)
+        } else if pue <= b[1] {
+            Some(2)
+        } else if pue <= b[2] {
+            Some(3)
+        } else {
+            None
+        }
+    }
+
     pub(super) fn validate(&self, cx: &Ctx) -> Result<(), ConfigError> {
         use Seg::Key;
         let b = self.grade_bounds;
