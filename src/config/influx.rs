@@ -81,7 +81,33 @@ impl InfluxConfig {
     }
 }
 
+/// `influxdb.url` as the sink takes it: the length, then [`InfluxConfig::check_url`].
 pub(super) fn check_influx_url(url: &str) -> Result<(), ValueError> {
     check_url_len(url)?;
-    crate::sinks::influx::check_url(url).map_err(|e| ValueError::Url(e.into()))
+    InfluxConfig::check_url(url).map_err(|e| ValueError::Url(e.into()))
+}
+
+/// An InfluxDB url the sink cannot write to.
+#[derive(Debug, thiserror::Error)]
+#[error("influxdb url {url:?}: {msg}")]
+pub struct InfluxUrlError {
+    pub url: String,
+    pub msg: String,
+}
+
+impl InfluxConfig {
+    /// The server url: `http://host[:port]` or `https://…`.
+    pub fn check_url(url: &str) -> Result<(), InfluxUrlError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| InfluxUrlError {
+            url: url.to_string(),
+            msg: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(InfluxUrlError {
+                url: url.to_string(),
+                msg: "expected http://host[:port] or https://…".into(),
+            });
+        }
+        Ok(())
+    }
 }

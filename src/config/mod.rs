@@ -33,7 +33,7 @@ pub use checks::ValueError;
 pub use engine::{EngineConfig, WindowDef};
 pub use facility::{valid_id, FacilityConfig, MeterConfig};
 pub use http::{HttpConfig, MAX_HTTP_CONNECTIONS};
-pub use influx::InfluxConfig;
+pub use influx::{InfluxConfig, InfluxUrlError};
 pub use kpi::{CertificateConfig, RenewableKind};
 use locate::Located;
 pub use mqtt::MqttConfig;
