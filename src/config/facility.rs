@@ -125,7 +125,6 @@ pub(super) fn validate(
     }
     let mut fids = HashSet::new();
     for (fi, f) in facilities.iter().enumerate() {
-        let fkey = |key: &'static str| [Key("facility"), Idx(fi), Key(key)];
         let fid = f.id.get_ref();
         if !valid_id(fid) {
             return Err(cx.err(
@@ -140,6 +139,55 @@ pub(super) fn validate(
         if !fids.insert(fid.clone()) {
             return Err(cx.err(f.id.span(), format!("facility id {fid:?} is used twice")));
         }
+        f.validate(fi, cx)?;
+        let mut mids = HashSet::new();
+        let (mut total, mut it) = (false, false);
+        for (mi, m) in f.meters.iter().enumerate() {
+            let mid = m.id.get_ref();
+            if !valid_id(mid) {
+                return Err(cx.err(
+                    m.id.span(),
+                    format!(
+                        "meter id {:?} must match [a-z0-9_-]+, at most {} characters",
+                        truncated(mid),
+                        limits::ID_LEN
+                    ),
+                ));
+            }
+            if !mids.insert(mid.clone()) {
+                return Err(cx.err(
+                    m.id.span(),
+                    format!("meter id {mid:?} is used twice in facility {fid:?}"),
+                ));
+            }
+            m.validate(fi, mi, cx)?;
+            let roles = m.roles();
+            total |= roles.contains(&Role::Total);
+            it |= roles.contains(&Role::It);
+        }
+        if !total {
+            return Err(cx.err(
+                f.id.span(),
+                format!("facility {fid:?} has no meter with role \"total\""),
+            ));
+        }
+        if !it {
+            return Err(cx.err(
+                f.id.span(),
+                format!("facility {fid:?} has no meter with role \"it\""),
+            ));
+        }
+    }
+    Ok(fids)
+}
+
+impl FacilityConfig {
+    /// The facility's own keys (`fi`: its index in the file); its id is checked with the others.
+    fn validate(&self, fi: usize, cx: &Ctx) -> Result<(), ConfigError> {
+        use Seg::{Idx, Key};
+        let f = self;
+        let fid = f.id.get_ref();
+        let fkey = |key: &'static str| [Key("facility"), Idx(fi), Key(key)];
         for (key, text) in [
             ("name", Some(&f.name)),
             ("name_en", f.name_en.as_ref()),
@@ -222,105 +270,80 @@ pub(super) fn validate(
                 ),
             ));
         }
-        let mut mids = HashSet::new();
-        let (mut total, mut it) = (false, false);
-        for (mi, m) in f.meters.iter().enumerate() {
-            let mkey =
-                |key: &'static str| [Key("facility"), Idx(fi), Key("meter"), Idx(mi), Key(key)];
-            let mid = m.id.get_ref();
-            if !valid_id(mid) {
-                return Err(cx.err(
-                    m.id.span(),
+        Ok(())
+    }
+}
+
+impl MeterConfig {
+    /// The meter's own keys (`fi`, `mi`: the indexes of its facility and of it in the file); its
+    /// id is checked with the others of the facility.
+    fn validate(&self, fi: usize, mi: usize, cx: &Ctx) -> Result<(), ConfigError> {
+        use Seg::{Idx, Key};
+        let m = self;
+        let mid = m.id.get_ref();
+        let mkey = |key: &'static str| [Key("facility"), Idx(fi), Key("meter"), Idx(mi), Key(key)];
+        if let Some(n) = &m.name {
+            check_text(&format!("meter {mid:?}: name"), n, limits::TEXT_LEN)
+                .map_err(|e| cx.value(&mkey("name"), e))?;
+        }
+        let roles = m.role.get_ref().list();
+        if roles.is_empty() {
+            return Err(cx.err(
+                m.role.span(),
+                format!("meter {mid:?} has an empty role list"),
+            ));
+        }
+        if roles.contains(&Role::Total) && roles.contains(&Role::It) {
+            return Err(cx.err(
+                m.role.span(),
+                format!("meter {mid:?} cannot be both total and it"),
+            ));
+        }
+        let sole = |r: Role| roles.contains(&r) && roles.iter().any(|&o| o != r);
+        if sole(Role::Water) || sole(Role::ReusedHeat) {
+            return Err(cx.err(
+                    m.role.span(),
                     format!(
-                        "meter id {:?} must match [a-z0-9_-]+, at most {} characters",
-                        truncated(mid),
-                        limits::ID_LEN
+                        "meter {mid:?}: a \"water\" or \"reused_heat\" meter has no other role (it does not meter the facility's electricity)"
                     ),
                 ));
-            }
-            if !mids.insert(mid.clone()) {
-                return Err(cx.err(
-                    m.id.span(),
-                    format!("meter id {mid:?} is used twice in facility {fid:?}"),
-                ));
-            }
-            if let Some(n) = &m.name {
-                check_text(&format!("meter {mid:?}: name"), n, limits::TEXT_LEN)
-                    .map_err(|e| cx.value(&mkey("name"), e))?;
-            }
-            let roles = m.role.get_ref().list();
-            if roles.is_empty() {
-                return Err(cx.err(
-                    m.role.span(),
-                    format!("meter {mid:?} has an empty role list"),
-                ));
-            }
-            if roles.contains(&Role::Total) && roles.contains(&Role::It) {
-                return Err(cx.err(
-                    m.role.span(),
-                    format!("meter {mid:?} cannot be both total and it"),
-                ));
-            }
-            let sole = |r: Role| roles.contains(&r) && roles.iter().any(|&o| o != r);
-            if sole(Role::Water) || sole(Role::ReusedHeat) {
-                return Err(cx.err(
-                        m.role.span(),
-                        format!(
-                            "meter {mid:?}: a \"water\" or \"reused_heat\" meter has no other role (it does not meter the facility's electricity)"
-                        ),
-                    ));
-            }
-            if m.renewable_kind.is_some() && !roles.contains(&Role::Renewable) {
-                return Err(cx.at(
-                    &mkey("renewable_kind"),
-                    format!("meter {mid:?}: renewable_kind applies only to a \"renewable\" meter"),
-                ));
-            }
-            if roles.contains(&Role::Water) && m.max_power_kw.is_some() {
-                return Err(cx.at(
-                    &mkey("max_power_kw"),
-                    format!("meter {mid:?}: a water meter reads m³ and takes no max_power_kw"),
-                ));
-            }
-            total |= roles.contains(&Role::Total);
-            it |= roles.contains(&Role::It);
-            if !m.weight.is_finite() || m.weight == 0.0 {
-                return Err(cx.at(
-                    &mkey("weight"),
-                    format!("meter {mid:?}: weight must be a non-zero number"),
-                ));
-            }
-            for (key, span) in [("max_gap", m.max_gap), ("stale_after", m.stale_after)] {
-                if let Some(span) = span {
-                    check_span(&format!("meter {mid:?}: {key}"), span, false)
-                        .map_err(|e| cx.value(&mkey(key), e))?;
-                }
-            }
-            if matches!(m.max_power_kw, Some(p) if !(p.is_finite() && p > 0.0)) {
-                return Err(cx.at(
-                    &mkey("max_power_kw"),
-                    format!("meter {mid:?}: max_power_kw must be positive"),
-                ));
-            }
-            if matches!(m.register_max, Some(p) if !(p.is_finite() && p > 0.0)) {
-                return Err(cx.at(
-                    &mkey("register_max"),
-                    format!("meter {mid:?}: register_max must be positive"),
-                ));
-            }
         }
-        if !total {
-            return Err(cx.err(
-                f.id.span(),
-                format!("facility {fid:?} has no meter with role \"total\""),
+        if m.renewable_kind.is_some() && !roles.contains(&Role::Renewable) {
+            return Err(cx.at(
+                &mkey("renewable_kind"),
+                format!("meter {mid:?}: renewable_kind applies only to a \"renewable\" meter"),
             ));
         }
-        if !it {
-            return Err(cx.err(
-                f.id.span(),
-                format!("facility {fid:?} has no meter with role \"it\""),
+        if roles.contains(&Role::Water) && m.max_power_kw.is_some() {
+            return Err(cx.at(
+                &mkey("max_power_kw"),
+                format!("meter {mid:?}: a water meter reads m³ and takes no max_power_kw"),
             ));
         }
+        if !m.weight.is_finite() || m.weight == 0.0 {
+            return Err(cx.at(
+                &mkey("weight"),
+                format!("meter {mid:?}: weight must be a non-zero number"),
+            ));
+        }
+        for (key, span) in [("max_gap", m.max_gap), ("stale_after", m.stale_after)] {
+            if let Some(span) = span {
+                check_span(&format!("meter {mid:?}: {key}"), span, false)
+                    .map_err(|e| cx.value(&mkey(key), e))?;
+            }
+        }
+        if matches!(m.max_power_kw, Some(p) if !(p.is_finite() && p > 0.0)) {
+            return Err(cx.at(
+                &mkey("max_power_kw"),
+                format!("meter {mid:?}: max_power_kw must be positive"),
+            ));
+        }
+        if matches!(m.register_max, Some(p) if !(p.is_finite() && p > 0.0)) {
+            return Err(cx.at(
+                &mkey("register_max"),
+                format!("meter {mid:?}: register_max must be positive"),
+            ));
+        }
+        Ok(())
     }
-    Ok(fids)
 }
