@@ -13,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod model;
 pub mod report;
 pub mod serve;
 pub mod sim;

@@ -23,7 +23,7 @@ pub mod state;
 
 pub use delivery::{ActiveAlertMetric, AlertDelivery};
 pub use history::{AlertHistory, HistoryFilter};
-pub use rules::{Rule, RuleKind, BUILTIN_NAMES};
+pub use rules::{Rule, RuleKind, Severity};
 pub use state::{
     ActiveAlert, AlertChange, AlertEngine, AlertState, MeterSeen, PersistedState, ResolvedAlert,
 };

@@ -20,72 +20,20 @@
 use crate::config::Config;
 use crate::duration::Span;
 
-pub const BUILTIN_NAMES: [&str; 7] = [
-    "PueAboveCeiling",
-    "CoverageBelowMinimum",
-    "PueImplausible",
-    "MeterStale",
-    "RenewableShareBelowTarget",
-    "WueAboveTarget",
-    "RefBelowTarget",
-];
-
-/// What a rule tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RuleKind {
-    /// PUE(window) > ceiling with coverage ≥ min_coverage.
-    PueAboveCeiling,
-    /// coverage(window) < min_coverage.
-    CoverageBelowMinimum,
-    /// PUE(window) < 1.0 with coverage ≥ min_coverage.
-    PueImplausible,
-    /// No reading for `stale_after` of wall-clock time.
-    MeterStale,
-    /// renewable share(window) < the facility's target.
-    RenewableShareBelowTarget,
-    /// WUE(window) > the facility's `wue_target` with coverage ≥ min_coverage (CONTRACT §14).
-    WueAboveTarget,
-    /// REF(window) < the facility's `ref_target` (CONTRACT §14).
-    RefBelowTarget,
-}
+pub use crate::model::{RuleKind, Severity};
 
 impl RuleKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RuleKind::PueAboveCeiling => "PueAboveCeiling",
-            RuleKind::CoverageBelowMinimum => "CoverageBelowMinimum",
-            RuleKind::PueImplausible => "PueImplausible",
-            RuleKind::MeterStale => "MeterStale",
-            RuleKind::RenewableShareBelowTarget => "RenewableShareBelowTarget",
-            RuleKind::WueAboveTarget => "WueAboveTarget",
-            RuleKind::RefBelowTarget => "RefBelowTarget",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<RuleKind> {
-        Some(match name {
-            "PueAboveCeiling" => RuleKind::PueAboveCeiling,
-            "CoverageBelowMinimum" => RuleKind::CoverageBelowMinimum,
-            "PueImplausible" => RuleKind::PueImplausible,
-            "MeterStale" => RuleKind::MeterStale,
-            "RenewableShareBelowTarget" => RuleKind::RenewableShareBelowTarget,
-            "WueAboveTarget" => RuleKind::WueAboveTarget,
-            "RefBelowTarget" => RuleKind::RefBelowTarget,
-            _ => return None,
-        })
-    }
-
     /// Defaults of this rule on `window` (None for MeterStale).
     fn template(self, window: Option<&str>, compliance: &str) -> Rule {
         let on_compliance = window == Some(compliance);
         let (for_ms, hysteresis, severity) = match self {
-            RuleKind::PueAboveCeiling if on_compliance => (0, 0.01, "critical"),
-            RuleKind::PueAboveCeiling => (Span::HOUR.ms(), 0.01, "warning"),
-            RuleKind::CoverageBelowMinimum => (Span::HOUR.ms(), 0.0, "warning"),
-            RuleKind::PueImplausible => (15 * Span::MINUTE.ms(), 0.0, "warning"),
-            RuleKind::MeterStale => (0, 0.0, "warning"),
-            RuleKind::RenewableShareBelowTarget => (0, 0.0, "warning"),
-            RuleKind::WueAboveTarget | RuleKind::RefBelowTarget => (0, 0.0, "warning"),
+            RuleKind::PueAboveCeiling if on_compliance => (0, 0.01, Severity::Critical),
+            RuleKind::PueAboveCeiling => (Span::HOUR.ms(), 0.01, Severity::Warning),
+            RuleKind::CoverageBelowMinimum => (Span::HOUR.ms(), 0.0, Severity::Warning),
+            RuleKind::PueImplausible => (15 * Span::MINUTE.ms(), 0.0, Severity::Warning),
+            RuleKind::MeterStale => (0, 0.0, Severity::Warning),
+            RuleKind::RenewableShareBelowTarget => (0, 0.0, Severity::Warning),
+            RuleKind::WueAboveTarget | RuleKind::RefBelowTarget => (0, 0.0, Severity::Warning),
         };
         Rule {
             kind: self,
@@ -96,7 +44,7 @@ impl RuleKind {
             },
             for_ms,
             hysteresis,
-            severity: severity.to_string(),
+            severity,
             stale_after: None,
             enabled: true,
         }
@@ -113,7 +61,7 @@ pub struct Rule {
     pub for_ms: i64,
     /// Resolve only once the value is this far back on the good side of the threshold.
     pub hysteresis: f64,
-    pub severity: String,
+    pub severity: Severity,
     /// MeterStale: the rule's own `stale_after` (a meter's own wins over it).
     pub stale_after: Option<Span>,
     pub enabled: bool,
@@ -171,8 +119,8 @@ pub fn rules(cfg: &Config) -> Vec<Rule> {
                     r.hysteresis = h;
                 }
             }
-            if let Some(s) = &a.severity {
-                r.severity = s.clone();
+            if let Some(s) = a.severity.as_deref().and_then(Severity::from_name) {
+                r.severity = s; // config validation rejects other severities
             }
             if let Some(e) = a.enabled {
                 r.enabled = e;

@@ -194,7 +194,7 @@ impl AlertEngine {
                     labels.insert("facility".to_string(), f.id().to_string());
                     labels.insert(scope_key.to_string(), scope_val.to_string());
                     labels.insert("tier".to_string(), f.tier.as_str().to_string());
-                    labels.insert("severity".to_string(), r.severity.clone());
+                    labels.insert("severity".to_string(), r.severity.as_str().to_string());
                     (format!("{}/{}/{}", r.name(), f.id(), scope_val), labels)
                 };
                 match (r.kind, &r.window) {

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{check_text, truncated};
 use super::locate::Seg;
-use super::{check_text, limits, truncated, valid_id, Config};
+use super::validate::Ctx;
+use super::{limits, valid_id, Config};
 
 /// The payload formats of common meter gateways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,13 +146,10 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 }
 
 /// Validates every `[[source]]`: `at` turns a key path and a message into the error at its line.
-pub(super) fn validate(
-    cfg: &Config,
-    at: &dyn Fn(&[Seg], String) -> super::ConfigError,
-) -> Result<(), super::ConfigError> {
+pub(super) fn validate(cfg: &Config, cx: &Ctx) -> Result<(), super::ConfigError> {
     use Seg::{Idx, Key};
     if cfg.sources.len() > limits::SOURCES {
-        return Err(at(
+        return Err(cx.at(
             &[Key("source"), Idx(limits::SOURCES)],
             format!("more than {} [[source]] entries", limits::SOURCES),
         ));
@@ -160,7 +159,7 @@ pub(super) fn validate(
     for (si, s) in cfg.sources.iter().enumerate() {
         let skey = |key: &'static str| [Key("source"), Idx(si), Key(key)];
         if !valid_id(&s.name) {
-            return Err(at(
+            return Err(cx.at(
                 &skey("name"),
                 format!(
                     "source name {:?} must match [a-z0-9_-]+, at most {} characters",
@@ -171,19 +170,16 @@ pub(super) fn validate(
         }
         let name = &s.name;
         if !names.insert(name.as_str()) {
-            return Err(at(
-                &skey("name"),
-                format!("source name {name:?} is used twice"),
-            ));
+            return Err(cx.at(&skey("name"), format!("source name {name:?} is used twice")));
         }
         check_filter(&s.topic).map_err(|m| {
-            at(
+            cx.at(
                 &skey("topic"),
                 format!("source {name:?}: topic {:?} {m}", truncated(&s.topic)),
             )
         })?;
         if filters_overlap(&s.topic, &native) {
-            return Err(at(
+            return Err(cx.at(
                 &skey("topic"),
                 format!(
                     "source {name:?}: topic {:?} overlaps dcpue's own topics {native:?}: a message \
@@ -197,7 +193,7 @@ pub(super) fn validate(
             .iter()
             .find(|o| filters_overlap(&o.topic, &s.topic))
         {
-            return Err(at(
+            return Err(cx.at(
                 &skey("topic"),
                 format!(
                     "source {name:?}: topic {:?} overlaps source {:?}'s {:?}: each message must \
@@ -207,7 +203,7 @@ pub(super) fn validate(
             ));
         }
         let Some(facility) = cfg.facility(&s.facility) else {
-            return Err(at(
+            return Err(cx.at(
                 &skey("facility"),
                 format!(
                     "source {name:?}: no facility {:?} in the config",
@@ -216,13 +212,13 @@ pub(super) fn validate(
             ));
         };
         if s.maps.is_empty() {
-            return Err(at(
+            return Err(cx.at(
                 &skey("name"),
                 format!("source {name:?} has no [[source.map]] entry: it would take nothing"),
             ));
         }
         if s.maps.len() > limits::SOURCE_MAPS {
-            return Err(at(
+            return Err(cx.at(
                 &[Key("source"), Idx(si), Key("map"), Idx(limits::SOURCE_MAPS)],
                 format!(
                     "source {name:?}: more than {} [[source.map]] entries",
@@ -239,21 +235,21 @@ pub(super) fn validate(
                 &m.key,
                 limits::SOURCE_KEY_LEN,
             )
-            .map_err(|e| at(&mkey("key"), e))?;
+            .map_err(|e| cx.value(&mkey("key"), e))?;
             if m.key.is_empty() {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("key"),
                     format!("source {name:?}: map key must not be empty"),
                 ));
             }
             if !keys.insert((m.key.as_str(), &m.tags)) {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("key"),
                     format!("source {name:?}: key {:?} is mapped twice", m.key),
                 ));
             }
             if !facility.meters.iter().any(|mc| mc.id() == m.meter) {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("meter"),
                     format!(
                         "source {name:?}: no meter {:?} in facility {:?}",
@@ -263,7 +259,7 @@ pub(super) fn validate(
                 ));
             }
             if m.field == MapField::VolumeM3 {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("field"),
                     format!(
                         "source {name:?}: field \"volume_m3\" from a gateway is not taken yet: \
@@ -273,7 +269,7 @@ pub(super) fn validate(
                 ));
             }
             if !targets.insert((m.meter.as_str(), m.field, &m.tags)) {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("field"),
                     format!(
                         "source {name:?}: meter {:?} field {} is already mapped by another key \
@@ -284,13 +280,13 @@ pub(super) fn validate(
                 ));
             }
             if !(m.scale.is_finite() && m.scale > 0.0) {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("scale"),
                     format!("source {name:?}: scale must be a finite number > 0"),
                 ));
             }
             if !m.tags.is_empty() && s.format != SourceFormat::Telegraf {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("tags"),
                     format!(
                         "source {name:?}: tags match Telegraf metrics only, not format {:?}",
@@ -299,7 +295,7 @@ pub(super) fn validate(
                 ));
             }
             if m.tags.len() > limits::SOURCE_TAGS {
-                return Err(at(
+                return Err(cx.at(
                     &mkey("tags"),
                     format!("source {name:?}: at most {} tags", limits::SOURCE_TAGS),
                 ));
@@ -309,7 +305,7 @@ pub(super) fn validate(
                     .and_then(|()| {
                         check_text(&format!("source {name:?}: tag"), v, limits::TEXT_LEN)
                     })
-                    .map_err(|e| at(&mkey("tags"), e))?;
+                    .map_err(|e| cx.value(&mkey("tags"), e))?;
             }
         }
     }

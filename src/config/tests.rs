@@ -1,4 +1,6 @@
 use super::*;
+use chrono::NaiveDate;
+use std::path::PathBuf;
 
 pub(crate) const MINIMAL: &str = r#"
 [[facility]]
@@ -354,6 +356,46 @@ fn environment_values_are_checked_as_the_file_values_are() {
         assert!(e.contains(var), "{e}");
     }
     assert_eq!(c.mqtt.url, "mqtt://127.0.0.1:1883", "unchanged");
+}
+
+#[test]
+fn a_bad_value_keeps_its_typed_cause_and_the_same_message() {
+    let mut c = Config::parse(MINIMAL, "t.toml").unwrap();
+    let e = c
+        .apply_env(|k| (k == "DCPUE_MQTT_URL").then(|| "http://x".to_string()))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DCPUE_MQTT_URL: mqtt url \"http://x\": must start with mqtt:// or mqtts://"
+    );
+    match &e {
+        ConfigError::Env {
+            source: ValueError::Url(cause),
+            ..
+        } => assert!(cause.is::<crate::ingest::mqtt::MqttError>(), "{cause:?}"),
+        other => panic!("{other:?}"),
+    }
+
+    let e = Config::parse(
+        &format!("[http]\nheader_timeout = \"2h\"\n{MINIMAL}"),
+        "t.toml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.toml:2: header_timeout 2h must be more than 0 and at most 1h"
+    );
+    assert!(
+        matches!(
+            e,
+            ConfigError::Value {
+                line: 2,
+                source: ValueError::HeaderTimeout(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 /// The checks `serve` runs at start, through `load_checked` as `check-config` and `serve` do.

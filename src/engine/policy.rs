@@ -2,37 +2,19 @@
 //! snapshot and the report: a facility's PUE ceiling, the grade of a PUE, and the verdict on
 //! a PUE measured over a span with some coverage.
 
-use crate::config::{Class, Config, FacilityConfig, PolicyConfig};
+use crate::config::{Config, FacilityConfig, PolicyConfig};
 
 use super::Status;
 
 /// The facility's PUE ceiling: its own, else by policy (new large and ultra-large data
 /// centres: `new_large_ceiling`; every other: the grade-3 bound, the legal limit).
 pub fn ceiling(policy: &PolicyConfig, f: &FacilityConfig) -> f64 {
-    if let Some(c) = f.pue_ceiling {
-        return c;
-    }
-    let new = f.commissioned >= policy.new_since;
-    let large = matches!(f.class, Class::Large | Class::UltraLarge);
-    if new && large {
-        policy.new_large_ceiling
-    } else {
-        policy.grade_bounds[2]
-    }
+    policy.ceiling(f)
 }
 
 /// GB 40879 grade of a PUE: 1, 2, 3, or None above the grade-3 bound.
 pub fn grade(policy: &PolicyConfig, pue: f64) -> Option<u8> {
-    let b = policy.grade_bounds;
-    if pue <= b[0] {
-        Some(1)
-    } else if pue <= b[1] {
-        Some(2)
-    } else if pue <= b[2] {
-        Some(3)
-    } else {
-        None
-    }
+    policy.grade(pue)
 }
 
 /// The verdict on a PUE (unrounded) measured with `coverage`: insufficient data below

@@ -174,19 +174,12 @@ pub fn check(cfg: &InfluxConfig) -> Result<(), SinkError> {
     build_client(cfg, token).map(|_| ())
 }
 
-/// The server url: `http://host[:port]` or `https://…`.
+/// The server url: `http://host[:port]` or `https://…` (the rule lives with the config).
 pub fn check_url(url: &str) -> Result<(), SinkError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| SinkError::Url {
-        url: url.to_string(),
-        msg: e.to_string(),
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(SinkError::Url {
-            url: url.to_string(),
-            msg: "expected http://host[:port] or https://…".into(),
-        });
-    }
-    Ok(())
+    InfluxConfig::check_url(url).map_err(|e| SinkError::Url {
+        url: e.url,
+        msg: e.msg,
+    })
 }
 
 fn build_client(cfg: &InfluxConfig, token: Option<String>) -> Result<influxdb2::Client, SinkError> {

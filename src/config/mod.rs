@@ -1,0 +1,183 @@
+//! The TOML config of CONTRACT §2: typed, validated, with environment overrides for deployment
+//! settings. Every error names the file, the line and what is wrong.
+//!
+//! One file per section (`mqtt.rs`, `http.rs`, `storage.rs`, `engine.rs`, `policy.rs`,
+//! `facility.rs`, `alerting.rs`, `influx.rs`, `source.rs`), each with its type and its checks;
+//! `validate.rs` runs them in order, `env.rs` applies the environment overrides, `checks.rs` holds
+//! the checks the sections share and `limits.rs` the bounds.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+mod alerting;
+mod checks;
+mod engine;
+mod env;
+mod facility;
+mod http;
+mod influx;
+pub mod kpi;
+pub mod limits;
+mod locate;
+mod mqtt;
+mod policy;
+mod source;
+mod start;
+mod storage;
+mod validate;
+
+pub use crate::model::{Class, Role, Roles, Tier};
+pub use alerting::{AlertConfig, AlertingConfig};
+pub use checks::ValueError;
+pub use engine::{EngineConfig, WindowDef};
+pub use facility::{valid_id, FacilityConfig, MeterConfig};
+pub use http::{HttpConfig, MAX_HTTP_CONNECTIONS};
+pub use influx::{InfluxConfig, InfluxUrlError};
+pub use kpi::{CertificateConfig, RenewableKind};
+use locate::Located;
+pub use mqtt::MqttConfig;
+pub use policy::PolicyConfig;
+pub use source::{filter_matches, MapEntry, MapField, SourceConfig, SourceFormat};
+pub use start::StartError;
+pub use storage::StorageConfig;
+
+/// The longest window the engine keeps: hourly history of 397 days (13 months and a bit).
+pub const HISTORY_DAYS: i64 = 397;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {msg}")]
+    Invalid {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+    /// A value the config's text holds is wrong (a check shared with the environment overrides).
+    #[error("{file}:{line}: {source}")]
+    Value {
+        file: String,
+        line: usize,
+        source: ValueError,
+    },
+    #[error("environment variable {var}: {source}")]
+    Env { var: String, source: ValueError },
+    /// A check `serve` runs at start failed (a file the config names, an address).
+    #[error("{file}:{line}: {source}")]
+    Start {
+        file: String,
+        line: usize,
+        source: StartError,
+    },
+    /// The same, about a value from the environment.
+    #[error("environment variable {var}: {source}")]
+    StartEnv {
+        var: &'static str,
+        source: StartError,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default, rename = "facility")]
+    pub facilities: Vec<FacilityConfig>,
+    #[serde(default, rename = "alert")]
+    pub alerts: Vec<AlertConfig>,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+    #[serde(default)]
+    pub influxdb: Option<InfluxConfig>,
+    /// Gateway sources (CONTRACT §12).
+    #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceConfig>,
+}
+
+impl Config {
+    /// Reads, parses, applies env overrides and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut cfg = Config::parse(&text, &file)?;
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    /// [`load`](Self::load), then every check `serve` runs at start ([`Config::check_start`]:
+    /// the files the config names, the addresses), each error naming the line of its key.
+    /// `serve` and `check-config` load their config with it.
+    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let loc = Located::new(&text);
+        let mut cfg = Config::parse_located(&text, &loc, &file)?;
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.check_start().map_err(|source| {
+            let key = source.key(&cfg);
+            match start::env_var(&key).filter(|v| std::env::var_os(v).is_some()) {
+                Some(var) => ConfigError::StartEnv { var, source },
+                None => ConfigError::Start {
+                    line: loc.line(&key),
+                    file,
+                    source,
+                },
+            }
+        })?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates `text`; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::parse_located(text, &Located::new(text), file)
+    }
+
+    fn parse_located(text: &str, loc: &Located, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            line: e.span().map_or(1, |s| loc.line_at(s.start)),
+            msg: e.message().to_string(),
+        })?;
+        cfg.validate(loc, file)?;
+        Ok(cfg)
+    }
+
+    /// The facility's PUE ceiling: its own, else by policy.
+    pub fn ceiling(&self, f: &FacilityConfig) -> f64 {
+        self.policy.ceiling(f)
+    }
+
+    /// GB 40879 grade of a PUE: 1, 2, 3, or None above the grade-3 bound.
+    pub fn grade(&self, pue: f64) -> Option<u8> {
+        self.policy.grade(pue)
+    }
+
+    pub fn facility(&self, id: &str) -> Option<&FacilityConfig> {
+        self.facilities.iter().find(|f| f.id.get_ref() == id)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
+pub(crate) mod tests;
