@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod frame;
 pub mod wal;
 
 use crate::config::Config;
