@@ -18,7 +18,7 @@
 //! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
 
 //!
-//! Modules: [`options`] (URL, session, TLS), [`acks`] (manual acks written in bulk), `driver`
+//! Modules: [`url`] (the one broker-URL parser), [`options`] (session, TLS), [`acks`] (manual acks written in bulk), `driver`
 //! (the event loop), [`status`] (what /metrics and /readyz see), `eventloop` (the only code that
 //! touches rumqttc's `EventLoop` fields, and why).
 
@@ -27,6 +27,7 @@ mod driver;
 mod eventloop;
 pub mod options;
 mod status;
+pub mod url;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -65,8 +66,8 @@ pub(crate) const ACK_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// errors after start are retried, never returned.
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
-    #[error("mqtt url {url:?}: {why}")]
-    Url { url: String, why: String },
+    #[error(transparent)]
+    Url(#[from] url::UrlError),
     #[error("mqtt {what} {path}: {source}")]
     File {
         what: &'static str,

@@ -68,53 +68,10 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
     Ok(o)
 }
 
-/// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port).
+/// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port) ([`super::url::parse`]).
 pub fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
-    let bad = |why: &str| MqttError::Url {
-        url: url.to_string(),
-        why: why.to_string(),
-    };
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("mqtt://") {
-        (false, r)
-    } else {
-        return Err(bad("must start with mqtt:// or mqtts://"));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains(['/', '?', '#', '@']) {
-        return Err(bad(
-            "only mqtt[s]://host:port is supported (credentials go in username/password_file)",
-        ));
-    }
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, after) = r
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
-        match after.strip_prefix(':') {
-            Some(p) => (h, Some(p)),
-            None if after.is_empty() => (h, None),
-            None => return Err(bad("unexpected text after ]")),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| bad("port must be 1-65535"))?,
-        None => default_port,
-    };
-    Ok((tls, host.to_string(), port))
+    let u = super::url::parse(url)?;
+    Ok((u.tls, u.host, u.port))
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, MqttError> {
@@ -128,7 +85,7 @@ fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, MqttError> {
 /// rustls client config: the CA from `ca_file` (else the system's CA bundle), an optional client
 /// certificate. Built with an explicit crypto provider (several are linked into the binary, so
 /// rustls cannot pick one by itself).
-fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, MqttError> {
+pub fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, MqttError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
