@@ -13,6 +13,7 @@ pub mod duration;
 pub mod engine;
 pub mod http;
 pub mod ingest;
+pub mod logging;
 pub mod report;
 pub mod sim;
 pub mod sinks;

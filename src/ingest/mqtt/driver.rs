@@ -19,36 +19,7 @@ use super::{
     MQTT_MAX_REMAINING,
 };
 use crate::ingest::{trickling, MAX_PAYLOAD};
-
-/// At most one log line per `every`; counts what it held back.
-struct RateLimit {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    fn new(every: Duration) -> RateLimit {
-        RateLimit {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-    /// Some(number held back since the last line) when a line may be logged now.
-    fn check(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < self.every)
-        {
-            self.suppressed += 1;
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
+use crate::logging::RateLimit;
 
 /// The size of an incoming packet rumqttc refused as over the limit (before reading it).
 fn oversized(e: &ConnectionError) -> Option<usize> {
@@ -353,20 +324,5 @@ impl Driver {
         self.status.epoch.fetch_add(1, Ordering::AcqRel);
         self.status.set_down();
         tracing::info!("mqtt collector stopped");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limit() {
-        let mut r = RateLimit::new(Duration::from_secs(60));
-        assert_eq!(r.check(), Some(0));
-        assert_eq!(r.check(), None);
-        assert_eq!(r.check(), None);
-        r.last = Some(Instant::now() - Duration::from_secs(61));
-        assert_eq!(r.check(), Some(2));
     }
 }
