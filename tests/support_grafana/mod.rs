@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{
-    eventually, free_port, http_get, http_request, start_listening, wait_port, which, Proc,
-};
+use crate::support::{eventually, http_get, http_request, start_listening, which, Proc};
 
 /// The repository root (where `dashboards/` and `deploy/` live).
 pub fn repo_root() -> PathBuf {
