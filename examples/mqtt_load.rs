@@ -1,4 +1,4 @@
-//! Publishes N meter readings (one per message) on the topics of a config's meters, as fast as
+//! Publishes N meter readings (one per message) on the topics of a config's electricity meters, as fast as
 //! the broker takes them, on one connection with a large inflight window. Used by
 //! `scripts/bench_mqtt.sh`. Readings go round-robin over the meters, a minute apart per meter,
 //! ending in the past, so every one is acceptable (`dcpue_readings_accepted_total` reaches N).
@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use dcpue::config::Role;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 
 #[tokio::main(flavor = "current_thread")]
@@ -28,8 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .facilities
         .iter()
         .flat_map(|f| {
+            // The electricity meters (water and reused-heat meters read other registers).
             f.meters
                 .iter()
+                .filter(|m| !m.has_role(Role::Water) && !m.has_role(Role::ReusedHeat))
                 .map(move |m| format!("{prefix}/{}/{}", f.id(), m.id()))
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod logging;
 pub mod model;
 pub mod report;
 pub mod serve;

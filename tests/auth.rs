@@ -222,17 +222,17 @@ fn sum_of(text: &str, prefix: &str) -> f64 {
 fn a_facility_cannot_publish_into_another_facilitys_topics() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let certs = Certs::make(tmp.path());
-    let http_port = free_port();
+    let client_id = format!("dcpue-acl-{}", support::unique());
     std::fs::write(tmp.path().join("dcpue.pass"), "dcpue-secret\n").expect("pass");
 
     // The dcpue config first: `broker-acl` reads it (dcpue's user is its [mqtt] username).
     let config = tmp.path().join("dcpue.toml");
     let write_config = |broker_port: u16| {
         let text = format!(
-            "[mqtt]\nurl = \"mqtts://127.0.0.1:{broker_port}\"\nclient_id = \"dcpue-acl-{http_port}\"\n\
+            "[mqtt]\nurl = \"mqtts://127.0.0.1:{broker_port}\"\nclient_id = \"{client_id}\"\n\
              topic_prefix = \"dc\"\nqos = 1\nusername = \"dcpue\"\npassword_file = \"{pass}\"\n\
              ca_file = \"{ca}\"\nclient_cert_file = \"{cc}\"\nclient_key_file = \"{ck}\"\n\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n[storage]\ndir = \"{state}\"\n\n{TEST_FACILITIES}",
+             [http]\nlisten = \"127.0.0.1:0\"\n\n[storage]\ndir = \"{state}\"\n\n{TEST_FACILITIES}",
             pass = tmp.path().join("dcpue.pass").display(),
             ca = certs.path("ca.crt").display(),
             cc = certs.path("client.crt").display(),
@@ -270,6 +270,11 @@ fn a_facility_cannot_publish_into_another_facilitys_topics() {
             .stderr(log),
     );
     let dcpue_log = || std::fs::read_to_string(tmp.path().join("dcpue.log")).unwrap_or_default();
+    // Port 0: the port it bound, from its log.
+    let http_port = eventually(Duration::from_secs(30), || {
+        support::serving_port(&dcpue_log())
+    })
+    .unwrap_or_else(|| panic!("dcpue did not serve: {}\n{}", dcpue_log(), broker.log()));
     let ready = eventually(Duration::from_secs(30), || {
         support::http_get(&format!("http://127.0.0.1:{http_port}/readyz"))
             .filter(|(s, _)| *s == 200)

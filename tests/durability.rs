@@ -445,31 +445,26 @@ fn wal_records(path: &Path) -> Vec<usize> {
 struct Case {
     dir: tempfile::TempDir,
     config: PathBuf,
-    http_port: u16,
 }
 
 impl Case {
     fn new(golden: &Path, broker: &Mosquitto) -> Case {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(golden, &dir.path().join("state"));
-        let http_port = free_port();
         let config = dir.path().join("dcpue.toml");
+        // Port 0: each run's port is read from its log.
         std::fs::write(
             &config,
             Dcpue::config_text(
                 &broker.url(),
-                http_port,
+                0,
                 &dir.path().join("state"),
-                &format!("durability-case-{http_port}"),
+                &format!("durability-case-{}", support::unique()),
                 TEST_FACILITIES,
             ),
         )
         .unwrap();
-        Case {
-            dir,
-            config,
-            http_port,
-        }
+        Case { dir, config }
     }
     fn state(&self, file: &str) -> PathBuf {
         self.dir.path().join("state").join(file)
@@ -516,11 +511,14 @@ impl Case {
         let log_path = self.dir.path().join("dcpue.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let _p = Proc::spawn("dcpue", self.command().stdout(Stdio::null()).stderr(log));
-        let url = format!("http://127.0.0.1:{}", self.http_port);
+        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let port = eventually(Duration::from_secs(30), || serving_port(&read_log()));
+        let port = port.unwrap_or_else(|| panic!("dcpue did not serve:\n{}", read_log()));
+        let url = format!("http://127.0.0.1:{port}");
         let ready = eventually(Duration::from_secs(30), || {
             http_get(&format!("{url}/readyz")).filter(|(s, _)| *s == 200)
         });
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let text = read_log();
         assert!(ready.is_some(), "dcpue did not start:\n{text}");
         let m = http_get(&format!("{url}/metrics")).unwrap().1;
         let a = |f: &str| {

@@ -27,20 +27,19 @@ fn now_ms() -> i64 {
 /// `dcpue serve` with `http_extra` added to its `[http]` section.
 fn start(broker: &Mosquitto, http_extra: &str) -> Dcpue {
     let dir = tempfile::tempdir().expect("tempdir");
-    let http_port = free_port();
     let config = dir.path().join("dcpue.toml");
     let text = Dcpue::config_text(
         &broker.url(),
-        http_port,
+        0,
         &dir.path().join("state"),
-        &format!("dcpue-test-{http_port}"),
+        &format!("dcpue-test-{}", support::unique()),
         TEST_FACILITIES,
     )
     .replacen("[http]\n", &format!("[http]\n{http_extra}\n"), 1);
     std::fs::write(&config, text).expect("write config");
     let mut d = Dcpue {
         proc: None,
-        http_port,
+        http_port: 0,
         dir,
         config,
     };
@@ -283,13 +282,12 @@ fn every_response_says_nosniff() {
 fn idle_connections_beyond_the_open_file_limit_leave_health_ingest_and_checkpoints_working() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let http_port = free_port();
     let config = dir.path().join("dcpue.toml");
     let text = Dcpue::config_text(
         &broker.url(),
-        http_port,
+        0,
         &dir.path().join("state"),
-        &format!("dcpue-test-{http_port}"),
+        &format!("dcpue-test-{}", support::unique()),
         TEST_FACILITIES,
     )
     .replacen("[http]\n", "[http]\nheader_timeout = \"1s\"\n", 1)
@@ -308,6 +306,9 @@ fn idle_connections_beyond_the_open_file_limit_leave_health_ingest_and_checkpoin
             .stderr(log),
     );
     let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // Port 0: the port it bound, from its log.
+    let http_port = eventually(Duration::from_secs(20), || serving_port(&read_log()))
+        .unwrap_or_else(|| panic!("dcpue did not serve: {}", read_log()));
     let url = |path: &str| format!("http://127.0.0.1:{http_port}{path}");
     assert!(
         eventually(Duration::from_secs(20), || http_get(&url("/readyz"))

@@ -29,17 +29,17 @@ fn a_simulated_week_gives_each_facility_the_24h_pue_of_the_model() {
     // The shipped layout with this test's broker, port and state.
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::parse(&jiangxi, "jiangxi.toml").unwrap();
-    let http_port = free_port();
     cfg.mqtt.url = broker.url();
-    cfg.mqtt.client_id = format!("dcpue-sim-test-{http_port}");
-    cfg.http.listen = format!("127.0.0.1:{http_port}");
+    cfg.mqtt.client_id = format!("dcpue-sim-test-{}", support::unique());
+    // Port 0: the port it bound is read from its log.
+    cfg.http.listen = "127.0.0.1:0".into();
     cfg.storage.dir = dir.path().join("state");
     let text = toml::to_string(&cfg).unwrap();
     let config_path = dir.path().join("dcpue.toml");
     std::fs::write(&config_path, &text).unwrap();
     let mut d = Dcpue {
         proc: None,
-        http_port,
+        http_port: 0,
         dir,
         config: config_path.clone(),
     };

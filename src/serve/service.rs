@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::engine::{Engine, MeterRef, Reason};
@@ -21,45 +20,7 @@ use super::feeds::{Alerting, SinkFeed};
 use super::metrics::IngestMetrics;
 use super::now_ms;
 
-/// Logs at most `burst` lines per key and 10 s; says how many were suppressed.
-///
-/// The serve wiring's own copy, moved here with the code that uses it; the shared rate-limited
-/// logger is meant to replace it.
-pub struct RateLimitedLog {
-    window_start: Instant,
-    counts: HashMap<&'static str, u64>,
-    burst: u64,
-}
-
-impl RateLimitedLog {
-    pub fn new(burst: u64) -> Self {
-        RateLimitedLog {
-            window_start: Instant::now(),
-            counts: HashMap::new(),
-            burst,
-        }
-    }
-
-    pub fn warn(&mut self, key: &'static str, topic: &str, msg: &str) {
-        if self.window_start.elapsed() > Duration::from_secs(10) {
-            for (k, n) in self.counts.drain() {
-                if n > self.burst {
-                    tracing::warn!(
-                        reason = k,
-                        suppressed = n - self.burst,
-                        "more rejections not logged in the last 10 s"
-                    );
-                }
-            }
-            self.window_start = Instant::now();
-        }
-        let n = self.counts.entry(key).or_insert(0);
-        *n += 1;
-        if *n <= self.burst {
-            tracing::warn!(reason = key, topic, "rejected: {msg}");
-        }
-    }
-}
+pub use crate::logging::RateLimitedLog;
 
 /// The service's parts that the ingest loop drives.
 pub struct Service {

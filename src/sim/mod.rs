@@ -21,8 +21,10 @@ pub enum SimError {
     Time(String),
     #[error("invalid argument: {0}")]
     Args(String),
-    #[error("broker URL {0:?} must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")]
-    BrokerUrl(String),
+    #[error(transparent)]
+    BrokerUrl(#[from] crate::ingest::mqtt::url::UrlError),
+    #[error("broker TLS: {0}")]
+    Tls(#[from] crate::ingest::MqttError),
     #[error("cannot connect to the MQTT broker at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("MQTT: {0}")]

@@ -17,6 +17,7 @@ use super::model::{SimModel, Totals};
 use super::{SimError, SimulateArgs};
 use crate::config::Config;
 use crate::duration::parse_span;
+use crate::ingest::mqtt::url::BrokerUrl;
 
 /// What a run published.
 #[derive(Debug, Clone, Default)]
@@ -75,49 +76,12 @@ fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// (host, port, tls) of `mqtt://HOST[:PORT]` / `mqtts://HOST[:PORT]`.
-fn parse_broker_url(url: &str) -> Result<(String, u16, bool), SimError> {
-    let bad = || SimError::BrokerUrl(url.to_string());
-    let (rest, tls) = if let Some(r) = url.strip_prefix("mqtt://") {
-        (r, false)
-    } else if let Some(r) = url.strip_prefix("mqtts://") {
-        (r, true)
-    } else {
-        return Err(bad());
-    };
-    let rest = rest.split(['/', '?']).next().unwrap_or("");
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h, p.parse::<u16>().map_err(|_| bad())?)
-        }
-        _ => (rest, if tls { 8883 } else { 1883 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host.to_string(), port, tls))
-}
-
-fn read_file(p: &std::path::Path) -> Result<Vec<u8>, SimError> {
-    std::fs::read(p).map_err(|source| SimError::Read {
-        path: p.display().to_string(),
-        source,
-    })
-}
-
-/// TLS for mqtts://: the config's `ca_file` (else the system CA bundle) and, when both are set,
-/// its client certificate and key.
+/// TLS for mqtts://: the collector's (`ingest::mqtt::options::tls_config`): the config's
+/// `ca_file` (else the system CA bundle) and, when both are set, its client certificate and key.
 fn tls_transport(cfg: &Config) -> Result<Transport, SimError> {
-    let ca = match &cfg.mqtt.ca_file {
-        Some(p) => read_file(p)?,
-        None => read_file(std::path::Path::new("/etc/ssl/certs/ca-certificates.crt"))?,
-    };
-    let client = match (&cfg.mqtt.client_cert_file, &cfg.mqtt.client_key_file) {
-        (Some(c), Some(k)) => Some((read_file(c)?, read_file(k)?)),
-        _ => None,
-    };
-    Ok(Transport::tls(ca, client, None))
+    Ok(Transport::tls_with_config(
+        crate::ingest::mqtt::options::tls_config(&cfg.mqtt)?,
+    ))
 }
 
 /// Publishes simulated readings for every facility of `cfg` to `broker_url` as `opts` asks; a
@@ -180,7 +144,7 @@ pub async fn run_simulate_until(
     let sim_opts = opts.sim_options(now)?;
     let model = SimModel::new(cfg, opts.seed, sim_opts);
 
-    let (host, port, tls) = parse_broker_url(broker_url)?;
+    let BrokerUrl { tls, host, port } = crate::ingest::mqtt::url::parse(broker_url)?;
     let client_id = opts
         .client_id
         .clone()
@@ -532,23 +496,5 @@ mod tests {
         );
         assert!(parse_time_at("yesterday", now, tz).is_err());
         assert!(parse_time_at("-7x", now, tz).is_err());
-    }
-
-    #[test]
-    fn broker_urls() {
-        assert_eq!(
-            parse_broker_url("mqtt://127.0.0.1:1884").ok(),
-            Some(("127.0.0.1".into(), 1884, false))
-        );
-        assert_eq!(
-            parse_broker_url("mqtts://broker.example").ok(),
-            Some(("broker.example".into(), 8883, true))
-        );
-        assert_eq!(
-            parse_broker_url("mqtt://[::1]:1883").ok(),
-            Some(("::1".into(), 1883, false))
-        );
-        assert!(parse_broker_url("http://x").is_err());
-        assert!(parse_broker_url("mqtt://:1883").is_err());
     }
 }

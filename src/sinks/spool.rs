@@ -2,7 +2,9 @@
 //!
 //! Layout of the spool directory:
 //! - `NNNNNNNNNNNNNNNNNNNN.seg`: append-only segment files, numbered in order. Each record is
-//!   `magic (2 bytes) | length (u32 LE) | CRC32 of length and payload (u32 LE) | payload`.
+//!   `magic (2 bytes) | length (u32 LE) | CRC32 of length and payload (u32 LE) | payload`
+//!   ([`frame::SPOOL`]: the framing, segment names and writer are the ones the write-ahead log
+//!   uses, `store::frame`).
 //! - `position`: the committed read position (`segment offset`), written to a temporary file,
 //!   fsync'd and renamed over the old one (then the directory is fsync'd) after each commit.
 //!
@@ -17,16 +19,24 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::store::frame::{self, Frame, FrameWriter, SegmentNames};
 
 /// Segment size after which appends go to a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 8 << 20;
 /// The longest record accepted (a line-protocol point is a few hundred bytes).
-pub const MAX_RECORD: usize = 1 << 20;
+pub const MAX_RECORD: usize = frame::SPOOL.max_body();
 
-const MAGIC: [u8; 2] = [0xD5, 0xC7];
-const HEADER: usize = 10;
+const HEADER: usize = frame::SPOOL.header_len();
+const SEGMENTS: SegmentNames = SegmentNames {
+    prefix: "",
+    suffix: ".seg",
+    exact_width: false,
+};
+/// The write buffer of the active segment.
+const BUFFER: usize = 64 << 10;
 const POSITION: &str = "position";
 const POSITION_TMP: &str = "position.tmp";
 
@@ -50,71 +60,22 @@ struct Pos {
     off: u64,
 }
 
-enum Parsed<'a> {
-    Record(&'a [u8], usize),
-    End,
-    Bad,
-}
-
-fn encode(payload: &[u8], out: &mut Vec<u8>) {
-    let len = (payload.len() as u32).to_le_bytes();
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len);
-    h.update(payload);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&h.finalize().to_le_bytes());
-    out.extend_from_slice(payload);
-}
-
-fn parse_at(buf: &[u8], off: usize) -> Parsed<'_> {
-    let Some(rest) = buf.get(off..) else {
-        return Parsed::End;
-    };
-    if rest.is_empty() {
-        return Parsed::End;
-    }
-    if rest.len() < HEADER || rest[..2] != MAGIC {
-        return Parsed::Bad;
-    }
-    let len_bytes = [rest[2], rest[3], rest[4], rest[5]];
-    let len = u32::from_le_bytes(len_bytes) as usize;
-    let crc = u32::from_le_bytes([rest[6], rest[7], rest[8], rest[9]]);
-    if len > MAX_RECORD || rest.len() < HEADER + len {
-        return Parsed::Bad;
-    }
-    let payload = &rest[HEADER..HEADER + len];
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len_bytes);
-    h.update(payload);
-    if h.finalize() != crc {
-        return Parsed::Bad;
-    }
-    Parsed::Record(payload, off + HEADER + len)
+/// The record at `off` of a segment's bytes.
+fn parse_at(buf: &[u8], off: usize) -> Frame<'_> {
+    frame::SPOOL.parse_at(buf, off)
 }
 
 /// The offset of the next valid record after a bad one at `off`, if any.
 fn resync(buf: &[u8], off: usize) -> Option<usize> {
-    let mut i = off + 1;
-    while i + HEADER <= buf.len() {
-        if buf[i] == MAGIC[0] && buf[i + 1] == MAGIC[1] {
-            if let Parsed::Record(..) = parse_at(buf, i) {
-                return Some(i);
-            }
-        }
-        i += 1;
-    }
-    None
+    frame::SPOOL.next_valid(buf, off, |_| true)
 }
 
 fn seg_name(id: u64) -> String {
-    format!("{id:020}.seg")
+    SEGMENTS.name(id)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    frame::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// The queue. Single owner: appends and reads happen on the same object (the sink keeps it on
@@ -125,8 +86,8 @@ pub struct Spool {
     seg_max: u64,
     segments: BTreeSet<u64>,
     active: u64,
-    writer: BufWriter<File>,
-    write_off: u64,
+    /// The active segment; its length is the write offset.
+    writer: FrameWriter,
     unflushed: bool,
     dirty: bool,
     read: Pos,
@@ -149,18 +110,12 @@ impl Spool {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let _ = fs::remove_file(dir.join(POSITION_TMP));
-        let mut segments = BTreeSet::new();
-        for e in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let e = e.map_err(io_err(&dir))?;
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if let Some(id) = name
-                .strip_suffix(".seg")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                segments.insert(id);
-            }
-        }
+        let mut segments: BTreeSet<u64> = SEGMENTS
+            .list(&dir)
+            .map_err(io_err(&dir))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let first = segments.first().copied();
         let mut read = match fs::read_to_string(dir.join(POSITION)) {
             Ok(text) => match parse_position(&text) {
@@ -220,8 +175,7 @@ impl Spool {
             seg_max: segment_bytes.max(HEADER as u64 + 1),
             segments,
             active,
-            writer: BufWriter::with_capacity(64 << 10, file),
-            write_off,
+            writer: FrameWriter::new(frame::SPOOL, file, write_off, BUFFER),
             unflushed: false,
             dirty: false,
             read,
@@ -254,13 +208,13 @@ impl Spool {
             let mut valid_end = off;
             loop {
                 match parse_at(&buf, off) {
-                    Parsed::Record(_, next) => {
+                    Frame::Record(_, next) => {
                         self.pending += 1;
                         off = next;
                         valid_end = next;
                     }
-                    Parsed::End => break,
-                    Parsed::Bad => match resync(&buf, off) {
+                    Frame::End => break,
+                    Frame::Bad(_) => match resync(&buf, off) {
                         Some(next) => {
                             tracing::warn!(segment = %path.display(), offset = off, bytes = next - off, "spool: corrupt record skipped");
                             self.corrupt += 1;
@@ -270,11 +224,8 @@ impl Spool {
                             tracing::warn!(segment = %path.display(), offset = valid_end, bytes = buf.len() - valid_end, "spool: torn record at the end (a crash while writing) truncated");
                             self.truncated += 1;
                             self.writer
-                                .get_ref()
-                                .set_len(valid_end as u64)
+                                .truncate(valid_end as u64)
                                 .map_err(io_err(&path))?;
-                            self.writer.get_ref().sync_all().map_err(io_err(&path))?;
-                            self.write_off = valid_end as u64;
                             break;
                         }
                         None => {
@@ -288,7 +239,7 @@ impl Spool {
         }
         self.corrupt_seen = Pos {
             seg: self.active,
-            off: self.write_off,
+            off: self.writer.bytes(),
         };
         Ok(())
     }
@@ -296,33 +247,20 @@ impl Spool {
     /// Appends lines (buffered: durable after [`Spool::sync`]). A line longer than
     /// [`MAX_RECORD`] is left out with a warning.
     pub fn append(&mut self, lines: &[String]) -> Result<(), SpoolError> {
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + HEADER).sum());
         for line in lines {
             if line.len() > MAX_RECORD {
                 tracing::warn!(bytes = line.len(), "spool: line too long, left out");
                 continue;
             }
-            if self.write_off >= self.seg_max {
-                self.write_buf(&mut buf)?;
+            if self.writer.bytes() >= self.seg_max {
                 self.rotate()?;
             }
-            let before = buf.len();
-            encode(line.as_bytes(), &mut buf);
-            self.write_off += (buf.len() - before) as u64;
+            let path = self.dir.join(seg_name(self.active));
+            self.writer.append(line.as_bytes()).map_err(io_err(&path))?;
+            self.unflushed = true;
+            self.dirty = true;
             self.pending += 1;
         }
-        self.write_buf(&mut buf)
-    }
-
-    fn write_buf(&mut self, buf: &mut Vec<u8>) -> Result<(), SpoolError> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let path = self.dir.join(seg_name(self.active));
-        self.writer.write_all(buf).map_err(io_err(&path))?;
-        buf.clear();
-        self.unflushed = true;
-        self.dirty = true;
         Ok(())
     }
 
@@ -342,8 +280,7 @@ impl Spool {
         sync_dir(&self.dir)?;
         self.segments.insert(id);
         self.active = id;
-        self.writer = BufWriter::with_capacity(64 << 10, file);
-        self.write_off = 0;
+        self.writer = FrameWriter::new(frame::SPOOL, file, 0, BUFFER);
         Ok(())
     }
 
@@ -361,7 +298,7 @@ impl Spool {
         self.flush()?;
         if self.dirty {
             let path = self.dir.join(seg_name(self.active));
-            self.writer.get_ref().sync_data().map_err(io_err(&path))?;
+            self.writer.sync_data().map_err(io_err(&path))?;
             self.dirty = false;
         }
         Ok(())
@@ -380,7 +317,7 @@ impl Spool {
         let path = self.dir.join(seg_name(id));
         let stale = match &self.cache {
             Some((cid, buf)) => {
-                *cid != id || (id == self.active && (buf.len() as u64) < self.write_off)
+                *cid != id || (id == self.active && (buf.len() as u64) < self.writer.bytes())
             }
             None => true,
         };
@@ -421,16 +358,16 @@ impl Spool {
             let next_seg = self.segments.range(pos.seg + 1..).next().copied();
             let buf = self.segment(pos.seg)?;
             match parse_at(buf, pos.off as usize) {
-                Parsed::Record(payload, next) => {
+                Frame::Record(payload, next) => {
                     out.push(String::from_utf8_lossy(payload).into_owned());
                     pos.off = next as u64;
                     self.peeked.push(pos);
                 }
-                Parsed::End => match next_seg {
+                Frame::End => match next_seg {
                     Some(s) if pos.seg != active => pos = Pos { seg: s, off: 0 },
                     _ => break,
                 },
-                Parsed::Bad => {
+                Frame::Bad(_) => {
                     let found = resync(buf, pos.off as usize);
                     if pos > self.corrupt_seen {
                         tracing::warn!(
@@ -701,6 +638,46 @@ mod tests {
         assert_eq!(got.last(), lines(19..20).last());
         // Counted once, not again on reading.
         assert_eq!(s.corrupt_records(), 2);
+    }
+
+    #[test]
+    fn a_spool_written_by_hand_in_the_documented_format_reads() {
+        // Segments and a position as earlier versions wrote them, byte by byte (no code of
+        // this module): magic, length, CRC32 of length and payload, payload.
+        let t = tempfile::tempdir().expect("tmp");
+        let record = |payload: &str| {
+            let len = (payload.len() as u32).to_le_bytes();
+            let mut h = crc32fast::Hasher::new();
+            h.update(&len);
+            h.update(payload.as_bytes());
+            let mut r = vec![0xD5, 0xC7];
+            r.extend(len);
+            r.extend(h.finalize().to_le_bytes());
+            r.extend(payload.as_bytes());
+            r
+        };
+        let first: Vec<u8> = ["m v=0 0", "m v=1 1"]
+            .iter()
+            .flat_map(|p| record(p))
+            .collect();
+        fs::write(t.path().join("00000000000000000001.seg"), &first).expect("w");
+        fs::write(t.path().join("00000000000000000002.seg"), record("m v=2 2")).expect("w");
+        // The first record was written already.
+        fs::write(
+            t.path().join("position"),
+            format!("1 {}\n", record("m v=0 0").len()),
+        )
+        .expect("w");
+        let mut s = Spool::open(t.path()).expect("open");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.corrupt_records() + s.truncated_records(), 0);
+        assert_eq!(drain(&mut s), ["m v=1 1", "m v=2 2"]);
+        // What it appends now is in the same format.
+        s.append(&["m v=3 3".to_string()]).expect("append");
+        s.sync().expect("sync");
+        let last = seg_files(t.path()).pop().expect("segment");
+        let bytes = fs::read(&last).expect("read");
+        assert!(bytes.ends_with(&record("m v=3 3")), "{bytes:?}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! log is fsync'd (one fsync for every batch waiting: group commit, off the ingest thread) before
 //! the batch is acknowledged to the broker. After a crash, the messages after the last checkpoint are replayed.
 //!
-//! Record: `len: u32 LE | crc32(body): u32 LE | body`, body = postcard of [`WalRecord`] (records
+//! Record: `len: u32 LE | crc32(body): u32 LE | body` ([`frame::WAL`]), body = postcard of
+//! [`WalRecord`] (records
 //! written before [`WalRecord::too_large`] existed lack that last field and are still read). A
 //! payload over 64 KiB is logged as its size alone.
 //! A torn record at the end (a crash mid-write) is cut off with a warning; damage before the
@@ -16,18 +17,27 @@
 //! mark of the checkpoint now in `engine.state.prev`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::frame::{self, Damage, Frame, FrameWriter, SegmentNames};
 use super::StoreError;
 
 pub const WAL_FILE: &str = "ingest.wal";
 /// The next active segment while a rotation is under way (an empty file; left over only by a
 /// crash mid-rotation, and removed at start).
 pub const NEXT_FILE: &str = "ingest.wal.next";
+/// Closed segments: `ingest.wal.<seq of its last record, 20 digits>`.
+const SEGMENTS: SegmentNames = SegmentNames {
+    prefix: "ingest.wal.",
+    suffix: "",
+    exact_width: true,
+};
+/// The write buffer of the active segment.
+const BUFFER: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WalRecord {
@@ -70,11 +80,10 @@ fn decode(body: &[u8]) -> Result<WalRecord, postcard::Error> {
 pub struct Wal {
     dir: PathBuf,
     path: PathBuf,
-    out: BufWriter<File>,
+    out: FrameWriter,
     /// The same open file, for fsyncs off the ingest thread.
     syncer: WalSyncer,
     next_seq: u64,
-    bytes: u64,
     /// The mark of the checkpoint now in `engine.state` (0: none).
     checkpointed: u64,
     /// Set when a rotation failed half-way: appends would go to the wrong file, so they fail.
@@ -85,48 +94,25 @@ pub struct Wal {
 
 /// The path of the closed segment whose last record is `last`.
 pub fn segment_path(dir: &Path, last: u64) -> PathBuf {
-    dir.join(format!("{WAL_FILE}.{last:020}"))
+    dir.join(SEGMENTS.name(last))
 }
 
 /// The closed segments in `dir`, oldest first: (seq of the last record, path).
 pub fn closed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(dir)(e)),
-    };
-    let prefix = format!("{WAL_FILE}.");
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(io(dir))?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(num) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        if num.len() == 20 && num.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(last) = num.parse::<u64>() {
-                out.push((last, e.path()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    SEGMENTS.list(dir).map_err(io(dir))
 }
 
 /// A segment read without changing it: its valid records, where they end, and why they end
 /// there (None: at the end of the file). A missing file reads as empty.
 pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, usize, Option<String>), StoreError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(parse(&bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), 0, None)),
-        Err(e) => Err(io(path)(e)),
-    }
+    frame::read_segment(path)
+        .map(|bytes| parse(&bytes))
+        .map_err(io(path))
 }
 
 /// fsync of a directory (makes renames and new files in it durable).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    frame::sync_dir(dir).map_err(io(dir))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -177,9 +163,8 @@ impl Wal {
                 dir: dir.to_path_buf(),
                 syncer,
                 path,
-                out: BufWriter::with_capacity(1 << 20, f),
+                out: FrameWriter::new(frame::WAL, f, pos as u64, BUFFER),
                 next_seq,
-                bytes: pos as u64,
                 checkpointed: 0,
                 broken: None,
                 pending: None,
@@ -235,31 +220,20 @@ impl Wal {
             path: self.path.display().to_string(),
             msg: e.to_string(),
         })?;
-        let p = self.path.clone();
-        self.out
-            .write_all(&(body.len() as u32).to_le_bytes())
-            .map_err(io(&p))?;
-        self.out
-            .write_all(&crc32fast::hash(&body).to_le_bytes())
-            .map_err(io(&p))?;
-        self.out.write_all(&body).map_err(io(&p))?;
+        self.out.append(&body).map_err(io(&self.path))?;
         self.next_seq += 1;
-        self.bytes += 8 + body.len() as u64;
         Ok(seq)
     }
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> Result<(), StoreError> {
-        let p = self.path.clone();
-        self.out.flush().map_err(io(&p))?;
-        self.out.get_ref().sync_data().map_err(io(&p))
+        self.out.sync_data().map_err(io(&self.path))
     }
 
     /// Hands everything appended so far to the file (not yet durable) and returns what makes it
     /// durable, so the fsync can run off the ingest thread while the next batch is taken.
     pub fn flushed(&mut self) -> Result<WalSyncer, StoreError> {
-        let p = self.path.clone();
-        self.out.flush().map_err(io(&p))?;
+        self.out.flush().map_err(io(&self.path))?;
         Ok(self.syncer.clone())
     }
 
@@ -269,7 +243,7 @@ impl Wal {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.out.bytes()
     }
 
     /// The mark of the checkpoint now in `engine.state` (0: none).
@@ -294,7 +268,7 @@ impl Wal {
     /// records are read from whichever holds them.
     pub fn rotate(&mut self) -> Result<(), StoreError> {
         self.sync()?;
-        if self.bytes == 0 {
+        if self.out.bytes() == 0 {
             return Ok(());
         }
         let closed = segment_path(&self.dir, self.last_seq());
@@ -330,9 +304,8 @@ impl Wal {
                 return Err(e);
             }
         };
-        self.out = BufWriter::with_capacity(1 << 20, f);
+        self.out = FrameWriter::new(frame::WAL, f, 0, BUFFER);
         self.syncer = syncer;
-        self.bytes = 0;
         Ok(())
     }
 
@@ -423,37 +396,31 @@ fn parse(bytes: &[u8]) -> (Vec<WalRecord>, usize, Option<String>) {
     let mut records = Vec::new();
     let mut pos = 0usize;
     let mut bad: Option<String> = None;
-    while pos < bytes.len() {
-        if bytes.len() - pos < 8 {
-            bad = Some(format!("a record header cut short at byte {pos}"));
-            break;
-        }
-        let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
-            as usize;
-        let crc = u32::from_le_bytes([
-            bytes[pos + 4],
-            bytes[pos + 5],
-            bytes[pos + 6],
-            bytes[pos + 7],
-        ]);
-        let end = pos + 8 + len;
-        if end > bytes.len() {
-            bad = Some(format!("a record cut short at byte {pos}"));
-            break;
-        }
-        let body = &bytes[pos + 8..end];
-        if crc32fast::hash(body) != crc {
-            bad = Some(format!("a checksum mismatch at byte {pos}"));
-            break;
-        }
-        match decode(body) {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                bad = Some(format!("an undecodable record at byte {pos}: {e}"));
+    loop {
+        match frame::WAL.parse_at(bytes, pos) {
+            Frame::End => break,
+            Frame::Record(body, end) => match decode(body) {
+                Ok(r) => {
+                    records.push(r);
+                    pos = end;
+                }
+                Err(e) => {
+                    bad = Some(format!("an undecodable record at byte {pos}: {e}"));
+                    break;
+                }
+            },
+            Frame::Bad(damage) => {
+                bad = Some(match damage {
+                    Damage::HeaderCut => format!("a record header cut short at byte {pos}"),
+                    Damage::Checksum => format!("a checksum mismatch at byte {pos}"),
+                    // The log's frames have no magic and no length limit.
+                    Damage::BodyCut | Damage::NoMagic | Damage::TooLong => {
+                        format!("a record cut short at byte {pos}")
+                    }
+                });
                 break;
             }
         }
-        pos = end;
     }
     (records, pos, bad)
 }
@@ -471,14 +438,9 @@ pub fn read_records(dir: &Path) -> Result<Vec<WalRecord>, StoreError> {
 
 /// Whether a whole, checksum-valid record starts anywhere after `pos`.
 fn has_valid_record_after(bytes: &[u8], pos: usize) -> bool {
-    (pos + 1..bytes.len().saturating_sub(8)).any(|p| {
-        let len = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]) as usize;
-        let crc = u32::from_le_bytes([bytes[p + 4], bytes[p + 5], bytes[p + 6], bytes[p + 7]]);
-        len > 0
-            && p + 8 + len <= bytes.len()
-            && crc32fast::hash(&bytes[p + 8..p + 8 + len]) == crc
-            && decode(&bytes[p + 8..p + 8 + len]).is_ok()
-    })
+    frame::WAL
+        .next_valid(bytes, pos, |body| !body.is_empty() && decode(body).is_ok())
+        .is_some()
 }
 
 #[cfg(test)]

@@ -1,5 +1,11 @@
-//! Shared helpers for integration tests: free loopback ports, real servers started as child
-//! processes (killed when dropped), and waiting for them. Each test gets its own servers.
+//! Shared helpers for integration tests: real servers started as child processes (killed when
+//! dropped) on loopback ports, and waiting for them. Each test gets its own servers.
+//!
+//! Ports: `dcpue serve` listens on `127.0.0.1:0` and the test reads the port it bound from its
+//! log. An external server that must be given a port (Mosquitto, VictoriaMetrics, Alertmanager)
+//! is started by [`start_listening`]: on a port found free, and again on another one when the
+//! server could not bind it (another process took it meanwhile); it counts as started only once
+//! *its own* process listens on the port (checked in /proc), never because something answers.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -7,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound on port 0, then released).
+/// A TCP port on 127.0.0.1 free a moment ago (bound on port 0, then released): another process
+/// may take it before it is used. For a server of ours pass port 0 instead; for an external
+/// one use [`start_listening`], which starts it again elsewhere when the port was taken; as a
+/// port where nothing listens, it is as good as any.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -25,6 +34,102 @@ pub fn wait_port(port: u16, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Whether process `pid` has a TCP socket listening on 127.0.0.1:`port` (or on every address),
+/// read from /proc: something answering on the port could be another process.
+pub fn listens(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ... inode (field 9)
+            if f.len() < 10 || f[3] != "0A" {
+                continue;
+            }
+            let Some((addr, p)) = f[1].rsplit_once(':') else {
+                continue;
+            };
+            let loopback_or_any = addr == "0100007F" || addr.bytes().all(|b| b == b'0');
+            if loopback_or_any && u16::from_str_radix(p, 16) == Ok(port) {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+}
+
+/// Starts `cmd(port)` and waits until its process listens on `port`. None when it exited first
+/// (it could not bind the port: another process holds it). Panics after `timeout`.
+pub fn start_on_port(
+    name: &str,
+    port: u16,
+    cmd: &mut dyn FnMut(u16) -> Command,
+    timeout: Duration,
+) -> Option<Proc> {
+    let mut p = Proc::spawn(name, &mut cmd(port));
+    let end = Instant::now() + timeout;
+    loop {
+        if listens(p.pid(), port) {
+            return Some(p);
+        }
+        if let Ok(Some(_)) = p.child.try_wait() {
+            return None;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name} did not listen on {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts an external server that must be given its port (see the module): on a free port,
+/// again on a new one each time it could not bind. Returns the port and the process.
+pub fn start_listening(
+    name: &str,
+    mut cmd: impl FnMut(u16) -> Command,
+    timeout: Duration,
+) -> (u16, Proc) {
+    for _ in 0..20 {
+        let port = free_port();
+        if let Some(p) = start_on_port(name, port, &mut cmd, timeout) {
+            return (port, p);
+        }
+    }
+    panic!("{name} could not bind any of 20 free ports")
+}
+
+/// Starts an external server again on the port it had (clients know that port): it may still be
+/// held a moment (a socket closing), so tries for up to 10 s.
+pub fn restart_on_port(
+    name: &str,
+    port: u16,
+    mut cmd: impl FnMut(u16) -> Command,
+    timeout: Duration,
+) -> Proc {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(p) = start_on_port(name, port, &mut cmd, timeout) {
+            return p;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name} could not bind its port {port} again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A child process killed (SIGKILL) and reaped on drop.
@@ -121,41 +226,43 @@ impl Mosquitto {
     /// `extra`: more mosquitto.conf lines.
     pub fn start_with(extra: &str) -> Mosquitto {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut m = Mosquitto {
-            port: free_port(),
+        let (port, p) = start_listening(
+            "mosquitto",
+            |port| Mosquitto::command(dir.path(), port, extra),
+            Duration::from_secs(10),
+        );
+        Mosquitto {
+            port,
             dir,
-            proc: None,
+            proc: Some(p),
             extra: extra.to_string(),
-        };
-        m.restart();
-        m
+        }
+    }
+    /// The broker on `port`, persisting in `dir`.
+    pub fn command(dir: &Path, port: u16, extra: &str) -> Command {
+        let conf = dir.join("mosquitto.conf");
+        let text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\nuser {}\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\nmessage_size_limit 0\n{}\n",
+            port,
+            current_user(),
+            dir.display(),
+            extra
+        );
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
+        let log = std::fs::File::create(dir.join("mosquitto.log")).expect("log");
+        let mut c = Command::new(which("mosquitto"));
+        c.arg("-c").arg(&conf).stdout(Stdio::null()).stderr(log);
+        c
     }
     /// (Re)starts the broker on the same port and persistence directory.
     pub fn restart(&mut self) {
-        let conf = self.dir.path().join("mosquitto.conf");
-        let text = format!(
-            "listener {} 127.0.0.1\nallow_anonymous true\nuser {}\npersistence true\npersistence_location {}/\nautosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\nmessage_size_limit 0\n{}\n",
-            self.port,
-            current_user(),
-            self.dir.path().display(),
-            self.extra
-        );
-        std::fs::write(&conf, text).expect("write mosquitto.conf");
-        let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).expect("log");
-        let p = Proc::spawn(
+        let (dir, extra) = (self.dir.path().to_path_buf(), self.extra.clone());
+        self.proc = Some(restart_on_port(
             "mosquitto",
-            Command::new(which("mosquitto"))
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        assert!(
-            wait_port(self.port, Duration::from_secs(10)),
-            "mosquitto did not listen on {}",
-            self.port
-        );
-        self.proc = Some(p);
+            self.port,
+            |port| Mosquitto::command(&dir, port, &extra),
+            Duration::from_secs(10),
+        ));
     }
     /// SIGTERM: mosquitto saves its persistence file on a clean stop.
     pub fn stop(&mut self) {
@@ -266,6 +373,8 @@ pub fn dcpue_bin() -> PathBuf {
 /// A `dcpue serve` child process with its own config, state dir and HTTP port.
 pub struct Dcpue {
     pub proc: Option<Proc>,
+    /// The port it listens on: the one it bound (its config may say port 0), read from its log
+    /// at every (re)start.
     pub http_port: u16,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -328,23 +437,16 @@ impl Dcpue {
     /// Starts `dcpue serve` against `broker_url` with `rest` (engine, facilities, ...).
     pub fn start(broker_url: &str, rest: &str) -> Dcpue {
         let dir = tempfile::tempdir().expect("tempdir");
-        let http_port = free_port();
         let config = dir.path().join("dcpue.toml");
-        let client_id = format!("dcpue-test-{http_port}");
+        let client_id = format!("dcpue-test-{}", unique());
         std::fs::write(
             &config,
-            Dcpue::config_text(
-                broker_url,
-                http_port,
-                &dir.path().join("state"),
-                &client_id,
-                rest,
-            ),
+            Dcpue::config_text(broker_url, 0, &dir.path().join("state"), &client_id, rest),
         )
         .expect("write config");
         let mut d = Dcpue {
             proc: None,
-            http_port,
+            http_port: 0,
             dir,
             config,
         };
@@ -352,14 +454,17 @@ impl Dcpue {
         d
     }
 
-    /// (Re)starts the process on the same config and state.
+    /// (Re)starts the process on the same config and state; with `listen` on port 0 it may get
+    /// another port: [`Dcpue::url`] follows.
     pub fn restart(&mut self) {
+        let log_path = self.dir.path().join("dcpue.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("dcpue.log"))
+            .open(&log_path)
             .expect("log");
-        let p = Proc::spawn(
+        let before = log.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+        let mut p = Proc::spawn(
             "dcpue",
             Command::new(dcpue_bin())
                 .arg("serve")
@@ -368,11 +473,17 @@ impl Dcpue {
                 .stdout(Stdio::null())
                 .stderr(log),
         );
-        assert!(
-            wait_port(self.http_port, Duration::from_secs(20)),
-            "dcpue did not listen: {}",
-            self.log()
-        );
+        // The address it bound, from the line it logs once serving.
+        let bound = eventually(Duration::from_secs(40), || {
+            if let Ok(Some(st)) = p.child.try_wait() {
+                panic!("dcpue exited ({st}): {}", self.log());
+            }
+            let log = std::fs::read(&log_path).unwrap_or_default();
+            serving_port(&String::from_utf8_lossy(
+                log.get(before..).unwrap_or_default(),
+            ))
+        });
+        self.http_port = bound.unwrap_or_else(|| panic!("dcpue did not serve: {}", self.log()));
         self.proc = Some(p);
         // Ready once subscribed.
         let url = self.url("/readyz");
@@ -422,6 +533,37 @@ impl Dcpue {
     }
 }
 
+/// A name no other test of this run has (client ids, file names).
+pub fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+/// The HTTP port in the `dcpue serving addr=...` line of a `dcpue serve` log (colours or not).
+pub fn serving_port(log: &str) -> Option<u16> {
+    log.lines()
+        .filter(|l| l.contains("dcpue serving"))
+        .find_map(|l| {
+            // Without ANSI escapes (ESC [ ... m).
+            let mut plain = String::new();
+            let mut chars = l.chars();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    for c in chars.by_ref() {
+                        if c == 'm' {
+                            break;
+                        }
+                    }
+                } else {
+                    plain.push(c);
+                }
+            }
+            let addr = plain.split("addr=").nth(1)?.split_whitespace().next()?;
+            addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+        })
+}
+
 /// The value of `series` (e.g. `dcpue_readings_rejected_total{facility="f1",reason="malformed"}`)
 /// in a Prometheus text exposition. Label order as rendered (alphabetical).
 pub fn metric_value(text: &str, series: &str) -> Option<f64> {
@@ -442,39 +584,50 @@ pub struct VictoriaMetrics {
 
 impl VictoriaMetrics {
     pub fn start() -> VictoriaMetrics {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, p) = start_listening(
+            "victoria-metrics",
+            |port| VictoriaMetrics::command(dir.path(), port),
+            Duration::from_secs(20),
+        );
         let mut vm = VictoriaMetrics {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
-            proc: None,
+            port,
+            dir,
+            proc: Some(p),
         };
-        vm.restart();
+        vm.wait_healthy();
         vm
+    }
+
+    fn command(dir: &Path, port: u16) -> Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("vm.log"))
+            .expect("vm log");
+        let mut c = Command::new(which("victoria-metrics"));
+        c.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-storageDataPath={}", dir.join("data").display()))
+            .arg("-dedup.minScrapeInterval=1ms")
+            .arg("-retentionPeriod=100y")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        c
     }
 
     /// (Re)starts on the same port and data directory.
     pub fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("vm.log"))
-            .expect("vm log");
-        let p = Proc::spawn(
+        let dir = self.dir.path().to_path_buf();
+        self.proc = Some(restart_on_port(
             "victoria-metrics",
-            Command::new(which("victoria-metrics"))
-                .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-                .arg(format!(
-                    "-storageDataPath={}",
-                    self.dir.path().join("data").display()
-                ))
-                .arg("-dedup.minScrapeInterval=1ms")
-                .arg("-retentionPeriod=100y")
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log),
-        );
-        assert!(
-            wait_port(self.port, Duration::from_secs(20)),
-            "victoria-metrics did not listen"
-        );
+            self.port,
+            |port| VictoriaMetrics::command(&dir, port),
+            Duration::from_secs(20),
+        ));
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
         let url = format!("{}/health", self.url());
         assert!(
             eventually(Duration::from_secs(20), || http_get(&url)
@@ -482,7 +635,6 @@ impl VictoriaMetrics {
             .is_some(),
             "victoria-metrics not healthy"
         );
-        self.proc = Some(p);
     }
 
     /// A clean stop (SIGTERM): what it acknowledged is on disk.
@@ -586,11 +738,7 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// `config`: the alertmanager.yml text.
     pub fn start(config: &str) -> Alertmanager {
-        Alertmanager::start_with(
-            config,
-            free_port(),
-            &["--cluster.listen-address=".to_string()],
-        )
+        Alertmanager::start_with(config, &["--cluster.listen-address=".to_string()])
     }
 
     /// One member of an Alertmanager cluster (HA, as Prometheus users run it): gossip on
@@ -614,30 +762,30 @@ impl Alertmanager {
                 .iter()
                 .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
         );
-        Alertmanager::start_with(config, free_port(), &args)
+        Alertmanager::start_with(config, &args)
     }
 
-    fn start_with(config: &str, port: u16, cluster: &[String]) -> Alertmanager {
+    fn start_with(config: &str, cluster: &[String]) -> Alertmanager {
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("alertmanager.yml");
         std::fs::write(&conf, config).expect("write alertmanager.yml");
-        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
-        let proc = Proc::spawn(
+        let (port, proc) = start_listening(
             "alertmanager",
-            Command::new(which("prometheus-alertmanager"))
-                .arg(format!("--config.file={}", conf.display()))
-                .arg(format!(
-                    "--storage.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .args(cluster)
-                .stdout(Stdio::null())
-                .stderr(log),
-        );
-        assert!(
-            wait_port(port, Duration::from_secs(20)),
-            "alertmanager did not listen on {port}"
+            |port| {
+                let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
+                let mut c = Command::new(which("prometheus-alertmanager"));
+                c.arg(format!("--config.file={}", conf.display()))
+                    .arg(format!(
+                        "--storage.path={}",
+                        dir.path().join("data").display()
+                    ))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .args(cluster)
+                    .stdout(Stdio::null())
+                    .stderr(log);
+                c
+            },
+            Duration::from_secs(20),
         );
         Alertmanager { port, dir, proc }
     }

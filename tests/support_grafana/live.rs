@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{dcpue_bin, eventually, free_port, http_get, Dcpue, Mosquitto};
+use crate::support::{dcpue_bin, eventually, http_get, Dcpue, Mosquitto};
 
 const M: i64 = 60_000;
 const H: i64 = 60 * M;
@@ -98,7 +98,7 @@ fn config_text(
     let text = shipped.replace(needle, "compliance_window = \"30d\"\nstale_after = \"30m\"");
     let mut cfg = dcpue::config::Config::parse(&text, "jiangxi.toml").expect("jiangxi variant");
     cfg.mqtt.url = broker_url.to_string();
-    cfg.mqtt.client_id = format!("dcpue-live-{http_port}");
+    cfg.mqtt.client_id = format!("dcpue-live-{}", crate::support::unique());
     cfg.http.listen = format!("127.0.0.1:{http_port}");
     cfg.storage.dir = dir.join("state");
     let mut out = toml::to_string(&cfg).expect("config to TOML");
@@ -127,16 +127,16 @@ impl LiveDcpue {
         let t0 = Instant::now();
         let broker = Mosquitto::start();
         let dir = tempfile::tempdir().expect("tempdir");
-        let http_port = free_port();
         let config = dir.path().join("dcpue.toml");
+        // Port 0: the port it bound is read from its log.
         std::fs::write(
             &config,
-            config_text(&broker.url(), http_port, dir.path(), influx.as_ref()),
+            config_text(&broker.url(), 0, dir.path(), influx.as_ref()),
         )
         .expect("write config");
         let mut dcpue = Dcpue {
             proc: None,
-            http_port,
+            http_port: 0,
             dir,
             config: config.clone(),
         };

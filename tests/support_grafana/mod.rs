@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{eventually, free_port, http_get, http_request, wait_port, which, Proc};
+use crate::support::{eventually, http_get, http_request, start_listening, which, Proc};
 
 /// The repository root (where `dashboards/` and `deploy/` live).
 pub fn repo_root() -> PathBuf {
@@ -305,27 +305,25 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("prometheus.yml");
         std::fs::write(&conf, config).expect("write prometheus.yml");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
-        let proc = Proc::spawn(
+        let (port, proc) = start_listening(
             "prometheus",
-            Command::new(which("prometheus"))
-                .arg(format!("--config.file={}", conf.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .current_dir(dir.path())
-                .stdout(Stdio::null())
-                .stderr(log),
+            |port| {
+                let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log");
+                let mut c = Command::new(which("prometheus"));
+                c.arg(format!("--config.file={}", conf.display()))
+                    .arg(format!(
+                        "--storage.tsdb.path={}",
+                        dir.path().join("data").display()
+                    ))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(log);
+                c
+            },
+            Duration::from_secs(30),
         );
         let p = Prometheus { port, dir, proc };
-        assert!(
-            wait_port(port, Duration::from_secs(30)),
-            "prometheus did not listen: {}",
-            p.log()
-        );
         let ready = eventually(Duration::from_secs(30), || {
             http_get(&format!("{}/-/ready", p.url()))
                 .filter(|(s, _)| *s == 200)
@@ -358,28 +356,26 @@ impl VictoriaMetrics {
     /// With more command-line flags (e.g. `-search.maxStalenessInterval=15m`).
     pub fn start_with(flags: &[&str]) -> VictoriaMetrics {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("vm.log")).expect("log");
-        let proc = Proc::spawn(
+        let (port, proc) = start_listening(
             "victoria-metrics",
-            Command::new(which("victoria-metrics"))
-                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-                .arg(format!(
-                    "-storageDataPath={}",
-                    dir.path().join("data").display()
-                ))
-                .arg("-dedup.minScrapeInterval=1ms")
-                .args(flags)
-                .current_dir(dir.path())
-                .stdout(Stdio::null())
-                .stderr(log),
+            |port| {
+                let log = std::fs::File::create(dir.path().join("vm.log")).expect("log");
+                let mut c = Command::new(which("victoria-metrics"));
+                c.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+                    .arg(format!(
+                        "-storageDataPath={}",
+                        dir.path().join("data").display()
+                    ))
+                    .arg("-dedup.minScrapeInterval=1ms")
+                    .args(flags)
+                    .current_dir(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(log);
+                c
+            },
+            Duration::from_secs(30),
         );
         let vm = VictoriaMetrics { port, dir, proc };
-        assert!(
-            wait_port(port, Duration::from_secs(30)),
-            "victoria-metrics did not listen: {}",
-            vm.log()
-        );
         let ready = eventually(Duration::from_secs(30), || {
             http_get(&format!("{}/health", vm.url()))
                 .filter(|(s, _)| *s == 200)
