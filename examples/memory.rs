@@ -91,12 +91,14 @@ fn main() {
                     ts,
                     power_kw: Some(p),
                     energy_kwh: None,
+                    quality: Default::default(),
                 }
             } else {
                 Reading {
                     ts,
                     power_kw: None,
                     energy_kwh: Some(register[k]),
+                    quality: Default::default(),
                 }
             };
             let v = e.ingest(*m, r, wall);

@@ -67,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ts,
                 power_kw: None,
                 energy_kwh: Some(1000.0 + kw * h as f64 * wobble.min(1.0) + (k % 3) as f64),
+                quality: Default::default(),
             };
             engine.ingest(*m, r, now);
             taken += 1;

@@ -226,6 +226,7 @@ fn build(mi: usize, start: i64, raws: &[Raw]) -> Vec<Vec<Send>> {
                     ts: t,
                     power_kw: Some(kw),
                     energy_kwh: None,
+                    quality: Default::default(),
                 }
             }
             Kind::Register => {
@@ -262,6 +263,7 @@ fn build(mi: usize, start: i64, raws: &[Raw]) -> Vec<Vec<Send>> {
                     // Some register readings also carry power: energy_kwh is what counts.
                     power_kw: (x.step_s % 3 == 0).then_some(x.value),
                     energy_kwh: Some(e),
+                    quality: Default::default(),
                 }
             }
         };
@@ -860,6 +862,7 @@ fn reg(min: f64, kwh: f64) -> Reading {
         ts: T0 + (min * M as f64) as i64,
         power_kw: None,
         energy_kwh: Some(kwh),
+        quality: Default::default(),
     }
 }
 

@@ -277,6 +277,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                     ts,
                     power_kw: Some(1200.25 + k),
                     energy_kwh: Some(500_000.5 + k * 20.125),
+                    quality: Default::default(),
                 },
             ));
             lines.push(exp.reading(
@@ -287,6 +288,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                     ts: ts + 3,
                     power_kw: Some(900.5 + k / 4.0),
                     energy_kwh: None,
+                    quality: Default::default(),
                 },
             ));
             let v = WindowValues {
@@ -302,6 +304,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                 kpi: Default::default(),
                 start_ms: 0,
                 end_ms: ts,
+                estimated_share: None,
             };
             lines.push(exp.window(f, tier, "24h", ts, &v));
         }
@@ -682,6 +685,7 @@ fn a_point_the_server_rejects_is_dropped_alone_and_does_not_block_the_queue() {
             ts: T0,
             power_kw: Some(1.0),
             energy_kwh: None,
+            quality: Default::default(),
         },
     )
     .expect("line");

@@ -153,6 +153,7 @@ fn replayed() -> &'static Replayed {
                         ts: t,
                         power_kw: Some(kw),
                         energy_kwh: Some(reg[idx]),
+                        quality: Default::default(),
                     };
                     assert_eq!(engine.ingest(meters[idx], r, t), Verdict::Accepted);
                 }
@@ -164,6 +165,7 @@ fn replayed() -> &'static Replayed {
                 ts: t,
                 power_kw: Some(pv_kw(t)),
                 energy_kwh: Some(reg[2]),
+                quality: Default::default(),
             };
             assert_eq!(engine.ingest(meters[2], r, t), Verdict::Accepted);
             if (t - YEAR_START) % (6 * HOUR) == 0 {

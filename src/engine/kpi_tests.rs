@@ -45,6 +45,7 @@ fn power(ts: i64, kw: f64) -> Reading {
         ts,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
     }
 }
 
@@ -53,6 +54,7 @@ fn register(ts: i64, v: f64) -> Reading {
         ts,
         power_kw: None,
         energy_kwh: Some(v),
+        quality: Default::default(),
     }
 }
 

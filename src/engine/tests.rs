@@ -38,6 +38,7 @@ fn power(ts: i64, kw: f64) -> Reading {
         ts,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
     }
 }
 
@@ -326,7 +327,8 @@ fn year_of_hourly_energy_compliance_window_and_history() {
                 Reading {
                     ts,
                     power_kw: None,
-                    energy_kwh: Some(1250.0 * hours)
+                    energy_kwh: Some(1250.0 * hours),
+                    quality: Default::default(),
                 },
                 WALL
             ),
@@ -338,7 +340,8 @@ fn year_of_hourly_energy_compliance_window_and_history() {
                 Reading {
                     ts,
                     power_kw: None,
-                    energy_kwh: Some(1000.0 * hours)
+                    energy_kwh: Some(1000.0 * hours),
+                    quality: Default::default(),
                 },
                 WALL
             ),
@@ -517,6 +520,7 @@ fn energy(ts: i64, kwh: f64) -> Reading {
         ts,
         power_kw: None,
         energy_kwh: Some(kwh),
+        quality: Default::default(),
     }
 }
 

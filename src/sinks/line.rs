@@ -169,6 +169,7 @@ mod tests {
             kpi: Default::default(),
             start_ms: 0,
             end_ms: 0,
+            estimated_share: None,
         }
     }
 
@@ -178,6 +179,7 @@ mod tests {
             ts: 1_764_300_000_123,
             power_kw: Some(812.25),
             energy_kwh: Some(1_000_000.5),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("nanchang-1", "grid-in", "total+renewable", &r).as_deref(),
@@ -191,6 +193,7 @@ mod tests {
             ts: 1,
             power_kw: None,
             energy_kwh: Some(3.0),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("f", "m", "it", &r).as_deref(),
@@ -200,12 +203,14 @@ mod tests {
             ts: 1,
             power_kw: None,
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(reading_line("f", "m", "it", &r), None);
         let r = Reading {
             ts: 1,
             power_kw: Some(f64::NAN),
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(reading_line("f", "m", "it", &r), None);
     }
@@ -246,6 +251,7 @@ mod tests {
             ts: 7,
             power_kw: None,
             energy_kwh: Some(48213.5),
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("f", "w", "water", &r).unwrap_or_default(),
@@ -259,6 +265,7 @@ mod tests {
             ts: 5,
             power_kw: Some(1.0),
             energy_kwh: None,
+            quality: Default::default(),
         };
         assert_eq!(
             reading_line("a b", "c,d", "e=f", &r).as_deref(),
@@ -288,6 +295,7 @@ mod tests {
                 ts: 0,
                 power_kw: Some(v),
                 energy_kwh: None,
+                quality: Default::default(),
             };
             let a = reading_line("f", "m", "it", &r).unwrap_or_default();
             let b = reading_line("f", "m", "it", &r).unwrap_or_default();

@@ -70,8 +70,8 @@ pub enum StoreError {
 }
 
 /// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]; 1 and 2:
-/// without the `gateway_error` reason).
-const VERSION: u32 = 3;
+/// without the `gateway_error` reason; 1 to 3: without reading `quality`, all metered).
+const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -104,6 +104,15 @@ struct StoredV2 {
     _version: u32,
     config: String,
     state: crate::engine::SavedStateV1,
+    ingest: IngestMark,
+}
+
+/// A version 3 checkpoint (read, never written): readings without `quality`.
+#[derive(Deserialize)]
+struct StoredV3 {
+    _version: u32,
+    config: String,
+    state: crate::engine::SavedStateV3,
     ingest: IngestMark,
 }
 
@@ -307,6 +316,15 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
                 config: v2.config,
                 state: v2.state.upgrade(),
                 ingest: v2.ingest,
+            }
+        }
+        3 => {
+            let v3: StoredV3 = postcard::from_bytes(body).map_err(cannot)?;
+            Stored {
+                version,
+                config: v3.config,
+                state: v3.state.upgrade(),
+                ingest: v3.ingest,
             }
         }
         VERSION => postcard::from_bytes(body).map_err(cannot)?,

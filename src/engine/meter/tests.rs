@@ -9,6 +9,7 @@ fn rules() -> MeterRules {
         lateness_ms: 10 * MINUTE_MS,
         max_power_kw: None,
         register_max: None,
+        replacements: Vec::new(),
     }
 }
 
@@ -21,6 +22,7 @@ fn e(min: i64, kwh: f64) -> Reading {
         ts: T0 + min * MINUTE_MS,
         power_kw: None,
         energy_kwh: Some(kwh),
+        quality: Default::default(),
     }
 }
 
@@ -29,6 +31,7 @@ fn p(min: i64, kw: f64) -> Reading {
         ts: T0 + min * MINUTE_MS,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
     }
 }
 

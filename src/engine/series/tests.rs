@@ -53,6 +53,7 @@ fn feed(e: &mut Engine, seed: u64, start: i64, span: i64) {
                 ts: t,
                 power_kw: Some(kw),
                 energy_kwh: None,
+                quality: Default::default(),
             };
             assert_eq!(e.ingest(m, r, WALL), Verdict::Accepted);
             let gap = if rng.gen_bool(0.05) {

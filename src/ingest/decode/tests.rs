@@ -56,7 +56,8 @@ fn rfc3339_object_with_both_values() {
         Reading {
             ts: T0,
             power_kw: Some(1200.5),
-            energy_kwh: Some(345678.25)
+            energy_kwh: Some(345678.25),
+            quality: Default::default(),
         }
     );
 }
@@ -91,7 +92,8 @@ fn epoch_milliseconds() {
         Reading {
             ts: T0,
             power_kw: None,
-            energy_kwh: Some(10.0)
+            energy_kwh: Some(10.0),
+            quality: Default::default(),
         }
     );
 }
@@ -114,7 +116,8 @@ fn unknown_fields_are_ignored() {
         Reading {
             ts: T0,
             power_kw: Some(5.0),
-            energy_kwh: None
+            energy_kwh: None,
+            quality: Default::default(),
         }
     );
 }
@@ -132,7 +135,8 @@ fn array_elements_are_judged_each_on_its_own() {
         Ok(Reading {
             ts: T0,
             power_kw: Some(1.0),
-            energy_kwh: None
+            energy_kwh: None,
+            quality: Default::default(),
         })
     );
     assert_eq!(v[1].as_ref().unwrap_err().0, Reason::Malformed);
@@ -153,7 +157,8 @@ fn array_elements_are_judged_each_on_its_own() {
         Ok(Reading {
             ts: T0 + 60_000,
             power_kw: None,
-            energy_kwh: Some(2.0)
+            energy_kwh: Some(2.0),
+            quality: Default::default(),
         })
     );
 }
@@ -354,7 +359,8 @@ fn out_of_range_number_is_invalid_value() {
         Ok(Reading {
             ts: T0,
             power_kw: Some(2500.0),
-            energy_kwh: None
+            energy_kwh: None,
+            quality: Default::default(),
         })
     );
     // a huge top-level number is still neither object nor array
@@ -405,7 +411,8 @@ fn large_batch_at_the_limit() {
             &Ok(Reading {
                 ts: T0 + k * 60_000,
                 power_kw: Some(1000.25 + k as f64),
-                energy_kwh: Some(5000.0 + k as f64)
+                energy_kwh: Some(5000.0 + k as f64),
+                quality: Default::default(),
             })
         );
     }
@@ -428,7 +435,7 @@ proptest! {
     fn good_readings_round_trip(ts in MIN_TS_MS..4_000_000_000_000i64, p in 0.0f64..1e9, e in 0.0f64..1e12) {
         let payload = format!(r#"{{"ts":{ts},"power_kw":{p},"energy_kwh":{e}}}"#);
         let r = one(&payload).unwrap();
-        prop_assert_eq!(r, Reading { ts, power_kw: Some(p), energy_kwh: Some(e) });
+        prop_assert_eq!(r, Reading { ts, power_kw: Some(p), energy_kwh: Some(e), quality: Default::default() });
     }
 }
 
@@ -447,7 +454,8 @@ fn a_water_meter_reads_volume_m3_with_the_energy_rules() {
         Reading {
             ts: T0,
             power_kw: None,
-            energy_kwh: Some(48213.7)
+            energy_kwh: Some(48213.7),
+            quality: Default::default(),
         }
     );
     for (p, reason) in [
@@ -486,4 +494,50 @@ fn a_water_meter_reads_volume_m3_with_the_energy_rules() {
         rejected(&format!(r#"{{"ts": {T0}, "volume_m3": 1}}"#)).0,
         Reason::Malformed
     );
+}
+
+#[test]
+fn quality_defaults_to_metered_and_takes_the_three_names() {
+    let q = |p: &str| one(p).map(|r| r.quality);
+    assert_eq!(
+        q(r#"{"ts":1795806000000,"energy_kwh":1}"#),
+        Ok(Quality::Metered)
+    );
+    for (name, want) in [
+        ("metered", Quality::Metered),
+        ("estimated", Quality::Estimated),
+        ("manual", Quality::Manual),
+    ] {
+        let p = format!(r#"{{"ts":1795806000000,"energy_kwh":1,"quality":"{name}"}}"#);
+        assert_eq!(q(&p), Ok(want), "{p}");
+    }
+    // a water meter's reading carries it too
+    let v = decode_payload_for(
+        br#"{"ts":1795806000000,"volume_m3":3,"quality":"manual"}"#,
+        Register::VolumeM3,
+    )
+    .unwrap();
+    assert_eq!(v[0].as_ref().map(|r| r.quality).ok(), Some(Quality::Manual));
+}
+
+#[test]
+fn any_other_quality_is_malformed() {
+    for bad in [
+        r#""Estimated""#,
+        r#""measured""#,
+        r#""""#,
+        "1",
+        "true",
+        "null",
+        "[]",
+        "{}",
+    ] {
+        let p = format!(r#"{{"ts":1795806000000,"energy_kwh":1,"quality":{bad}}}"#);
+        let (reason, msg) = rejected(&p);
+        assert_eq!(reason, Reason::Malformed, "{p}");
+        assert!(msg.contains("quality"), "{msg}");
+    }
+    let (reason, _) =
+        rejected(r#"{"ts":1795806000000,"energy_kwh":1,"quality":"manual","quality":"manual"}"#);
+    assert_eq!(reason, Reason::Malformed, "a field given twice");
 }

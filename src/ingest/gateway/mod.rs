@@ -375,7 +375,8 @@ pub(crate) mod tests {
                 Reading {
                     ts: 1_764_460_800_000,
                     power_kw: Some(1.5),
-                    energy_kwh: Some(2000.0)
+                    energy_kwh: Some(2000.0),
+                    quality: Default::default(),
                 }
             )]
         );

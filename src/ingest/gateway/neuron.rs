@@ -106,7 +106,8 @@ mod tests {
                 Reading {
                     ts: 1_764_460_800_123,
                     power_kw: Some(1234.5),
-                    energy_kwh: Some(98765.4)
+                    energy_kwh: Some(98765.4),
+                    quality: Default::default(),
                 }
             )]
         );

@@ -124,7 +124,8 @@ mod tests {
                 Reading {
                     ts: 1_764_460_800_000,
                     power_kw: Some(1500.0),
-                    energy_kwh: Some(2500.0)
+                    energy_kwh: Some(2500.0),
+                    quality: Default::default(),
                 }
             )]
         );
@@ -141,7 +142,8 @@ mod tests {
                 Reading {
                     ts: 1_764_460_800_000,
                     power_kw: Some(300.0),
-                    energy_kwh: None
+                    energy_kwh: None,
+                    quality: Default::default(),
                 }
             )]
         );

@@ -82,6 +82,7 @@ mod tests {
                     ts,
                     power_kw: Some(p),
                     energy_kwh: Some(e),
+                    quality: Default::default(),
                 },
             )
         };
