@@ -12,6 +12,7 @@ use crate::duration::{parse_span, Span};
 
 pub mod kpi;
 mod locate;
+pub mod replacement;
 mod source;
 mod start;
 
@@ -499,6 +500,9 @@ pub struct MeterConfig {
     /// Renewable meters only: `onsite` (default) or `ppa`.
     #[serde(default)]
     pub renewable_kind: Option<RenewableKind>,
+    /// `[[facility.meter.replacement]]` (CONTRACT §13), see [`replacement`].
+    #[serde(default, rename = "replacement", skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<replacement::ReplacementConfig>,
 }
 fn d_weight() -> f64 {
     1.0
@@ -1057,6 +1061,20 @@ impl Config {
                         format!("meter {mid:?}: register_max must be positive"),
                     ));
                 }
+                replacement::check(&m.replacements).map_err(|(ri, e)| {
+                    at(
+                        &[
+                            Key("facility"),
+                            Idx(fi),
+                            Key("meter"),
+                            Idx(mi),
+                            Key("replacement"),
+                            Idx(ri),
+                            Key(e.key()),
+                        ],
+                        format!("meter {mid:?}: {e}"),
+                    )
+                })?;
             }
             if !total {
                 return Err(err(

@@ -125,7 +125,11 @@ impl MeterStateV3 {
             tail: self.tail.into_iter().map(ReadingV3::upgrade).collect(),
             eligible: self.eligible,
             glitch: self.glitch,
-            applied: self.applied.into_iter().map(ContributionV3::upgrade).collect(),
+            applied: self
+                .applied
+                .into_iter()
+                .map(ContributionV3::upgrade)
+                .collect(),
             holding: self.holding,
             recent: self.recent.into_iter().map(ReadingV3::upgrade).collect(),
         }
@@ -142,7 +146,11 @@ impl MeterStateV3 {
             tail: m.tail.into_iter().map(ReadingV3::downgrade).collect(),
             eligible: m.eligible,
             glitch: m.glitch,
-            applied: m.applied.into_iter().map(ContributionV3::downgrade).collect(),
+            applied: m
+                .applied
+                .into_iter()
+                .map(ContributionV3::downgrade)
+                .collect(),
             holding: m.holding,
             recent: m.recent.into_iter().map(ReadingV3::downgrade).collect(),
         }
@@ -185,7 +193,13 @@ impl MeterRules {
     /// interval adds no energy and no covered time: its energy is not known (the reading that
     /// ends it is rejected when it is the one being taken; an interval that a later reading
     /// made implausible, e.g. a reset after an absurd register value, adds nothing).
-    fn interval(&self, a: &Reading, b: &Reading, energy: f64, covered: bool) -> (Contribution, bool) {
+    fn interval(
+        &self,
+        a: &Reading,
+        b: &Reading,
+        energy: f64,
+        covered: bool,
+    ) -> (Contribution, bool) {
         let bad = self.too_much(energy, b.ts - a.ts);
         let c = Contribution {
             start: a.ts,

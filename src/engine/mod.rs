@@ -291,7 +291,7 @@ impl Engine {
                                     m.max_power_kw.unwrap_or(cfg.engine.max_power_kw),
                                 ),
                                 register_max: m.register_max,
-                                replacements: Vec::new(),
+                                replacements: crate::config::replacement::swaps(&m.replacements),
                             },
                             Buckets::new(min_hours, hour_len),
                         ),

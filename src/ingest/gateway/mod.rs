@@ -288,7 +288,8 @@ fn map(source: &Source, found: Found<'_>) -> Decoded {
         let g = &mut groups[i].2;
         let slot = match entry.field {
             MapField::PowerKw => &mut g.power,
-            // volume_m3 is refused by config validation until water meters exist (§14)
+            // A water meter's register (m³) rides in the register slot, as for a §3 reading
+            // (config validation maps volume_m3 to water meters only, the others to the rest).
             MapField::EnergyKwh | MapField::VolumeM3 => &mut g.energy,
         };
         match value {
