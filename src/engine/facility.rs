@@ -146,7 +146,9 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
                 m.state.buckets.hour_estimated(index)
             };
             let w = roles as f64 * m.weight.abs();
-            a.estimated += w * x;
+            // |x|: for a meter whose every interval is non-metered x and e are the same sums,
+            // so its share is exactly 1 (a removed interval's residue keeps the same sign).
+            a.estimated += w * x.abs();
             a.core_abs += w * e.abs();
         }
         if m.total {
