@@ -83,6 +83,10 @@ pub struct FacilityReport {
     pub verdict: Status,
     pub grade: Option<u8>,
     pub renewable_share: Option<f64>,
+    /// The part of the period's total and IT energy not wholly metered (CONTRACT §13); null
+    /// without energy.
+    #[serde(default)]
+    pub estimated_share: Option<f64>,
     /// Whether the share meets the target; null without a target or a share.
     pub renewable_target_met: Option<bool>,
     pub months: Vec<MonthRow>,
@@ -326,6 +330,7 @@ pub fn build_report_with_progress(
                 gaps,
                 gaps_not_listed,
                 renewable_share: v.renewable_share,
+                estimated_share: v.estimated_share,
                 months: month_rows,
                 alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
             },
@@ -347,6 +352,7 @@ pub(crate) struct Measured {
     pub gaps: Vec<Gap>,
     pub gaps_not_listed: usize,
     pub renewable_share: Option<f64>,
+    pub estimated_share: Option<f64>,
     pub months: Vec<MonthRow>,
     pub alerts: Vec<AlertRow>,
 }
@@ -381,6 +387,7 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
         verdict,
         grade,
         renewable_share: m.renewable_share,
+        estimated_share: m.estimated_share,
         renewable_target_met: match (m.renewable_share, fc.renewable_target) {
             (Some(s), Some(t)) => Some(s >= t),
             _ => None,

@@ -22,6 +22,7 @@ struct Point {
     pue: Option<f64>,
     coverage: f64,
     share: Option<f64>,
+    estimated: Option<f64>,
     e: Energies,
     c: Energies,
 }
@@ -37,6 +38,9 @@ struct SeriesPoint {
     pue: Option<f64>,
     coverage: f64,
     renewable_share: Option<f64>,
+    /// Absent (an older instance): unknown.
+    #[serde(default)]
+    estimated_share: Option<f64>,
     energy_kwh: Energies,
     /// Absent (an older instance): taken from PUE and IT energy; null: none covered.
     #[serde(default, deserialize_with = "present")]
@@ -131,6 +135,7 @@ fn point(p: SeriesPoint) -> Point {
         pue,
         coverage: p.coverage,
         share: p.renewable_share,
+        estimated: p.estimated_share,
         e,
         c,
     }
@@ -215,6 +220,7 @@ async fn fetch(
                 gaps: Vec::new(),
                 gaps_not_listed: 0,
                 renewable_share: p.share,
+                estimated_share: p.estimated,
                 months: rows,
                 alerts: alerts::alerts_of(&alerts, id, tz, from, to),
             },
