@@ -128,6 +128,51 @@ mod tests {
         }
     }
 
+    /// A config error names the file, the line of the replacement's key, and the meter.
+    #[test]
+    fn config_errors_name_the_line_of_the_key() {
+        let text = |old: &str, at2: &str| {
+            format!(
+                "[[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"A\"\ntier = \"core\"\n\
+                 class = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  \
+                 id = \"grid\"\n  role = \"total\"\n    [[facility.meter.replacement]]\n    \
+                 at = \"2026-05-01T10:00:00+08:00\"\n    old_final_kwh = {old}\n    \
+                 new_initial_kwh = 0.0\n    [[facility.meter.replacement]]\n    at = \"{at2}\"\n    \
+                 old_final_kwh = 5.0\n    new_initial_kwh = 0.0\n  [[facility.meter]]\n  \
+                 id = \"it\"\n  role = \"it\"\n"
+            )
+        };
+        let ok = crate::config::Config::parse(&text("1234567.8", "2026-06-01T00:00:00Z"), "t.toml")
+            .unwrap();
+        assert_eq!(ok.facilities[0].meters[0].replacements.len(), 2);
+        for (old, at2, line, needle) in [
+            (
+                "-1.0",
+                "2026-06-01T00:00:00Z",
+                13,
+                "old_final_kwh must be a finite number >= 0",
+            ),
+            ("nan", "2026-06-01T00:00:00Z", 13, "old_final_kwh"),
+            (
+                "1.0",
+                "2026-04-01T00:00:00Z",
+                16,
+                "not after the one before it",
+            ),
+            ("1.0", "yesterday", 16, "RFC 3339"),
+        ] {
+            let e = crate::config::Config::parse(&text(old, at2), "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("t.toml:{line}:"))
+                    && e.contains(needle)
+                    && e.contains("grid"),
+                "{old} {at2}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn good_list_passes_and_converts() {
         let l = [
