@@ -55,7 +55,8 @@
       },
       allFacilities: '全部数据中心', allNames: '全部类型',
       hName: '告警', hFacility: '数据中心', hScope: '窗口 / 电表', hSeverity: '级别', hState: '状态', hSince: '开始', hResolved: '恢复',
-      hValue: '数值', lowCovTitle: '覆盖率低于最低要求：数值仅供参考', hWorst: '最差值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
+      hValue: '数值', lowCovTitle: '覆盖率低于最低要求：数值仅供参考',
+      estTitle: function (p) { return '非全部计量：' + p + ' 的总能耗与 IT 能耗来自估算或人工读数'; }, hWorst: '最差值', hSummary: '说明', hTime: '时间', hPue: 'PUE', hRen: '可再生占比',
       mId: '电表', mRoles: '角色', mWeight: '权重', mLast: '最新读数', mPower: '功率 kW', mEnergy: '电度 kWh', mCov: '覆盖率',
       mHolds: '计入水位', yes: '是', no: '否（滞后）', accepted: '已接收读数', tierLabel: '层级', classLabel: '规模',
       noHistory: '无历史告警', noActive: '无当前告警', noMeters: '无电表信息',
@@ -101,7 +102,8 @@
       },
       allFacilities: 'All facilities', allNames: 'All alerts',
       hName: 'Alert', hFacility: 'Facility', hScope: 'Window / meter', hSeverity: 'Severity', hState: 'State', hSince: 'Since', hResolved: 'Resolved',
-      hValue: 'Value', lowCovTitle: 'Coverage below the minimum: indicative only', hWorst: 'Worst', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
+      hValue: 'Value', lowCovTitle: 'Coverage below the minimum: indicative only',
+      estTitle: function (p) { return 'Not wholly metered: ' + p + ' of the total and IT energy came from estimated or manual readings'; }, hWorst: 'Worst', hSummary: 'Summary', hTime: 'Time', hPue: 'PUE', hRen: 'Renewable share',
       mId: 'Meter', mRoles: 'Roles', mWeight: 'Weight', mLast: 'Newest reading', mPower: 'Power kW', mEnergy: 'Energy kWh', mCov: 'Coverage',
       mHolds: 'Holds watermark', yes: 'yes', no: 'no (lagging)', accepted: 'Readings accepted', tierLabel: 'Tier', classLabel: 'Class',
       noHistory: 'No resolved alerts', noActive: 'No active alerts', noMeters: 'No meter information',
@@ -378,6 +380,14 @@
       '<div class="gauge-scale"><span>' + lo.toFixed(1) + '</span><span class="gc" style="left:' + cx + '%">' + esc(t('ceiling')) + ' ' + fmtCeil(ceil) + '</span></div></div>';
   }
 
+  // A window whose energy is not wholly metered (CONTRACT §13) is marked, its share in the title.
+  function estMark(v) {
+    var x = v && v.estimated_share;
+    if (!isNum(x) || x <= 0) return '';
+    var title = t('estTitle')(fmtPct(x));
+    return ' <span class="est" data-testid="estimated-mark" title="' + esc(title) + '" aria-label="' + esc(title) + '">≈</span>';
+  }
+
   function windowsTable(f) {
     var ws = f.windows || {};
     var names = Object.keys(ws).filter(function (w) { return w !== f.compliance_window; });
@@ -390,7 +400,7 @@
         var minCov = isNum(f.min_coverage) ? f.min_coverage : 0.9;
         var low = isNum(v.pue) && isNum(v.coverage) && v.coverage < minCov;
         var cls = low ? 'low' : (isNum(v.pue) && isNum(f.pue_ceiling) && v.pue > f.pue_ceiling ? 'over' : '');
-        return '<td class="' + cls + '" data-window="' + esc(w) + '"' + (low ? ' title="' + esc(t('lowCovTitle')) + '"' : '') + '><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span></td>';
+        return '<td class="' + cls + '" data-window="' + esc(w) + '"' + (low ? ' title="' + esc(t('lowCovTitle')) + '"' : '') + '><span class="v" data-testid="window-pue">' + fmtPue(v.pue) + '</span>' + estMark(v) + '</td>';
       }).join('') + '</tr><tr class="covrow"><th scope="row">' + esc(t('coverage')) + '</th>' +
       names.map(function (w) {
         var v = ws[w] || {};
@@ -444,7 +454,7 @@
       '<div class="meta">' + esc(meta) + ' · ' + esc(t('watermark')) + ' <span data-testid="watermark">' + esc(fmtTime(f.watermark)) + '</span></div></div>' +
       '<div class="badges">' + statusBadge(f.status) + ' ' + staleBadge(f) + '</div></div>' +
       '<div class="c1"><div class="main-pue"><div><div class="label">' + esc(t('cwLabel')(f.compliance_window || '')) + '</div>' +
-      '<div class="pue-big" data-testid="pue">' + fmtPue(cw.pue) + '</div></div>' +
+      '<div class="pue-big" data-testid="pue">' + fmtPue(cw.pue) + '</div>' + estMark(cw) + '</div>' +
       '<div class="pue-side"><span>' + esc(t('ceiling')) + ' <b data-testid="ceiling">' + fmtCeil(f.pue_ceiling) + '</b></span>' +
       '<span>' + esc(t('coverage')) + ' <b data-testid="coverage">' + fmtCov(cw.coverage) + '</b></span>' +
       '<span>' + esc(t('gradeLabel')) + ' <b data-testid="grade">' + esc(gradeText(f)) + '</b></span></div></div>' + gauge(f, cw.pue) + '</div>' +

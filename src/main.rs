@@ -188,6 +188,11 @@ fn check_config(file: &std::path::Path) -> Result<(), String> {
             "",
             dcpue::config::kpi::summary(f, cfg.policy.grid_emission_factor)
         );
+        for m in &f.meters {
+            for line in dcpue::config::replacement::summary(&m.replacements) {
+                println!("{:<14} meter {} {line}", "", m.id());
+            }
+        }
     }
     for s in &cfg.sources {
         let mut meters: Vec<&str> = s.maps.iter().map(|m| m.meter.as_str()).collect();

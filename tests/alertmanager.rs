@@ -76,6 +76,7 @@ fn windows(pue: f64) -> Windows {
                     kpi: Default::default(),
                     start_ms: 0,
                     end_ms: 0,
+                    estimated_share: None,
                 };
                 (w.to_string(), v)
             })

@@ -332,6 +332,11 @@ const READ_CARDS: &str = r#"
     c.querySelectorAll('[data-testid=window-coverage]').forEach(function (e) { cov[e.getAttribute('data-window')] = e.textContent.trim(); });
     var st = c.querySelector('[data-testid=status]');
     var r = st.getBoundingClientRect();
+    var est = Array.from(c.querySelectorAll('[data-testid=estimated-mark]')).map(function (e) {
+      var td = e.closest('td[data-window]');
+      var box = e.getBoundingClientRect();
+      return { window: td ? td.getAttribute('data-window') : 'compliance', title: e.getAttribute('title'), visible: box.width > 0 && box.height > 0 };
+    });
     return {
       id: c.getAttribute('data-facility'), tier: tierEl ? tierEl.getAttribute('data-tier') : null,
       tierHeading: tierEl ? tierEl.querySelector('h2').textContent.trim() : null,
@@ -339,7 +344,8 @@ const READ_CARDS: &str = r#"
       statusIcon: !!st.querySelector('svg'), statusColor: getComputedStyle(st).color,
       name: txt('h3'), pue: txt('[data-testid=pue]'), coverage: txt('[data-testid=coverage]'),
       ceiling: txt('[data-testid=ceiling]'), grade: txt('[data-testid=grade]'), windows: win, windowCoverage: cov,
-      stale: c.getAttribute('data-stale') === 'true', staleBadge: !!c.querySelector('[data-testid=stale]')
+      stale: c.getAttribute('data-stale') === 'true', staleBadge: !!c.querySelector('[data-testid=stale]'),
+      estimated: est
     };
   });
 "#;
@@ -415,6 +421,37 @@ pub async fn check_dashboard_in(b: &Browser, base_url: &str, expected: &Value) {
             Some(fmt_ceiling(&f["pue_ceiling"]).as_str()),
             "{id}: ceiling"
         );
+        // CONTRACT §13: a window not wholly metered carries a visible mark with its share
+        let mut want_est: Vec<String> = f["windows"]
+            .as_object()
+            .map(|ws| {
+                ws.iter()
+                    .filter(|(_, v)| v["estimated_share"].as_f64().is_some_and(|x| x > 0.0))
+                    .map(|(w, _)| {
+                        if w == cw {
+                            "compliance".to_string()
+                        } else {
+                            w.clone()
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        want_est.sort();
+        let marks = card["estimated"].as_array().cloned().unwrap_or_default();
+        let mut got_est: Vec<String> = marks
+            .iter()
+            .map(|m| m["window"].as_str().unwrap_or("").to_string())
+            .collect();
+        got_est.sort();
+        assert_eq!(got_est, want_est, "{id}: windows marked not wholly metered");
+        for m in &marks {
+            let title = m["title"].as_str().unwrap_or("");
+            assert!(
+                m["visible"] == true && title.contains('%') && title.contains("估算"),
+                "{id}: {m}"
+            );
+        }
         let status = f["status"].as_str().unwrap_or("");
         assert_eq!(card["status"].as_str(), Some(status), "{id}: status");
         assert_eq!(
@@ -828,7 +865,8 @@ fn canned_facilities(now: DateTime<Utc>) -> Value {
                                "wue": (i % 2 == 0).then_some(0.8 + 0.1 * i as f64 + 0.01 * k as f64),
                                "erf": (i == 0).then_some(0.083),
                                "ref": share.map(|s| s + 0.05),
-                               "cue": pue.map(|p| 0.4 * p)}),
+                               "cue": pue.map(|p| 0.4 * p),
+                               "estimated_share": if i == 1 && (k == 1 || k == 4) { json!(0.125) } else if i == 6 { Value::Null } else { json!(0.0) }}),
                     )
                 })
                 .collect();

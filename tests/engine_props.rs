@@ -807,6 +807,49 @@ proptest! {
         check_case(&cfg, &c)?;
     }
 
+    /// CONTRACT §13: every window's and range's `estimated_share` is within [0, 1] (or null
+    /// without energy); 0 when every reading is metered, 1 when every reading is estimated.
+    #[test]
+    fn estimated_share_is_a_share(c in case(), mode in 0u8..3, salt in any::<u64>()) {
+        use dcpue::engine::Quality;
+        let cfg = config();
+        let sends: Vec<Send> = c
+            .sends
+            .iter()
+            .map(|s| {
+                let mut s = *s;
+                s.r.quality = match mode {
+                    0 => Quality::Metered,
+                    1 => Quality::Estimated,
+                    // by reading (a redelivery keeps its quality)
+                    _ => match (s.r.ts as u64 ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62 {
+                        0 => Quality::Estimated,
+                        1 => Quality::Manual,
+                        _ => Quality::Metered,
+                    },
+                };
+                s
+            })
+            .collect();
+        let (mut e, _) = run_engine(&cfg, &sends, c.advance_every);
+        let snap = e.snapshot(WALL);
+        let base = T0.div_euclid(M) * M;
+        let mut all: Vec<(String, WindowValues)> = snap.facilities[0].windows.0.clone();
+        for &(off, len) in &c.ranges {
+            let (s, t) = (base + off * M, base + (off + len) * M);
+            all.push((format!("range {off}+{len}"), e.window_between(0, s, t)));
+        }
+        for (name, v) in &all {
+            let Some(x) = v.estimated_share else { continue };
+            prop_assert!((0.0..=1.0).contains(&x), "{}: {}", name, x);
+            match mode {
+                0 => prop_assert_eq!(x, 0.0, "{}", name),
+                1 => prop_assert!((x - 1.0).abs() < 1e-9, "{}: {}", name, x),
+                _ => {}
+            }
+        }
+    }
+
     /// The same readings in another arrival order within the lateness give the same results.
     #[test]
     fn arrival_order_within_lateness_does_not_matter(c in case(), salt in any::<u64>()) {

@@ -304,6 +304,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                 kpi: Default::default(),
                 start_ms: 0,
                 end_ms: ts,
+                estimated_share: None,
             };
             lines.push(exp.window(f, tier, "24h", ts, &v));
         }

@@ -38,6 +38,7 @@ fn wv(pue: Option<f64>, coverage: f64, share: Option<f64>) -> WindowValues {
         kpi: Default::default(),
         start_ms: 0,
         end_ms: 0,
+        estimated_share: None,
     }
 }
 

@@ -62,6 +62,9 @@ pub struct MeterConfig {
     /// Renewable meters only: `onsite` (default) or `ppa`.
     #[serde(default)]
     pub renewable_kind: Option<RenewableKind>,
+    /// `[[facility.meter.replacement]]` (CONTRACT §13), see [`super::replacement`].
+    #[serde(default, rename = "replacement", skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<super::replacement::ReplacementConfig>,
 }
 fn d_weight() -> f64 {
     1.0
@@ -344,6 +347,20 @@ impl MeterConfig {
                 format!("meter {mid:?}: register_max must be positive"),
             ));
         }
+        super::replacement::check(&m.replacements).map_err(|(ri, e)| {
+            cx.at(
+                &[
+                    Key("facility"),
+                    Idx(fi),
+                    Key("meter"),
+                    Idx(mi),
+                    Key("replacement"),
+                    Idx(ri),
+                    Key(e.key()),
+                ],
+                format!("meter {mid:?}: {e}"),
+            )
+        })?;
         Ok(())
     }
 }

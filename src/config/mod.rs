@@ -22,6 +22,7 @@ pub mod limits;
 mod locate;
 mod mqtt;
 mod policy;
+pub mod replacement;
 mod source;
 mod start;
 mod storage;

@@ -38,7 +38,7 @@ impl SourceFormat {
 pub enum MapField {
     EnergyKwh,
     PowerKw,
-    /// A water register (CONTRACT §14); refused until water meters exist.
+    /// A water register (CONTRACT §14): only for a meter with role `water`.
     VolumeM3,
 }
 
@@ -248,7 +248,7 @@ pub(super) fn validate(cfg: &Config, cx: &Ctx) -> Result<(), super::ConfigError>
                     format!("source {name:?}: key {:?} is mapped twice", m.key),
                 ));
             }
-            if !facility.meters.iter().any(|mc| mc.id() == m.meter) {
+            let Some(target) = facility.meters.iter().find(|mc| mc.id() == m.meter) else {
                 return Err(cx.at(
                     &mkey("meter"),
                     format!(
@@ -257,15 +257,24 @@ pub(super) fn validate(cfg: &Config, cx: &Ctx) -> Result<(), super::ConfigError>
                         facility.id()
                     ),
                 ));
-            }
-            if m.field == MapField::VolumeM3 {
+            };
+            // A water meter's register is volume_m3, and it has nothing else (CONTRACT §14).
+            let water = target.has_role(super::Role::Water);
+            if water != (m.field == MapField::VolumeM3) {
                 return Err(cx.at(
                     &mkey("field"),
-                    format!(
-                        "source {name:?}: field \"volume_m3\" from a gateway is not taken yet: \
-                         a water meter (CONTRACT §14) reads native §3 readings with volume_m3; \
-                         map energy_kwh or power_kw here"
-                    ),
+                    if water {
+                        format!(
+                            "source {name:?}: meter {:?} is a water meter: map its register with field = \"volume_m3\", not {}",
+                            m.meter,
+                            m.field.as_str()
+                        )
+                    } else {
+                        format!(
+                            "source {name:?}: field \"volume_m3\" applies only to a water meter, and meter {:?} is not one (map energy_kwh or power_kw)",
+                            m.meter
+                        )
+                    },
                 ));
             }
             if !targets.insert((m.meter.as_str(), m.field, &m.tags)) {
@@ -334,6 +343,39 @@ mod tests {
         )
     }
 
+    /// `volume_m3` maps a water meter's register, and only that; the error names the field's line.
+    #[test]
+    fn volume_m3_maps_water_meters_only() {
+        let water = |meter: &str, field: &str| {
+            let text = format!(
+                "[[facility]]\nid = \"f1\"\nname = \"One\"\ncity = \"A\"\ntier = \"core\"\n\
+                 class = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  \
+                 id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  id = \"it\"\n  \
+                 role = \"it\"\n  [[facility.meter]]\n  id = \"water\"\n  role = \"water\"\n\n{}",
+                one(
+                    "gw/+",
+                    "f1",
+                    &format!("key = \"n/g/t\"\nmeter = \"{meter}\"\nfield = \"{field}\"\n")
+                )
+            );
+            Config::parse(&text, "s.toml").map_err(|e| e.to_string())
+        };
+        let c = water("water", "volume_m3").unwrap();
+        assert_eq!(c.sources[0].maps[0].field, MapField::VolumeM3);
+        // [[source]] at line 18: the map entry's field at line 26
+        for (meter, field, needle) in [
+            ("water", "energy_kwh", "is a water meter"),
+            ("water", "power_kw", "is a water meter"),
+            ("grid", "volume_m3", "applies only to a water meter"),
+        ] {
+            let e = water(meter, field).unwrap_err();
+            assert!(
+                e.starts_with("s.toml:26:") && e.contains(needle) && e.contains(meter),
+                "{meter} {field}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn a_good_source_parses() {
         let c = parse(&one(
@@ -361,7 +403,7 @@ mod tests {
             (
                 one("gw/+", "f1", &entry("grid", "volume_m3", "")),
                 23,
-                "from a gateway is not taken yet",
+                "applies only to a water meter",
             ),
             (
                 one("gw/+", "f1", &entry("grid", "power_kw", "scale = 0.0")),

@@ -18,6 +18,40 @@ pub struct Contribution {
     pub end: i64,
     pub energy: f64,
     pub covered: bool,
+    /// The interval's energy is not wholly metered: a reading at either end of it is not
+    /// `metered` (CONTRACT §13; see [`super::meter`]). Its energy is also kept apart.
+    pub estimated: bool,
+}
+
+/// A [`Contribution`] as checkpoints before format 4 hold it (all metered).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ContributionV3 {
+    pub start: i64,
+    pub end: i64,
+    pub energy: f64,
+    pub covered: bool,
+}
+
+impl ContributionV3 {
+    pub fn upgrade(self) -> Contribution {
+        Contribution {
+            start: self.start,
+            end: self.end,
+            energy: self.energy,
+            covered: self.covered,
+            estimated: false,
+        }
+    }
+
+    /// The contribution as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(c: Contribution) -> ContributionV3 {
+        ContributionV3 {
+            start: c.start,
+            end: c.end,
+            energy: c.energy,
+            covered: c.covered,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +65,51 @@ pub struct Buckets {
     min_c: Vec<u16>,
     hr_e: Vec<f32>,
     hr_c: Vec<u32>,
+    /// The part of `min_e` / `hr_e` from intervals that are not wholly metered (CONTRACT §13).
+    /// Empty until the meter's first such interval (a metered meter holds no more than before).
+    min_x: Vec<f64>,
+    hr_x: Vec<f32>,
+}
+
+/// [`Buckets`] as checkpoints before format 4 hold them (every interval metered).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketsV3 {
+    min_hours: i64,
+    hour_len: i64,
+    head_hour: Option<i64>,
+    min_e: Vec<f64>,
+    min_c: Vec<u16>,
+    hr_e: Vec<f32>,
+    hr_c: Vec<u32>,
+}
+
+impl BucketsV3 {
+    pub fn upgrade(self) -> Buckets {
+        Buckets {
+            min_hours: self.min_hours,
+            hour_len: self.hour_len,
+            head_hour: self.head_hour,
+            min_e: self.min_e,
+            min_c: self.min_c,
+            hr_e: self.hr_e,
+            hr_c: self.hr_c,
+            min_x: Vec::new(),
+            hr_x: Vec::new(),
+        }
+    }
+
+    /// The buckets as format 3 wrote them (tests of the upgrade): the non-metered part dropped.
+    pub fn downgrade(b: Buckets) -> BucketsV3 {
+        BucketsV3 {
+            min_hours: b.min_hours,
+            hour_len: b.hour_len,
+            head_hour: b.head_hour,
+            min_e: b.min_e,
+            min_c: b.min_c,
+            hr_e: b.hr_e,
+            hr_c: b.hr_c,
+        }
+    }
 }
 
 fn div_floor(a: i64, b: i64) -> i64 {
@@ -64,6 +143,8 @@ impl Buckets {
             min_c: vec![0; (min_hours * 60) as usize],
             hr_e: vec![0.0; hour_len as usize],
             hr_c: vec![0; hour_len as usize],
+            min_x: Vec::new(),
+            hr_x: Vec::new(),
         }
     }
 
@@ -107,18 +188,26 @@ impl Buckets {
         let first_leave = old - self.min_hours + 1;
         let last_leave = (h - self.min_hours).min(old);
         for hour in first_leave..=last_leave {
-            let (mut e, mut c) = (0.0f64, 0u64);
+            let (mut e, mut c, mut x) = (0.0f64, 0u64, 0.0f64);
+            let has_x = !self.min_x.is_empty();
             for m in hour * 60..hour * 60 + 60 {
                 let s = self.mslot(m);
                 e += self.min_e[s];
                 c += self.min_c[s] as u64;
                 self.min_e[s] = 0.0;
                 self.min_c[s] = 0;
+                if has_x {
+                    x += self.min_x[s];
+                    self.min_x[s] = 0.0;
+                }
             }
             if hour > h - self.hour_len {
                 let hs = self.hslot(hour);
                 self.hr_e[hs] = to_hour(self.hr_e[hs] as f64 + e);
                 self.hr_c[hs] = (self.hr_c[hs] as u64 + c).min(HOUR_MS as u64) as u32;
+                if has_x {
+                    self.hr_x[hs] = to_hour(self.hr_x[hs] as f64 + x);
+                }
             }
         }
         // Hours entering the hour ring start empty (their slot held an hour a ring ago).
@@ -127,6 +216,9 @@ impl Buckets {
             let hs = self.hslot(hour);
             self.hr_e[hs] = 0.0;
             self.hr_c[hs] = 0;
+            if let Some(x) = self.hr_x.get_mut(hs) {
+                *x = 0.0;
+            }
         }
         // Minutes of hours entering the minute ring start empty.
         let first_new_m = (old + 1).max(h - self.min_hours + 1);
@@ -135,6 +227,9 @@ impl Buckets {
                 let s = self.mslot(m);
                 self.min_e[s] = 0.0;
                 self.min_c[s] = 0;
+                if let Some(x) = self.min_x.get_mut(s) {
+                    *x = 0.0;
+                }
             }
         }
         self.head_hour = Some(h);
@@ -151,6 +246,11 @@ impl Buckets {
         if len <= 0 {
             return;
         }
+        let x = c.estimated && c.energy != 0.0;
+        if x && self.min_x.is_empty() {
+            self.min_x = vec![0.0; self.min_e.len()];
+            self.hr_x = vec![0.0; self.hr_e.len()];
+        }
         let head_end = (head + 1) * HOUR_MS;
         let mut t = c.start;
         let end = c.end.min(head_end);
@@ -160,7 +260,11 @@ impl Buckets {
                 let next = ((m + 1) * MINUTE_MS).min(end);
                 let part = next - t;
                 let s = self.mslot(m);
-                self.min_e[s] += share(sign * c.energy, part, len);
+                let sh = share(sign * c.energy, part, len);
+                self.min_e[s] += sh;
+                if x {
+                    self.min_x[s] += sh;
+                }
                 if c.covered {
                     let v = self.min_c[s] as i64 + sign as i64 * part;
                     self.min_c[s] = v.clamp(0, MINUTE_MS) as u16;
@@ -172,7 +276,11 @@ impl Buckets {
                 let part = next - t;
                 if hour >= hour_start {
                     let s = self.hslot(hour);
-                    self.hr_e[s] = to_hour(self.hr_e[s] as f64 + share(sign * c.energy, part, len));
+                    let sh = share(sign * c.energy, part, len);
+                    self.hr_e[s] = to_hour(self.hr_e[s] as f64 + sh);
+                    if x {
+                        self.hr_x[s] = to_hour(self.hr_x[s] as f64 + sh);
+                    }
                     if c.covered {
                         let v = self.hr_c[s] as i64 + sign as i64 * part;
                         self.hr_c[s] = v.clamp(0, HOUR_MS) as u32;
@@ -223,6 +331,38 @@ impl Buckets {
         (self.hr_e[s] as f64, self.hr_c[s] as i64)
     }
 
+    /// The part of [`Buckets::minute`]'s energy from intervals not wholly metered.
+    pub fn minute_estimated(&self, m: i64) -> f64 {
+        let (Some(min_start), Some(head)) = (self.min_start(), self.head_hour) else {
+            return 0.0;
+        };
+        if self.min_x.is_empty() || m >= (head + 1) * 60 {
+            return 0.0;
+        }
+        if m >= min_start {
+            return self.min_x[self.mslot(m)];
+        }
+        self.hour_estimated(div_floor(m, 60)) / 60.0
+    }
+
+    /// The part of [`Buckets::hour`]'s energy from intervals not wholly metered.
+    pub fn hour_estimated(&self, h: i64) -> f64 {
+        let (Some(min_start), Some(hour_start), Some(head)) =
+            (self.min_start(), self.hour_start(), self.head_hour)
+        else {
+            return 0.0;
+        };
+        if self.min_x.is_empty() || h > head || h < hour_start {
+            return 0.0;
+        }
+        if h * 60 >= min_start {
+            return (h * 60..h * 60 + 60)
+                .map(|m| self.min_x[self.mslot(m)])
+                .sum();
+        }
+        self.hr_x[self.hslot(h)] as f64
+    }
+
     /// Whether minute `m` is held at minute resolution.
     pub fn has_minute(&self, m: i64) -> bool {
         match (self.min_start(), self.head_hour) {
@@ -242,6 +382,8 @@ impl Buckets {
             + self.min_c.capacity() * 2
             + self.hr_e.capacity() * 4
             + self.hr_c.capacity() * 4
+            + self.min_x.capacity() * 8
+            + self.hr_x.capacity() * 4
     }
 }
 
@@ -261,6 +403,7 @@ mod tests {
                 end: start + 90_000,
                 energy: 9.0,
                 covered: true,
+                estimated: false,
             },
             1.0,
         );
@@ -274,6 +417,7 @@ mod tests {
                 end: start + 90_000,
                 energy: 9.0,
                 covered: true,
+                estimated: false,
             },
             -1.0,
         );
@@ -290,6 +434,7 @@ mod tests {
                 end: HOUR_MS,
                 energy: 60.0,
                 covered: true,
+                estimated: false,
             },
             1.0,
         );
@@ -314,6 +459,7 @@ mod tests {
                 end: 50 * HOUR_MS,
                 energy: 72.0,
                 covered: false,
+                estimated: false,
             },
             1.0,
         );

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
 use super::kpi::{kpis, KpiContext};
-use super::meter::MeterState;
+use super::meter::{MeterState, MeterStateV3};
 use super::snapshot::{Energies, WindowValues};
 
 /// A meter as the facility sees it: roles and weight (applied on read).
@@ -23,6 +23,44 @@ pub struct MeterSlot {
     pub reused_heat: bool,
     pub weight: f64,
     pub state: MeterState,
+}
+
+/// [`MeterSlot`] as checkpoints before format 4 hold it (see [`MeterStateV3`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeterSlotV3 {
+    pub id: String,
+    pub total: bool,
+    pub it: bool,
+    pub renewable: bool,
+    pub weight: f64,
+    pub state: MeterStateV3,
+}
+
+impl MeterSlotV3 {
+    pub fn upgrade(self) -> MeterSlot {
+        MeterSlot {
+            id: self.id,
+            total: self.total,
+            it: self.it,
+            renewable: self.renewable,
+            water: false,
+            reused_heat: false,
+            weight: self.weight,
+            state: self.state.upgrade(),
+        }
+    }
+
+    /// The slot as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(m: MeterSlot) -> MeterSlotV3 {
+        MeterSlotV3 {
+            id: m.id,
+            total: m.total,
+            it: m.it,
+            renewable: m.renewable,
+            weight: m.weight,
+            state: MeterStateV3::downgrade(m.state),
+        }
+    }
 }
 
 impl MeterSlot {
@@ -53,6 +91,12 @@ pub struct Agg {
     pub common_ms: i64,
     /// Covered ms per meter (in the facility's meter order).
     pub meter_ms: Vec<i64>,
+    /// `estimated_share`'s numerator and denominator (see [`WindowValues::estimated_share`]).
+    /// Not saved, as `water`.
+    #[serde(skip)]
+    pub estimated: f64,
+    #[serde(skip)]
+    pub core_abs: f64,
 }
 
 impl Agg {
@@ -73,6 +117,8 @@ impl Agg {
         self.it_c += sign * o.it_c;
         self.renewable_c += sign * o.renewable_c;
         self.common_ms += sign as i64 * o.common_ms;
+        self.estimated += sign * o.estimated;
+        self.core_abs += sign * o.core_abs;
         for (a, b) in self.meter_ms.iter_mut().zip(&o.meter_ms) {
             *a += sign as i64 * b;
         }
@@ -92,6 +138,19 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
         };
         a.meter_ms[k] = c;
         let we = m.weight * e;
+        let roles = m.total as u8 + m.it as u8;
+        if roles > 0 && e != 0.0 {
+            let x = if res_ms == MINUTE_MS {
+                m.state.buckets.minute_estimated(index)
+            } else {
+                m.state.buckets.hour_estimated(index)
+            };
+            let w = roles as f64 * m.weight.abs();
+            // |x|: for a meter whose every interval is non-metered x and e are the same sums,
+            // so its share is exactly 1 (a removed interval's residue keeps the same sign).
+            a.estimated += w * x.abs();
+            a.core_abs += w * e.abs();
+        }
         if m.total {
             tot += we;
         }
@@ -172,8 +231,16 @@ pub fn values(
         }
         _ => None,
     };
+    // Sums of opposite signs (a removed bucket) can leave a rounding residue: a denominator that
+    // small is no energy, and the share is clamped into [0, 1].
+    let estimated_share = if a.core_abs > 1e-9 {
+        Some((a.estimated / a.core_abs).clamp(0.0, 1.0)).filter(|s| s.is_finite())
+    } else {
+        None
+    };
     WindowValues {
         pue,
+        estimated_share,
         coverage: a.common_ms as f64 / len,
         renewable_share,
         energy_kwh: Energies {

@@ -201,7 +201,7 @@ impl Engine {
                     &mut slot.state,
                     &mut scratch.facilities[fi].meters[mi].state,
                 );
-                slot.state.rules = scratch.facilities[fi].meters[mi].state.rules;
+                slot.state.rules = scratch.facilities[fi].meters[mi].state.rules.clone();
             } else {
                 std::mem::swap(
                     &mut slot.state.buckets,

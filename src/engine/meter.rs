@@ -1,13 +1,30 @@
 //! One meter's rules (CONTRACT §3–4): duplicates and conflicts, lateness, in-order insertion,
-//! energy registers (resets, glitches, rollovers), power trapezoids and gaps, implausible
-//! intervals, and the bucket contributions that follow. Pure: no clocks, no I/O.
+//! energy registers (resets, glitches, rollovers, declared replacements), power trapezoids and
+//! gaps, implausible intervals, and the bucket contributions that follow. Pure: no clocks, no I/O.
+//!
+//! Provenance (CONTRACT §13): an interval's energy is the difference of the two readings that
+//! bound it (or the trapezoid of their power), so it is only as measured as the less measured of
+//! them: an interval counts as *not wholly metered* ([`Contribution::estimated`]) when the
+//! reading at either end is not `metered`. A glitch recovery or a reset bounds its interval by
+//! the last good reading and the reading that decided it, the same two readings its energy comes
+//! from.
+//!
+//! Meter replacement (CONTRACT §13): a register reading before a declared replacement's `at`
+//! is the old register's, at or after it the new one's. Register rules run on the *continuous*
+//! value of a reading: its value plus, for every replacement at or before it,
+//! `old_final_kwh − new_initial_kwh`. The energy of an interval across `at` is then exactly
+//! `(old_final − last old reading) + (first new reading − new_initial)`, and the drop of the raw
+//! register is neither a reset nor a glitch. Readings that contradict the declaration (an old
+//! reading above `old_final`, a new one below `new_initial`) are a drop of the continuous value
+//! and are judged by the ordinary register rules; a reset across a replacement counts the old
+//! register's tail (never below 0) plus the new reading's value.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::buckets::{Buckets, Contribution};
-use super::reading::{Reading, Reason};
+use super::buckets::{Buckets, BucketsV3, Contribution, ContributionV3};
+use super::reading::{Quality, Reading, ReadingV3, Reason};
 
 /// Readings that stayed below a register's value before it is judged a reset (CONTRACT §4).
 pub const RESET_AFTER: usize = 3;
@@ -16,12 +33,27 @@ const FINALIZE_BATCH: usize = 16;
 /// Readings remembered for duplicate detection beyond the lateness horizon.
 const DEDUP_MIN_KEEP: usize = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterRules {
     pub max_gap_ms: i64,
     pub lateness_ms: i64,
     pub max_power_kw: Option<f64>,
     pub register_max: Option<f64>,
+    /// Declared replacements of the meter, by `at` (strictly increasing). From the config at
+    /// every start, as all rules: not saved (the saved layout of the rules stays as it was).
+    #[serde(skip)]
+    pub replacements: Vec<Swap>,
+}
+
+/// A declared meter replacement (CONTRACT §13), see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Swap {
+    /// The new register counts from here (epoch ms): readings at or after it are the new one's.
+    pub at_ms: i64,
+    /// The old register's last value.
+    pub old_final: f64,
+    /// The new register's first value.
+    pub new_initial: f64,
 }
 
 /// What one accepted reading did.
@@ -65,6 +97,66 @@ pub struct MeterState {
     recent: VecDeque<Reading>,
 }
 
+/// [`MeterState`] as checkpoints before format 4 hold it: readings without `quality`, buckets
+/// and contributions without the non-metered part (all of it was metered).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeterStateV3 {
+    rules: MeterRules,
+    buckets: BucketsV3,
+    newest: Option<ReadingV3>,
+    anchor: Option<ReadingV3>,
+    anchor_reg: Option<ReadingV3>,
+    tail: Vec<ReadingV3>,
+    eligible: Vec<Option<i64>>,
+    glitch: Vec<bool>,
+    applied: Vec<ContributionV3>,
+    holding: bool,
+    recent: VecDeque<ReadingV3>,
+}
+
+impl MeterStateV3 {
+    pub fn upgrade(self) -> MeterState {
+        MeterState {
+            rules: self.rules,
+            buckets: self.buckets.upgrade(),
+            newest: self.newest.map(ReadingV3::upgrade),
+            anchor: self.anchor.map(ReadingV3::upgrade),
+            anchor_reg: self.anchor_reg.map(ReadingV3::upgrade),
+            tail: self.tail.into_iter().map(ReadingV3::upgrade).collect(),
+            eligible: self.eligible,
+            glitch: self.glitch,
+            applied: self
+                .applied
+                .into_iter()
+                .map(ContributionV3::upgrade)
+                .collect(),
+            holding: self.holding,
+            recent: self.recent.into_iter().map(ReadingV3::upgrade).collect(),
+        }
+    }
+
+    /// The state as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(m: MeterState) -> MeterStateV3 {
+        MeterStateV3 {
+            rules: m.rules,
+            buckets: BucketsV3::downgrade(m.buckets),
+            newest: m.newest.map(ReadingV3::downgrade),
+            anchor: m.anchor.map(ReadingV3::downgrade),
+            anchor_reg: m.anchor_reg.map(ReadingV3::downgrade),
+            tail: m.tail.into_iter().map(ReadingV3::downgrade).collect(),
+            eligible: m.eligible,
+            glitch: m.glitch,
+            applied: m
+                .applied
+                .into_iter()
+                .map(ContributionV3::downgrade)
+                .collect(),
+            holding: m.holding,
+            recent: m.recent.into_iter().map(ReadingV3::downgrade).collect(),
+        }
+    }
+}
+
 /// Result of running the register/power rules over the tail.
 struct Processed {
     contribs: Vec<Contribution>,
@@ -77,6 +169,12 @@ struct Processed {
 fn same_values(a: &Reading, b: &Reading) -> bool {
     a.power_kw.map(f64::to_bits) == b.power_kw.map(f64::to_bits)
         && a.energy_kwh.map(f64::to_bits) == b.energy_kwh.map(f64::to_bits)
+        && a.quality == b.quality
+}
+
+/// Whether the interval between `a` and `b` is not wholly metered (see the module docs).
+fn estimated(a: &Reading, b: &Reading) -> bool {
+    a.quality != Quality::Metered || b.quality != Quality::Metered
 }
 
 fn hours(ms: i64) -> f64 {
@@ -95,15 +193,61 @@ impl MeterRules {
     /// interval adds no energy and no covered time: its energy is not known (the reading that
     /// ends it is rejected when it is the one being taken; an interval that a later reading
     /// made implausible, e.g. a reset after an absurd register value, adds nothing).
-    fn interval(&self, start: i64, end: i64, energy: f64, covered: bool) -> (Contribution, bool) {
-        let bad = self.too_much(energy, end - start);
+    fn interval(
+        &self,
+        a: &Reading,
+        b: &Reading,
+        energy: f64,
+        covered: bool,
+    ) -> (Contribution, bool) {
+        let bad = self.too_much(energy, b.ts - a.ts);
         let c = Contribution {
-            start,
-            end,
+            start: a.ts,
+            end: b.ts,
             energy: if bad { 0.0 } else { energy },
             covered: covered && !bad,
+            estimated: estimated(a, b),
         };
         (c, bad)
+    }
+
+    /// The register's continuous value at `r` (see the module docs): its value plus the jumps
+    /// of the replacements at or before it.
+    fn reg(&self, r: &Reading) -> Option<f64> {
+        let e = r.energy_kwh?;
+        if self.replacements.is_empty() {
+            return Some(e);
+        }
+        Some(
+            self.replacements
+                .iter()
+                .take_while(|s| s.at_ms <= r.ts)
+                .fold(e, |v, s| v + (s.old_final - s.new_initial)),
+        )
+    }
+
+    /// Energy of a register judged reset between the last good reading `g` and the first dip
+    /// `h0`: within one register the §4 rule on the raw values; across replacements, the old
+    /// registers' tails (never below 0) and the new value.
+    fn reset_between(&self, g: &Reading, h0: &Reading) -> f64 {
+        let (g_e, h_e) = (g.energy_kwh.unwrap_or(0.0), h0.energy_kwh.unwrap_or(0.0));
+        let mut tail = 0.0;
+        let mut from = g_e;
+        let mut any = false;
+        for s in self
+            .replacements
+            .iter()
+            .filter(|s| s.at_ms > g.ts && s.at_ms <= h0.ts)
+        {
+            tail += s.old_final - from;
+            from = s.new_initial;
+            any = true;
+        }
+        if any {
+            tail.max(0.0) + h_e
+        } else {
+            self.reset_energy(g_e, h_e)
+        }
     }
 
     /// Trapezoid energy of two power samples `span_ms` apart (halves first: no overflow).
@@ -143,18 +287,18 @@ impl MeterRules {
         while let Some(i) = queue.pop_front() {
             let r = tail[i];
             if !held.is_empty() {
-                let Some(e) = r.energy_kwh else {
+                let Some(e) = self.reg(&r) else {
                     // A power-only reading while a dip is held: no interval of its own.
                     continue;
                 };
                 let Some((g, _)) = good else { continue };
-                let g_e = g.energy_kwh.unwrap_or(0.0);
+                let g_e = self.reg(&g).unwrap_or(0.0);
                 if e >= g_e {
                     // Recovered: the dips were glitches.
                     out.glitches.append(&mut held);
                     let span = r.ts - g.ts;
                     let covered = span <= self.max_gap_ms;
-                    let (c, bad) = self.interval(g.ts, r.ts, e - g_e, covered);
+                    let (c, bad) = self.interval(&g, &r, e - g_e, covered);
                     if bad {
                         out.implausible.push(i);
                     }
@@ -169,9 +313,9 @@ impl MeterRules {
                     // A reset (or a rollover): the first dip starts the register anew.
                     let first = held[0];
                     let h0 = tail[first];
-                    let energy = self.reset_energy(g_e, h0.energy_kwh.unwrap_or(0.0));
+                    let energy = self.reset_between(&g, &h0);
                     let covered = h0.ts - g.ts <= self.max_gap_ms;
-                    let (c, bad) = self.interval(g.ts, h0.ts, energy, covered);
+                    let (c, bad) = self.interval(&g, &h0, energy, covered);
                     if bad {
                         out.implausible.push(first);
                     }
@@ -195,10 +339,10 @@ impl MeterRules {
                 continue;
             };
             let span = r.ts - p.ts;
-            match (p.energy_kwh, r.energy_kwh) {
+            match (self.reg(&p), self.reg(&r)) {
                 (Some(pe), Some(e)) => {
                     if e >= pe {
-                        let (c, bad) = self.interval(p.ts, r.ts, e - pe, span <= self.max_gap_ms);
+                        let (c, bad) = self.interval(&p, &r, e - pe, span <= self.max_gap_ms);
                         if bad {
                             out.implausible.push(i);
                         }
@@ -216,7 +360,7 @@ impl MeterRules {
                     match (p.power_kw, r.power_kw) {
                         (Some(a), Some(b)) if span <= self.max_gap_ms => {
                             let energy = Self::trapezoid(a, b, span);
-                            let (c, bad) = self.interval(p.ts, r.ts, energy, true);
+                            let (c, bad) = self.interval(&p, &r, energy, true);
                             if bad {
                                 out.implausible.push(i);
                             }
@@ -228,6 +372,7 @@ impl MeterRules {
                                 end: r.ts,
                                 energy: 0.0,
                                 covered: false,
+                                estimated: estimated(&p, &r),
                             });
                         }
                     }
@@ -325,7 +470,7 @@ impl MeterState {
             return Some(Ok(Effect::default()));
         };
         let span = r.ts - p.ts;
-        let c = match (p.energy_kwh, r.energy_kwh) {
+        let c = match (self.rules.reg(&p), self.rules.reg(&r)) {
             (Some(pe), Some(e)) => {
                 if e < pe {
                     return None; // a dip: the general path holds it
@@ -338,12 +483,13 @@ impl MeterState {
                     end: r.ts,
                     energy: e - pe,
                     covered: span <= self.rules.max_gap_ms,
+                    estimated: estimated(&p, &r),
                 }
             }
             _ => match (p.power_kw, r.power_kw) {
                 (Some(a), Some(b)) if span <= self.rules.max_gap_ms => {
                     let energy = MeterRules::trapezoid(a, b, span);
-                    match self.rules.interval(p.ts, r.ts, energy, true) {
+                    match self.rules.interval(&p, &r, energy, true) {
                         (_, true) => return Some(Err(Reason::Implausible)),
                         (c, false) => c,
                     }
@@ -353,6 +499,7 @@ impl MeterState {
                     end: r.ts,
                     energy: 0.0,
                     covered: false,
+                    estimated: estimated(&p, &r),
                 },
             },
         };

@@ -57,7 +57,7 @@ use chrono::TimeZone;
 
 use crate::config::{Role, WindowDef, HISTORY_DAYS};
 use buckets::{Buckets, HOUR_MS, MINUTE_MS};
-use facility::{range_agg, values, watermark, MeterSlot, WindowState};
+use facility::{range_agg, values, watermark, MeterSlot, MeterSlotV3, WindowState};
 use meter::{MeterRules, MeterState};
 
 /// One facility's state.
@@ -117,7 +117,7 @@ pub struct SavedStateV1 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FacilityStateV1 {
     id: String,
-    meters: Vec<MeterSlot>,
+    meters: Vec<MeterSlotV3>,
     windows: Vec<WindowState>,
     last_step: Option<i64>,
     dirty_from: Option<i64>,
@@ -142,7 +142,7 @@ impl SavedStateV1 {
                 .into_iter()
                 .map(|f| FacilityState {
                     id: f.id,
-                    meters: f.meters,
+                    meters: f.meters.into_iter().map(MeterSlotV3::upgrade).collect(),
                     windows: f.windows,
                     last_step: f.last_step,
                     dirty_from: f.dirty_from,
@@ -172,7 +172,7 @@ impl SavedStateV1 {
                 .into_iter()
                 .map(|f| FacilityStateV1 {
                     id: f.id,
-                    meters: f.meters,
+                    meters: f.meters.into_iter().map(MeterSlotV3::downgrade).collect(),
                     windows: f.windows,
                     last_step: f.last_step,
                     dirty_from: f.dirty_from,
@@ -183,6 +183,75 @@ impl SavedStateV1 {
                 })
                 .collect(),
             unknown_rejected: narrow(s.unknown_rejected),
+        }
+    }
+}
+
+/// [`SavedState`] as checkpoints of format 3 hold it: readings without `quality`, buckets
+/// without the non-metered part (CONTRACT §13: everything before it was metered).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedStateV3 {
+    facilities: Vec<FacilityStateV3>,
+    unknown_rejected: [u64; Reason::ALL.len()],
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FacilityStateV3 {
+    id: String,
+    meters: Vec<MeterSlotV3>,
+    windows: Vec<WindowState>,
+    last_step: Option<i64>,
+    dirty_from: Option<i64>,
+    first_seen: Option<i64>,
+    since_recompute: Vec<i64>,
+    accepted: u64,
+    rejected: [u64; Reason::ALL.len()],
+}
+
+impl SavedStateV3 {
+    /// The state with every reading metered (as it was).
+    pub fn upgrade(self) -> SavedState {
+        SavedState {
+            facilities: self
+                .facilities
+                .into_iter()
+                .map(|f| FacilityState {
+                    id: f.id,
+                    meters: f.meters.into_iter().map(MeterSlotV3::upgrade).collect(),
+                    windows: f.windows,
+                    last_step: f.last_step,
+                    dirty_from: f.dirty_from,
+                    first_seen: f.first_seen,
+                    since_recompute: f.since_recompute,
+                    accepted: f.accepted,
+                    rejected: f.rejected,
+                    kpi: Default::default(),
+                })
+                .collect(),
+            unknown_rejected: self.unknown_rejected,
+            first_readings: Vec::new(),
+        }
+    }
+
+    /// The state as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(s: SavedState) -> SavedStateV3 {
+        SavedStateV3 {
+            facilities: s
+                .facilities
+                .into_iter()
+                .map(|f| FacilityStateV3 {
+                    id: f.id,
+                    meters: f.meters.into_iter().map(MeterSlotV3::downgrade).collect(),
+                    windows: f.windows,
+                    last_step: f.last_step,
+                    dirty_from: f.dirty_from,
+                    first_seen: f.first_seen,
+                    since_recompute: f.since_recompute,
+                    accepted: f.accepted,
+                    rejected: f.rejected,
+                })
+                .collect(),
+            unknown_rejected: s.unknown_rejected,
         }
     }
 }
@@ -231,6 +300,7 @@ impl Engine {
                                     m.max_power_kw.unwrap_or(cfg.engine.max_power_kw),
                                 ),
                                 register_max: m.register_max,
+                                replacements: crate::config::replacement::swaps(&m.replacements),
                             },
                             Buckets::new(min_hours, hour_len),
                         ),
@@ -302,7 +372,7 @@ impl Engine {
                                 f.id, m.id
                             ));
                         }
-                        let rules = m.state.rules;
+                        let rules = m.state.rules.clone();
                         m.state = om.state.clone();
                         m.state.rules = rules;
                     }
@@ -777,6 +847,7 @@ impl Engine {
 fn empty_values() -> WindowValues {
     WindowValues {
         pue: None,
+        estimated_share: None,
         coverage: 0.0,
         renewable_share: None,
         energy_kwh: Energies::default(),

@@ -8,9 +8,35 @@ pub struct Reading {
     pub ts: i64,
     pub power_kw: Option<f64>,
     pub energy_kwh: Option<f64>,
-    /// Not in checkpoints yet: a restored reading is `metered`.
-    #[serde(skip)]
     pub quality: Quality,
+}
+
+/// A [`Reading`] as checkpoints before format 4 hold it (every reading was metered).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReadingV3 {
+    pub ts: i64,
+    pub power_kw: Option<f64>,
+    pub energy_kwh: Option<f64>,
+}
+
+impl ReadingV3 {
+    pub fn upgrade(self) -> Reading {
+        Reading {
+            ts: self.ts,
+            power_kw: self.power_kw,
+            energy_kwh: self.energy_kwh,
+            quality: Quality::Metered,
+        }
+    }
+
+    /// The reading as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(r: Reading) -> ReadingV3 {
+        ReadingV3 {
+            ts: r.ts,
+            power_kw: r.power_kw,
+            energy_kwh: r.energy_kwh,
+        }
+    }
 }
 
 /// Where a reading's value came from (CONTRACT §13): anything but `metered` counts toward a

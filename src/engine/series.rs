@@ -69,6 +69,8 @@ struct Sums {
     total_c: Dd,
     it_c: Dd,
     renewable_c: Dd,
+    estimated: Dd,
+    core_abs: Dd,
     common_ms: i64,
     meter_ms: Vec<i64>,
 }
@@ -85,6 +87,8 @@ impl Sums {
         self.total_c.add(a.total_c * n);
         self.it_c.add(a.it_c * n);
         self.renewable_c.add(a.renewable_c * n);
+        self.estimated.add(a.estimated * n);
+        self.core_abs.add(a.core_abs * n);
         self.common_ms = self
             .common_ms
             .saturating_add(a.common_ms.saturating_mul(times));
@@ -104,6 +108,8 @@ impl Sums {
             total_c: self.total_c.minus(o.total_c),
             it_c: self.it_c.minus(o.it_c),
             renewable_c: self.renewable_c.minus(o.renewable_c),
+            estimated: self.estimated.minus(o.estimated),
+            core_abs: self.core_abs.minus(o.core_abs),
             common_ms: self.common_ms - o.common_ms,
             meter_ms: self
                 .meter_ms

@@ -52,6 +52,13 @@ pub struct WindowValues {
     /// Energies over the common covered time C(W) only (the PUE's numerator and denominator).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub covered_energy_kwh: Option<Energies>,
+    /// The part of the window's total and IT energy that is not wholly metered (CONTRACT §13):
+    /// Σ |weight| × non-metered energy over the total and IT meters (a meter with both roles
+    /// counted once per role) divided by Σ |weight| × energy over the same, so it stays within
+    /// [0, 1] whatever the weights. An interval is non-metered when a reading at either end of
+    /// it is not `metered` (see `engine::meter`). None when the window has no such energy.
+    #[serde(default)]
+    pub estimated_share: Option<f64>,
     /// WUE, ERF, REF, CUE and their inputs (CONTRACT §14), flattened into the window's JSON.
     #[serde(flatten, default)]
     pub kpi: Kpis,

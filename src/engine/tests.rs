@@ -696,3 +696,45 @@ fn advance_steps_returns_what_advance_passes_to_its_closure() {
     assert_eq!(got, expected);
     assert!(by_steps.advance_steps().is_empty(), "no step twice");
 }
+
+/// CONTRACT §13: estimated_share = non-metered total + IT energy / total + IT energy, per
+/// window; 0 when every reading is metered, null without energy; it survives a checkpoint of
+/// the current format, and a format-3 state reads as all metered.
+#[test]
+fn estimated_share_of_total_and_it_energy() {
+    let mut e = Engine::new(&cfg(BASIC, ""));
+    assert_eq!(w(&e.snapshot(WALL), "1h").estimated_share, None);
+    let end = T0 + 60 * M;
+    feed(&mut e, "grid", T0, end, M, 150.0);
+    feed(&mut e, "it-a", T0, end, M, 60.0);
+    // it-b: 40 kW, every reading estimated over the whole hour
+    let m = e.lookup("f", "it-b").unwrap();
+    let mut t = T0;
+    while t <= end {
+        let r = Reading {
+            quality: Quality::Estimated,
+            ..power(t, 40.0)
+        };
+        assert_eq!(e.ingest(m, r, WALL), Verdict::Accepted);
+        t += M;
+    }
+    run(&mut e);
+    let s = e.snapshot(WALL);
+    let v = w(&s, "1h");
+    // total 150 kWh, IT 100 kWh of which 40 estimated: 40 / 250
+    let share = v.estimated_share.unwrap();
+    assert!((share - 40.0 / 250.0).abs() < 1e-9, "{share}");
+    // A checkpoint of this format keeps it; one of format 3 holds no provenance: all metered.
+    let (mut back, _) = Engine::restore_from(e.config(), e.saved_state()).unwrap();
+    run(&mut back);
+    let b = back.snapshot(WALL);
+    assert!((w(&b, "1h").estimated_share.unwrap() - share).abs() < 1e-9);
+    let old = SavedStateV3::downgrade(e.saved_state());
+    let bytes = postcard::to_stdvec(&old).unwrap();
+    let old: SavedStateV3 = postcard::from_bytes(&bytes).unwrap();
+    let (mut v3, _) = Engine::restore_from(e.config(), old.upgrade()).unwrap();
+    run(&mut v3);
+    let s3 = v3.snapshot(WALL);
+    assert_eq!(w(&s3, "1h").estimated_share, Some(0.0));
+    assert_eq!(w(&s3, "1h").pue, w(&s, "1h").pue, "nothing else changes");
+}

@@ -194,6 +194,7 @@ struct SeriesPoint {
     cue: Option<f64>,
     energy_kwh: Energies,
     erf: Option<f64>,
+    estimated_share: Option<f64>,
     pue: Option<f64>,
     #[serde(rename = "ref")]
     ref_: Option<f64>,
@@ -270,6 +271,7 @@ async fn series(
                     cue: v.kpi.cue,
                     energy_kwh: v.energy_kwh,
                     erf: v.kpi.erf,
+                    estimated_share: v.estimated_share,
                     pue: v.pue,
                     ref_: v.kpi.ref_,
                     renewable_share: v.renewable_share,

@@ -60,6 +60,7 @@ pub fn render_snapshot(s: &Snapshot) -> String {
         &["facility", "window"],
     );
     let ren = gauge(&reg, "dcpue_renewable_share_ratio", "Renewable energy / total energy in the window; absent while renewable meters cover too little.", &["facility", "window"]);
+    let est = gauge(&reg, "dcpue_estimated_share_ratio", "Part of the window's total and IT energy from readings that are not metered (estimated or manual); absent while the window has no such energy.", &["facility", "window"]);
     let energy = gauge(
         &reg,
         "dcpue_energy_kwh",
@@ -146,6 +147,9 @@ pub fn render_snapshot(s: &Snapshot) -> String {
             set(&cov, &[id, w], v.coverage);
             if let Some(r) = v.renewable_share {
                 set(&ren, &[id, w], r);
+            }
+            if let Some(x) = v.estimated_share {
+                set(&est, &[id, w], x);
             }
             set(&energy, &[id, w, "total"], v.energy_kwh.total);
             set(&energy, &[id, w, "it"], v.energy_kwh.it);
@@ -275,6 +279,7 @@ mod tests {
                 v.pue = Some(f64::INFINITY);
                 v.coverage = f64::NAN;
                 v.renewable_share = Some(f64::NEG_INFINITY);
+                v.estimated_share = Some(f64::NAN);
                 v.energy_kwh.total = f64::INFINITY;
                 v.energy_kwh.it = f64::NAN;
             }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::engine::reading::{Register, MIN_TS_MS};
+use crate::engine::reading::{Quality, Register, MIN_TS_MS};
 use crate::engine::{Reading, Reason};
 
 /// The largest payload taken (64 KiB); a larger one is `too_large`.
@@ -57,6 +57,8 @@ pub enum DecodeError {
     NotFinite { field: &'static str },
     #[error("\"{field}\" is negative ({value})")]
     Negative { field: &'static str, value: f64 },
+    #[error("\"quality\" must be \"metered\", \"estimated\" or \"manual\", got {0}")]
+    Quality(String),
 }
 
 impl DecodeError {
@@ -234,6 +236,8 @@ struct Raw {
     power_kw: Val,
     energy_kwh: Val,
     volume_m3: Val,
+    /// `quality` (CONTRACT §13): absent is `metered`; Err holds what was sent instead.
+    quality: Option<Result<Quality, String>>,
     duplicate: Option<&'static str>,
 }
 
@@ -251,13 +255,18 @@ impl Raw {
             Ts::Ms(ms) if ms < MIN_TS_MS => return Err(DecodeError::TsTooOld { ms }),
             Ts::Ms(ms) => ms,
         };
+        let quality = match self.quality {
+            None => Quality::Metered,
+            Some(Ok(q)) => q,
+            Some(Err(got)) => return Err(DecodeError::Quality(got)),
+        };
         if register == Register::VolumeM3 {
             let volume = value("volume_m3", self.volume_m3)?.ok_or(DecodeError::NoVolume)?;
             return Ok(Reading {
                 ts,
                 power_kw: None,
                 energy_kwh: Some(checked("volume_m3", volume)?),
-                quality: Default::default(),
+                quality,
             });
         }
         let power = value("power_kw", self.power_kw)?;
@@ -271,7 +280,7 @@ impl Raw {
             ts,
             power_kw,
             energy_kwh,
-            quality: Default::default(),
+            quality,
         })
     }
 }
@@ -410,6 +419,7 @@ enum Key {
     Power,
     Energy,
     Volume,
+    Quality,
     Other,
 }
 
@@ -427,6 +437,7 @@ impl<'de> Deserialize<'de> for Key {
                     "power_kw" => Key::Power,
                     "energy_kwh" => Key::Energy,
                     "volume_m3" => Key::Volume,
+                    "quality" => Key::Quality,
                     _ => Key::Other,
                 })
             }
@@ -438,12 +449,14 @@ impl<'de> Deserialize<'de> for Key {
 fn visit_reading<'de, A: MapAccess<'de>>(mut map: A) -> Result<Raw, A::Error> {
     let mut raw = Raw::default();
     let (mut seen_ts, mut seen_p, mut seen_e, mut seen_v) = (false, false, false, false);
+    let mut seen_q = false;
     while let Some(key) = map.next_key::<Key>()? {
         let (seen, name) = match key {
             Key::Ts => (&mut seen_ts, "ts"),
             Key::Power => (&mut seen_p, "power_kw"),
             Key::Energy => (&mut seen_e, "energy_kwh"),
             Key::Volume => (&mut seen_v, "volume_m3"),
+            Key::Quality => (&mut seen_q, "quality"),
             Key::Other => {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -457,6 +470,7 @@ fn visit_reading<'de, A: MapAccess<'de>>(mut map: A) -> Result<Raw, A::Error> {
             Key::Power => raw.power_kw = map.next_value::<ValField>()?.0,
             Key::Energy => raw.energy_kwh = map.next_value::<ValField>()?.0,
             Key::Volume => raw.volume_m3 = map.next_value::<ValField>()?.0,
+            Key::Quality => raw.quality = Some(map.next_value::<QualityField>()?.0),
             Key::Other => {}
         }
     }
@@ -514,6 +528,54 @@ impl<'de> Deserialize<'de> for TsField {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TsField, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(TsField(Ts::Wrong("an object")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A reading's `quality`: one of the three names, else what was sent (for the message).
+struct QualityField(Result<Quality, String>);
+
+impl<'de> Deserialize<'de> for QualityField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = QualityField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a quality name")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<QualityField, E> {
+                Ok(QualityField(match s {
+                    "metered" => Ok(Quality::Metered),
+                    "estimated" => Ok(Quality::Estimated),
+                    "manual" => Ok(Quality::Manual),
+                    _ if s == OUT_OF_RANGE => Err("a number".into()),
+                    _ => Err(format!("{:?}", s.chars().take(32).collect::<String>())),
+                }))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<QualityField, E> {
+                Ok(QualityField(Err("a number".into())))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<QualityField, E> {
+                Ok(QualityField(Err("a number".into())))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<QualityField, E> {
+                Ok(QualityField(Err("a number".into())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<QualityField, E> {
+                Ok(QualityField(Err("a boolean".into())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<QualityField, E> {
+                Ok(QualityField(Err("null".into())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<QualityField, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(QualityField(Err("an array".into())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QualityField, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(QualityField(Err("an object".into())))
             }
         }
         d.deserialize_any(V)

@@ -88,6 +88,10 @@ pub struct FacilityReport {
     pub verdict: Status,
     pub grade: Option<u8>,
     pub renewable_share: Option<f64>,
+    /// The part of the period's total and IT energy not wholly metered (CONTRACT §13); null
+    /// without energy.
+    #[serde(default)]
+    pub estimated_share: Option<f64>,
     /// Whether the share meets the target; null without a target or a share.
     pub renewable_target_met: Option<bool>,
     /// The facility's WUE (L/kWh) and REF targets as configured (CONTRACT §14).
@@ -440,6 +444,7 @@ pub fn build_report_with_progress(
                     renewable: role_coverage(engine, fi, from_h, to_h, |m| m.renewable),
                 },
                 period: (from_ms, to_ms),
+                estimated_share: v.estimated_share,
                 months: month_rows,
                 alerts: alerts_of(alerts, fc.id(), tz, from_ms, to_ms),
             },
@@ -469,6 +474,7 @@ pub(crate) struct Measured {
     pub input_coverage: InputCoverage,
     /// [from, to) of the period, epoch ms.
     pub period: (i64, i64),
+    pub estimated_share: Option<f64>,
     pub months: Vec<MonthRow>,
     pub alerts: Vec<AlertRow>,
 }
@@ -542,6 +548,7 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
         verdict,
         grade,
         renewable_share: m.renewable_share,
+        estimated_share: m.estimated_share,
         renewable_target_met: match (m.renewable_share, fc.renewable_target) {
             (Some(s), Some(t)) => Some(s >= t),
             _ => None,

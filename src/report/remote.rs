@@ -24,6 +24,7 @@ struct Point {
     pue: Option<f64>,
     coverage: f64,
     share: Option<f64>,
+    estimated: Option<f64>,
     e: Energies,
     c: Energies,
     wue: Option<f64>,
@@ -43,6 +44,9 @@ struct SeriesPoint {
     pue: Option<f64>,
     coverage: f64,
     renewable_share: Option<f64>,
+    /// Absent (an older instance): unknown.
+    #[serde(default)]
+    estimated_share: Option<f64>,
     energy_kwh: Energies,
     /// Absent (an older instance): taken from PUE and IT energy; null: none covered.
     #[serde(default, deserialize_with = "present")]
@@ -146,6 +150,7 @@ fn point(p: SeriesPoint) -> Point {
         pue,
         coverage: p.coverage,
         share: p.renewable_share,
+        estimated: p.estimated_share,
         e,
         c,
         wue: p.wue,
@@ -270,6 +275,7 @@ async fn fetch(
                 reused_heat_kwh: k.heat,
                 input_coverage: InputCoverage::default(),
                 period: (from, to),
+                estimated_share: p.estimated,
                 months: rows,
                 alerts: alerts::alerts_of(&alerts, id, tz, from, to),
             },

@@ -189,6 +189,7 @@ mod tests {
             kpi: Default::default(),
             start_ms: 0,
             end_ms: 0,
+            estimated_share: None,
         }
     }
 

@@ -75,7 +75,8 @@ pub enum StoreError {
 }
 
 /// The checkpoint's format version written now (1: without [`IngestMark::last_heard`]; 1 and 2:
-/// without the `gateway_error` reason; 1 to 3: without each meter's first reading).
+/// without the `gateway_error` reason; 1 to 3: without each meter's first reading and without
+/// reading `quality`, all metered).
 const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
@@ -112,20 +113,14 @@ struct StoredV2 {
     ingest: IngestMark,
 }
 
-/// A version 3 checkpoint (read, never written): without each meter's first reading (an
-/// import into it bounds a meter's readings by its stored buckets).
+/// A version 3 checkpoint (read, never written): readings without `quality`, and without each
+/// meter's first reading (an import into it bounds a meter's readings by its stored buckets).
 #[derive(Deserialize)]
 struct StoredV3 {
     _version: u32,
     config: String,
-    state: SavedStateV3,
+    state: crate::engine::SavedStateV3,
     ingest: IngestMark,
-}
-
-#[derive(Deserialize)]
-struct SavedStateV3 {
-    facilities: Vec<crate::engine::FacilityState>,
-    unknown_rejected: [u64; crate::engine::Reason::ALL.len()],
 }
 
 /// The first field of every version.
@@ -335,11 +330,7 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
             Stored {
                 version,
                 config: v3.config,
-                state: SavedState {
-                    facilities: v3.state.facilities,
-                    unknown_rejected: v3.state.unknown_rejected,
-                    first_readings: Vec::new(),
-                },
+                state: v3.state.upgrade(),
                 ingest: v3.ingest,
             }
         }

@@ -780,3 +780,43 @@ fn a_version_2_checkpoint_is_upgraded_with_its_counters() {
     checkpoint(dir.path(), &engine, &IngestMark::default()).unwrap();
     assert!(load(dir.path()).unwrap().is_some());
 }
+
+/// A checkpoint of format 3 (readings without `quality`) is read with its state: every reading
+/// metered, the same results.
+#[test]
+fn a_version_3_checkpoint_is_read_as_all_metered() {
+    #[derive(Serialize)]
+    struct V3 {
+        version: u32,
+        config: String,
+        state: crate::engine::SavedStateV3,
+        ingest: IngestMark,
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(5);
+    let v4 = tempfile::tempdir().unwrap();
+    checkpoint(v4.path(), &s.engine, &IngestMark::default()).unwrap();
+    let (mut e, _) = from_loaded(&s.cfg, load(v4.path()).unwrap().unwrap()).unwrap();
+    let want = fingerprint(&mut e);
+    let body = postcard::to_stdvec(&V3 {
+        version: 3,
+        config: toml::to_string(s.engine.config()).unwrap(),
+        state: crate::engine::SavedStateV3::downgrade(s.engine.saved_state()),
+        ingest: IngestMark {
+            wal_seq: 10,
+            recent_messages: vec![1],
+            last_heard: vec![],
+        },
+    })
+    .unwrap();
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend((body.len() as u64).to_le_bytes());
+    bytes.extend(crc32fast::hash(&body).to_le_bytes());
+    bytes.extend(&body);
+    fs::write(state_path(d.path()), bytes).unwrap();
+    let l = load(d.path()).unwrap().unwrap();
+    assert_eq!(l.ingest.wal_seq, 10);
+    let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
+    assert_eq!(fingerprint(&mut e), want);
+}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::engine::buckets::{HOUR_MS, MINUTE_MS};
+use crate::engine::reading::Quality;
 
 const T0: i64 = 1_764_000_000_000 - 1_764_000_000_000 % HOUR_MS; // a whole hour
 
@@ -9,6 +10,7 @@ fn rules() -> MeterRules {
         lateness_ms: 10 * MINUTE_MS,
         max_power_kw: None,
         register_max: None,
+        replacements: Vec::new(),
     }
 }
 
@@ -238,4 +240,158 @@ fn a_reset_implying_more_than_the_bound_adds_nothing() {
     );
     assert!(close(cov, 3.0), "covered minutes {cov}");
     assert!(m.buckets.hour(T0 / HOUR_MS).0.is_finite());
+}
+
+fn est(min: i64, kwh: f64) -> Reading {
+    Reading {
+        quality: Quality::Estimated,
+        ..e(min, kwh)
+    }
+}
+
+/// Non-metered energy over minutes [from, to) after T0.
+fn est_sum(m: &MeterState, from: i64, to: i64) -> f64 {
+    let base = T0 / MINUTE_MS;
+    (from..to)
+        .map(|k| m.buckets.minute_estimated(base + k))
+        .sum()
+}
+
+#[test]
+fn an_interval_with_a_non_metered_end_is_estimated() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 100.0)).unwrap();
+    m.ingest(est(1, 101.0)).unwrap();
+    m.ingest(e(2, 103.0)).unwrap();
+    m.ingest(e(3, 106.0)).unwrap();
+    assert!(close(sum(&m, 0, 3).0, 6.0));
+    // [0,1] and [1,2] touch the estimated reading: 1 + 2 kWh; [2,3] is metered.
+    assert!(close(est_sum(&m, 0, 3), 3.0), "{}", est_sum(&m, 0, 3));
+    // A late metered reading replacing nothing: the estimated part follows the new intervals.
+    m.ingest(Reading {
+        quality: Quality::Manual,
+        ..p(4, 60.0)
+    })
+    .unwrap();
+    assert!(
+        close(est_sum(&m, 0, 4), 3.0),
+        "a power-only interval after a register adds nothing"
+    );
+    // Estimated and metered readings of the same value and ts are not duplicates.
+    assert_eq!(m.ingest(e(1, 101.0)), Err(Reason::Conflict));
+}
+
+#[test]
+fn a_late_metered_reading_splits_an_estimated_interval() {
+    let mut m = meter(rules());
+    m.ingest(e(0, 0.0)).unwrap();
+    m.ingest(est(4, 4.0)).unwrap();
+    assert!(close(est_sum(&m, 0, 4), 4.0));
+    m.ingest(e(2, 2.0)).unwrap();
+    assert!(close(sum(&m, 0, 4).0, 4.0));
+    assert!(
+        close(est_sum(&m, 0, 4), 2.0),
+        "only [2,4] ends at the estimate"
+    );
+}
+
+fn swap(min: i64, old_final: f64, new_initial: f64) -> Swap {
+    Swap {
+        at_ms: T0 + min * MINUTE_MS,
+        old_final,
+        new_initial,
+    }
+}
+
+/// CONTRACT §13: energy across the swap = (old_final − last old reading) + (first new reading −
+/// new_initial); the register drop is neither a reset nor a glitch.
+#[test]
+fn a_declared_replacement_gives_the_swap_energy() {
+    let mut r = rules();
+    r.replacements = vec![swap(5, 1005.5, 10.0)];
+    let mut m = meter(r);
+    let mut glitches = 0;
+    for k in 0..=4 {
+        glitches += m.ingest(e(k, 1000.0 + k as f64)).unwrap().glitches;
+    }
+    for (k, v) in [(6, 12.0), (7, 13.0), (8, 14.0)] {
+        glitches += m.ingest(e(k, v)).unwrap().glitches;
+    }
+    assert_eq!(glitches, 0);
+    assert!(!m.holding, "no suspected reset");
+    // [4,6]: (1005.5 − 1004) + (12 − 10) = 3.5
+    assert!(close(sum(&m, 4, 6).0, 3.5), "{}", sum(&m, 4, 6).0);
+    assert!(close(sum(&m, 0, 8).0, 4.0 + 3.5 + 2.0));
+    assert!(close(sum(&m, 0, 8).1, 8.0), "every interval covered");
+}
+
+#[test]
+fn a_reading_at_the_replacement_is_the_new_registers() {
+    let mut r = rules();
+    r.replacements = vec![swap(5, 1005.0, 0.0)];
+    let mut m = meter(r);
+    m.ingest(e(4, 1004.0)).unwrap();
+    m.ingest(e(5, 0.5)).unwrap();
+    m.ingest(e(6, 1.5)).unwrap();
+    // [4,5]: (1005 − 1004) + (0.5 − 0) ; [5,6]: 1
+    assert!(close(sum(&m, 4, 6).0, 2.5), "{}", sum(&m, 4, 6).0);
+}
+
+#[test]
+fn without_the_declaration_the_same_drop_is_a_reset() {
+    let mut m = meter(rules());
+    for k in 0..=4 {
+        m.ingest(e(k, 1000.0 + k as f64)).unwrap();
+    }
+    m.ingest(e(6, 12.0)).unwrap();
+    assert!(m.holding, "held as a suspected reset");
+    m.ingest(e(7, 13.0)).unwrap();
+    m.ingest(e(8, 14.0)).unwrap();
+    // a reset: the new value (12) counts, not the §13 swap energy
+    assert!(close(sum(&m, 4, 6).0, 12.0), "{}", sum(&m, 4, 6).0);
+}
+
+#[test]
+fn replacement_with_late_readings_and_power_only_readings() {
+    let mut r = rules();
+    r.replacements = vec![swap(5, 1010.0, 0.0)];
+    let mut m = meter(r);
+    m.ingest(e(0, 1000.0)).unwrap();
+    m.ingest(e(8, 3.0)).unwrap(); // across the swap, 8 min > max_gap: energy, uncovered
+    assert!(close(sum(&m, 0, 8).0, 13.0));
+    assert_eq!(sum(&m, 0, 8).1, 0.0);
+    // late readings on either side of `at` split it; the swap energy is unchanged
+    m.ingest(e(4, 1008.0)).unwrap();
+    m.ingest(e(6, 1.0)).unwrap();
+    assert!(close(sum(&m, 0, 8).0, 13.0), "{}", sum(&m, 0, 8).0);
+    assert!(close(sum(&m, 4, 6).0, 3.0), "(1010 − 1008) + (1 − 0)");
+    assert!(
+        close(sum(&m, 0, 8).1, 8.0),
+        "now every interval is within max_gap"
+    );
+    // power-only readings keep their own gap rule around a swap
+    let mut r = rules();
+    r.replacements = vec![swap(5, 1.0, 0.0)];
+    let mut m = meter(r);
+    m.ingest(p(0, 60.0)).unwrap();
+    m.ingest(p(3, 60.0)).unwrap();
+    m.ingest(p(10, 60.0)).unwrap(); // a 7 min gap > max_gap: no energy
+    assert!(close(sum(&m, 0, 10).0, 3.0));
+    assert!(close(sum(&m, 0, 10).1, 3.0));
+}
+
+#[test]
+fn a_reading_contradicting_the_declaration_follows_the_register_rules() {
+    // The new register reads below its declared first value three times: a reset after all.
+    let mut r = rules();
+    r.replacements = vec![swap(5, 1005.0, 100.0)];
+    let mut m = meter(r);
+    m.ingest(e(4, 1004.0)).unwrap();
+    m.ingest(e(6, 2.0)).unwrap();
+    assert!(m.holding);
+    m.ingest(e(7, 3.0)).unwrap();
+    m.ingest(e(8, 4.0)).unwrap();
+    // the old register's tail (1) and the new value (2)
+    assert!(close(sum(&m, 4, 6).0, 3.0), "{}", sum(&m, 4, 6).0);
+    assert!(sum(&m, 0, 9).0.is_finite());
 }

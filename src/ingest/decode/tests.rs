@@ -495,3 +495,49 @@ fn a_water_meter_reads_volume_m3_with_the_energy_rules() {
         Reason::Malformed
     );
 }
+
+#[test]
+fn quality_defaults_to_metered_and_takes_the_three_names() {
+    let q = |p: &str| one(p).map(|r| r.quality);
+    assert_eq!(
+        q(r#"{"ts":1795806000000,"energy_kwh":1}"#),
+        Ok(Quality::Metered)
+    );
+    for (name, want) in [
+        ("metered", Quality::Metered),
+        ("estimated", Quality::Estimated),
+        ("manual", Quality::Manual),
+    ] {
+        let p = format!(r#"{{"ts":1795806000000,"energy_kwh":1,"quality":"{name}"}}"#);
+        assert_eq!(q(&p), Ok(want), "{p}");
+    }
+    // a water meter's reading carries it too
+    let v = decode_payload_for(
+        br#"{"ts":1795806000000,"volume_m3":3,"quality":"manual"}"#,
+        Register::VolumeM3,
+    )
+    .unwrap();
+    assert_eq!(v[0].as_ref().map(|r| r.quality).ok(), Some(Quality::Manual));
+}
+
+#[test]
+fn any_other_quality_is_malformed() {
+    for bad in [
+        r#""Estimated""#,
+        r#""measured""#,
+        r#""""#,
+        "1",
+        "true",
+        "null",
+        "[]",
+        "{}",
+    ] {
+        let p = format!(r#"{{"ts":1795806000000,"energy_kwh":1,"quality":{bad}}}"#);
+        let (reason, msg) = rejected(&p);
+        assert_eq!(reason, Reason::Malformed, "{p}");
+        assert!(msg.contains("quality"), "{msg}");
+    }
+    let (reason, _) =
+        rejected(r#"{"ts":1795806000000,"energy_kwh":1,"quality":"manual","quality":"manual"}"#);
+    assert_eq!(reason, Reason::Malformed, "a field given twice");
+}

@@ -288,7 +288,8 @@ fn map(source: &Source, found: Found<'_>) -> Decoded {
         let g = &mut groups[i].2;
         let slot = match entry.field {
             MapField::PowerKw => &mut g.power,
-            // volume_m3 is refused by config validation until water meters exist (§14)
+            // A water meter's register (m³) rides in the register slot, as for a §3 reading
+            // (config validation maps volume_m3 to water meters only, the others to the rest).
             MapField::EnergyKwh | MapField::VolumeM3 => &mut g.energy,
         };
         match value {
@@ -404,6 +405,45 @@ pub(crate) mod tests {
         );
         assert_eq!(d.rejected[0].0, Reason::Malformed);
         assert!(d.rejected[0].1.contains("k/w"), "{}", d.rejected[0].1);
+    }
+
+    /// CONTRACT §12/§14: a `volume_m3` entry carries a water meter's register, which the engine
+    /// takes as that meter's reading (m³ in the register slot, as a §3 `volume_m3` reading).
+    #[test]
+    fn volume_m3_is_a_water_meters_register() {
+        let text = "[[facility]]\nid = \"f1\"\nname = \"One\"\ncity = \"A\"\ntier = \"core\"\n\
+             class = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  \
+             id = \"grid\"\n  role = \"total\"\n  [[facility.meter]]\n  id = \"it\"\n  \
+             role = \"it\"\n  [[facility.meter]]\n  id = \"water\"\n  role = \"water\"\n\n\
+             [[source]]\nname = \"n\"\nformat = \"neuron\"\ntopic = \"gw/#\"\nfacility = \"f1\"\n\
+             [[source.map]]\nkey = \"node/g/cw\"\nmeter = \"water\"\nfield = \"volume_m3\"\nscale = 0.001\n";
+        let cfg = match Config::parse(text, "t.toml") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let s = Source::new(&cfg.sources[0]);
+        let ts = 1_764_460_800_000i64;
+        let mut engine = crate::engine::Engine::new(&cfg);
+        let m = engine.lookup("f1", "water").unwrap();
+        for (k, litres) in [(0, 48_213_700.0), (1, 48_214_900.0)] {
+            let payload = format!(
+                r#"{{"timestamp":{},"node":"node","group":"g","values":{{"cw":{litres}}}}}"#,
+                ts + k * 60_000
+            );
+            let d = decode(&s, payload.as_bytes()).unwrap();
+            assert!(d.rejected.is_empty(), "{:?}", d.rejected);
+            assert_eq!(d.readings.len(), 1);
+            let (meter, r) = &d.readings[0];
+            assert_eq!(meter, "water");
+            assert_eq!((r.power_kw, r.energy_kwh), (None, Some(litres * 0.001)));
+            assert_eq!(
+                engine.ingest(m, *r, ts + 3_600_000),
+                crate::engine::Verdict::Accepted
+            );
+        }
+        let snap = engine.snapshot(ts + 3_600_000);
+        let water = &snap.facilities[0].meters[2];
+        assert_eq!(water.last_volume_m3, Some(48_214.9));
     }
 
     #[test]

@@ -315,6 +315,16 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
             (None, _) => "—".into(),
         }
     );
+    let _ = writeln!(
+        o,
+        "<p class=\"est\">{}: {}</p>",
+        hl_inline(
+            lang,
+            "非计量能耗占比（估算或人工读数）",
+            "estimated share (energy from estimated or manual readings)"
+        ),
+        pct_opt(f.estimated_share)
+    );
     let _ = writeln!(o, "{}", table(&tables::energy(f), lang));
     let _ = writeln!(
         o,

@@ -163,6 +163,16 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
             lb(lang, "目标", "target"),
             pct_opt(f.renewable_target)
         );
+        let _ = writeln!(
+            o,
+            "- {}: {}",
+            lb(
+                lang,
+                "非计量能耗占比（估算或人工读数）",
+                "Estimated share (energy from estimated or manual readings)"
+            ),
+            pct_opt(f.estimated_share)
+        );
         if let Some(w) = &f.data_until {
             let _ = writeln!(
                 o,

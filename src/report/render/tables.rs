@@ -520,6 +520,7 @@ mod tests {
                 duration_s: 60,
                 worst: None,
             }],
+            estimated_share: None,
         };
         Report {
             generated_at: None,
