@@ -6,7 +6,7 @@
   var POLL_MS = 5000;
   var FETCH_TIMEOUT_MS = 8000;
   var TIERS = ['core', 'supplementary', 'backup'];
-  var KNOWN_ALERTS = ['PueAboveCeiling', 'CoverageBelowMinimum', 'PueImplausible', 'MeterStale', 'RenewableShareBelowTarget'];
+  var KNOWN_ALERTS = ['PueAboveCeiling', 'CoverageBelowMinimum', 'PueImplausible', 'MeterStale', 'RenewableShareBelowTarget', 'WueAboveTarget', 'RefBelowTarget'];
   var RANGES = {
     '24h': { ms: 24 * 3600e3, window: '1h', step: '1h' },
     '30d': { ms: 30 * 86400e3, window: '24h', step: '1d' },
@@ -51,7 +51,8 @@
       st: { firing: '触发中', pending: '待定', resolved: '已恢复' },
       alertName: {
         PueAboveCeiling: 'PUE 超过上限', CoverageBelowMinimum: '数据覆盖率不足', PueImplausible: 'PUE 不合理（IT 大于总用电）',
-        MeterStale: '电表停报', RenewableShareBelowTarget: '可再生能源占比低于目标'
+        MeterStale: '电表停报', RenewableShareBelowTarget: '可再生能源占比低于目标',
+        WueAboveTarget: 'WUE 高于目标', RefBelowTarget: '可再生能源因子（REF）低于目标'
       },
       allFacilities: '全部数据中心', allNames: '全部类型',
       hName: '告警', hFacility: '数据中心', hScope: '窗口 / 电表', hSeverity: '级别', hState: '状态', hSince: '开始', hResolved: '恢复',
@@ -98,7 +99,8 @@
       st: { firing: 'Firing', pending: 'Pending', resolved: 'Resolved' },
       alertName: {
         PueAboveCeiling: 'PUE above ceiling', CoverageBelowMinimum: 'Coverage below minimum', PueImplausible: 'PUE implausible (IT above total)',
-        MeterStale: 'Meter stale', RenewableShareBelowTarget: 'Renewable share below target'
+        MeterStale: 'Meter stale', RenewableShareBelowTarget: 'Renewable share below target',
+        WueAboveTarget: 'WUE above target', RefBelowTarget: 'REF below target'
       },
       allFacilities: 'All facilities', allNames: 'All alerts',
       hName: 'Alert', hFacility: 'Facility', hScope: 'Window / meter', hSeverity: 'Severity', hState: 'State', hSince: 'Since', hResolved: 'Resolved',

@@ -38,3 +38,26 @@ impl AlertsView for AlertsHttp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The page lists every built-in alert in its filter and names it in both languages: a rule
+    /// added to the model without a label would show a bare identifier to a regulator.
+    #[test]
+    fn the_page_knows_every_built_in_alert() {
+        let js = include_str!("../../assets/app.js");
+        let known = js
+            .split_once("var KNOWN_ALERTS = [")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .map(|(list, _)| list)
+            .unwrap_or("");
+        for name in crate::model::RuleKind::NAMES {
+            assert!(
+                known.contains(&format!("'{name}'")),
+                "KNOWN_ALERTS lacks {name}"
+            );
+            let labels = js.matches(&format!("{name}: '")).count();
+            assert_eq!(labels, 2, "{name}: one label in zh and one in en");
+        }
+    }
+}
