@@ -92,7 +92,7 @@ fn stream(cfg: &Config) -> Vec<Msg> {
                     .unwrap_or_default()
                     .with_timezone(&cst);
                 format!(
-                    "{{\"ts\":\"{}\",\"energy_kwh\":{:.3},\"quality\":\"good\"}}",
+                    "{{\"ts\":\"{}\",\"energy_kwh\":{:.3},\"quality\":\"metered\"}}",
                     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
                     reg[mi]
                 )

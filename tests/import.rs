@@ -302,7 +302,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
         "ts,meter,power_kw,energy_kwh,quality".to_string(),
         format!("{},grid,,1000,metered", ts(0)),   // 2
         format!("{},grid,,1100,estimated", ts(1)), // 3
-        format!("{},grid,,1100,", ts(1)),          // 4 duplicate of 3
+        format!("{},grid,,1100,estimated", ts(1)), // 4 duplicate of 3
         format!("{},grid,,1101,", ts(1)),          // 5 conflict with 3
         "yesterday,grid,,1200,".to_string(),       // 6 malformed ts
         format!("{},chiller,5,,", ts(2)),          // 7 unknown meter
