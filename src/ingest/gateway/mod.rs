@@ -216,6 +216,18 @@ pub(crate) fn ms(v: Option<&Value>, field: &str) -> Result<i64, ShapeError> {
     }
 }
 
+/// The value of `field` (`v`, as the payload holds it) as `pick` reads it: missing, or not
+/// what `pick` accepts (`want`, e.g. "a string"), is the field's [`ShapeError`].
+pub(crate) fn field<'v, T>(
+    v: Option<&'v Value>,
+    field: &str,
+    want: &'static str,
+    pick: impl FnOnce(&'v Value) -> Option<T>,
+) -> Result<T, ShapeError> {
+    let v = v.ok_or_else(|| ShapeError::missing(field))?;
+    pick(v).ok_or_else(|| ShapeError::ty(format!("{field:?}"), want, v))
+}
+
 /// One message of `source` → readings, rejections and the unmapped count; `Err` is a
 /// payload-level verdict (`too_large`, or `malformed` when it is not JSON or not the format's
 /// shape), counted once per message.

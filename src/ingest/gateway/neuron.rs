@@ -6,18 +6,14 @@
 
 use serde_json::Value;
 
-use super::{ms, Found, GwValue, Item, ShapeError};
+use super::{field, ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one Neuron message; `Err` when it is not of either form.
 pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
     let obj = doc
         .as_object()
         .ok_or_else(|| ShapeError::ty("the payload", "a JSON object", doc))?;
-    let text = |field: &str| match obj.get(field) {
-        Some(Value::String(s)) => Ok(s.as_str()),
-        Some(other) => Err(ShapeError::ty(format!("{field:?}"), "a string", other)),
-        None => Err(ShapeError::missing(field)),
-    };
+    let text = |name: &str| field(obj.get(name), name, "a string", Value::as_str);
     let ts = ms(obj.get("timestamp"), "timestamp")?;
     let (node, group) = (text("node")?, text("group")?);
     let key = |tag: &str| format!("{node}/{group}/{tag}");
@@ -55,13 +51,9 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
                 .as_array()
                 .ok_or_else(|| ShapeError::ty("\"tags\"", "an array", tags))?;
             for (i, t) in tags.iter().enumerate() {
-                let name = match t.get("name") {
-                    Some(Value::String(name)) => name,
-                    other => {
-                        let e = match other {
-                            None => ShapeError::missing("name"),
-                            Some(v) => ShapeError::ty("\"name\"", "a string", v),
-                        };
+                let name = match field(t.get("name"), "name", "a string", Value::as_str) {
+                    Ok(name) => name,
+                    Err(e) => {
                         found
                             .malformed
                             .push(e.at(format!("{node}/{group} tags[{i}]")));

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Found, GwValue, Item, ShapeError};
+use super::{field, Found, GwValue, Item, ShapeError};
 
 /// Epoch time in any of Telegraf's units → ms: below 1e11 seconds (year 5138), below 1e14
 /// milliseconds, below 1e17 microseconds, else nanoseconds.
@@ -43,17 +43,9 @@ fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
     let m = m
         .as_object()
         .ok_or_else(|| ShapeError::ty("a metric", "an object", m))?;
-    let name = match m.get("name") {
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(ShapeError::ty("\"name\"", "a string", other)),
-        None => return Err(ShapeError::missing("name")),
-    };
+    let name = field(m.get("name"), "name", "a string", Value::as_str)?;
     let located = |e: ShapeError| e.at(format!("metric {name:?}"));
-    let fields = match m.get("fields") {
-        Some(Value::Object(f)) => f,
-        Some(other) => return Err(located(ShapeError::ty("\"fields\"", "an object", other))),
-        None => return Err(located(ShapeError::missing("fields"))),
-    };
+    let fields = field(m.get("fields"), "fields", "an object", Value::as_object).map_err(located)?;
     let tags: Option<&Map<String, Value>> = match m.get("tags") {
         None => None,
         Some(Value::Object(t)) => Some(t),

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{ms, Found, GwValue, Item, ShapeError};
+use super::{field, ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one telemetry message; `Err` when it is not an object of device arrays.
 pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
@@ -30,13 +30,9 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
                     continue;
                 }
             };
-            let values = match e.get("values") {
-                Some(Value::Object(values)) => values,
-                other => {
-                    let err = match other {
-                        None => ShapeError::missing("values"),
-                        Some(v) => ShapeError::ty("\"values\"", "an object", v),
-                    };
+            let values = match field(e.get("values"), "values", "an object", Value::as_object) {
+                Ok(values) => values,
+                Err(err) => {
                     found
                         .malformed
                         .push(err.at(format!("device {device:?} [{i}]")));
