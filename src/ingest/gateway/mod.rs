@@ -357,6 +357,22 @@ pub(crate) mod tests {
         Source::new(&cfg(sources).sources[0])
     }
 
+    /// A decoded reading of `meter` at `ts`, metered, as [`Decoded::readings`] holds it.
+    pub(crate) fn reading(
+        meter: &str,
+        ts: i64,
+        power_kw: Option<f64>,
+        energy_kwh: Option<f64>,
+    ) -> (String, Reading) {
+        let r = Reading {
+            ts,
+            power_kw,
+            energy_kwh,
+            quality: Default::default(),
+        };
+        (meter.to_string(), r)
+    }
+
     #[test]
     fn values_of_one_meter_at_one_time_make_one_reading_scaled() {
         let s = source(
@@ -383,15 +399,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(1.5),
-                    energy_kwh: Some(2000.0),
-                    quality: Default::default(),
-                }
-            )]
+            vec![reading("grid", 1_764_460_800_000, Some(1.5), Some(2000.0))]
         );
         assert_eq!(d.unmapped, 1);
         assert!(d.rejected.is_empty());

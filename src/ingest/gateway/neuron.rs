@@ -80,9 +80,9 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::source;
+    use super::super::tests::{reading, source};
     use super::super::{decode, Decoded};
-    use crate::engine::{Reading, Reason};
+    use crate::engine::Reason;
 
     const SOURCE: &str = "[[source]]\nname = \"nc-neuron\"\nformat = \"neuron\"\n\
         topic = \"/neuron/dcpue/+/+\"\nfacility = \"f1\"\n\
@@ -93,14 +93,11 @@ mod tests {
     fn check(d: Decoded) {
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_123,
-                    power_kw: Some(1234.5),
-                    energy_kwh: Some(98765.4),
-                    quality: Default::default(),
-                }
+            vec![reading(
+                "grid",
+                1_764_460_800_123,
+                Some(1234.5),
+                Some(98765.4)
             )]
         );
         assert_eq!(d.unmapped, 1, "voltage is not mapped");
@@ -183,21 +180,14 @@ mod tests {
             assert_eq!(reason, Reason::Malformed);
             assert!(msg.contains(needle), "{msg}");
         }
-        // a timestamp in seconds is malformed, as a reading of §3 is
-        let d = decode(
-            &s,
-            br#"{"timestamp":1764460800,"node":"dlt645-grid","group":"meters","values":{"grid_w":1}}"#,
-        )
-        .unwrap();
-        assert_eq!(d.rejected[0].0, Reason::Malformed);
-        assert!(d.rejected[0].1.contains("2000"), "{}", d.rejected[0].1);
-        // beyond year 9999, as a reading's ts
-        let d = decode(
-            &s,
-            br#"{"timestamp":9223372036854775807,"node":"dlt645-grid","group":"meters","values":{"grid_w":1}}"#,
-        )
-        .unwrap();
-        assert_eq!(d.rejected[0].0, Reason::Malformed);
-        assert!(d.rejected[0].1.contains("range"), "{}", d.rejected[0].1);
+        // a timestamp in seconds is malformed, as a reading of §3 is; so is one beyond year 9999
+        for (ts, needle) in [("1764460800", "2000"), ("9223372036854775807", "range")] {
+            let payload = format!(
+                r#"{{"timestamp":{ts},"node":"dlt645-grid","group":"meters","values":{{"grid_w":1}}}}"#
+            );
+            let d = decode(&s, payload.as_bytes()).unwrap();
+            assert_eq!(d.rejected[0].0, Reason::Malformed);
+            assert!(d.rejected[0].1.contains(needle), "{}", d.rejected[0].1);
+        }
     }
 }

@@ -45,7 +45,8 @@ fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
         .ok_or_else(|| ShapeError::ty("a metric", "an object", m))?;
     let name = field(m.get("name"), "name", "a string", Value::as_str)?;
     let located = |e: ShapeError| e.at(format!("metric {name:?}"));
-    let fields = field(m.get("fields"), "fields", "an object", Value::as_object).map_err(located)?;
+    let fields =
+        field(m.get("fields"), "fields", "an object", Value::as_object).map_err(located)?;
     let tags: Option<&Map<String, Value>> = match m.get("tags") {
         None => None,
         Some(Value::Object(t)) => Some(t),
@@ -81,9 +82,9 @@ fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
-    use super::super::tests::source;
+    use super::super::tests::{reading, source};
     use super::to_ms;
-    use crate::engine::{Reading, Reason};
+    use crate::engine::Reason;
 
     const SOURCE: &str = "[[source]]\nname = \"tg\"\nformat = \"telegraf\"\ntopic = \"telegraf/#\"\n\
         facility = \"f1\"\n\
@@ -111,14 +112,11 @@ mod tests {
         let d = decode(&s, one).unwrap();
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(1500.0),
-                    energy_kwh: Some(2500.0),
-                    quality: Default::default(),
-                }
+            vec![reading(
+                "grid",
+                1_764_460_800_000,
+                Some(1500.0),
+                Some(2500.0)
             )]
         );
         assert_eq!(d.unmapped, 1);
@@ -129,15 +127,7 @@ mod tests {
         let d = decode(&s, batch).unwrap();
         assert_eq!(
             d.readings,
-            vec![(
-                "ups-a".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(300.0),
-                    energy_kwh: None,
-                    quality: Default::default(),
-                }
-            )]
+            vec![reading("ups-a", 1_764_460_800_000, Some(300.0), None)]
         );
         assert_eq!(d.unmapped, 1, "slave 9 matches no entry's tags");
         assert_eq!(d.rejected.len(), 1);

@@ -55,8 +55,8 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
-    use super::super::tests::source;
-    use crate::engine::{Reading, Reason};
+    use super::super::tests::{reading, source};
+    use crate::engine::Reason;
 
     #[test]
     fn gateway_telemetry() {
@@ -71,17 +71,7 @@ mod tests {
                                           {"ts":1764460860000,"values":{"active_power":1600000,"energy":2525000}}],
                            "UPS A":[{"ts":1764460800000,"values":{"energy":"n/a"}},{"values":{"energy":3}}]}"#;
         let d = decode(&s, payload).unwrap();
-        let grid = |ts, p, e| {
-            (
-                "grid".to_string(),
-                Reading {
-                    ts,
-                    power_kw: Some(p),
-                    energy_kwh: Some(e),
-                    quality: Default::default(),
-                },
-            )
-        };
+        let grid = |ts, p, e| reading("grid", ts, Some(p), Some(e));
         assert_eq!(
             d.readings,
             vec![
