@@ -179,6 +179,24 @@ pub struct Found<'p> {
     pub malformed: Vec<ShapeError>,
 }
 
+impl Found<'_> {
+    /// The value of a part of the payload, or None when it cannot be read: its error is then
+    /// counted malformed, located `at`, and the decoder skips that part.
+    pub fn or_malformed<T>(
+        &mut self,
+        part: Result<T, ShapeError>,
+        at: impl FnOnce() -> String,
+    ) -> Option<T> {
+        match part {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.malformed.push(e.at(at()));
+                None
+            }
+        }
+    }
+}
+
 /// A payload mapped: the readings for configured meters, the values refused (with their
 /// reason), and how many values no map entry names.
 #[derive(Debug, Default, PartialEq)]

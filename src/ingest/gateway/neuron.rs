@@ -51,25 +51,19 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
                 .as_array()
                 .ok_or_else(|| ShapeError::ty("\"tags\"", "an array", tags))?;
             for (i, t) in tags.iter().enumerate() {
-                let name = match field(t.get("name"), "name", "a string", Value::as_str) {
-                    Ok(name) => name,
-                    Err(e) => {
-                        found
-                            .malformed
-                            .push(e.at(format!("{node}/{group} tags[{i}]")));
-                        continue;
-                    }
+                let name = field(t.get("name"), "name", "a string", Value::as_str);
+                let Some(name) = found.or_malformed(name, || format!("{node}/{group} tags[{i}]"))
+                else {
+                    continue;
                 };
                 let value = match (t.get("value"), t.get("error")) {
-                    (_, Some(code)) => GwValue::Error(code.to_string()),
-                    (Some(v), None) => GwValue::of(v),
-                    (None, None) => {
-                        found.malformed.push(
-                            ShapeError::Missing("\"value\" or \"error\"".into())
-                                .at(format!("tag {:?}", key(name))),
-                        );
-                        continue;
-                    }
+                    (_, Some(code)) => Ok(GwValue::Error(code.to_string())),
+                    (Some(v), None) => Ok(GwValue::of(v)),
+                    (None, None) => Err(ShapeError::Missing("\"value\" or \"error\"".into())),
+                };
+                let Some(value) = found.or_malformed(value, || format!("tag {:?}", key(name)))
+                else {
+                    continue;
                 };
                 found.items.push(item(name, value));
             }

@@ -13,31 +13,21 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
         .ok_or_else(|| ShapeError::ty("the payload", "a JSON object of devices", doc))?;
     let mut found = Found::default();
     for (device, entries) in obj {
-        let Some(entries) = entries.as_array() else {
-            found.malformed.push(
-                ShapeError::ty("its telemetry", "an array of {\"ts\",\"values\"}", entries)
-                    .at(format!("device {device:?}")),
-            );
+        let entries = entries.as_array().ok_or_else(|| {
+            ShapeError::ty("its telemetry", "an array of {\"ts\",\"values\"}", entries)
+        });
+        let Some(entries) = found.or_malformed(entries, || format!("device {device:?}")) else {
             continue;
         };
         for (i, e) in entries.iter().enumerate() {
-            let ts = match ms(e.get("ts"), "ts") {
-                Ok(ts) => ts,
-                Err(err) => {
-                    found
-                        .malformed
-                        .push(err.at(format!("device {device:?} [{i}]")));
-                    continue;
-                }
-            };
-            let values = match field(e.get("values"), "values", "an object", Value::as_object) {
-                Ok(values) => values,
-                Err(err) => {
-                    found
-                        .malformed
-                        .push(err.at(format!("device {device:?} [{i}]")));
-                    continue;
-                }
+            let entry = ms(e.get("ts"), "ts").and_then(|ts| {
+                let values = field(e.get("values"), "values", "an object", Value::as_object)?;
+                Ok((ts, values))
+            });
+            let Some((ts, values)) =
+                found.or_malformed(entry, || format!("device {device:?} [{i}]"))
+            else {
+                continue;
             };
             for (k, v) in values {
                 found.items.push(Item {
