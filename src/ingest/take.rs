@@ -94,7 +94,8 @@ pub fn take_gateway(
 }
 
 /// Counts `count` readings rejected for `reason` under `facility` (None: not known) and reports
-/// the rejection with its human message: the one way a message's reading is refused.
+/// the rejection with its human message: how a message refused before the engine judges its
+/// readings is taken (the engine counts its own verdicts).
 fn reject(
     engine: &mut Engine,
     on: &mut dyn FnMut(Taken<'_>),

@@ -182,7 +182,7 @@ pub struct Found<'p> {
 impl Found<'_> {
     /// The value of a part of the payload, or None when it cannot be read: its error is then
     /// counted malformed, located `at`, and the decoder skips that part.
-    pub fn or_malformed<T>(
+    pub(crate) fn or_malformed<T>(
         &mut self,
         part: Result<T, ShapeError>,
         at: impl FnOnce() -> String,
