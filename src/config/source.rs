@@ -393,52 +393,32 @@ mod tests {
         let entry = |meter: &str, field: &str, extra: &str| {
             format!("key = \"n/g/t\"\nmeter = \"{meter}\"\nfield = \"{field}\"\n{extra}")
         };
+        // [[source]] at line 15: topic 18, facility 19; the map entry's meter 22, field 23, then 24
+        let power =
+            |topic: &str, facility: &str| one(topic, facility, &entry("grid", "power_kw", ""));
+        let bad_entry =
+            |meter: &str, field: &str, extra: &str| one("gw/+", "f1", &entry(meter, field, extra));
         for (text, line, needle) in [
-            // [[source]] at line 15: topic 18, facility 19; the map entry's meter 22, field 23, then 24
             (
-                one("gw/+", "f1", &entry("nope", "energy_kwh", "")),
+                bad_entry("nope", "energy_kwh", ""),
                 22,
                 "no meter \"nope\" in facility \"f1\"",
             ),
             (
-                one("gw/+", "f1", &entry("grid", "volume_m3", "")),
+                bad_entry("grid", "volume_m3", ""),
                 23,
                 "applies only to a water meter",
             ),
+            (bad_entry("grid", "power_kw", "scale = 0.0"), 24, "scale"),
             (
-                one("gw/+", "f1", &entry("grid", "power_kw", "scale = 0.0")),
-                24,
-                "scale",
-            ),
-            (
-                one(
-                    "gw/+",
-                    "f1",
-                    &entry("grid", "power_kw", "tags = { a = \"b\" }"),
-                ),
+                bad_entry("grid", "power_kw", "tags = { a = \"b\" }"),
                 24,
                 "Telegraf",
             ),
-            (
-                one("gw/+", "f9", &entry("grid", "power_kw", "")),
-                19,
-                "no facility \"f9\"",
-            ),
-            (
-                one("dc/+/+", "f1", &entry("grid", "power_kw", "")),
-                18,
-                "overlaps dcpue's own topics",
-            ),
-            (
-                one("#", "f1", &entry("grid", "power_kw", "")),
-                18,
-                "overlaps",
-            ),
-            (
-                one("gw/#/x", "f1", &entry("grid", "power_kw", "")),
-                18,
-                "# must be",
-            ),
+            (power("gw/+", "f9"), 19, "no facility \"f9\""),
+            (power("dc/+/+", "f1"), 18, "overlaps dcpue's own topics"),
+            (power("#", "f1"), 18, "overlaps"),
+            (power("gw/#/x", "f1"), 18, "# must be"),
         ] {
             let e = parse(&text).unwrap_err();
             assert!(
@@ -448,8 +428,8 @@ mod tests {
         }
         let two = format!(
             "{}{}",
-            one("gw/a/+", "f1", &entry("grid", "power_kw", "")),
-            one("gw/+/b", "f1", &entry("grid", "power_kw", "")).replace("\"gw\"", "\"gw2\"")
+            power("gw/a/+", "f1"),
+            power("gw/+/b", "f1").replace("\"gw\"", "\"gw2\"")
         );
         let e = parse(&two).unwrap_err();
         assert!(e.contains("overlaps source \"gw\""), "{e}");

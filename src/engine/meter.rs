@@ -166,6 +166,17 @@ struct Processed {
     holding: bool,
 }
 
+impl Processed {
+    /// Records an interval as [`MeterRules::interval`] judged it: its contribution, and the
+    /// tail index `at` of the reading that ends it as implausible when its energy was refused.
+    fn push_interval(&mut self, (c, bad): (Contribution, bool), at: usize) {
+        if bad {
+            self.implausible.push(at);
+        }
+        self.contribs.push(c);
+    }
+}
+
 fn same_values(a: &Reading, b: &Reading) -> bool {
     a.power_kw.map(f64::to_bits) == b.power_kw.map(f64::to_bits)
         && a.energy_kwh.map(f64::to_bits) == b.energy_kwh.map(f64::to_bits)
@@ -298,11 +309,7 @@ impl MeterRules {
                     out.glitches.append(&mut held);
                     let span = r.ts - g.ts;
                     let covered = span <= self.max_gap_ms;
-                    let (c, bad) = self.interval(&g, &r, e - g_e, covered);
-                    if bad {
-                        out.implausible.push(i);
-                    }
-                    out.contribs.push(c);
+                    out.push_interval(self.interval(&g, &r, e - g_e, covered), i);
                     good = Some((r, Some(i)));
                     prev = Some(r);
                     out.eligible[i] = Some(r.ts);
@@ -315,11 +322,7 @@ impl MeterRules {
                     let h0 = tail[first];
                     let energy = self.reset_between(&g, &h0);
                     let covered = h0.ts - g.ts <= self.max_gap_ms;
-                    let (c, bad) = self.interval(&g, &h0, energy, covered);
-                    if bad {
-                        out.implausible.push(first);
-                    }
-                    out.contribs.push(c);
+                    out.push_interval(self.interval(&g, &h0, energy, covered), first);
                     good = Some((h0, Some(first)));
                     prev = Some(h0);
                     out.eligible[first] = Some(r.ts);
@@ -342,11 +345,8 @@ impl MeterRules {
             match (self.reg(&p), self.reg(&r)) {
                 (Some(pe), Some(e)) => {
                     if e >= pe {
-                        let (c, bad) = self.interval(&p, &r, e - pe, span <= self.max_gap_ms);
-                        if bad {
-                            out.implausible.push(i);
-                        }
-                        out.contribs.push(c);
+                        let covered = span <= self.max_gap_ms;
+                        out.push_interval(self.interval(&p, &r, e - pe, covered), i);
                         good = Some((r, Some(i)));
                         prev = Some(r);
                         out.eligible[i] = Some(r.ts);
@@ -360,11 +360,7 @@ impl MeterRules {
                     match (p.power_kw, r.power_kw) {
                         (Some(a), Some(b)) if span <= self.max_gap_ms => {
                             let energy = Self::trapezoid(a, b, span);
-                            let (c, bad) = self.interval(&p, &r, energy, true);
-                            if bad {
-                                out.implausible.push(i);
-                            }
-                            out.contribs.push(c);
+                            out.push_interval(self.interval(&p, &r, energy, true), i);
                         }
                         _ => {
                             out.contribs.push(Contribution {

@@ -48,22 +48,11 @@ pub fn take_gateway(
     on: &mut dyn FnMut(Taken<'_>),
 ) {
     let fid = source.facility.as_str();
-    let decoded = match body {
-        Body::Payload(payload) => gateway::decode(source, payload),
-        Body::TooLarge(size) => {
-            let e = DecodeError::TooLarge { size };
-            Err((e.reason(), e.to_string()))
-        }
-    };
-    let decoded = match decoded {
+    let decoded = match body.decode_with(|payload| gateway::decode(source, payload)) {
         Ok(d) => d,
         Err((reason, msg)) => {
-            engine.count_rejected(Some(fid), reason, 1);
-            on(Taken::Rejected(
-                reason,
-                format!("source {:?}: {msg}", source.name),
-            ));
-            return;
+            let msg = format!("source {:?}: {msg}", source.name);
+            return reject(engine, on, Some(fid), reason, 1, msg);
         }
     };
     if decoded.unmapped > 0 {
@@ -73,24 +62,18 @@ pub fn take_gateway(
         });
     }
     for (reason, msg) in decoded.rejected {
-        engine.count_rejected(Some(fid), reason, 1);
-        on(Taken::Rejected(
-            reason,
-            format!("source {:?}: {msg}", source.name),
-        ));
+        let msg = format!("source {:?}: {msg}", source.name);
+        reject(engine, on, Some(fid), reason, 1, msg);
     }
     let mut last: Option<MeterRef> = None;
     for (mid, reading) in &decoded.readings {
         let Some(m) = engine.lookup(fid, mid) else {
             // config validation names only configured meters; kept for safety
-            engine.count_rejected(Some(fid), Reason::UnknownMeter, 1);
-            on(Taken::Rejected(
-                Reason::UnknownMeter,
-                format!(
-                    "source {:?}: no meter {mid:?} in facility {fid:?}",
-                    source.name
-                ),
-            ));
+            let msg = format!(
+                "source {:?}: no meter {mid:?} in facility {fid:?}",
+                source.name
+            );
+            reject(engine, on, Some(fid), Reason::UnknownMeter, 1, msg);
             continue;
         };
         if last != Some(m) {
@@ -110,6 +93,21 @@ pub fn take_gateway(
     }
 }
 
+/// Counts `count` readings rejected for `reason` under `facility` (None: not known) and reports
+/// the rejection with its human message: how a message refused before the engine judges its
+/// readings is taken (the engine counts its own verdicts).
+fn reject(
+    engine: &mut Engine,
+    on: &mut dyn FnMut(Taken<'_>),
+    facility: Option<&str>,
+    reason: Reason,
+    count: u64,
+    msg: String,
+) {
+    engine.count_rejected(facility, reason, count);
+    on(Taken::Rejected(reason, msg));
+}
+
 /// A message's payload as the engine gets it.
 #[derive(Debug, Clone, Copy)]
 pub enum Body<'a> {
@@ -126,6 +124,21 @@ impl<'a> Body<'a> {
             Body::TooLarge(payload.len())
         } else {
             Body::Payload(payload)
+        }
+    }
+
+    /// The payload decoded by `decode`; one too large to keep is refused as
+    /// [`DecodeError::TooLarge`] without a decoder seeing it.
+    fn decode_with<T>(
+        self,
+        decode: impl FnOnce(&'a [u8]) -> Result<T, (Reason, String)>,
+    ) -> Result<T, (Reason, String)> {
+        match self {
+            Body::Payload(payload) => decode(payload),
+            Body::TooLarge(size) => {
+                let e = DecodeError::TooLarge { size };
+                Err((e.reason(), e.to_string()))
+            }
         }
     }
 
@@ -170,12 +183,8 @@ pub fn take_body(
     on: &mut dyn FnMut(Taken<'_>),
 ) {
     let Some((fid, mid)) = parse_topic(prefix, topic) else {
-        engine.count_rejected(None, Reason::UnknownMeter, 1);
-        on(Taken::Rejected(
-            Reason::UnknownMeter,
-            "topic is not <prefix>/<facility>/<meter>".into(),
-        ));
-        return;
+        let msg = "topic is not <prefix>/<facility>/<meter>".to_string();
+        return reject(engine, on, None, Reason::UnknownMeter, 1, msg);
     };
     let known_facility = engine.facility_index(fid).map(|_| fid);
     let register = engine
@@ -183,28 +192,14 @@ pub fn take_body(
         .map_or(crate::engine::reading::Register::EnergyKwh, |m| {
             engine.register(m)
         });
-    let decoded = match body {
-        Body::Payload(payload) => decode_payload_for(payload, register),
-        Body::TooLarge(size) => {
-            let e = DecodeError::TooLarge { size };
-            Err((e.reason(), e.to_string()))
-        }
-    };
-    let readings = match decoded {
+    let readings = match body.decode_with(|payload| decode_payload_for(payload, register)) {
         Ok(r) => r,
-        Err((reason, msg)) => {
-            engine.count_rejected(known_facility, reason, 1);
-            on(Taken::Rejected(reason, msg));
-            return;
-        }
+        Err((reason, msg)) => return reject(engine, on, known_facility, reason, 1, msg),
     };
     let Some(m) = engine.lookup(fid, mid) else {
-        engine.count_rejected(known_facility, Reason::UnknownMeter, readings.len() as u64);
-        on(Taken::Rejected(
-            Reason::UnknownMeter,
-            format!("no meter {mid:?} in facility {fid:?} in the config"),
-        ));
-        return;
+        let msg = format!("no meter {mid:?} in facility {fid:?} in the config");
+        let n = readings.len() as u64;
+        return reject(engine, on, known_facility, Reason::UnknownMeter, n, msg);
     };
     on(Taken::Meter(m));
     for r in readings {
@@ -216,10 +211,7 @@ pub fn take_body(
                     format!("reading at ts {} ms: {reason}", reading.ts),
                 )),
             },
-            Err((reason, msg)) => {
-                engine.count_rejected(Some(fid), reason, 1);
-                on(Taken::Rejected(reason, msg));
-            }
+            Err((reason, msg)) => reject(engine, on, Some(fid), reason, 1, msg),
         }
     }
 }

@@ -179,6 +179,24 @@ pub struct Found<'p> {
     pub malformed: Vec<ShapeError>,
 }
 
+impl Found<'_> {
+    /// The value of a part of the payload, or None when it cannot be read: its error is then
+    /// counted malformed, located `at`, and the decoder skips that part.
+    pub(crate) fn or_malformed<T>(
+        &mut self,
+        part: Result<T, ShapeError>,
+        at: impl FnOnce() -> String,
+    ) -> Option<T> {
+        match part {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.malformed.push(e.at(at()));
+                None
+            }
+        }
+    }
+}
+
 /// A payload mapped: the readings for configured meters, the values refused (with their
 /// reason), and how many values no map entry names.
 #[derive(Debug, Default, PartialEq)]
@@ -214,6 +232,18 @@ pub(crate) fn ms(v: Option<&Value>, field: &str) -> Result<i64, ShapeError> {
             }),
         Some(other) => Err(ShapeError::ty(format!("{field:?}"), "an integer", other)),
     }
+}
+
+/// The value of `field` (`v`, as the payload holds it) as `pick` reads it: missing, or not
+/// what `pick` accepts (`want`, e.g. "a string"), is the field's [`ShapeError`].
+pub(crate) fn field<'v, T>(
+    v: Option<&'v Value>,
+    field: &str,
+    want: &'static str,
+    pick: impl FnOnce(&'v Value) -> Option<T>,
+) -> Result<T, ShapeError> {
+    let v = v.ok_or_else(|| ShapeError::missing(field))?;
+    pick(v).ok_or_else(|| ShapeError::ty(format!("{field:?}"), want, v))
 }
 
 /// One message of `source` → readings, rejections and the unmapped count; `Err` is a
@@ -345,6 +375,22 @@ pub(crate) mod tests {
         Source::new(&cfg(sources).sources[0])
     }
 
+    /// A decoded reading of `meter` at `ts`, metered, as [`Decoded::readings`] holds it.
+    pub(crate) fn reading(
+        meter: &str,
+        ts: i64,
+        power_kw: Option<f64>,
+        energy_kwh: Option<f64>,
+    ) -> (String, Reading) {
+        let r = Reading {
+            ts,
+            power_kw,
+            energy_kwh,
+            quality: Default::default(),
+        };
+        (meter.to_string(), r)
+    }
+
     #[test]
     fn values_of_one_meter_at_one_time_make_one_reading_scaled() {
         let s = source(
@@ -371,15 +417,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(1.5),
-                    energy_kwh: Some(2000.0),
-                    quality: Default::default(),
-                }
-            )]
+            vec![reading("grid", 1_764_460_800_000, Some(1.5), Some(2000.0))]
         );
         assert_eq!(d.unmapped, 1);
         assert!(d.rejected.is_empty());

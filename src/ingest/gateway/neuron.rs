@@ -6,18 +6,14 @@
 
 use serde_json::Value;
 
-use super::{ms, Found, GwValue, Item, ShapeError};
+use super::{field, ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one Neuron message; `Err` when it is not of either form.
 pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
     let obj = doc
         .as_object()
         .ok_or_else(|| ShapeError::ty("the payload", "a JSON object", doc))?;
-    let text = |field: &str| match obj.get(field) {
-        Some(Value::String(s)) => Ok(s.as_str()),
-        Some(other) => Err(ShapeError::ty(format!("{field:?}"), "a string", other)),
-        None => Err(ShapeError::missing(field)),
-    };
+    let text = |name: &str| field(obj.get(name), name, "a string", Value::as_str);
     let ts = ms(obj.get("timestamp"), "timestamp")?;
     let (node, group) = (text("node")?, text("group")?);
     let key = |tag: &str| format!("{node}/{group}/{tag}");
@@ -55,29 +51,19 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
                 .as_array()
                 .ok_or_else(|| ShapeError::ty("\"tags\"", "an array", tags))?;
             for (i, t) in tags.iter().enumerate() {
-                let name = match t.get("name") {
-                    Some(Value::String(name)) => name,
-                    other => {
-                        let e = match other {
-                            None => ShapeError::missing("name"),
-                            Some(v) => ShapeError::ty("\"name\"", "a string", v),
-                        };
-                        found
-                            .malformed
-                            .push(e.at(format!("{node}/{group} tags[{i}]")));
-                        continue;
-                    }
+                let name = field(t.get("name"), "name", "a string", Value::as_str);
+                let Some(name) = found.or_malformed(name, || format!("{node}/{group} tags[{i}]"))
+                else {
+                    continue;
                 };
                 let value = match (t.get("value"), t.get("error")) {
-                    (_, Some(code)) => GwValue::Error(code.to_string()),
-                    (Some(v), None) => GwValue::of(v),
-                    (None, None) => {
-                        found.malformed.push(
-                            ShapeError::Missing("\"value\" or \"error\"".into())
-                                .at(format!("tag {:?}", key(name))),
-                        );
-                        continue;
-                    }
+                    (_, Some(code)) => Ok(GwValue::Error(code.to_string())),
+                    (Some(v), None) => Ok(GwValue::of(v)),
+                    (None, None) => Err(ShapeError::Missing("\"value\" or \"error\"".into())),
+                };
+                let Some(value) = found.or_malformed(value, || format!("tag {:?}", key(name)))
+                else {
+                    continue;
                 };
                 found.items.push(item(name, value));
             }
@@ -88,9 +74,9 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::source;
+    use super::super::tests::{reading, source};
     use super::super::{decode, Decoded};
-    use crate::engine::{Reading, Reason};
+    use crate::engine::Reason;
 
     const SOURCE: &str = "[[source]]\nname = \"nc-neuron\"\nformat = \"neuron\"\n\
         topic = \"/neuron/dcpue/+/+\"\nfacility = \"f1\"\n\
@@ -101,14 +87,11 @@ mod tests {
     fn check(d: Decoded) {
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_123,
-                    power_kw: Some(1234.5),
-                    energy_kwh: Some(98765.4),
-                    quality: Default::default(),
-                }
+            vec![reading(
+                "grid",
+                1_764_460_800_123,
+                Some(1234.5),
+                Some(98765.4)
             )]
         );
         assert_eq!(d.unmapped, 1, "voltage is not mapped");
@@ -191,21 +174,14 @@ mod tests {
             assert_eq!(reason, Reason::Malformed);
             assert!(msg.contains(needle), "{msg}");
         }
-        // a timestamp in seconds is malformed, as a reading of §3 is
-        let d = decode(
-            &s,
-            br#"{"timestamp":1764460800,"node":"dlt645-grid","group":"meters","values":{"grid_w":1}}"#,
-        )
-        .unwrap();
-        assert_eq!(d.rejected[0].0, Reason::Malformed);
-        assert!(d.rejected[0].1.contains("2000"), "{}", d.rejected[0].1);
-        // beyond year 9999, as a reading's ts
-        let d = decode(
-            &s,
-            br#"{"timestamp":9223372036854775807,"node":"dlt645-grid","group":"meters","values":{"grid_w":1}}"#,
-        )
-        .unwrap();
-        assert_eq!(d.rejected[0].0, Reason::Malformed);
-        assert!(d.rejected[0].1.contains("range"), "{}", d.rejected[0].1);
+        // a timestamp in seconds is malformed, as a reading of §3 is; so is one beyond year 9999
+        for (ts, needle) in [("1764460800", "2000"), ("9223372036854775807", "range")] {
+            let payload = format!(
+                r#"{{"timestamp":{ts},"node":"dlt645-grid","group":"meters","values":{{"grid_w":1}}}}"#
+            );
+            let d = decode(&s, payload.as_bytes()).unwrap();
+            assert_eq!(d.rejected[0].0, Reason::Malformed);
+            assert!(d.rejected[0].1.contains(needle), "{}", d.rejected[0].1);
+        }
     }
 }

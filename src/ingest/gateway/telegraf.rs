@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Found, GwValue, Item, ShapeError};
+use super::{field, Found, GwValue, Item, ShapeError};
 
 /// Epoch time in any of Telegraf's units → ms: below 1e11 seconds (year 5138), below 1e14
 /// milliseconds, below 1e17 microseconds, else nanoseconds.
@@ -43,17 +43,10 @@ fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
     let m = m
         .as_object()
         .ok_or_else(|| ShapeError::ty("a metric", "an object", m))?;
-    let name = match m.get("name") {
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(ShapeError::ty("\"name\"", "a string", other)),
-        None => return Err(ShapeError::missing("name")),
-    };
+    let name = field(m.get("name"), "name", "a string", Value::as_str)?;
     let located = |e: ShapeError| e.at(format!("metric {name:?}"));
-    let fields = match m.get("fields") {
-        Some(Value::Object(f)) => f,
-        Some(other) => return Err(located(ShapeError::ty("\"fields\"", "an object", other))),
-        None => return Err(located(ShapeError::missing("fields"))),
-    };
+    let fields =
+        field(m.get("fields"), "fields", "an object", Value::as_object).map_err(located)?;
     let tags: Option<&Map<String, Value>> = match m.get("tags") {
         None => None,
         Some(Value::Object(t)) => Some(t),
@@ -89,9 +82,9 @@ fn metric<'p>(m: &'p Value, found: &mut Found<'p>) -> Result<(), ShapeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
-    use super::super::tests::source;
+    use super::super::tests::{reading, source};
     use super::to_ms;
-    use crate::engine::{Reading, Reason};
+    use crate::engine::Reason;
 
     const SOURCE: &str = "[[source]]\nname = \"tg\"\nformat = \"telegraf\"\ntopic = \"telegraf/#\"\n\
         facility = \"f1\"\n\
@@ -119,14 +112,11 @@ mod tests {
         let d = decode(&s, one).unwrap();
         assert_eq!(
             d.readings,
-            vec![(
-                "grid".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(1500.0),
-                    energy_kwh: Some(2500.0),
-                    quality: Default::default(),
-                }
+            vec![reading(
+                "grid",
+                1_764_460_800_000,
+                Some(1500.0),
+                Some(2500.0)
             )]
         );
         assert_eq!(d.unmapped, 1);
@@ -137,15 +127,7 @@ mod tests {
         let d = decode(&s, batch).unwrap();
         assert_eq!(
             d.readings,
-            vec![(
-                "ups-a".to_string(),
-                Reading {
-                    ts: 1_764_460_800_000,
-                    power_kw: Some(300.0),
-                    energy_kwh: None,
-                    quality: Default::default(),
-                }
-            )]
+            vec![reading("ups-a", 1_764_460_800_000, Some(300.0), None)]
         );
         assert_eq!(d.unmapped, 1, "slave 9 matches no entry's tags");
         assert_eq!(d.rejected.len(), 1);

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{ms, Found, GwValue, Item, ShapeError};
+use super::{field, ms, Found, GwValue, Item, ShapeError};
 
 /// The values of one telemetry message; `Err` when it is not an object of device arrays.
 pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
@@ -13,35 +13,21 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
         .ok_or_else(|| ShapeError::ty("the payload", "a JSON object of devices", doc))?;
     let mut found = Found::default();
     for (device, entries) in obj {
-        let Some(entries) = entries.as_array() else {
-            found.malformed.push(
-                ShapeError::ty("its telemetry", "an array of {\"ts\",\"values\"}", entries)
-                    .at(format!("device {device:?}")),
-            );
+        let entries = entries.as_array().ok_or_else(|| {
+            ShapeError::ty("its telemetry", "an array of {\"ts\",\"values\"}", entries)
+        });
+        let Some(entries) = found.or_malformed(entries, || format!("device {device:?}")) else {
             continue;
         };
         for (i, e) in entries.iter().enumerate() {
-            let ts = match ms(e.get("ts"), "ts") {
-                Ok(ts) => ts,
-                Err(err) => {
-                    found
-                        .malformed
-                        .push(err.at(format!("device {device:?} [{i}]")));
-                    continue;
-                }
-            };
-            let values = match e.get("values") {
-                Some(Value::Object(values)) => values,
-                other => {
-                    let err = match other {
-                        None => ShapeError::missing("values"),
-                        Some(v) => ShapeError::ty("\"values\"", "an object", v),
-                    };
-                    found
-                        .malformed
-                        .push(err.at(format!("device {device:?} [{i}]")));
-                    continue;
-                }
+            let entry = ms(e.get("ts"), "ts").and_then(|ts| {
+                let values = field(e.get("values"), "values", "an object", Value::as_object)?;
+                Ok((ts, values))
+            });
+            let Some((ts, values)) =
+                found.or_malformed(entry, || format!("device {device:?} [{i}]"))
+            else {
+                continue;
             };
             for (k, v) in values {
                 found.items.push(Item {
@@ -59,8 +45,8 @@ pub fn find(doc: &Value) -> Result<Found<'_>, ShapeError> {
 #[cfg(test)]
 mod tests {
     use super::super::decode;
-    use super::super::tests::source;
-    use crate::engine::{Reading, Reason};
+    use super::super::tests::{reading, source};
+    use crate::engine::Reason;
 
     #[test]
     fn gateway_telemetry() {
@@ -75,17 +61,7 @@ mod tests {
                                           {"ts":1764460860000,"values":{"active_power":1600000,"energy":2525000}}],
                            "UPS A":[{"ts":1764460800000,"values":{"energy":"n/a"}},{"values":{"energy":3}}]}"#;
         let d = decode(&s, payload).unwrap();
-        let grid = |ts, p, e| {
-            (
-                "grid".to_string(),
-                Reading {
-                    ts,
-                    power_kw: Some(p),
-                    energy_kwh: Some(e),
-                    quality: Default::default(),
-                },
-            )
-        };
+        let grid = |ts, p, e| reading("grid", ts, Some(p), Some(e));
         assert_eq!(
             d.readings,
             vec![
