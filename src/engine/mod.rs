@@ -152,6 +152,18 @@ impl SavedStateV3 {
     }
 }
 
+impl From<SavedStateV1> for SavedState {
+    fn from(s: SavedStateV1) -> SavedState {
+        s.upgrade()
+    }
+}
+
+impl From<SavedStateV3> for SavedState {
+    fn from(s: SavedStateV3) -> SavedState {
+        s.upgrade()
+    }
+}
+
 /// The state as formats 1 to 3 hold it; `R`, the rejection counters of a format.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SavedStateBeforeV4<R> {
