@@ -106,16 +106,73 @@ pub struct SavedState {
 /// (the reasons keep their order; new ones come last).
 pub const V1_REASONS: usize = 10;
 
-/// [`SavedState`] as checkpoints of format 1 hold it, read when upgrading (see
-/// [`SavedStateV1::upgrade`]).
+/// [`SavedState`] as checkpoints of format 1 and 2 hold it: format 3 with the reasons before
+/// `gateway_error` (see [`SavedStateV1::upgrade`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedStateV1 {
-    facilities: Vec<FacilityStateV1>,
-    unknown_rejected: [u64; V1_REASONS],
+pub struct SavedStateV1(SavedStateBeforeV4<[u64; V1_REASONS]>);
+
+/// [`SavedState`] as checkpoints of format 3 hold it: readings without `quality`, buckets
+/// without the non-metered part (CONTRACT §13: everything before it was metered).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedStateV3(SavedStateBeforeV4<[u64; Reason::ALL.len()]>);
+
+fn widen(old: [u64; V1_REASONS]) -> [u64; Reason::ALL.len()] {
+    let mut out = [0; Reason::ALL.len()];
+    out[..V1_REASONS].copy_from_slice(&old);
+    out
+}
+
+fn narrow(new: [u64; Reason::ALL.len()]) -> [u64; V1_REASONS] {
+    let mut out = [0; V1_REASONS];
+    out.copy_from_slice(&new[..V1_REASONS]);
+    out
+}
+
+impl SavedStateV1 {
+    /// The state with every counter carried over (the reasons added since count from 0).
+    pub fn upgrade(self) -> SavedState {
+        self.0.upgrade(widen)
+    }
+
+    /// The state as format 1 wrote it (tests of the upgrade).
+    pub fn downgrade(s: SavedState) -> SavedStateV1 {
+        SavedStateV1(SavedStateBeforeV4::downgrade(s, narrow))
+    }
+}
+
+impl SavedStateV3 {
+    /// The state with every reading metered (as it was).
+    pub fn upgrade(self) -> SavedState {
+        self.0.upgrade(|r| r)
+    }
+
+    /// The state as format 3 wrote it (tests of the upgrade).
+    pub fn downgrade(s: SavedState) -> SavedStateV3 {
+        SavedStateV3(SavedStateBeforeV4::downgrade(s, |r| r))
+    }
+}
+
+impl From<SavedStateV1> for SavedState {
+    fn from(s: SavedStateV1) -> SavedState {
+        s.upgrade()
+    }
+}
+
+impl From<SavedStateV3> for SavedState {
+    fn from(s: SavedStateV3) -> SavedState {
+        s.upgrade()
+    }
+}
+
+/// The state as formats 1 to 3 hold it; `R`, the rejection counters of a format.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedStateBeforeV4<R> {
+    facilities: Vec<FacilityStateBeforeV4<R>>,
+    unknown_rejected: R,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct FacilityStateV1 {
+struct FacilityStateBeforeV4<R> {
     id: String,
     meters: Vec<MeterSlotV3>,
     windows: Vec<WindowState>,
@@ -124,18 +181,13 @@ struct FacilityStateV1 {
     first_seen: Option<i64>,
     since_recompute: Vec<i64>,
     accepted: u64,
-    rejected: [u64; V1_REASONS],
+    rejected: R,
 }
 
-fn widen(old: [u64; V1_REASONS]) -> [u64; Reason::ALL.len()] {
-    let mut out = [0; Reason::ALL.len()];
-    out[..V1_REASONS].copy_from_slice(&old);
-    out
-}
-
-impl SavedStateV1 {
-    /// The state with every counter carried over (the reasons added since count from 0).
-    pub fn upgrade(self) -> SavedState {
+impl<R> SavedStateBeforeV4<R> {
+    /// The current state, `widen` carrying the counters over; readings all metered, no first
+    /// readings (an import bounds a meter's readings by its stored buckets).
+    fn upgrade(self, widen: impl Fn(R) -> [u64; Reason::ALL.len()]) -> SavedState {
         SavedState {
             facilities: self
                 .facilities
@@ -159,18 +211,13 @@ impl SavedStateV1 {
         }
     }
 
-    /// The state as format 1 wrote it (tests of the upgrade).
-    pub fn downgrade(s: SavedState) -> SavedStateV1 {
-        let narrow = |a: [u64; Reason::ALL.len()]| {
-            let mut out = [0; V1_REASONS];
-            out.copy_from_slice(&a[..V1_REASONS]);
-            out
-        };
-        SavedStateV1 {
+    /// The state as such a format wrote it, `narrow` keeping its counters (tests).
+    fn downgrade(s: SavedState, narrow: impl Fn([u64; Reason::ALL.len()]) -> R) -> Self {
+        SavedStateBeforeV4 {
             facilities: s
                 .facilities
                 .into_iter()
-                .map(|f| FacilityStateV1 {
+                .map(|f| FacilityStateBeforeV4 {
                     id: f.id,
                     meters: f.meters.into_iter().map(MeterSlotV3::downgrade).collect(),
                     windows: f.windows,
@@ -183,75 +230,6 @@ impl SavedStateV1 {
                 })
                 .collect(),
             unknown_rejected: narrow(s.unknown_rejected),
-        }
-    }
-}
-
-/// [`SavedState`] as checkpoints of format 3 hold it: readings without `quality`, buckets
-/// without the non-metered part (CONTRACT §13: everything before it was metered).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedStateV3 {
-    facilities: Vec<FacilityStateV3>,
-    unknown_rejected: [u64; Reason::ALL.len()],
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FacilityStateV3 {
-    id: String,
-    meters: Vec<MeterSlotV3>,
-    windows: Vec<WindowState>,
-    last_step: Option<i64>,
-    dirty_from: Option<i64>,
-    first_seen: Option<i64>,
-    since_recompute: Vec<i64>,
-    accepted: u64,
-    rejected: [u64; Reason::ALL.len()],
-}
-
-impl SavedStateV3 {
-    /// The state with every reading metered (as it was).
-    pub fn upgrade(self) -> SavedState {
-        SavedState {
-            facilities: self
-                .facilities
-                .into_iter()
-                .map(|f| FacilityState {
-                    id: f.id,
-                    meters: f.meters.into_iter().map(MeterSlotV3::upgrade).collect(),
-                    windows: f.windows,
-                    last_step: f.last_step,
-                    dirty_from: f.dirty_from,
-                    first_seen: f.first_seen,
-                    since_recompute: f.since_recompute,
-                    accepted: f.accepted,
-                    rejected: f.rejected,
-                    kpi: Default::default(),
-                })
-                .collect(),
-            unknown_rejected: self.unknown_rejected,
-            first_readings: Vec::new(),
-        }
-    }
-
-    /// The state as format 3 wrote it (tests of the upgrade).
-    pub fn downgrade(s: SavedState) -> SavedStateV3 {
-        SavedStateV3 {
-            facilities: s
-                .facilities
-                .into_iter()
-                .map(|f| FacilityStateV3 {
-                    id: f.id,
-                    meters: f.meters.into_iter().map(MeterSlotV3::downgrade).collect(),
-                    windows: f.windows,
-                    last_step: f.last_step,
-                    dirty_from: f.dirty_from,
-                    first_seen: f.first_seen,
-                    since_recompute: f.since_recompute,
-                    accepted: f.accepted,
-                    rejected: f.rejected,
-                })
-                .collect(),
-            unknown_rejected: s.unknown_rejected,
         }
     }
 }

@@ -88,14 +88,37 @@ struct Stored {
     ingest: IngestMark,
 }
 
-/// A version 1 checkpoint (read, never written): the reasons before `gateway_error`, and no
-/// [`IngestMark::last_heard`].
+/// A checkpoint of a format before 4 (read, never written): its state `S` and mark `I` as
+/// that format holds them.
 #[derive(Deserialize)]
-struct StoredV1 {
+struct StoredBeforeV4<S, I = IngestMark> {
     _version: u32,
     config: String,
-    state: crate::engine::SavedStateV1,
-    ingest: IngestMarkV1,
+    state: S,
+    ingest: I,
+}
+
+/// A version 1 checkpoint: the reasons before `gateway_error`, and no
+/// [`IngestMark::last_heard`].
+type StoredV1 = StoredBeforeV4<crate::engine::SavedStateV1, IngestMarkV1>;
+
+/// A version 2 checkpoint: the reasons before `gateway_error`.
+type StoredV2 = StoredBeforeV4<crate::engine::SavedStateV1>;
+
+/// A version 3 checkpoint: readings without `quality`, and without each meter's first reading
+/// (an import into it bounds a meter's readings by its stored buckets).
+type StoredV3 = StoredBeforeV4<crate::engine::SavedStateV3>;
+
+impl<S: Into<SavedState>, I: Into<IngestMark>> StoredBeforeV4<S, I> {
+    /// The checkpoint as this version holds it (`version`, the one read).
+    fn upgrade(self, version: u32) -> Stored {
+        Stored {
+            version,
+            config: self.config,
+            state: self.state.into(),
+            ingest: self.ingest.into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -104,23 +127,14 @@ struct IngestMarkV1 {
     recent_messages: Vec<u64>,
 }
 
-/// A version 2 checkpoint (read, never written): the reasons before `gateway_error`.
-#[derive(Deserialize)]
-struct StoredV2 {
-    _version: u32,
-    config: String,
-    state: crate::engine::SavedStateV1,
-    ingest: IngestMark,
-}
-
-/// A version 3 checkpoint (read, never written): readings without `quality`, and without each
-/// meter's first reading (an import into it bounds a meter's readings by its stored buckets).
-#[derive(Deserialize)]
-struct StoredV3 {
-    _version: u32,
-    config: String,
-    state: crate::engine::SavedStateV3,
-    ingest: IngestMark,
+impl From<IngestMarkV1> for IngestMark {
+    fn from(m: IngestMarkV1) -> IngestMark {
+        IngestMark {
+            wal_seq: m.wal_seq,
+            recent_messages: m.recent_messages,
+            last_heard: Vec::new(),
+        }
+    }
 }
 
 /// The first field of every version.
@@ -303,37 +317,15 @@ pub fn load_file(path: &Path) -> Result<Option<Loaded>, StoreError> {
         .map_err(cannot)?
         .version;
     let stored: Stored = match version {
-        1 => {
-            let v1: StoredV1 = postcard::from_bytes(body).map_err(cannot)?;
-            Stored {
-                version,
-                config: v1.config,
-                state: v1.state.upgrade(),
-                ingest: IngestMark {
-                    wal_seq: v1.ingest.wal_seq,
-                    recent_messages: v1.ingest.recent_messages,
-                    last_heard: Vec::new(),
-                },
-            }
-        }
-        2 => {
-            let v2: StoredV2 = postcard::from_bytes(body).map_err(cannot)?;
-            Stored {
-                version,
-                config: v2.config,
-                state: v2.state.upgrade(),
-                ingest: v2.ingest,
-            }
-        }
-        3 => {
-            let v3: StoredV3 = postcard::from_bytes(body).map_err(cannot)?;
-            Stored {
-                version,
-                config: v3.config,
-                state: v3.state.upgrade(),
-                ingest: v3.ingest,
-            }
-        }
+        1 => postcard::from_bytes::<StoredV1>(body)
+            .map_err(cannot)?
+            .upgrade(version),
+        2 => postcard::from_bytes::<StoredV2>(body)
+            .map_err(cannot)?
+            .upgrade(version),
+        3 => postcard::from_bytes::<StoredV3>(body)
+            .map_err(cannot)?
+            .upgrade(version),
         VERSION => postcard::from_bytes(body).map_err(cannot)?,
         v => {
             return Err(corrupt(format!(

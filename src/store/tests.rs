@@ -66,11 +66,7 @@ impl Sim {
     /// `Service::checkpoint`, step by step up to `until` (a crash after it).
     fn checkpoint_until(&mut self, until: Step) {
         self.wal.sync().unwrap();
-        let mark = IngestMark {
-            wal_seq: self.wal.last_seq(),
-            recent_messages: Vec::new(),
-            last_heard: Vec::new(),
-        };
+        let mark = mark(self.wal.last_seq());
         self.wal.rotate().unwrap();
         if until == Step::Rotated {
             return;
@@ -132,6 +128,71 @@ fn start(dir: &Path) -> Result<(Engine, Wal, bool), StoreError> {
     Ok((o.engine, o.wal, o.fell_back))
 }
 
+/// A mark at `wal_seq`, with no messages or meters remembered.
+fn mark(wal_seq: u64) -> IngestMark {
+    IngestMark {
+        wal_seq,
+        ..Default::default()
+    }
+}
+
+/// `serve`'s checkpoint of a started engine, all of it: the log synced and rotated, the file
+/// written, the segments no checkpoint needs removed.
+fn checkpoint_now(dir: &Path, engine: &Engine, w: &mut Wal) {
+    w.sync().unwrap();
+    let mark = mark(w.last_seq());
+    w.rotate().unwrap();
+    checkpoint(dir, engine, &mark).unwrap();
+    w.checkpointed_at(mark.wal_seq).unwrap();
+}
+
+/// A start that is refused: its message, and the repair command it prints (the last text
+/// between backquotes).
+fn refused(dir: &Path) -> (String, String) {
+    let e = start(dir).err().expect("refused").to_string();
+    let cmd = e
+        .rsplit_once('`')
+        .and_then(|(before, _)| before.rsplit_once('`'))
+        .map(|(_, cmd)| cmd.to_string())
+        .unwrap_or_else(|| panic!("no repair command in: {e}"));
+    (e, cmd)
+}
+
+/// Runs a printed repair command as a user would paste it.
+fn run_repair(cmd: &str) {
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// The last sequence number of each closed segment.
+fn segment_ends(dir: &Path) -> Vec<u64> {
+    closed_segments(dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect()
+}
+
+/// The mark of `engine.state.prev`.
+fn prev_mark(dir: &Path) -> u64 {
+    load_file(&prev_path(dir)).unwrap().unwrap().ingest.wal_seq
+}
+
+/// A checkpoint at record 40, then a crash after the next one rotated the log: records 41–70
+/// are only in the closed segment.
+fn crashed_after_rotation(dir: &Path) -> Sim {
+    let mut s = Sim::new(dir);
+    s.take(20);
+    s.checkpoint();
+    s.take(15);
+    s.checkpoint_until(Step::Rotated);
+    s
+}
+
 fn flip(path: &Path, at: usize) {
     let mut b = fs::read(path).unwrap();
     let i = at.min(b.len() - 1);
@@ -159,30 +220,13 @@ fn a_checkpoint_keeps_the_previous_one_and_the_log_since_it() {
     let state = load(d.path()).unwrap().unwrap();
     assert_eq!((prev.ingest.wal_seq, state.ingest.wal_seq), (60, 140));
     // The first segment (records 1–60) is no longer needed; 61–140 are, for the fallback.
-    let segs: Vec<u64> = closed_segments(d.path())
-        .unwrap()
-        .into_iter()
-        .map(|s| s.0)
-        .collect();
-    assert_eq!(segs, [140]);
+    assert_eq!(segment_ends(d.path()), [140]);
     assert_eq!(wal::read_records(d.path()).unwrap().len(), 50);
     // A third checkpoint: the previous one now has mark 140, so records 141–190 (the newest
     // closed segment) are kept and the segment up to 140 goes.
     s.checkpoint();
-    let segs: Vec<u64> = closed_segments(d.path())
-        .unwrap()
-        .into_iter()
-        .map(|s| s.0)
-        .collect();
-    assert_eq!(segs, [190]);
-    assert_eq!(
-        load_file(&prev_path(d.path()))
-            .unwrap()
-            .unwrap()
-            .ingest
-            .wal_seq,
-        140
-    );
+    assert_eq!(segment_ends(d.path()), [190]);
+    assert_eq!(prev_mark(d.path()), 140);
     // Nothing new: a checkpoint rotates nothing and the numbering goes on.
     s.checkpoint();
     assert!(closed_segments(d.path()).unwrap().is_empty());
@@ -249,24 +293,8 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
         assert!(!state_path(c.path()).exists(), "{what}");
         assert!(prev_path(c.path()).exists(), "{what}");
         // `serve` checkpoints at once: the previous checkpoint stays the fallback.
-        w.sync().unwrap();
-        let mark = IngestMark {
-            wal_seq: w.last_seq(),
-            recent_messages: Vec::new(),
-            last_heard: Vec::new(),
-        };
-        w.rotate().unwrap();
-        checkpoint(c.path(), &e, &mark).unwrap();
-        w.checkpointed_at(mark.wal_seq).unwrap();
-        assert_eq!(
-            load_file(&prev_path(c.path()))
-                .unwrap()
-                .unwrap()
-                .ingest
-                .wal_seq,
-            60,
-            "{what}"
-        );
+        checkpoint_now(c.path(), &e, &mut w);
+        assert_eq!(prev_mark(c.path()), 60, "{what}");
         flip(&state_path(c.path()), 5000);
         let (mut e, _, _) = start(c.path()).unwrap();
         assert_eq!(fingerprint(&mut e), want, "{what}: and again");
@@ -280,20 +308,12 @@ fn both_checkpoints_damaged_is_refused_with_a_command_that_starts_from_the_log()
     flip(&state_path(d.path()), 4000);
     flip(&prev_path(d.path()), 4000);
     let before = listing(d.path());
-    let e = start(d.path()).err().expect("refused").to_string();
+    let (e, cmd) = refused(d.path());
     assert_eq!(listing(d.path()), before, "nothing changed");
-    let sp = state_path(d.path()).display().to_string();
-    let pp = prev_path(d.path()).display().to_string();
     assert!(e.contains("checksum mismatch"), "{e}");
     assert!(e.contains("readings before record 61 are lost"), "{e}");
-    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
-    assert_eq!(cmd, format!("mv {sp} {sp}.bad && mv {pp} {pp}.bad"));
-    let st = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    assert_eq!(cmd, move_both_aside(d.path()));
+    run_repair(&cmd);
     let (e, w, _) = start(d.path()).unwrap();
     assert_eq!(
         accepted(&e),
@@ -301,6 +321,13 @@ fn both_checkpoints_damaged_is_refused_with_a_command_that_starts_from_the_log()
         "records 61–190: what the log still holds"
     );
     assert_eq!(w.last_seq(), 190);
+}
+
+/// The repair that starts from the log alone: both checkpoints moved aside.
+fn move_both_aside(dir: &Path) -> String {
+    let sp = state_path(dir).display().to_string();
+    let pp = prev_path(dir).display().to_string();
+    format!("mv {sp} {sp}.bad && mv {pp} {pp}.bad")
 }
 
 #[test]
@@ -337,14 +364,9 @@ fn a_gap_in_the_log_after_the_previous_checkpoint_is_refused() {
     flip(&state_path(d.path()), 4000);
     // Records 61–140 lost.
     fs::remove_file(segment_path(d.path(), 140)).unwrap();
-    let e = start(d.path()).err().expect("refused").to_string();
+    let (e, cmd) = refused(d.path());
     assert!(e.contains("records 61–140 are missing"), "{e}");
-    let sp = state_path(d.path()).display().to_string();
-    let pp = prev_path(d.path()).display().to_string();
-    assert!(
-        e.contains(&format!("`mv {sp} {sp}.bad && mv {pp} {pp}.bad`")),
-        "{e}"
-    );
+    assert_eq!(cmd, move_both_aside(d.path()));
 }
 
 #[test]
@@ -377,15 +399,7 @@ fn a_crash_between_any_two_steps_of_a_checkpoint_loses_nothing() {
             );
             // And the checkpoints after it keep working.
             w.append(0, "dc/a-1/x", b"{}").unwrap();
-            w.sync().unwrap();
-            let mark = IngestMark {
-                wal_seq: w.last_seq(),
-                recent_messages: Vec::new(),
-                last_heard: Vec::new(),
-            };
-            w.rotate().unwrap();
-            checkpoint(d.path(), &e, &mark).unwrap();
-            w.checkpointed_at(mark.wal_seq).unwrap();
+            checkpoint_now(d.path(), &e, &mut w);
             let (_, w, _) = start(d.path()).unwrap();
             assert_eq!(w.last_seq(), n + 1, "{what}");
         }
@@ -413,29 +427,17 @@ fn a_crash_mid_rotation_loses_nothing() {
 #[test]
 fn a_damaged_closed_segment_the_checkpoint_needs_is_refused_with_truncate() {
     let d = tempfile::tempdir().unwrap();
-    let mut s = Sim::new(d.path());
-    s.take(20);
-    s.checkpoint();
-    s.take(15);
-    // A crash after the rotation: records 41–70 are only in the closed segment.
-    s.checkpoint_until(Step::Rotated);
-    drop(s);
+    drop(crashed_after_rotation(d.path()));
     let seg = segment_path(d.path(), 70);
     let len = fs::metadata(&seg).unwrap().len() as usize;
     flip(&seg, len / 2);
-    let e = start(d.path()).err().expect("refused").to_string();
+    let (e, cmd) = refused(d.path());
     assert!(
         e.contains("checksum mismatch") && e.contains("truncate -s "),
         "{e}"
     );
-    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
     assert!(cmd.ends_with(&seg.display().to_string()), "{cmd}");
-    let st = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    run_repair(&cmd);
     let (e, w, _) = start(d.path()).unwrap();
     let got = accepted(&e);
     assert!(
@@ -484,12 +486,7 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     s.checkpoint();
     s.take(15);
     let dir = d.path().to_path_buf();
-    let mark = IngestMark {
-        wal_seq: s.wal.last_seq(),
-        recent_messages: Vec::new(),
-        last_heard: Vec::new(),
-    };
-    checkpoint_in_background(&dir, &s.engine, mark, &mut s.wal).unwrap();
+    checkpoint_in_background(&dir, &s.engine, mark(s.wal.last_seq()), &mut s.wal).unwrap();
     assert!(s.wal.checkpoint_pending());
     // Messages keep coming while the file is written: into the new segment.
     s.take(10);
@@ -505,16 +502,12 @@ fn a_checkpoint_written_in_the_background_while_ingest_goes_on() {
     s.wal.finish_checkpoint().unwrap();
     assert!(!s.wal.checkpoint_pending());
     assert_eq!(load(&dir).unwrap().unwrap().ingest.wal_seq, 70);
+    assert_eq!(prev_mark(&dir), 40);
     assert_eq!(
-        load_file(&prev_path(&dir)).unwrap().unwrap().ingest.wal_seq,
-        40
+        segment_ends(&dir),
+        [70],
+        "records 41–70 kept for engine.state.prev"
     );
-    let segs: Vec<u64> = closed_segments(&dir)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.0)
-        .collect();
-    assert_eq!(segs, [70], "records 41–70 kept for engine.state.prev");
     drop(s);
     flip(&state_path(&dir), 3000);
     let (mut e, _, fell_back) = start(&dir).unwrap();
@@ -531,14 +524,13 @@ fn a_deleted_active_segment_is_refused_and_touch_accepts_the_loss() {
     // Records 141–190, acknowledged, were only in the active segment.
     let active = d.path().join(WAL_FILE);
     fs::remove_file(&active).unwrap();
-    let e = start(d.path()).err().expect("refused").to_string();
+    let (e, cmd) = refused(d.path());
     assert!(
         e.contains("is missing") && e.contains("after record 140"),
         "{e}"
     );
-    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
     assert_eq!(cmd, format!("touch {}", active.display()));
-    fs::write(&active, b"").unwrap();
+    run_repair(&cmd);
     let (e, w, _) = start(d.path()).unwrap();
     assert_eq!(accepted(&e), 140, "the checkpoint's, as accepted");
     assert!(w.last_seq() < logged);
@@ -555,21 +547,15 @@ fn a_new_directory_and_a_crash_mid_rotation_need_no_active_segment() {
 #[test]
 fn a_deleted_closed_segment_the_checkpoint_needs_is_refused_and_touch_accepts_the_loss() {
     let d = tempfile::tempdir().unwrap();
-    let mut s = Sim::new(d.path());
-    s.take(20);
-    s.checkpoint();
-    s.take(15);
-    // A crash after the rotation: records 41–70 are only in the closed segment.
-    s.checkpoint_until(Step::Rotated);
+    let mut s = crashed_after_rotation(d.path());
     s.take(10);
     drop(s);
     let seg = segment_path(d.path(), 70);
     fs::remove_file(&seg).unwrap();
-    let e = start(d.path()).err().expect("refused").to_string();
+    let (e, cmd) = refused(d.path());
     assert!(e.contains("records 41–70") && e.contains("missing"), "{e}");
-    let cmd = e.rsplit_once('`').unwrap().0.rsplit_once('`').unwrap().1;
     assert_eq!(cmd, format!("touch {}", seg.display()));
-    fs::write(&seg, b"").unwrap();
+    run_repair(&cmd);
     let (e, w, _) = start(d.path()).unwrap();
     assert_eq!(
         accepted(&e),
@@ -615,11 +601,7 @@ fn a_version_1_checkpoint_is_still_read() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Sim::new(d.path());
     s.take(5);
-    // The same state written as this version writes it, read back.
-    let v2 = tempfile::tempdir().unwrap();
-    checkpoint(v2.path(), &s.engine, &IngestMark::default()).unwrap();
-    let (mut e, _) = from_loaded(&s.cfg, load(v2.path()).unwrap().unwrap()).unwrap();
-    let want = fingerprint_before_v4(&mut e);
+    let want = read_back_before_v4(&s);
     let saved = s.engine.saved_state();
     let body = postcard::to_stdvec(&V1 {
         version: 1,
@@ -628,11 +610,7 @@ fn a_version_1_checkpoint_is_still_read() {
         ingest: (10, vec![1, 2]),
     })
     .unwrap();
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend((body.len() as u64).to_le_bytes());
-    bytes.extend(crc32fast::hash(&body).to_le_bytes());
-    bytes.extend(&body);
-    fs::write(state_path(d.path()), bytes).unwrap();
+    write_state_file(d.path(), &body);
     let l = load(d.path()).unwrap().unwrap();
     assert_eq!(
         (l.ingest.wal_seq, &l.ingest.recent_messages[..]),
@@ -643,12 +621,70 @@ fn a_version_1_checkpoint_is_still_read() {
     assert_eq!(fingerprint_before_v4(&mut e), want);
 }
 
+/// A checkpoint file holding `body` (as a dcpue of any format frames it).
+fn write_state_file(dir: &Path, body: &[u8]) {
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend((body.len() as u64).to_le_bytes());
+    bytes.extend(crc32fast::hash(body).to_le_bytes());
+    bytes.extend(body);
+    fs::write(state_path(dir), bytes).unwrap();
+}
+
+/// The sim's state written as this version writes it and read back, as formats before 4 hold
+/// it.
+fn read_back_before_v4(s: &Sim) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    checkpoint(d.path(), &s.engine, &IngestMark::default()).unwrap();
+    let (mut e, _) = from_loaded(&s.cfg, load(d.path()).unwrap().unwrap()).unwrap();
+    fingerprint_before_v4(&mut e)
+}
+
 /// The state as formats before 4 hold it: without each meter's first reading.
 fn fingerprint_before_v4(engine: &mut Engine) -> Vec<u8> {
     engine.advance(&mut |_| {});
     let mut st = engine.saved_state();
     st.first_readings.clear();
     postcard::to_stdvec(&st).unwrap()
+}
+
+/// A checkpoint of format version 3 (readings without `quality`, without each meter's first
+/// reading) is read with all the rest: every reading metered, the same results; its meters have
+/// no first reading (an import bounds them by their stored buckets).
+#[test]
+fn a_version_3_checkpoint_is_still_read() {
+    #[derive(Serialize)]
+    struct V3 {
+        version: u32,
+        config: String,
+        state: crate::engine::SavedStateV3,
+        ingest: IngestMark,
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Sim::new(d.path());
+    s.take(5);
+    let want = read_back_before_v4(&s);
+    let saved = s.engine.saved_state();
+    assert!(!saved.first_readings.is_empty());
+    let body = postcard::to_stdvec(&V3 {
+        version: 3,
+        config: toml::to_string(s.engine.config()).unwrap(),
+        state: crate::engine::SavedStateV3::downgrade(saved),
+        ingest: IngestMark {
+            wal_seq: 7,
+            recent_messages: vec![1],
+            last_heard: vec![],
+        },
+    })
+    .unwrap();
+    write_state_file(d.path(), &body);
+    let l = load(d.path()).unwrap().unwrap();
+    assert_eq!(
+        (l.ingest.wal_seq, &l.ingest.recent_messages[..]),
+        (7, &[1][..])
+    );
+    assert!(l.state.first_readings.is_empty());
+    let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
+    assert_eq!(fingerprint_before_v4(&mut e), want);
 }
 
 #[test]
@@ -706,11 +742,7 @@ fn a_version_2_checkpoint_is_upgraded_with_its_counters() {
         },
     })
     .unwrap();
-    let mut file = MAGIC.to_vec();
-    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    file.extend_from_slice(&body);
-    fs::write(state_path(dir.path()), file).unwrap();
+    write_state_file(dir.path(), &body);
     let loaded = load(dir.path()).unwrap().unwrap();
     assert_eq!(loaded.ingest.last_heard, heard);
     assert_eq!(
@@ -728,47 +760,4 @@ fn a_version_2_checkpoint_is_upgraded_with_its_counters() {
     // and written again in the current format
     checkpoint(dir.path(), &engine, &IngestMark::default()).unwrap();
     assert!(load(dir.path()).unwrap().is_some());
-}
-
-/// A checkpoint of format 3 (readings without `quality`, no meter's first reading) is read with
-/// its state: every reading metered, the same results; its meters have no first reading (an
-/// import bounds them by their stored buckets).
-#[test]
-fn a_version_3_checkpoint_is_read_as_all_metered() {
-    #[derive(Serialize)]
-    struct V3 {
-        version: u32,
-        config: String,
-        state: crate::engine::SavedStateV3,
-        ingest: IngestMark,
-    }
-    let d = tempfile::tempdir().unwrap();
-    let mut s = Sim::new(d.path());
-    s.take(5);
-    let v4 = tempfile::tempdir().unwrap();
-    checkpoint(v4.path(), &s.engine, &IngestMark::default()).unwrap();
-    let (mut e, _) = from_loaded(&s.cfg, load(v4.path()).unwrap().unwrap()).unwrap();
-    let want = fingerprint_before_v4(&mut e);
-    assert!(!s.engine.saved_state().first_readings.is_empty());
-    let body = postcard::to_stdvec(&V3 {
-        version: 3,
-        config: toml::to_string(s.engine.config()).unwrap(),
-        state: crate::engine::SavedStateV3::downgrade(s.engine.saved_state()),
-        ingest: IngestMark {
-            wal_seq: 10,
-            recent_messages: vec![1],
-            last_heard: vec![],
-        },
-    })
-    .unwrap();
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend((body.len() as u64).to_le_bytes());
-    bytes.extend(crc32fast::hash(&body).to_le_bytes());
-    bytes.extend(&body);
-    fs::write(state_path(d.path()), bytes).unwrap();
-    let l = load(d.path()).unwrap().unwrap();
-    assert_eq!(l.ingest.wal_seq, 10);
-    assert!(l.state.first_readings.is_empty());
-    let (mut e, _) = from_loaded(&s.cfg, l).unwrap();
-    assert_eq!(fingerprint_before_v4(&mut e), want);
 }
