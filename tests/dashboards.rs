@@ -40,10 +40,11 @@ const DASHBOARDS: [(&str, &str, &str); 4] = [
 ];
 
 /// dcpue's /metrics names (CONTRACT §6 as implemented).
-const METRICS: [&str; 25] = [
+const METRICS: [&str; 26] = [
     "dcpue_pue_ratio",
     "dcpue_coverage_ratio",
     "dcpue_renewable_share_ratio",
+    "dcpue_estimated_share_ratio",
     "dcpue_pue_ceiling_ratio",
     "dcpue_renewable_target_ratio",
     "dcpue_facility_status",
@@ -860,6 +861,30 @@ fn canned_metrics(n: u64) -> String {
         "Renewable energy over total energy in the window.",
         share,
     );
+    // CONTRACT §13: fuzhou-1 fills gaps with estimated readings, the others meter everything (0,
+    // a value); no series while a window has no total or IT energy (yingtan-1's stale ones).
+    family(
+        "dcpue_estimated_share_ratio",
+        "gauge",
+        "Part of the window's total and IT energy from readings that are not metered.",
+        facs.iter()
+            .flat_map(|f| {
+                WINDOWS
+                    .iter()
+                    .enumerate()
+                    .filter(|(w, _)| window_values(f, *w, n).0.is_some())
+                    .map(|(w, (win, _))| {
+                        let est = if f.id == "fuzhou-1" {
+                            0.04 + 0.01 * w as f64
+                        } else {
+                            0.0
+                        };
+                        format!("{{facility=\"{}\",window=\"{win}\"}} {est}", f.id)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    );
     // CONTRACT §14 on every window: WUE at the sites with water meters, ERF at the heat-reuse
     // site, REF where there are renewables, CUE everywhere (the layout sets the emission factor).
     let kpi = |pick: &dyn Fn(usize, &Fac) -> Option<f64>| -> Vec<String> {
@@ -1221,6 +1246,16 @@ fn prometheus_dashboards_show_data_and_rules_fire_on_real_prometheus() {
         count_for(&one, "Alerts firing now", "dcpue_alert_active"),
         3
     );
+    // The facility table's estimated share: fuzhou-1's compliance-window value.
+    let fuzhou = panel_query_results(&base, &path, &HashMap::from([("facility", "fuzhou-1")]));
+    let est: Vec<f64> = fuzhou
+        .iter()
+        .filter(|(t, e, _)| {
+            t == "Status and grade per facility" && e.contains("dcpue_estimated_share_ratio")
+        })
+        .flat_map(|(_, _, r)| by_labels(r).into_values())
+        .collect();
+    assert_eq!(est, vec![0.08], "fuzhou-1's estimated share on 365d");
     // The stale facility has no 1h PUE (null): no series rather than a zero.
     let stale = run_panel_queries(
         &base,
@@ -1663,6 +1698,15 @@ fn dashboards_show_data_from_a_running_dcpue() {
         count_for(&all, "Alerts firing now", "dcpue_alert_active") >= 1,
         "yingtan-1's breach is firing"
     );
+    // The simulator's readings are all metered: every facility's estimated share is 0, a value.
+    let est: Vec<f64> = panel_query_results(&base, &path, &cw)
+        .iter()
+        .filter(|(t, e, _)| {
+            t == "Status and grade per facility" && e.contains("dcpue_estimated_share_ratio")
+        })
+        .flat_map(|(_, _, r)| by_labels(r).into_values())
+        .collect();
+    assert_eq!(est, vec![0.0; 7], "estimated share per facility");
     let yingtan = run_panel_queries(
         &base,
         &path,
