@@ -904,13 +904,20 @@ def history_promql():
         "dcpue_window_coverage (field coverage). Below min_coverage (0.9 by default) the PUE is not a verdict.",
         [prom_target(f'max by (facility) (dcpue_window_coverage{{{S}}})', "{{facility}}", "A")],
         PROM, "percentunit", 1, COVERAGE_STEPS, "dashed", min_=0, max_=1,
-    ), 12, 8)
+    ), 8, 8)
     L.add(timeseries(
         "Renewable share - $window window",
         "dcpue_window_renewable_share (field renewable_share; no point while the renewable meters cover too little).",
         [prom_target(f'max by (facility) (dcpue_window_renewable_share{{{S}}})', "{{facility}}", "A")],
         PROM, "percentunit", 1, SHARE_STEPS, "off", min_=0, max_=1,
-    ), 12, 8)
+    ), 8, 8)
+    L.add(timeseries(
+        "Estimated share - $window window",
+        "dcpue_window_estimated_share (field estimated_share): the part of the window's total and IT energy "
+        "from readings that are not metered (estimated or manual); 0 when every reading was metered.",
+        [prom_target(f'max by (facility) (dcpue_window_estimated_share{{{S}}})', "{{facility}}", "A")],
+        PROM, "percentunit", 1, ESTIMATED_STEPS, "off", min_=0, max_=1,
+    ), 8, 8)
     L.add(timeseries(
         "Energy in the $window window by role",
         "dcpue_window_energy_total_kwh, _it_kwh and _renewable_kwh: energy measured inside the window.",
@@ -1017,13 +1024,20 @@ def history_flux():
         "Field coverage of dcpue_window. Below min_coverage (0.9 by default) the PUE is not a verdict.",
         [flux_target(flux_window(["coverage"], "min"))],
         FLUX, "percentunit", 1, COVERAGE_STEPS, "dashed", name_fac, 0, 1,
-    ), 12, 8)
+    ), 8, 8)
     L.add(timeseries(
         "Renewable share - $window window",
         "Field renewable_share of dcpue_window (left out while the renewable meters cover too little).",
         [flux_target(flux_window(["renewable_share"]))],
         FLUX, "percentunit", 1, SHARE_STEPS, "off", name_fac, 0, 1,
-    ), 12, 8)
+    ), 8, 8)
+    L.add(timeseries(
+        "Estimated share - $window window",
+        "Field estimated_share of dcpue_window: the part of the window's total and IT energy from readings "
+        "that are not metered (estimated or manual); 0 when every reading was metered.",
+        [flux_target(flux_window(["estimated_share"], "max"))],
+        FLUX, "percentunit", 1, ESTIMATED_STEPS, "off", name_fac, 0, 1,
+    ), 8, 8)
     L.add(timeseries(
         "Energy in the $window window by role",
         "Fields energy_total_kwh, energy_it_kwh and energy_renewable_kwh of dcpue_window.",

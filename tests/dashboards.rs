@@ -70,10 +70,11 @@ const METRICS: [&str; 26] = [
 ];
 
 /// CONTRACT §8 points as VictoriaMetrics names them (measurement_field).
-const SINK_METRICS: [&str; 8] = [
+const SINK_METRICS: [&str; 9] = [
     "dcpue_window_pue",
     "dcpue_window_coverage",
     "dcpue_window_renewable_share",
+    "dcpue_window_estimated_share",
     "dcpue_window_energy_total_kwh",
     "dcpue_window_energy_it_kwh",
     "dcpue_window_energy_renewable_kwh",
@@ -95,6 +96,7 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
                     "energy_total_kwh",
                     "energy_it_kwh",
                     "energy_renewable_kwh",
+                    "estimated_share",
                 ],
             ),
         ),
@@ -800,6 +802,16 @@ fn window_values(f: &Fac, w: usize, n: u64) -> (Option<f64>, f64, Option<f64>) {
     (pue, coverage, share)
 }
 
+/// A facility's estimated share on window `w` (CONTRACT §13): fuzhou-1 fills gaps with estimated
+/// readings, the others meter everything (0, a value).
+fn estimated_share(f: &Fac, w: usize) -> f64 {
+    if f.id == "fuzhou-1" {
+        0.04 + 0.01 * w as f64
+    } else {
+        0.0
+    }
+}
+
 /// dcpue's /metrics as the lead implements CONTRACT §6, for scrape number `n`.
 fn canned_metrics(n: u64) -> String {
     use std::fmt::Write;
@@ -861,8 +873,7 @@ fn canned_metrics(n: u64) -> String {
         "Renewable energy over total energy in the window.",
         share,
     );
-    // CONTRACT §13: fuzhou-1 fills gaps with estimated readings, the others meter everything (0,
-    // a value); no series while a window has no total or IT energy (yingtan-1's stale ones).
+    // CONTRACT §13, no series while a window has no total or IT energy (yingtan-1's stale ones).
     family(
         "dcpue_estimated_share_ratio",
         "gauge",
@@ -874,12 +885,11 @@ fn canned_metrics(n: u64) -> String {
                     .enumerate()
                     .filter(|(w, _)| window_values(f, *w, n).0.is_some())
                     .map(|(w, (win, _))| {
-                        let est = if f.id == "fuzhou-1" {
-                            0.04 + 0.01 * w as f64
-                        } else {
-                            0.0
-                        };
-                        format!("{{facility=\"{}\",window=\"{win}\"}} {est}", f.id)
+                        format!(
+                            "{{facility=\"{}\",window=\"{win}\"}} {}",
+                            f.id,
+                            estimated_share(f, w)
+                        )
                     })
                     .collect::<Vec<_>>()
             })
@@ -1484,6 +1494,9 @@ fn sink_lines(now_ms: i64) -> String {
                 if let Some(sh) = share {
                     fields.push(format!("energy_renewable_kwh={:.3}", total * sh));
                 }
+                if pue.is_some() {
+                    fields.push(format!("estimated_share={}", estimated_share(f, w)));
+                }
                 let _ = writeln!(
                     s,
                     "dcpue_window,facility={},tier={},window={win} {} {ts}",
@@ -1586,6 +1599,17 @@ fn history_promql_dashboard_shows_data_on_real_victoriametrics() {
     .expect("query");
     assert_eq!(pue.len(), 1);
     assert_eq!(pue[0]["value"][1], "1.36");
+    // fuzhou-1's estimated share as written on 365d.
+    let est: Vec<f64> = panel_query_results(
+        &base,
+        &path,
+        &HashMap::from([("facility", "fuzhou-1"), ("window", "365d")]),
+    )
+    .iter()
+    .filter(|(t, _, _)| t == "Estimated share - $window window")
+    .flat_map(|(_, _, r)| by_labels(r).into_values())
+    .collect();
+    assert_eq!(est, vec![0.08], "fuzhou-1's estimated share on 365d");
     let stale = run_panel_queries(
         &base,
         &path,
