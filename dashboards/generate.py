@@ -28,6 +28,13 @@ SHARE_STEPS = [
     {"color": "green", "value": 0.3},
 ]
 
+# Estimated share: any non-metered energy is worth a look, a tenth of it or more is a weak verdict.
+ESTIMATED_STEPS = [
+    {"color": "green", "value": None},
+    {"color": "#EAB839", "value": 0.001},
+    {"color": "red", "value": 0.1},
+]
+
 
 def th(steps):
     return {"mode": "absolute", "steps": steps}
@@ -518,7 +525,9 @@ def province():
         "Status and grade per facility",
         "The verdict per facility on the compliance window: status (compliant / breach / insufficient data), "
         "GB 40879-2021 grade (1 <= 1.20, 2 <= 1.30, 3 <= 1.50; empty when insufficient or above the grade-3 bound), "
-        "PUE against its ceiling, coverage and watermark.",
+        "PUE against its ceiling, coverage, watermark, and the estimated share: the part of the compliance "
+        "window's total and IT energy from readings that are not metered (estimated or manual; "
+        "dcpue_estimated_share_ratio, 0 when every reading was metered).",
         [
             prom_target(f'max by (facility, name, city, tier, class) (dcpue_facility_info{{{F}}})', "", "A", True, "table"),
             prom_target(f'max by (facility, status) (dcpue_facility_status{{{F}}}) == 1', "", "B", True, "table"),
@@ -528,18 +537,20 @@ def province():
             prom_target(f'max by (facility) (dcpue_coverage_ratio{{{F},window="$compliance_window"}})', "", "F", True, "table"),
             prom_target(f'max by (facility) (dcpue_facility_stale{{{F}}})', "", "G", True, "table"),
             prom_target(f'max by (facility) (dcpue_watermark_timestamp_seconds{{{F}}}) * 1000', "", "H", True, "table"),
+            prom_target(f'max by (facility) (dcpue_estimated_share_ratio{{{F},window="$compliance_window"}})', "", "I", True, "table"),
         ],
         PROM, "none", 3,
         transformations=[
             {"id": "joinByField", "options": {"byField": "facility", "mode": "outer"}},
             {"id": "organize", "options": {
-                "excludeByName": {**{f"Time {i}": True for i in range(1, 9)}, "Time": True,
+                "excludeByName": {**{f"Time {i}": True for i in range(1, 10)}, "Time": True,
                                   "Value #A": True, "Value #B": True},
                 "indexByName": {"facility": 0, "name": 1, "city": 2, "tier": 3, "class": 4, "status": 5,
                                 "Value #C": 6, "Value #D": 7, "Value #E": 8, "Value #F": 9, "Value #G": 10,
-                                "Value #H": 11},
+                                "Value #H": 11, "Value #I": 12},
                 "renameByName": {"Value #C": "grade", "Value #D": "PUE", "Value #E": "ceiling",
-                                 "Value #F": "coverage", "Value #G": "stale", "Value #H": "watermark"},
+                                 "Value #F": "coverage", "Value #G": "stale", "Value #H": "watermark",
+                                 "Value #I": "estimated"},
             }},
         ],
         overrides=[
@@ -550,6 +561,8 @@ def province():
             by_name("coverage", [prop("unit", "percentunit"), prop("decimals", 1), prop("thresholds", th(COVERAGE_STEPS)), cell("color-text")]),
             by_name("stale", [prop("mappings", [STALE_MAP]), cell("color-text")]),
             by_name("watermark", [prop("unit", "dateTimeAsIso")]),
+            by_name("estimated", [prop("unit", "percentunit"), prop("decimals", 1),
+                                  prop("thresholds", th(ESTIMATED_STEPS)), cell("color-text")]),
         ],
         steps=PUE_STEPS,
         sort_by=[{"desc": True, "displayName": "PUE"}],
@@ -891,13 +904,20 @@ def history_promql():
         "dcpue_window_coverage (field coverage). Below min_coverage (0.9 by default) the PUE is not a verdict.",
         [prom_target(f'max by (facility) (dcpue_window_coverage{{{S}}})', "{{facility}}", "A")],
         PROM, "percentunit", 1, COVERAGE_STEPS, "dashed", min_=0, max_=1,
-    ), 12, 8)
+    ), 8, 8)
     L.add(timeseries(
         "Renewable share - $window window",
         "dcpue_window_renewable_share (field renewable_share; no point while the renewable meters cover too little).",
         [prom_target(f'max by (facility) (dcpue_window_renewable_share{{{S}}})', "{{facility}}", "A")],
         PROM, "percentunit", 1, SHARE_STEPS, "off", min_=0, max_=1,
-    ), 12, 8)
+    ), 8, 8)
+    L.add(timeseries(
+        "Estimated share - $window window",
+        "dcpue_window_estimated_share (field estimated_share): the part of the window's total and IT energy "
+        "from readings that are not metered (estimated or manual); 0 when every reading was metered.",
+        [prom_target(f'max by (facility) (dcpue_window_estimated_share{{{S}}})', "{{facility}}", "A")],
+        PROM, "percentunit", 1, ESTIMATED_STEPS, "off", min_=0, max_=1,
+    ), 8, 8)
     L.add(timeseries(
         "Energy in the $window window by role",
         "dcpue_window_energy_total_kwh, _it_kwh and _renewable_kwh: energy measured inside the window.",
@@ -1004,13 +1024,20 @@ def history_flux():
         "Field coverage of dcpue_window. Below min_coverage (0.9 by default) the PUE is not a verdict.",
         [flux_target(flux_window(["coverage"], "min"))],
         FLUX, "percentunit", 1, COVERAGE_STEPS, "dashed", name_fac, 0, 1,
-    ), 12, 8)
+    ), 8, 8)
     L.add(timeseries(
         "Renewable share - $window window",
         "Field renewable_share of dcpue_window (left out while the renewable meters cover too little).",
         [flux_target(flux_window(["renewable_share"]))],
         FLUX, "percentunit", 1, SHARE_STEPS, "off", name_fac, 0, 1,
-    ), 12, 8)
+    ), 8, 8)
+    L.add(timeseries(
+        "Estimated share - $window window",
+        "Field estimated_share of dcpue_window: the part of the window's total and IT energy from readings "
+        "that are not metered (estimated or manual); 0 when every reading was metered.",
+        [flux_target(flux_window(["estimated_share"], "max"))],
+        FLUX, "percentunit", 1, ESTIMATED_STEPS, "off", name_fac, 0, 1,
+    ), 8, 8)
     L.add(timeseries(
         "Energy in the $window window by role",
         "Fields energy_total_kwh, energy_it_kwh and energy_renewable_kwh of dcpue_window.",

@@ -40,10 +40,11 @@ const DASHBOARDS: [(&str, &str, &str); 4] = [
 ];
 
 /// dcpue's /metrics names (CONTRACT §6 as implemented).
-const METRICS: [&str; 25] = [
+const METRICS: [&str; 26] = [
     "dcpue_pue_ratio",
     "dcpue_coverage_ratio",
     "dcpue_renewable_share_ratio",
+    "dcpue_estimated_share_ratio",
     "dcpue_pue_ceiling_ratio",
     "dcpue_renewable_target_ratio",
     "dcpue_facility_status",
@@ -69,10 +70,11 @@ const METRICS: [&str; 25] = [
 ];
 
 /// CONTRACT §8 points as VictoriaMetrics names them (measurement_field).
-const SINK_METRICS: [&str; 8] = [
+const SINK_METRICS: [&str; 9] = [
     "dcpue_window_pue",
     "dcpue_window_coverage",
     "dcpue_window_renewable_share",
+    "dcpue_window_estimated_share",
     "dcpue_window_energy_total_kwh",
     "dcpue_window_energy_it_kwh",
     "dcpue_window_energy_renewable_kwh",
@@ -94,6 +96,7 @@ fn sink_schema() -> BTreeMap<&'static str, (Vec<&'static str>, Vec<&'static str>
                     "energy_total_kwh",
                     "energy_it_kwh",
                     "energy_renewable_kwh",
+                    "estimated_share",
                 ],
             ),
         ),
@@ -799,6 +802,16 @@ fn window_values(f: &Fac, w: usize, n: u64) -> (Option<f64>, f64, Option<f64>) {
     (pue, coverage, share)
 }
 
+/// A facility's estimated share on window `w` (CONTRACT §13): fuzhou-1 fills gaps with estimated
+/// readings, the others meter everything (0, a value).
+fn estimated_share(f: &Fac, w: usize) -> f64 {
+    if f.id == "fuzhou-1" {
+        0.04 + 0.01 * w as f64
+    } else {
+        0.0
+    }
+}
+
 /// dcpue's /metrics as the lead implements CONTRACT §6, for scrape number `n`.
 fn canned_metrics(n: u64) -> String {
     use std::fmt::Write;
@@ -859,6 +872,28 @@ fn canned_metrics(n: u64) -> String {
         "gauge",
         "Renewable energy over total energy in the window.",
         share,
+    );
+    // CONTRACT §13, no series while a window has no total or IT energy (yingtan-1's stale ones).
+    family(
+        "dcpue_estimated_share_ratio",
+        "gauge",
+        "Part of the window's total and IT energy from readings that are not metered.",
+        facs.iter()
+            .flat_map(|f| {
+                WINDOWS
+                    .iter()
+                    .enumerate()
+                    .filter(|(w, _)| window_values(f, *w, n).0.is_some())
+                    .map(|(w, (win, _))| {
+                        format!(
+                            "{{facility=\"{}\",window=\"{win}\"}} {}",
+                            f.id,
+                            estimated_share(f, w)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
     );
     // CONTRACT §14 on every window: WUE at the sites with water meters, ERF at the heat-reuse
     // site, REF where there are renewables, CUE everywhere (the layout sets the emission factor).
@@ -1221,6 +1256,16 @@ fn prometheus_dashboards_show_data_and_rules_fire_on_real_prometheus() {
         count_for(&one, "Alerts firing now", "dcpue_alert_active"),
         3
     );
+    // The facility table's estimated share: fuzhou-1's compliance-window value.
+    let fuzhou = panel_query_results(&base, &path, &HashMap::from([("facility", "fuzhou-1")]));
+    let est: Vec<f64> = fuzhou
+        .iter()
+        .filter(|(t, e, _)| {
+            t == "Status and grade per facility" && e.contains("dcpue_estimated_share_ratio")
+        })
+        .flat_map(|(_, _, r)| by_labels(r).into_values())
+        .collect();
+    assert_eq!(est, vec![0.08], "fuzhou-1's estimated share on 365d");
     // The stale facility has no 1h PUE (null): no series rather than a zero.
     let stale = run_panel_queries(
         &base,
@@ -1449,6 +1494,9 @@ fn sink_lines(now_ms: i64) -> String {
                 if let Some(sh) = share {
                     fields.push(format!("energy_renewable_kwh={:.3}", total * sh));
                 }
+                if pue.is_some() {
+                    fields.push(format!("estimated_share={}", estimated_share(f, w)));
+                }
                 let _ = writeln!(
                     s,
                     "dcpue_window,facility={},tier={},window={win} {} {ts}",
@@ -1551,6 +1599,17 @@ fn history_promql_dashboard_shows_data_on_real_victoriametrics() {
     .expect("query");
     assert_eq!(pue.len(), 1);
     assert_eq!(pue[0]["value"][1], "1.36");
+    // fuzhou-1's estimated share as written on 365d.
+    let est: Vec<f64> = panel_query_results(
+        &base,
+        &path,
+        &HashMap::from([("facility", "fuzhou-1"), ("window", "365d")]),
+    )
+    .iter()
+    .filter(|(t, _, _)| t == "Estimated share - $window window")
+    .flat_map(|(_, _, r)| by_labels(r).into_values())
+    .collect();
+    assert_eq!(est, vec![0.08], "fuzhou-1's estimated share on 365d");
     let stale = run_panel_queries(
         &base,
         &path,
@@ -1663,6 +1722,15 @@ fn dashboards_show_data_from_a_running_dcpue() {
         count_for(&all, "Alerts firing now", "dcpue_alert_active") >= 1,
         "yingtan-1's breach is firing"
     );
+    // The simulator's readings are all metered: every facility's estimated share is 0, a value.
+    let est: Vec<f64> = panel_query_results(&base, &path, &cw)
+        .iter()
+        .filter(|(t, e, _)| {
+            t == "Status and grade per facility" && e.contains("dcpue_estimated_share_ratio")
+        })
+        .flat_map(|(_, _, r)| by_labels(r).into_values())
+        .collect();
+    assert_eq!(est, vec![0.0; 7], "estimated share per facility");
     let yingtan = run_panel_queries(
         &base,
         &path,

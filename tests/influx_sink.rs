@@ -215,6 +215,7 @@ impl Expected {
                 ("energy_total_kwh", Some(v.energy_kwh.total)),
                 ("energy_it_kwh", Some(v.energy_kwh.it)),
                 ("energy_renewable_kwh", Some(v.energy_kwh.renewable)),
+                ("estimated_share", v.estimated_share),
             ],
             ts,
             line.clone(),
@@ -261,8 +262,9 @@ impl Expected {
 const T0: i64 = 1_764_270_000_000; // 2025-11-27T19:00:00Z
 
 /// A scenario of `n` steps: two facilities, a grid meter with two roles, an IT meter, and a window
-/// point per step (every other one without PUE or renewable share). Values have few decimal
-/// digits (VictoriaMetrics keeps 12 significant digits), timestamps odd milliseconds.
+/// point per step (every other one without PUE or renewable share, the others without estimated
+/// share). Values have few decimal digits (VictoriaMetrics keeps 12 significant digits),
+/// timestamps odd milliseconds.
 fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for i in from..to {
@@ -304,7 +306,7 @@ fn scenario(exp: &mut Expected, from: usize, to: usize) -> Vec<String> {
                 kpi: Default::default(),
                 start_ms: 0,
                 end_ms: ts,
-                estimated_share: None,
+                estimated_share: (i % 2 == 1).then_some(0.0625 * (i % 5) as f64),
             };
             lines.push(exp.window(f, tier, "24h", ts, &v));
         }

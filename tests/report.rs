@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use dcpue::alerts::state::Entry;
 use dcpue::alerts::{AlertChange, AlertEngine, AlertHistory, AlertState, ResolvedAlert};
 use dcpue::config::Config;
-use dcpue::engine::{Engine, Reading, Snapshot, Status, Verdict};
+use dcpue::engine::{Engine, Quality, Reading, Snapshot, Status, Verdict};
 use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
 
 mod support;
@@ -885,6 +885,11 @@ fn kpi_step(meter: &str, k: i64) -> f64 {
 
 /// The engine after two days' readings on each side of the period, every 15 minutes.
 fn kpi_engine() -> Engine {
+    kpi_engine_with(|_, _, _| Quality::Metered)
+}
+
+/// As [`kpi_engine`], each reading with `quality(facility, meter, k)` at step k.
+fn kpi_engine_with(quality: impl Fn(&str, &str, i64) -> Quality) -> Engine {
     let cfg = Config::parse(KPI_LAYOUT, "kpi.toml").expect("KPI config");
     let mut engine = Engine::new(&cfg);
     let meters = [
@@ -909,7 +914,7 @@ fn kpi_engine() -> Engine {
                 ts: t,
                 power_kw: None,
                 energy_kwh: Some(reg[i]),
-                quality: Default::default(),
+                quality: quality(f, m, k),
             };
             let mr = engine.lookup(f, m).expect("configured meter");
             assert_eq!(engine.ingest(mr, r, t), Verdict::Accepted, "{f}/{m}");
@@ -1042,5 +1047,85 @@ fn the_report_gives_the_eu_2024_1364_figures_computed_by_hand_and_shows_the_targ
             assert!(html.contains("国家枢纽节点"));
         }
         assert!(html.contains("≤ 2.5 L/kWh") && html.contains("≥ 30.0% (2025)"));
+    }
+}
+
+// ------------------------------------------------------------------ CONTRACT §13 in the report
+
+#[test]
+fn the_report_gives_the_estimated_share_computed_by_hand() {
+    // green-1: grid readings estimated at steps 120..=130 and at 289 (after the period's last
+    // reading, 288), IT readings entered by hand at 96 (the period's first reading) and 200; the
+    // PV meter estimated throughout (renewable: not part of the share). plain-1 all metered.
+    let quality = |f: &str, m: &str, k: i64| match (f, m) {
+        ("green-1", "grid") if (120..=130).contains(&k) || k == 289 => Quality::Estimated,
+        ("green-1", "it") if k == 96 || k == 200 => Quality::Manual,
+        ("green-1", "pv") => Quality::Estimated,
+        _ => Quality::Metered,
+    };
+    let engine = kpi_engine_with(quality);
+    let r = build_report(&engine, KPI_FROM, KPI_TO, None, &[]);
+
+    // By hand: step k's energy lies between the readings k - 1 and k; it is non-metered when
+    // either is. The period holds steps k0 + 1 ..= k1.
+    let start = KPI_FROM - 24 * HOUR;
+    let (k0, k1) = ((KPI_FROM - start) / STEP, (KPI_TO - start) / STEP);
+    let share = |f: &str| -> f64 {
+        let (mut est, mut all) = (0.0, 0.0);
+        for m in ["grid", "it"] {
+            for k in (k0 + 1)..=k1 {
+                let e = kpi_step(m, k);
+                all += e;
+                if quality(f, m, k - 1) != Quality::Metered || quality(f, m, k) != Quality::Metered
+                {
+                    est += e;
+                }
+            }
+        }
+        est / all
+    };
+    let want = [("green-1", share("green-1")), ("plain-1", 0.0)];
+    // 12 grid steps (120..=131) and 3 IT steps (97, 200, 201): about 4 %.
+    assert!(want[0].1 > 0.03 && want[0].1 < 0.05, "{want:?}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&report::render_json(&r)).expect("report JSON");
+    for (i, (id, v)) in want.iter().enumerate() {
+        let f = &json["facilities"][i];
+        assert_eq!(f["id"], *id);
+        let got = f["estimated_share"].as_f64();
+        assert!(
+            got.is_some_and(|g| close(g, *v, 1e-9)),
+            "{id}: estimated_share {got:?}, by hand {v}"
+        );
+    }
+    for lang in [Lang::Zh, Lang::En] {
+        let md = report::render_markdown(&r, lang);
+        let html = report::render_html(&r, lang);
+        let label = if lang == Lang::Zh {
+            "非计量能耗占比（估算或人工读数）"
+        } else {
+            "Estimated share (energy from estimated or manual readings)"
+        };
+        let md_lines: Vec<&str> = md.lines().filter(|l| l.contains(label)).collect();
+        let html_lines: Vec<&str> = html
+            .lines()
+            .filter(|l| l.contains("<p class=\"est\">"))
+            .collect();
+        assert_eq!(md_lines.len(), 2, "{md}");
+        assert_eq!(html_lines.len(), 2, "{html}");
+        for (i, (id, v)) in want.iter().enumerate() {
+            let pct = format!("{:.1}%", v * 100.0);
+            assert!(
+                md_lines[i].starts_with("- ") && md_lines[i].ends_with(&format!(": {pct}")),
+                "{id}: {}",
+                md_lines[i]
+            );
+            assert!(
+                html_lines[i].ends_with(&format!(": {pct}</p>")),
+                "{id}: {}",
+                html_lines[i]
+            );
+        }
     }
 }

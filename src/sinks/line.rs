@@ -95,8 +95,8 @@ pub fn reading_line(facility: &str, meter: &str, role: &str, r: &Reading) -> Opt
 }
 
 /// `dcpue_window,facility=F,tier=T,window=W pue=…,coverage=…,renewable_share=…,
-/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=…,wue=…,erf=…,ref=…,cue=… <ts_ms>`,
-/// null fields left out
+/// energy_total_kwh=…,energy_it_kwh=…,energy_renewable_kwh=…,wue=…,erf=…,ref=…,cue=…,
+/// estimated_share=… <ts_ms>`, null fields left out
 /// (coverage and the energies are always there). None only if every value is non-finite.
 pub fn window_line(
     facility: &str,
@@ -119,6 +119,7 @@ pub fn window_line(
             ("erf", v.kpi.erf),
             ("ref", v.kpi.ref_),
             ("cue", v.kpi.cue),
+            ("estimated_share", v.estimated_share),
         ],
         ts_ms,
     )
@@ -277,6 +278,23 @@ mod tests {
             reading_line("f", "w", "water", &r).unwrap_or_default(),
             "dcpue_reading,facility=f,meter=w,role=water volume_m3=48213.5 7"
         );
+    }
+
+    #[test]
+    fn window_estimated_share_is_a_field_and_left_out_while_null() {
+        let mut v = wv(Some(1.2875), None);
+        v.estimated_share = Some(0.125);
+        assert_eq!(
+            window_line("yingtan-1", "backup", "24h", 42, &v).unwrap_or_default(),
+            "dcpue_window,facility=yingtan-1,tier=backup,window=24h pue=1.2875,coverage=0.95,energy_total_kwh=1234.5,energy_it_kwh=1000,energy_renewable_kwh=0.1,estimated_share=0.125 42"
+        );
+        // Wholly metered is 0, a value, not a null.
+        v.estimated_share = Some(0.0);
+        let line = window_line("yingtan-1", "backup", "24h", 42, &v).unwrap_or_default();
+        assert!(line.ends_with(",estimated_share=0 42"), "{line}");
+        v.estimated_share = None;
+        let line = window_line("yingtan-1", "backup", "24h", 42, &v).unwrap_or_default();
+        assert!(!line.contains("estimated_share"), "{line}");
     }
 
     #[test]
