@@ -1,7 +1,7 @@
 //! The state machine on synthetic event-time series.
 
 use super::*;
-use crate::config::fixture::facility;
+use crate::config::fixture::{facility, FacilityToml};
 use crate::engine::{Energies, Windows};
 
 const MIN: i64 = 60_000;
@@ -16,16 +16,20 @@ fn cfg(extra: &str) -> Config {
         .key("renewable_target = 0.3")
         .meter("grid-in", "total")
         .meter_with("it-a", "it", "stale_after = \"20m\"");
-    let fuzhou = facility("fuzhou-1")
+    let text = format!("{nanchang}{}{extra}\n", fuzhou());
+    Config::parse(&text, "test.toml").unwrap()
+}
+
+/// The backup facility: medium and commissioned in 2019, so held to the grade-3 bound 1.5.
+fn fuzhou() -> FacilityToml {
+    facility("fuzhou-1")
         .name("抚州备份数据中心")
         .city("Fuzhou")
         .tier("backup")
         .class("medium")
         .commissioned("2019-06-01")
         .meter("grid-in", "total")
-        .meter("it-a", "it");
-    let text = format!("{nanchang}{fuzhou}{extra}\n");
-    Config::parse(&text, "test.toml").unwrap()
+        .meter("it-a", "it")
 }
 
 fn wv(pue: Option<f64>, coverage: f64, share: Option<f64>) -> WindowValues {
@@ -545,38 +549,14 @@ fn a_restored_meter_stale_of_a_meter_never_heard_stays_firing() {
 
 #[test]
 fn wue_above_and_ref_below_their_targets_fire_and_resolve() {
-    let text = r#"
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.4
-ref_target = 0.3
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-
-[[facility]]
-id = "fuzhou-1"
-name = "抚州备份数据中心"
-city = "Fuzhou"
-tier = "backup"
-class = "medium"
-commissioned = "2019-06-01"
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-"#;
-    let mut e = AlertEngine::new(&Config::parse(text, "test.toml").unwrap());
+    let nanchang = facility("nanchang-1")
+        .name("南昌核心数据中心")
+        .key("wue_target = 1.4")
+        .key("ref_target = 0.3")
+        .meter("grid-in", "total")
+        .meter("it-a", "it");
+    let text = format!("{nanchang}{}", fuzhou());
+    let mut e = AlertEngine::new(&Config::parse(&text, "test.toml").unwrap());
     let mut w = all(Some(1.2), 1.0);
     let year = 4;
     w.0[year].1.kpi.wue = Some(1.6);

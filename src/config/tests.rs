@@ -2,21 +2,7 @@ use super::*;
 use chrono::NaiveDate;
 use std::path::PathBuf;
 
-pub(crate) const MINIMAL: &str = r#"
-[[facility]]
-id = "a-1"
-name = "A"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
+pub(crate) use crate::config::fixture::MINIMAL;
 
 #[test]
 fn minimal_config_gets_contract_defaults() {

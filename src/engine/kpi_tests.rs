@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::fixture::{facility, five_windows_config};
 use crate::config::Config;
 use crate::engine::{Engine, Reading, Snapshot, Verdict, WindowValues};
 
@@ -8,32 +9,11 @@ const M: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 400 * 24 * H;
 
+/// Facility `f` with `facility_extra` lines, `grid` and `it`, then `meters`; `extra` after the
+/// five windows of `[engine]`.
 fn cfg(meters: &str, facility_extra: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[engine]
-windows = ["15m", "1h", "24h", "30d", "365d"]
-compliance_window = "365d"
-{extra}
-
-[[facility]]
-id = "f"
-name = "F"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-{facility_extra}
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-{meters}
-"#
-    );
-    Config::parse(&text, "test.toml").unwrap()
+    let f = facility("f").key(facility_extra).grid_and_it().raw(meters);
+    five_windows_config(extra, &f)
 }
 
 const WATER: &str = "  [[facility.meter]]\n  id = \"water\"\n  role = \"water\"\n";

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::fixture::facility;
+use crate::config::fixture::{facility, five_windows_config, FacilityToml};
 use crate::config::Config;
 
 const H: i64 = 3_600_000;
@@ -8,30 +8,21 @@ const M: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 400 * 24 * H;
 
+/// Facility `f` with `meters` (raw meter tables); `extra` after the five windows of `[engine]`.
 fn cfg(meters: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[engine]
-windows = ["15m", "1h", "24h", "30d", "365d"]
-compliance_window = "365d"
-{extra}
-{f}"#,
-        f = facility("f").raw(meters)
-    );
-    Config::parse(&text, "test.toml").unwrap()
+    five_windows_config(extra, &facility("f").raw(meters))
 }
 
-const BASIC: &str = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-  [[facility.meter]]
-  id = "it-b"
-  role = "it"
-"#;
+/// Facility `f` with `grid` (total) and the two IT meters `it-a` and `it-b`.
+fn basic() -> FacilityToml {
+    facility("f")
+        .meter("grid", "total")
+        .meter("it-a", "it")
+        .meter("it-b", "it")
+}
+
+/// On-site PV: a meter both total and renewable.
+const PV: &str = "  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n";
 
 fn power(ts: i64, kw: f64) -> Reading {
     Reading {
@@ -67,7 +58,7 @@ fn w<'a>(s: &'a Snapshot, name: &str) -> &'a WindowValues {
 
 #[test]
 fn pue_over_common_covered_time() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + 2 * H, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + 2 * H, M, 500.0);
     feed(&mut e, "it-b", T0, T0 + 2 * H, M, 500.0);
@@ -93,7 +84,7 @@ fn pue_over_common_covered_time() {
 
 #[test]
 fn a_gap_in_one_it_meter_does_not_move_pue() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b silent for 20 minutes in the middle.
@@ -115,7 +106,7 @@ fn a_gap_in_one_it_meter_does_not_move_pue() {
 
 #[test]
 fn pue_is_null_without_it_energy() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + H, M, 0.0);
     feed(&mut e, "it-b", T0, T0 + H, M, 0.0);
@@ -130,7 +121,7 @@ fn pue_is_null_without_it_energy() {
 
 #[test]
 fn lagging_meter_holds_the_watermark_until_max_lag() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
     feed(&mut e, "it-b", T0, T0 + 10 * M, M, 500.0);
@@ -226,7 +217,7 @@ fn renewable_share_null_when_renewable_meters_cover_too_little() {
 fn status_and_grade_on_the_compliance_window() {
     // A 24h compliance window keeps the test short.
     let extra = "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"";
-    let text = format!("[engine]\n{extra}\n{}", facility("f").raw(BASIC));
+    let text = format!("[engine]\n{extra}\n{}", basic());
     let c = Config::parse(&text, "t.toml").unwrap();
     for (kw, status, grade) in [
         (1180.0, Status::Compliant, Some(1)),
@@ -247,7 +238,7 @@ fn status_and_grade_on_the_compliance_window() {
 
 #[test]
 fn counters_count_every_verdict() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     let m = e.lookup("f", "grid").unwrap();
     assert_eq!(e.ingest(m, power(T0, 1.0), WALL), Verdict::Accepted);
     assert_eq!(
@@ -282,7 +273,7 @@ fn counters_count_every_verdict() {
 
 #[test]
 fn late_data_inside_a_window_is_reflected() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b misses minute 55's reading; its interval 54→56 is still covered.
@@ -375,10 +366,7 @@ fn year_of_hourly_energy_compliance_window_and_history() {
 
 #[test]
 fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
-    let meters = format!(
-        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
-    );
-    let mut e = Engine::new(&cfg(&meters, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic().raw(PV)));
     feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
     feed(&mut e, "it-b", T0, T0 + 30 * M, M, 500.0);
@@ -481,7 +469,7 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
 /// time order (the last step, which only moves forward, depends on the arrival order).
 #[test]
 fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
-    let mut late = Engine::new(&cfg(BASIC, ""));
+    let mut late = Engine::new(&five_windows_config("", &basic()));
     feed(&mut late, "grid", T0, T0 + 75 * M, M, 1300.0);
     feed(&mut late, "it-a", T0, T0 + 75 * M, M, 500.0);
     feed(&mut late, "it-b", T0, T0 + 10 * M, M, 500.0);
@@ -491,7 +479,7 @@ fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
     run(&mut late);
     assert_eq!(late.watermark(0), Some(T0 + 70 * M), "it-b holds it again");
 
-    let mut in_order = Engine::new(&cfg(BASIC, ""));
+    let mut in_order = Engine::new(&five_windows_config("", &basic()));
     for k in 0..=75 {
         feed(&mut in_order, "grid", T0 + k * M, T0 + k * M, M, 1300.0);
         feed(&mut in_order, "it-a", T0 + k * M, T0 + k * M, M, 500.0);
@@ -530,9 +518,8 @@ fn energy(ts: i64, kwh: f64) -> Reading {
 /// returned.
 fn pue_16_hour(extra: &[(i64, &str, Reading)]) -> (Engine, Vec<Verdict>) {
     let text = format!(
-        "[engine]\nwindows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"\n\
-         [[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\n\
-         class = \"large\"\ncommissioned = \"2023-06-01\"\n{BASIC}"
+        "[engine]\nwindows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"\n{}",
+        basic().city("X")
     );
     let mut e = Engine::new(&Config::parse(&text, "t.toml").unwrap());
     let mut verdicts = Vec::new();
@@ -617,11 +604,11 @@ fn absurd_readings_are_implausible_and_change_nothing() {
 /// A meter's own `max_power_kw` replaces `[engine] max_power_kw`, both ways.
 #[test]
 fn a_meters_own_bound_replaces_the_engine_bound() {
-    let meters = BASIC.replace(
-        "id = \"it-a\"\n  role = \"it\"",
-        "id = \"it-a\"\n  role = \"it\"\n  max_power_kw = 5000",
-    );
-    let mut e = Engine::new(&cfg(&meters, "max_power_kw = 2000"));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter_with("it-a", "it", "max_power_kw = 5000")
+        .meter("it-b", "it");
+    let mut e = Engine::new(&five_windows_config("max_power_kw = 2000", &f));
     let (grid, it_a) = (
         e.lookup("f", "grid").unwrap(),
         e.lookup("f", "it-a").unwrap(),
@@ -652,10 +639,7 @@ fn a_meters_own_bound_replaces_the_engine_bound() {
 /// for 20 minutes has 200 kWh in C(W), of 300 kWh in W.
 #[test]
 fn covered_renewable_energy_is_the_renewable_energy_over_the_common_covered_time() {
-    let meters = format!(
-        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
-    );
-    let mut e = Engine::new(&cfg(&meters, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic().raw(PV)));
     feed(&mut e, "grid", T0, T0 + H, M, 1000.0);
     feed(&mut e, "pv", T0, T0 + H, M, 300.0);
     feed(&mut e, "it-b", T0, T0 + H, M, 500.0);
@@ -679,8 +663,10 @@ fn advance_steps_returns_what_advance_passes_to_its_closure() {
         feed(e, "it-a", T0, T0 + 2 * H, M, 500.0);
         feed(e, "it-b", T0 + H, T0 + 2 * H, M, 500.0);
     };
-    let (mut by_closure, mut by_steps) =
-        (Engine::new(&cfg(BASIC, "")), Engine::new(&cfg(BASIC, "")));
+    let (mut by_closure, mut by_steps) = (
+        Engine::new(&five_windows_config("", &basic())),
+        Engine::new(&five_windows_config("", &basic())),
+    );
     readings(&mut by_closure);
     readings(&mut by_steps);
     let expected = run(&mut by_closure);
@@ -702,7 +688,7 @@ fn advance_steps_returns_what_advance_passes_to_its_closure() {
 /// the current format, and a format-3 state reads as all metered.
 #[test]
 fn estimated_share_of_total_and_it_energy() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     assert_eq!(w(&e.snapshot(WALL), "1h").estimated_share, None);
     let end = T0 + 60 * M;
     feed(&mut e, "grid", T0, end, M, 150.0);
