@@ -24,15 +24,21 @@ commissioned = "2023-06-01"
   role = "it"
 "#;
 
-/// The `[engine]` table of the engine's unit tests: the five usual windows, judged on the year.
-pub(crate) const FIVE_WINDOWS: &str =
-    "[engine]\nwindows = [\"15m\", \"1h\", \"24h\", \"30d\", \"365d\"]\ncompliance_window = \"365d\"\n";
+/// The `[engine]` keys of the engine's unit tests: the five usual windows, judged on the year.
+const FIVE_WINDOWS_KEYS: &str =
+    "windows = [\"15m\", \"1h\", \"24h\", \"30d\", \"365d\"]\ncompliance_window = \"365d\"\n";
 
-/// A parsed config of [`FIVE_WINDOWS`], then `extra` (more `[engine]` keys, or whole tables),
-/// then the facility `f`. Panics on a config the test wrote wrong.
-pub(crate) fn five_windows_config(extra: &str, f: &FacilityToml) -> Config {
-    let text = format!("{FIVE_WINDOWS}{extra}\n{f}");
+/// A parsed config of the `[engine]` keys `engine` and the facility `f`. Panics on a config the
+/// test wrote wrong.
+pub(crate) fn engine_config(engine: &str, f: &FacilityToml) -> Config {
+    let text = format!("[engine]\n{engine}\n{f}");
     Config::parse(&text, "test.toml").unwrap()
+}
+
+/// [`engine_config`] with the five usual windows judged on the year, then `extra`: more
+/// `[engine]` keys, or whole tables.
+pub(crate) fn five_windows_config(extra: &str, f: &FacilityToml) -> Config {
+    engine_config(&format!("{FIVE_WINDOWS_KEYS}{extra}"), f)
 }
 
 /// A `[[facility]]` table. Unless changed: a core, large facility commissioned on 2023-06-01

@@ -1,17 +1,11 @@
 use super::*;
-use crate::config::fixture::{facility, five_windows_config, FacilityToml};
-use crate::config::Config;
+use crate::config::fixture::{engine_config, facility, five_windows_config, FacilityToml};
 
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 /// 2026-01-01T00:00:00Z, a whole hour.
 const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 400 * 24 * H;
-
-/// Facility `f` with `meters` (raw meter tables); `extra` after the five windows of `[engine]`.
-fn cfg(meters: &str, extra: &str) -> Config {
-    five_windows_config(extra, &facility("f").raw(meters))
-}
 
 /// Facility `f` with `grid` (total) and the two IT meters `it-a` and `it-b`.
 fn basic() -> FacilityToml {
@@ -21,14 +15,28 @@ fn basic() -> FacilityToml {
         .meter("it-b", "it")
 }
 
+/// Windows 15m and 1h, the compliance window 1h.
+const HOUR_WINDOWS: &str = "windows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"";
+
 /// On-site PV: a meter both total and renewable.
 const PV: &str = "  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n";
 
-fn power(ts: i64, kw: f64) -> Reading {
+/// A metered power sample (also used by the KPI tests).
+pub(super) fn power(ts: i64, kw: f64) -> Reading {
     Reading {
         ts,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
+    }
+}
+
+/// A metered energy register reading (also used by the KPI tests).
+pub(super) fn energy(ts: i64, kwh: f64) -> Reading {
+    Reading {
+        ts,
+        power_kw: None,
+        energy_kwh: Some(kwh),
         quality: Default::default(),
     }
 }
@@ -155,22 +163,12 @@ fn lagging_meter_holds_the_watermark_until_max_lag() {
 
 #[test]
 fn sub_meter_with_weight_minus_one_and_a_meter_with_two_roles() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "office"
-  role = "total"
-  weight = -1.0
-  [[facility.meter]]
-  id = "pv"
-  role = ["total", "renewable"]
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter_with("office", "total", "weight = -1.0")
+        .raw(PV)
+        .meter("it", "it");
+    let mut e = Engine::new(&five_windows_config("", &f));
     feed(&mut e, "grid", T0, T0 + H, M, 1200.0);
     feed(&mut e, "office", T0, T0 + H, M, 100.0);
     feed(&mut e, "pv", T0, T0 + H, M, 200.0);
@@ -189,18 +187,11 @@ fn sub_meter_with_weight_minus_one_and_a_meter_with_two_roles() {
 
 #[test]
 fn renewable_share_null_when_renewable_meters_cover_too_little() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "green"
-  role = "renewable"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter("green", "renewable")
+        .meter("it", "it");
+    let mut e = Engine::new(&five_windows_config("", &f));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it", T0, T0 + H, M, 1000.0);
     feed(&mut e, "green", T0, T0 + 30 * M, M, 300.0);
@@ -216,9 +207,10 @@ fn renewable_share_null_when_renewable_meters_cover_too_little() {
 #[test]
 fn status_and_grade_on_the_compliance_window() {
     // A 24h compliance window keeps the test short.
-    let extra = "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"";
-    let text = format!("[engine]\n{extra}\n{}", basic());
-    let c = Config::parse(&text, "t.toml").unwrap();
+    let c = engine_config(
+        "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"",
+        &basic(),
+    );
     for (kw, status, grade) in [
         (1180.0, Status::Compliant, Some(1)),
         (1290.0, Status::Compliant, Some(2)),
@@ -294,17 +286,10 @@ fn late_data_inside_a_window_is_reflected() {
 
 #[test]
 fn year_of_hourly_energy_compliance_window_and_history() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  max_gap = "20m"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  max_gap = "20m"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter_with("grid", "total", "max_gap = \"20m\"")
+        .meter_with("it", "it", "max_gap = \"20m\"");
+    let mut e = Engine::new(&five_windows_config("", &f));
     let g = e.lookup("f", "grid").unwrap();
     let it = e.lookup("f", "it").unwrap();
     let mut steps = 0u64;
@@ -394,11 +379,8 @@ fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
 
 #[test]
 fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
-    let extra = "windows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"";
     let f = facility("f").meter("grid", "total").meter("it-a", "it");
-    let text = format!("[engine]\n{extra}\n{f}");
-    let c = Config::parse(&text, "t.toml").unwrap();
-    let mut e = Engine::new(&c);
+    let mut e = Engine::new(&engine_config(HOUR_WINDOWS, &f));
     let mut last: Option<(i64, Windows)> = None;
     let check = |e: &mut Engine, last: &mut Option<(i64, Windows)>| {
         e.advance(&mut |s| *last = Some((s.step_ms, s.windows.clone())));
@@ -420,40 +402,22 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
             }
         }
     };
+    // The `k`th ten minutes of a meter's readings, one a minute.
+    let ten_minutes = |e: &mut Engine, meter: &str, k: i64, kw: f64| {
+        feed(e, meter, T0 + k * 10 * M, T0 + k * 10 * M + 9 * M, M, kw)
+    };
     // Grid runs up to 50 minutes ahead (within max_lag), IT follows in chunks, with
     // evaluations in between: every step sees what a fresh computation sees.
     for k in 0..12 {
-        feed(
-            &mut e,
-            "grid",
-            T0 + k * 10 * M,
-            T0 + k * 10 * M + 9 * M,
-            M,
-            if k < 6 { 1200.0 } else { 1400.0 },
-        );
+        ten_minutes(&mut e, "grid", k, if k < 6 { 1200.0 } else { 1400.0 });
         if k >= 5 {
-            let j = k - 5;
-            feed(
-                &mut e,
-                "it-a",
-                T0 + j * 10 * M,
-                T0 + j * 10 * M + 9 * M,
-                M,
-                1000.0,
-            );
+            ten_minutes(&mut e, "it-a", k - 5, 1000.0);
         }
         check(&mut e, &mut last);
     }
     feed(&mut e, "grid", T0 + 2 * H, T0 + 2 * H, M, 1400.0);
     for j in 7..12 {
-        feed(
-            &mut e,
-            "it-a",
-            T0 + j * 10 * M,
-            T0 + j * 10 * M + 9 * M,
-            M,
-            1000.0,
-        );
+        ten_minutes(&mut e, "it-a", j, 1000.0);
         check(&mut e, &mut last);
     }
     feed(&mut e, "it-a", T0 + 2 * H, T0 + 2 * H, M, 1000.0);
@@ -503,25 +467,12 @@ fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
     }
 }
 
-fn energy(ts: i64, kwh: f64) -> Reading {
-    Reading {
-        ts,
-        power_kw: None,
-        energy_kwh: Some(kwh),
-        quality: Default::default(),
-    }
-}
-
 /// One hour, windows 15m and 1h, the compliance window 1h: grid a register at 1600 kW, it-a a
 /// power meter and it-b a register at 500 kW each (PUE 1.6, a breach of 1.3). After each
 /// minute's readings, the `extra` readings listed for that minute arrive; their verdicts are
 /// returned.
 fn pue_16_hour(extra: &[(i64, &str, Reading)]) -> (Engine, Vec<Verdict>) {
-    let text = format!(
-        "[engine]\nwindows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"\n{}",
-        basic().city("X")
-    );
-    let mut e = Engine::new(&Config::parse(&text, "t.toml").unwrap());
+    let mut e = Engine::new(&engine_config(HOUR_WINDOWS, &basic().city("X")));
     let mut verdicts = Vec::new();
     for k in 0..=60 {
         let t = T0 + k * M;
