@@ -54,6 +54,23 @@ fn feed(e: &mut Engine, meter: &str, from: i64, to: i64, every: i64, kw: f64) {
     }
 }
 
+/// grid at 1300 kW and it-a at 500 kW over [from, to], a reading a minute.
+fn feed_grid_and_it_a(e: &mut Engine, from: i64, to: i64) {
+    feed(e, "grid", from, to, M, 1300.0);
+    feed(e, "it-a", from, to, M, 500.0);
+}
+
+/// An hour of [`basic`], evaluated: grid at 1300 kW, it-a and it-b at 500 kW each, a reading a
+/// minute, but none from it-b strictly between `T0 + from` and `T0 + to`.
+fn hour_with_it_b_silent(from: i64, to: i64) -> Engine {
+    let mut e = Engine::new(&five_windows_config("", &basic()));
+    feed_grid_and_it_a(&mut e, T0, T0 + H);
+    feed(&mut e, "it-b", T0, T0 + from, M, 500.0);
+    feed(&mut e, "it-b", T0 + to, T0 + H, M, 500.0);
+    run(&mut e);
+    e
+}
+
 fn run(e: &mut Engine) -> Vec<(i64, Windows)> {
     let mut steps = Vec::new();
     e.advance(&mut |s| steps.push((s.step_ms, s.windows.clone())));
@@ -67,8 +84,7 @@ fn w<'a>(s: &'a Snapshot, name: &str) -> &'a WindowValues {
 #[test]
 fn pue_over_common_covered_time() {
     let mut e = Engine::new(&five_windows_config("", &basic()));
-    feed(&mut e, "grid", T0, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 2 * H, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0, T0 + 2 * H);
     feed(&mut e, "it-b", T0, T0 + 2 * H, M, 500.0);
     let steps = run(&mut e);
     assert_eq!(steps.len(), 121, "one step per minute the watermark passed");
@@ -92,13 +108,8 @@ fn pue_over_common_covered_time() {
 
 #[test]
 fn a_gap_in_one_it_meter_does_not_move_pue() {
-    let mut e = Engine::new(&five_windows_config("", &basic()));
-    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b silent for 20 minutes in the middle.
-    feed(&mut e, "it-b", T0, T0 + 20 * M, M, 500.0);
-    feed(&mut e, "it-b", T0 + 40 * M, T0 + H, M, 500.0);
-    run(&mut e);
+    let mut e = hour_with_it_b_silent(20 * M, 40 * M);
     let s = e.snapshot(T0 + H);
     let v = w(&s, "1h");
     assert!(
@@ -130,13 +141,11 @@ fn pue_is_null_without_it_energy() {
 #[test]
 fn lagging_meter_holds_the_watermark_until_max_lag() {
     let mut e = Engine::new(&five_windows_config("", &basic()));
-    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0, T0 + 30 * M);
     feed(&mut e, "it-b", T0, T0 + 10 * M, M, 500.0);
     run(&mut e);
     assert_eq!(e.watermark(0), Some(T0 + 10 * M), "it-b holds it");
-    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0 + 31 * M, T0 + 2 * H);
     let steps = run(&mut e);
     assert_eq!(
         e.watermark(0),
@@ -265,13 +274,8 @@ fn counters_count_every_verdict() {
 
 #[test]
 fn late_data_inside_a_window_is_reflected() {
-    let mut e = Engine::new(&five_windows_config("", &basic()));
-    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b misses minute 55's reading; its interval 54→56 is still covered.
-    feed(&mut e, "it-b", T0, T0 + 54 * M, M, 500.0);
-    feed(&mut e, "it-b", T0 + 56 * M, T0 + H, M, 500.0);
-    run(&mut e);
+    let mut e = hour_with_it_b_silent(54 * M, 56 * M);
     let before = w(&e.snapshot(T0 + H), "15m").energy_kwh.it;
     // The late reading at 55 min with a spike changes the energy of [54, 56].
     let m = e.lookup("f", "it-b").unwrap();
@@ -352,16 +356,14 @@ fn year_of_hourly_energy_compliance_window_and_history() {
 #[test]
 fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
     let mut e = Engine::new(&five_windows_config("", &basic().raw(PV)));
-    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0, T0 + 30 * M);
     feed(&mut e, "it-b", T0, T0 + 30 * M, M, 500.0);
     assert_eq!(
         e.watermark(0),
         None,
         "pv (a total meter) has not reported yet"
     );
-    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0 + 31 * M, T0 + 2 * H);
     feed(&mut e, "it-b", T0 + 31 * M, T0 + 2 * H, M, 500.0);
     assert_eq!(
         e.watermark(0),
@@ -434,8 +436,7 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
 #[test]
 fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
     let mut late = Engine::new(&five_windows_config("", &basic()));
-    feed(&mut late, "grid", T0, T0 + 75 * M, M, 1300.0);
-    feed(&mut late, "it-a", T0, T0 + 75 * M, M, 500.0);
+    feed_grid_and_it_a(&mut late, T0, T0 + 75 * M);
     feed(&mut late, "it-b", T0, T0 + 10 * M, M, 500.0);
     run(&mut late);
     assert_eq!(late.watermark(0), Some(T0 + 75 * M), "it-b left out");
@@ -445,8 +446,7 @@ fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
 
     let mut in_order = Engine::new(&five_windows_config("", &basic()));
     for k in 0..=75 {
-        feed(&mut in_order, "grid", T0 + k * M, T0 + k * M, M, 1300.0);
-        feed(&mut in_order, "it-a", T0 + k * M, T0 + k * M, M, 500.0);
+        feed_grid_and_it_a(&mut in_order, T0 + k * M, T0 + k * M);
         if k <= 10 || k == 70 {
             feed(&mut in_order, "it-b", T0 + k * M, T0 + k * M, M, 500.0);
         }
