@@ -23,7 +23,7 @@ fn meter(rules: MeterRules) -> MeterState {
 fn fed(rules: MeterRules, readings: &[Reading]) -> MeterState {
     let mut m = meter(rules);
     for (i, r) in readings.iter().enumerate() {
-        if let Err(why) = m.ingest(r.clone()) {
+        if let Err(why) = m.ingest(*r) {
             panic!("reading {i} ({r:?}) refused: {why:?}");
         }
     }
