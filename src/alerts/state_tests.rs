@@ -1,7 +1,7 @@
 //! The state machine on synthetic event-time series.
 
 use super::*;
-use crate::config::fixture::facility;
+use crate::config::fixture::{facility, FacilityToml};
 use crate::engine::{Energies, Windows};
 
 const MIN: i64 = 60_000;
@@ -16,16 +16,20 @@ fn cfg(extra: &str) -> Config {
         .key("renewable_target = 0.3")
         .meter("grid-in", "total")
         .meter_with("it-a", "it", "stale_after = \"20m\"");
-    let fuzhou = facility("fuzhou-1")
+    let text = format!("{nanchang}{}{extra}\n", fuzhou());
+    Config::parse(&text, "test.toml").unwrap()
+}
+
+/// The backup facility: medium and commissioned in 2019, so held to the grade-3 bound 1.5.
+fn fuzhou() -> FacilityToml {
+    facility("fuzhou-1")
         .name("抚州备份数据中心")
         .city("Fuzhou")
         .tier("backup")
         .class("medium")
         .commissioned("2019-06-01")
         .meter("grid-in", "total")
-        .meter("it-a", "it");
-    let text = format!("{nanchang}{fuzhou}{extra}\n");
-    Config::parse(&text, "test.toml").unwrap()
+        .meter("it-a", "it")
 }
 
 fn wv(pue: Option<f64>, coverage: f64, share: Option<f64>) -> WindowValues {
@@ -53,6 +57,11 @@ fn all(pue: Option<f64>, coverage: f64) -> Windows {
 }
 
 fn step(e: &mut AlertEngine, facility: usize, id: &str, t: i64, w: &Windows) {
+    step_at(e, facility, id, t, w, WALL + (t - T0) / 60)
+}
+
+/// A step of event time `t` evaluated at wall-clock time `wall`.
+fn step_at(e: &mut AlertEngine, facility: usize, id: &str, t: i64, w: &Windows, wall: i64) {
     e.on_step(
         &FacilityStep {
             facility,
@@ -60,12 +69,18 @@ fn step(e: &mut AlertEngine, facility: usize, id: &str, t: i64, w: &Windows) {
             step_ms: t,
             windows: w,
         },
-        WALL + (t - T0) / 60,
+        wall,
     );
 }
 
 fn nc(e: &mut AlertEngine, t: i64, w: &Windows) {
     step(e, 0, "nanchang-1", t, w)
+}
+
+/// Asserts the state of nanchang-1's alert `name` on `window` (`None`: not active).
+#[track_caller]
+fn assert_state(e: &AlertEngine, name: &str, window: &str, want: Option<AlertState>) {
+    assert_eq!(state_of(e, name, window), want, "{name} on {window}");
 }
 
 fn state_of(e: &AlertEngine, name: &str, window: &str) -> Option<AlertState> {
@@ -129,10 +144,7 @@ fn compliance_window_flapping_around_the_ceiling_resolves_only_below_the_hystere
         "{summary}"
     );
     assert_eq!(resolved[0].annotations["value"], "1.285");
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", Some(AlertState::Firing));
     // The 24h rule (for 1h) was pending then cancelled each time PUE went back under 1.3.
     assert!(!kinds(&ch, "PueAboveCeiling", "24h").contains(&"firing"));
 }
@@ -145,15 +157,7 @@ fn for_is_measured_in_event_time_across_a_one_hour_batch_evaluated_minute_by_min
     w.0[2].1.pue = Some(1.35);
     // One batch of 90 minutes arriving at one wall-clock instant.
     for i in 0..=90 {
-        e.on_step(
-            &FacilityStep {
-                facility: 0,
-                facility_id: "nanchang-1",
-                step_ms: T0 + i * MIN,
-                windows: &w,
-            },
-            WALL,
-        );
+        step_at(&mut e, 0, "nanchang-1", T0 + i * MIN, &w, WALL);
         if i == 59 {
             assert_eq!(
                 state_of(&e, "PueAboveCeiling", "24h"),
@@ -170,7 +174,7 @@ fn for_is_measured_in_event_time_across_a_one_hour_batch_evaluated_minute_by_min
     assert_eq!(a.fired_ms, Some(T0 + HOUR));
     assert_eq!(a.evaluated_ms, T0 + 90 * MIN);
     assert_eq!(a.labels["severity"], "warning");
-    assert!(state_of(&e, "PueAboveCeiling", "365d").is_none());
+    assert_state(&e, "PueAboveCeiling", "365d", None);
 }
 
 #[test]
@@ -184,15 +188,7 @@ fn replay_in_one_batch_alerts_as_live_data_did() {
         for (i, p) in series.iter().enumerate() {
             let mut w = all(Some(1.2), 1.0);
             w.0[2].1.pue = Some(*p);
-            e.on_step(
-                &FacilityStep {
-                    facility: 0,
-                    facility_id: "nanchang-1",
-                    step_ms: T0 + i as i64 * MIN,
-                    windows: &w,
-                },
-                WALL,
-            );
+            step_at(&mut e, 0, "nanchang-1", T0 + i as i64 * MIN, &w, WALL);
             if i % chunks == 0 {
                 out.extend(e.drain_changes());
             }
@@ -217,26 +213,14 @@ fn replay_in_one_batch_alerts_as_live_data_did() {
 fn a_data_gap_below_min_coverage_neither_resolves_nor_fires_and_raises_coverage_alert() {
     let mut e = AlertEngine::new(&cfg(""));
     nc(&mut e, T0, &all(Some(1.4), 1.0));
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", Some(AlertState::Firing));
     // Coverage collapses; the PUE on what is left looks fine, but must not resolve.
     for i in 1..=70 {
         nc(&mut e, T0 + i * MIN, &all(Some(1.1), 0.5));
     }
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "365d"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(
-        state_of(&e, "CoverageBelowMinimum", "365d"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(
-        state_of(&e, "CoverageBelowMinimum", "24h"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", Some(AlertState::Firing));
+    assert_state(&e, "CoverageBelowMinimum", "365d", Some(AlertState::Firing));
+    assert_state(&e, "CoverageBelowMinimum", "24h", Some(AlertState::Firing));
     let ch = e.drain_changes();
     assert!(!kinds(&ch, "PueAboveCeiling", "365d").contains(&"resolved"));
     let cov = e
@@ -250,10 +234,7 @@ fn a_data_gap_below_min_coverage_neither_resolves_nor_fires_and_raises_coverage_
     nc(&mut e, T0 + 71 * MIN, &all(None, 1.0));
     let ch = e.drain_changes();
     assert_eq!(kinds(&ch, "CoverageBelowMinimum", "365d"), ["resolved"]);
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", Some(AlertState::Firing));
     // Data comes back, facility recovered: it resolves.
     nc(&mut e, T0 + 72 * MIN, &all(Some(1.2), 0.95));
     let ch = e.drain_changes();
@@ -264,7 +245,7 @@ fn a_data_gap_below_min_coverage_neither_resolves_nor_fires_and_raises_coverage_
         .all(|a| a.labels["facility"] != "nanchang-1"));
     // A gap does not fire a new one either.
     nc(&mut e, T0 + 73 * MIN, &all(Some(1.6), 0.2));
-    assert!(state_of(&e, "PueAboveCeiling", "365d").is_none());
+    assert_state(&e, "PueAboveCeiling", "365d", None);
 }
 
 #[test]
@@ -319,10 +300,7 @@ fn ceiling_comes_from_policy_per_facility() {
     assert_eq!(a[0].annotations["threshold"], "1.5");
     // A wrong facility index is looked up by id.
     step(&mut e, 7, "nanchang-1", T0, &all(Some(1.4), 1.0));
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", Some(AlertState::Firing));
 }
 
 #[test]
@@ -334,13 +312,12 @@ fn pue_implausible_and_renewable_share() {
     for i in 0..=15 {
         nc(&mut e, T0 + i * MIN, &w);
     }
-    assert_eq!(
-        state_of(&e, "PueImplausible", "1h"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(
-        state_of(&e, "RenewableShareBelowTarget", "365d"),
-        Some(AlertState::Firing)
+    assert_state(&e, "PueImplausible", "1h", Some(AlertState::Firing));
+    assert_state(
+        &e,
+        "RenewableShareBelowTarget",
+        "365d",
+        Some(AlertState::Firing),
     );
     // fuzhou-1 has no renewable target: no such alert.
     step(&mut e, 1, "fuzhou-1", T0, &w);
@@ -351,9 +328,11 @@ fn pue_implausible_and_renewable_share() {
     // Share unknown: frozen; share back to target: resolved.
     w.0[4].1.renewable_share = None;
     nc(&mut e, T0 + 16 * MIN, &w);
-    assert_eq!(
-        state_of(&e, "RenewableShareBelowTarget", "365d"),
-        Some(AlertState::Firing)
+    assert_state(
+        &e,
+        "RenewableShareBelowTarget",
+        "365d",
+        Some(AlertState::Firing),
     );
     w.0[4].1.renewable_share = Some(0.31);
     w.0[1].1.pue = Some(1.15);
@@ -382,15 +361,9 @@ for = "0m"
 "#);
     let mut e = AlertEngine::new(&c);
     nc(&mut e, T0, &all(Some(1.5), 1.0));
-    assert!(state_of(&e, "PueAboveCeiling", "365d").is_none());
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "1h"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(
-        state_of(&e, "PueAboveCeiling", "24h"),
-        Some(AlertState::Pending)
-    );
+    assert_state(&e, "PueAboveCeiling", "365d", None);
+    assert_state(&e, "PueAboveCeiling", "1h", Some(AlertState::Firing));
+    assert_state(&e, "PueAboveCeiling", "24h", Some(AlertState::Pending));
     let a = e
         .firing()
         .into_iter()
@@ -545,38 +518,14 @@ fn a_restored_meter_stale_of_a_meter_never_heard_stays_firing() {
 
 #[test]
 fn wue_above_and_ref_below_their_targets_fire_and_resolve() {
-    let text = r#"
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.4
-ref_target = 0.3
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-
-[[facility]]
-id = "fuzhou-1"
-name = "抚州备份数据中心"
-city = "Fuzhou"
-tier = "backup"
-class = "medium"
-commissioned = "2019-06-01"
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-"#;
-    let mut e = AlertEngine::new(&Config::parse(text, "test.toml").unwrap());
+    let nanchang = facility("nanchang-1")
+        .name("南昌核心数据中心")
+        .key("wue_target = 1.4")
+        .key("ref_target = 0.3")
+        .meter("grid-in", "total")
+        .meter("it-a", "it");
+    let text = format!("{nanchang}{}", fuzhou());
+    let mut e = AlertEngine::new(&Config::parse(&text, "test.toml").unwrap());
     let mut w = all(Some(1.2), 1.0);
     let year = 4;
     w.0[year].1.kpi.wue = Some(1.6);
@@ -584,15 +533,9 @@ commissioned = "2019-06-01"
     // On a shorter window the same values do not alert: the rules judge the compliance window.
     w.0[1].1.kpi.wue = Some(9.0);
     nc(&mut e, T0, &w);
-    assert_eq!(
-        state_of(&e, "WueAboveTarget", "365d"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(
-        state_of(&e, "RefBelowTarget", "365d"),
-        Some(AlertState::Firing)
-    );
-    assert_eq!(state_of(&e, "WueAboveTarget", "1h"), None);
+    assert_state(&e, "WueAboveTarget", "365d", Some(AlertState::Firing));
+    assert_state(&e, "RefBelowTarget", "365d", Some(AlertState::Firing));
+    assert_state(&e, "WueAboveTarget", "1h", None);
     let a = e
         .firing()
         .into_iter()
@@ -609,21 +552,15 @@ commissioned = "2019-06-01"
     // WUE unknown or below min_coverage: frozen, neither resolved nor re-judged.
     w.0[year].1.kpi.wue = None;
     nc(&mut e, T0 + MIN, &w);
-    assert_eq!(
-        state_of(&e, "WueAboveTarget", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "WueAboveTarget", "365d", Some(AlertState::Firing));
     w.0[year].1.kpi.wue = Some(1.0);
     w.0[year].1.coverage = 0.5;
     nc(&mut e, T0 + 2 * MIN, &w);
-    assert_eq!(
-        state_of(&e, "WueAboveTarget", "365d"),
-        Some(AlertState::Firing)
-    );
+    assert_state(&e, "WueAboveTarget", "365d", Some(AlertState::Firing));
     // Back within the targets: both resolve.
     w.0[year].1.coverage = 1.0;
     w.0[year].1.kpi.ref_ = Some(0.35);
     nc(&mut e, T0 + 3 * MIN, &w);
-    assert_eq!(state_of(&e, "WueAboveTarget", "365d"), None);
-    assert_eq!(state_of(&e, "RefBelowTarget", "365d"), None);
+    assert_state(&e, "WueAboveTarget", "365d", None);
+    assert_state(&e, "RefBelowTarget", "365d", None);
 }

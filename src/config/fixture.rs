@@ -3,6 +3,44 @@
 
 use std::fmt;
 
+use super::Config;
+
+/// The smallest whole config: facility `a-1` named A with the usual `grid` and `it` meters.
+/// Kept as text so that tests can edit it (`MINIMAL.replace(..)`); a test below holds it to
+/// `facility("a-1").name("A").grid_and_it()`.
+pub(crate) const MINIMAL: &str = r#"
+[[facility]]
+id = "a-1"
+name = "A"
+city = "Nanchang"
+tier = "core"
+class = "large"
+commissioned = "2023-06-01"
+  [[facility.meter]]
+  id = "grid"
+  role = "total"
+  [[facility.meter]]
+  id = "it"
+  role = "it"
+"#;
+
+/// The `[engine]` keys of the engine's unit tests: the five usual windows, judged on the year.
+const FIVE_WINDOWS_KEYS: &str =
+    "windows = [\"15m\", \"1h\", \"24h\", \"30d\", \"365d\"]\ncompliance_window = \"365d\"\n";
+
+/// A parsed config of the `[engine]` keys `engine` and the facility `f`. Panics on a config the
+/// test wrote wrong.
+pub(crate) fn engine_config(engine: &str, f: &FacilityToml) -> Config {
+    let text = format!("[engine]\n{engine}\n{f}");
+    Config::parse(&text, "test.toml").unwrap()
+}
+
+/// [`engine_config`] with the five usual windows judged on the year, then `extra`: more
+/// `[engine]` keys, or whole tables.
+pub(crate) fn five_windows_config(extra: &str, f: &FacilityToml) -> Config {
+    engine_config(&format!("{FIVE_WINDOWS_KEYS}{extra}"), f)
+}
+
 /// A `[[facility]]` table. Unless changed: a core, large facility commissioned on 2023-06-01
 /// (so held to the 1.3 ceiling), named after its id, in Nanchang, with no meters.
 #[derive(Debug, Clone)]
@@ -107,11 +145,9 @@ impl fmt::Display for FacilityToml {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::MINIMAL;
-    use crate::config::Config;
 
     #[test]
-    fn the_default_facility_is_the_config_tests_minimal_one() {
+    fn the_default_facility_is_the_minimal_config() {
         let text = facility("a-1").name("A").grid_and_it().to_string();
         assert_eq!(text, MINIMAL);
         let c = Config::parse(&text, "t.toml").unwrap();

@@ -2,21 +2,7 @@ use super::*;
 use chrono::NaiveDate;
 use std::path::PathBuf;
 
-pub(crate) const MINIMAL: &str = r#"
-[[facility]]
-id = "a-1"
-name = "A"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
+pub(crate) use crate::config::fixture::MINIMAL;
 
 #[test]
 fn minimal_config_gets_contract_defaults() {
@@ -421,69 +407,58 @@ mod start {
         let file = dir.join("dcpue.toml").display().to_string();
         let missing = dir.join("missing").display().to_string();
 
-        let e = load_err(
-            dir,
-            &format!("[mqtt]\nusername = \"u\"\npassword_file = {missing:?}\n"),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:3:")) && e.contains("password_file"),
-            "{e}"
-        );
-
-        let e = load_err(
-            dir,
-            &format!("[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {missing:?}\n"),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:3:")) && e.contains("ca_file"),
-            "{e}"
-        );
-
         let not_pem = dir.join("not.pem");
         std::fs::write(&not_pem, "hello").unwrap();
-        let e = load_err(
-            dir,
-            &format!(
-                "[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {:?}\n",
-                not_pem.display().to_string()
+        let not_pem = not_pem.display().to_string();
+        let data_under_a_file = format!("{not_pem}/data");
+        // (case, text before the facility, the line the error names, what the error says)
+        let cases = [
+            (
+                "missing password file",
+                format!("[mqtt]\nusername = \"u\"\npassword_file = {missing:?}\n"),
+                3,
+                "password_file",
             ),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:3:")) && e.contains("no CA certificate"),
-            "{e}"
-        );
-
-        let e = load_err(
-            dir,
-            &format!(
-                "[mqtt]\nurl = \"mqtts://b:8883\"\nclient_cert_file = {missing:?}\nclient_key_file = {missing:?}\n"
+            (
+                "missing CA file",
+                format!("[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {missing:?}\n"),
+                3,
+                "ca_file",
             ),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:3:")) && e.contains("client_cert_file"),
-            "{e}"
-        );
-
-        let e = load_err(
-            dir,
-            &format!("[influxdb]\nurl = \"http://i:8086\"\norg = \"o\"\nbucket = \"b\"\ntoken_file = {missing:?}\n"),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:5:")) && e.contains("token_file"),
-            "{e}"
-        );
-
-        let e = load_err(
-            dir,
-            &format!(
-                "[storage]\ndir = {:?}\n",
-                not_pem.join("data").display().to_string()
+            (
+                "CA file without a certificate",
+                format!("[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {not_pem:?}\n"),
+                3,
+                "no CA certificate",
             ),
-        );
-        assert!(
-            e.starts_with(&format!("{file}:2:")) && e.contains("storage dir"),
-            "{e}"
-        );
+            (
+                "missing client certificate",
+                format!(
+                    "[mqtt]\nurl = \"mqtts://b:8883\"\nclient_cert_file = {missing:?}\nclient_key_file = {missing:?}\n"
+                ),
+                3,
+                "client_cert_file",
+            ),
+            (
+                "missing InfluxDB token file",
+                format!("[influxdb]\nurl = \"http://i:8086\"\norg = \"o\"\nbucket = \"b\"\ntoken_file = {missing:?}\n"),
+                5,
+                "token_file",
+            ),
+            (
+                "storage dir under a file",
+                format!("[storage]\ndir = {data_under_a_file:?}\n"),
+                2,
+                "storage dir",
+            ),
+        ];
+        for (case, extra, line, says) in &cases {
+            let e = load_err(dir, extra);
+            assert!(
+                e.starts_with(&format!("{file}:{line}:")) && e.contains(says),
+                "{case}: {e}"
+            );
+        }
 
         let pw = dir.join("pw");
         std::fs::write(&pw, "s3cret\n").unwrap();

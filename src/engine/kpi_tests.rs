@@ -1,6 +1,8 @@
 use super::*;
+use crate::config::fixture::{facility, five_windows_config};
 use crate::config::Config;
-use crate::engine::{Engine, Reading, Snapshot, Verdict, WindowValues};
+use crate::engine::tests::{energy, power};
+use crate::engine::{Engine, Snapshot, Verdict, WindowValues};
 
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
@@ -8,55 +10,16 @@ const M: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 400 * 24 * H;
 
+/// Facility `f` with `facility_extra` lines, `grid` and `it`, then `meters`; `extra` after the
+/// five windows of `[engine]`.
 fn cfg(meters: &str, facility_extra: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[engine]
-windows = ["15m", "1h", "24h", "30d", "365d"]
-compliance_window = "365d"
-{extra}
-
-[[facility]]
-id = "f"
-name = "F"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-{facility_extra}
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-{meters}
-"#
-    );
-    Config::parse(&text, "test.toml").unwrap()
+    let f = facility("f").key(facility_extra).grid_and_it().raw(meters);
+    five_windows_config(extra, &f)
 }
 
 const WATER: &str = "  [[facility.meter]]\n  id = \"water\"\n  role = \"water\"\n";
 const HEAT: &str = "  [[facility.meter]]\n  id = \"heat\"\n  role = \"reused_heat\"\n";
 const PV: &str = "  [[facility.meter]]\n  id = \"pv\"\n  role = \"renewable\"\n";
-
-fn power(ts: i64, kw: f64) -> Reading {
-    Reading {
-        ts,
-        power_kw: Some(kw),
-        energy_kwh: None,
-        quality: Default::default(),
-    }
-}
-
-fn register(ts: i64, v: f64) -> Reading {
-    Reading {
-        ts,
-        power_kw: None,
-        energy_kwh: Some(v),
-        quality: Default::default(),
-    }
-}
 
 /// Power samples every minute over [from, to].
 fn feed(e: &mut Engine, meter: &str, from: i64, to: i64, kw: f64) {
@@ -74,7 +37,7 @@ fn feed_register(e: &mut Engine, meter: &str, from: i64, to: i64, per_hour: f64)
     let mut t = from;
     while t <= to {
         let v = 1000.0 + per_hour * (t - T0) as f64 / H as f64;
-        assert_eq!(e.ingest(m, register(t, v), WALL), Verdict::Accepted);
+        assert_eq!(e.ingest(m, energy(t, v), WALL), Verdict::Accepted);
         t += M;
     }
 }
@@ -247,7 +210,7 @@ fn a_water_meter_takes_only_its_register() {
         e.ingest(m, power(T0, 5.0), WALL),
         Verdict::Rejected(crate::engine::Reason::Malformed)
     );
-    assert_eq!(e.ingest(m, register(T0, 5.0), WALL), Verdict::Accepted);
+    assert_eq!(e.ingest(m, energy(T0, 5.0), WALL), Verdict::Accepted);
     assert_eq!(e.register(m), crate::engine::reading::Register::VolumeM3);
     feed(&mut e, "grid", T0, T0 + 2 * M, 1300.0);
     feed(&mut e, "it", T0, T0 + 2 * M, 1000.0);

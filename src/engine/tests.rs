@@ -1,6 +1,5 @@
 use super::*;
-use crate::config::fixture::facility;
-use crate::config::Config;
+use crate::config::fixture::{engine_config, facility, five_windows_config, FacilityToml};
 
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
@@ -8,36 +7,36 @@ const M: i64 = 60_000;
 const T0: i64 = 1_767_225_600_000;
 const WALL: i64 = T0 + 400 * 24 * H;
 
-fn cfg(meters: &str, extra: &str) -> Config {
-    let text = format!(
-        r#"
-[engine]
-windows = ["15m", "1h", "24h", "30d", "365d"]
-compliance_window = "365d"
-{extra}
-{f}"#,
-        f = facility("f").raw(meters)
-    );
-    Config::parse(&text, "test.toml").unwrap()
+/// Facility `f` with `grid` (total) and the two IT meters `it-a` and `it-b`.
+fn basic() -> FacilityToml {
+    facility("f")
+        .meter("grid", "total")
+        .meter("it-a", "it")
+        .meter("it-b", "it")
 }
 
-const BASIC: &str = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-  [[facility.meter]]
-  id = "it-b"
-  role = "it"
-"#;
+/// Windows 15m and 1h, the compliance window 1h.
+const HOUR_WINDOWS: &str = "windows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"";
 
-fn power(ts: i64, kw: f64) -> Reading {
+/// On-site PV: a meter both total and renewable.
+const PV: &str = "  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n";
+
+/// A metered power sample (also used by the KPI tests).
+pub(super) fn power(ts: i64, kw: f64) -> Reading {
     Reading {
         ts,
         power_kw: Some(kw),
         energy_kwh: None,
+        quality: Default::default(),
+    }
+}
+
+/// A metered energy register reading (also used by the KPI tests).
+pub(super) fn energy(ts: i64, kwh: f64) -> Reading {
+    Reading {
+        ts,
+        power_kw: None,
+        energy_kwh: Some(kwh),
         quality: Default::default(),
     }
 }
@@ -55,6 +54,23 @@ fn feed(e: &mut Engine, meter: &str, from: i64, to: i64, every: i64, kw: f64) {
     }
 }
 
+/// grid at 1300 kW and it-a at 500 kW over [from, to], a reading a minute.
+fn feed_grid_and_it_a(e: &mut Engine, from: i64, to: i64) {
+    feed(e, "grid", from, to, M, 1300.0);
+    feed(e, "it-a", from, to, M, 500.0);
+}
+
+/// An hour of [`basic`], evaluated: grid at 1300 kW, it-a and it-b at 500 kW each, a reading a
+/// minute, but none from it-b strictly between `T0 + from` and `T0 + to`.
+fn hour_with_it_b_silent(from: i64, to: i64) -> Engine {
+    let mut e = Engine::new(&five_windows_config("", &basic()));
+    feed_grid_and_it_a(&mut e, T0, T0 + H);
+    feed(&mut e, "it-b", T0, T0 + from, M, 500.0);
+    feed(&mut e, "it-b", T0 + to, T0 + H, M, 500.0);
+    run(&mut e);
+    e
+}
+
 fn run(e: &mut Engine) -> Vec<(i64, Windows)> {
     let mut steps = Vec::new();
     e.advance(&mut |s| steps.push((s.step_ms, s.windows.clone())));
@@ -67,9 +83,8 @@ fn w<'a>(s: &'a Snapshot, name: &str) -> &'a WindowValues {
 
 #[test]
 fn pue_over_common_covered_time() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
-    feed(&mut e, "grid", T0, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 2 * H, M, 500.0);
+    let mut e = Engine::new(&five_windows_config("", &basic()));
+    feed_grid_and_it_a(&mut e, T0, T0 + 2 * H);
     feed(&mut e, "it-b", T0, T0 + 2 * H, M, 500.0);
     let steps = run(&mut e);
     assert_eq!(steps.len(), 121, "one step per minute the watermark passed");
@@ -93,13 +108,8 @@ fn pue_over_common_covered_time() {
 
 #[test]
 fn a_gap_in_one_it_meter_does_not_move_pue() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
-    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b silent for 20 minutes in the middle.
-    feed(&mut e, "it-b", T0, T0 + 20 * M, M, 500.0);
-    feed(&mut e, "it-b", T0 + 40 * M, T0 + H, M, 500.0);
-    run(&mut e);
+    let mut e = hour_with_it_b_silent(20 * M, 40 * M);
     let s = e.snapshot(T0 + H);
     let v = w(&s, "1h");
     assert!(
@@ -115,7 +125,7 @@ fn a_gap_in_one_it_meter_does_not_move_pue() {
 
 #[test]
 fn pue_is_null_without_it_energy() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it-a", T0, T0 + H, M, 0.0);
     feed(&mut e, "it-b", T0, T0 + H, M, 0.0);
@@ -130,14 +140,12 @@ fn pue_is_null_without_it_energy() {
 
 #[test]
 fn lagging_meter_holds_the_watermark_until_max_lag() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
-    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    let mut e = Engine::new(&five_windows_config("", &basic()));
+    feed_grid_and_it_a(&mut e, T0, T0 + 30 * M);
     feed(&mut e, "it-b", T0, T0 + 10 * M, M, 500.0);
     run(&mut e);
     assert_eq!(e.watermark(0), Some(T0 + 10 * M), "it-b holds it");
-    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0 + 31 * M, T0 + 2 * H);
     let steps = run(&mut e);
     assert_eq!(
         e.watermark(0),
@@ -164,22 +172,12 @@ fn lagging_meter_holds_the_watermark_until_max_lag() {
 
 #[test]
 fn sub_meter_with_weight_minus_one_and_a_meter_with_two_roles() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "office"
-  role = "total"
-  weight = -1.0
-  [[facility.meter]]
-  id = "pv"
-  role = ["total", "renewable"]
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter_with("office", "total", "weight = -1.0")
+        .raw(PV)
+        .meter("it", "it");
+    let mut e = Engine::new(&five_windows_config("", &f));
     feed(&mut e, "grid", T0, T0 + H, M, 1200.0);
     feed(&mut e, "office", T0, T0 + H, M, 100.0);
     feed(&mut e, "pv", T0, T0 + H, M, 200.0);
@@ -198,18 +196,11 @@ fn sub_meter_with_weight_minus_one_and_a_meter_with_two_roles() {
 
 #[test]
 fn renewable_share_null_when_renewable_meters_cover_too_little() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "green"
-  role = "renewable"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter("green", "renewable")
+        .meter("it", "it");
+    let mut e = Engine::new(&five_windows_config("", &f));
     feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
     feed(&mut e, "it", T0, T0 + H, M, 1000.0);
     feed(&mut e, "green", T0, T0 + 30 * M, M, 300.0);
@@ -225,9 +216,10 @@ fn renewable_share_null_when_renewable_meters_cover_too_little() {
 #[test]
 fn status_and_grade_on_the_compliance_window() {
     // A 24h compliance window keeps the test short.
-    let extra = "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"";
-    let text = format!("[engine]\n{extra}\n{}", facility("f").raw(BASIC));
-    let c = Config::parse(&text, "t.toml").unwrap();
+    let c = engine_config(
+        "windows = [\"1h\", \"24h\"]\ncompliance_window = \"24h\"",
+        &basic(),
+    );
     for (kw, status, grade) in [
         (1180.0, Status::Compliant, Some(1)),
         (1290.0, Status::Compliant, Some(2)),
@@ -247,7 +239,7 @@ fn status_and_grade_on_the_compliance_window() {
 
 #[test]
 fn counters_count_every_verdict() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     let m = e.lookup("f", "grid").unwrap();
     assert_eq!(e.ingest(m, power(T0, 1.0), WALL), Verdict::Accepted);
     assert_eq!(
@@ -282,13 +274,8 @@ fn counters_count_every_verdict() {
 
 #[test]
 fn late_data_inside_a_window_is_reflected() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
-    feed(&mut e, "grid", T0, T0 + H, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + H, M, 500.0);
     // it-b misses minute 55's reading; its interval 54→56 is still covered.
-    feed(&mut e, "it-b", T0, T0 + 54 * M, M, 500.0);
-    feed(&mut e, "it-b", T0 + 56 * M, T0 + H, M, 500.0);
-    run(&mut e);
+    let mut e = hour_with_it_b_silent(54 * M, 56 * M);
     let before = w(&e.snapshot(T0 + H), "15m").energy_kwh.it;
     // The late reading at 55 min with a spike changes the energy of [54, 56].
     let m = e.lookup("f", "it-b").unwrap();
@@ -303,17 +290,10 @@ fn late_data_inside_a_window_is_reflected() {
 
 #[test]
 fn year_of_hourly_energy_compliance_window_and_history() {
-    let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  max_gap = "20m"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  max_gap = "20m"
-"#;
-    let mut e = Engine::new(&cfg(meters, ""));
+    let f = facility("f")
+        .meter_with("grid", "total", "max_gap = \"20m\"")
+        .meter_with("it", "it", "max_gap = \"20m\"");
+    let mut e = Engine::new(&five_windows_config("", &f));
     let g = e.lookup("f", "grid").unwrap();
     let it = e.lookup("f", "it").unwrap();
     let mut steps = 0u64;
@@ -375,20 +355,15 @@ fn year_of_hourly_energy_compliance_window_and_history() {
 
 #[test]
 fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
-    let meters = format!(
-        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
-    );
-    let mut e = Engine::new(&cfg(&meters, ""));
-    feed(&mut e, "grid", T0, T0 + 30 * M, M, 1300.0);
-    feed(&mut e, "it-a", T0, T0 + 30 * M, M, 500.0);
+    let mut e = Engine::new(&five_windows_config("", &basic().raw(PV)));
+    feed_grid_and_it_a(&mut e, T0, T0 + 30 * M);
     feed(&mut e, "it-b", T0, T0 + 30 * M, M, 500.0);
     assert_eq!(
         e.watermark(0),
         None,
         "pv (a total meter) has not reported yet"
     );
-    feed(&mut e, "grid", T0 + 31 * M, T0 + 2 * H, M, 1300.0);
-    feed(&mut e, "it-a", T0 + 31 * M, T0 + 2 * H, M, 500.0);
+    feed_grid_and_it_a(&mut e, T0 + 31 * M, T0 + 2 * H);
     feed(&mut e, "it-b", T0 + 31 * M, T0 + 2 * H, M, 500.0);
     assert_eq!(
         e.watermark(0),
@@ -406,11 +381,8 @@ fn a_meter_that_never_reports_is_dropped_from_the_watermark_after_max_lag() {
 
 #[test]
 fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
-    let extra = "windows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"";
     let f = facility("f").meter("grid", "total").meter("it-a", "it");
-    let text = format!("[engine]\n{extra}\n{f}");
-    let c = Config::parse(&text, "t.toml").unwrap();
-    let mut e = Engine::new(&c);
+    let mut e = Engine::new(&engine_config(HOUR_WINDOWS, &f));
     let mut last: Option<(i64, Windows)> = None;
     let check = |e: &mut Engine, last: &mut Option<(i64, Windows)>| {
         e.advance(&mut |s| *last = Some((s.step_ms, s.windows.clone())));
@@ -432,40 +404,22 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
             }
         }
     };
+    // The `k`th ten minutes of a meter's readings, one a minute.
+    let ten_minutes = |e: &mut Engine, meter: &str, k: i64, kw: f64| {
+        feed(e, meter, T0 + k * 10 * M, T0 + k * 10 * M + 9 * M, M, kw)
+    };
     // Grid runs up to 50 minutes ahead (within max_lag), IT follows in chunks, with
     // evaluations in between: every step sees what a fresh computation sees.
     for k in 0..12 {
-        feed(
-            &mut e,
-            "grid",
-            T0 + k * 10 * M,
-            T0 + k * 10 * M + 9 * M,
-            M,
-            if k < 6 { 1200.0 } else { 1400.0 },
-        );
+        ten_minutes(&mut e, "grid", k, if k < 6 { 1200.0 } else { 1400.0 });
         if k >= 5 {
-            let j = k - 5;
-            feed(
-                &mut e,
-                "it-a",
-                T0 + j * 10 * M,
-                T0 + j * 10 * M + 9 * M,
-                M,
-                1000.0,
-            );
+            ten_minutes(&mut e, "it-a", k - 5, 1000.0);
         }
         check(&mut e, &mut last);
     }
     feed(&mut e, "grid", T0 + 2 * H, T0 + 2 * H, M, 1400.0);
     for j in 7..12 {
-        feed(
-            &mut e,
-            "it-a",
-            T0 + j * 10 * M,
-            T0 + j * 10 * M + 9 * M,
-            M,
-            1000.0,
-        );
+        ten_minutes(&mut e, "it-a", j, 1000.0);
         check(&mut e, &mut last);
     }
     feed(&mut e, "it-a", T0 + 2 * H, T0 + 2 * H, M, 1000.0);
@@ -481,9 +435,8 @@ fn step_values_equal_a_fresh_computation_whatever_the_arrival_pattern() {
 /// time order (the last step, which only moves forward, depends on the arrival order).
 #[test]
 fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
-    let mut late = Engine::new(&cfg(BASIC, ""));
-    feed(&mut late, "grid", T0, T0 + 75 * M, M, 1300.0);
-    feed(&mut late, "it-a", T0, T0 + 75 * M, M, 500.0);
+    let mut late = Engine::new(&five_windows_config("", &basic()));
+    feed_grid_and_it_a(&mut late, T0, T0 + 75 * M);
     feed(&mut late, "it-b", T0, T0 + 10 * M, M, 500.0);
     run(&mut late);
     assert_eq!(late.watermark(0), Some(T0 + 75 * M), "it-b left out");
@@ -491,10 +444,9 @@ fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
     run(&mut late);
     assert_eq!(late.watermark(0), Some(T0 + 70 * M), "it-b holds it again");
 
-    let mut in_order = Engine::new(&cfg(BASIC, ""));
+    let mut in_order = Engine::new(&five_windows_config("", &basic()));
     for k in 0..=75 {
-        feed(&mut in_order, "grid", T0 + k * M, T0 + k * M, M, 1300.0);
-        feed(&mut in_order, "it-a", T0 + k * M, T0 + k * M, M, 500.0);
+        feed_grid_and_it_a(&mut in_order, T0 + k * M, T0 + k * M);
         if k <= 10 || k == 70 {
             feed(&mut in_order, "it-b", T0 + k * M, T0 + k * M, M, 500.0);
         }
@@ -515,26 +467,12 @@ fn windows_end_at_the_watermark_when_a_lagging_meter_returns() {
     }
 }
 
-fn energy(ts: i64, kwh: f64) -> Reading {
-    Reading {
-        ts,
-        power_kw: None,
-        energy_kwh: Some(kwh),
-        quality: Default::default(),
-    }
-}
-
 /// One hour, windows 15m and 1h, the compliance window 1h: grid a register at 1600 kW, it-a a
 /// power meter and it-b a register at 500 kW each (PUE 1.6, a breach of 1.3). After each
 /// minute's readings, the `extra` readings listed for that minute arrive; their verdicts are
 /// returned.
 fn pue_16_hour(extra: &[(i64, &str, Reading)]) -> (Engine, Vec<Verdict>) {
-    let text = format!(
-        "[engine]\nwindows = [\"15m\", \"1h\"]\ncompliance_window = \"1h\"\n\
-         [[facility]]\nid = \"f\"\nname = \"F\"\ncity = \"X\"\ntier = \"core\"\n\
-         class = \"large\"\ncommissioned = \"2023-06-01\"\n{BASIC}"
-    );
-    let mut e = Engine::new(&Config::parse(&text, "t.toml").unwrap());
+    let mut e = Engine::new(&engine_config(HOUR_WINDOWS, &basic().city("X")));
     let mut verdicts = Vec::new();
     for k in 0..=60 {
         let t = T0 + k * M;
@@ -617,11 +555,11 @@ fn absurd_readings_are_implausible_and_change_nothing() {
 /// A meter's own `max_power_kw` replaces `[engine] max_power_kw`, both ways.
 #[test]
 fn a_meters_own_bound_replaces_the_engine_bound() {
-    let meters = BASIC.replace(
-        "id = \"it-a\"\n  role = \"it\"",
-        "id = \"it-a\"\n  role = \"it\"\n  max_power_kw = 5000",
-    );
-    let mut e = Engine::new(&cfg(&meters, "max_power_kw = 2000"));
+    let f = facility("f")
+        .meter("grid", "total")
+        .meter_with("it-a", "it", "max_power_kw = 5000")
+        .meter("it-b", "it");
+    let mut e = Engine::new(&five_windows_config("max_power_kw = 2000", &f));
     let (grid, it_a) = (
         e.lookup("f", "grid").unwrap(),
         e.lookup("f", "it-a").unwrap(),
@@ -652,10 +590,7 @@ fn a_meters_own_bound_replaces_the_engine_bound() {
 /// for 20 minutes has 200 kWh in C(W), of 300 kWh in W.
 #[test]
 fn covered_renewable_energy_is_the_renewable_energy_over_the_common_covered_time() {
-    let meters = format!(
-        "{BASIC}\n  [[facility.meter]]\n  id = \"pv\"\n  role = [\"total\", \"renewable\"]\n"
-    );
-    let mut e = Engine::new(&cfg(&meters, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic().raw(PV)));
     feed(&mut e, "grid", T0, T0 + H, M, 1000.0);
     feed(&mut e, "pv", T0, T0 + H, M, 300.0);
     feed(&mut e, "it-b", T0, T0 + H, M, 500.0);
@@ -679,8 +614,10 @@ fn advance_steps_returns_what_advance_passes_to_its_closure() {
         feed(e, "it-a", T0, T0 + 2 * H, M, 500.0);
         feed(e, "it-b", T0 + H, T0 + 2 * H, M, 500.0);
     };
-    let (mut by_closure, mut by_steps) =
-        (Engine::new(&cfg(BASIC, "")), Engine::new(&cfg(BASIC, "")));
+    let (mut by_closure, mut by_steps) = (
+        Engine::new(&five_windows_config("", &basic())),
+        Engine::new(&five_windows_config("", &basic())),
+    );
     readings(&mut by_closure);
     readings(&mut by_steps);
     let expected = run(&mut by_closure);
@@ -702,7 +639,7 @@ fn advance_steps_returns_what_advance_passes_to_its_closure() {
 /// the current format, and a format-3 state reads as all metered.
 #[test]
 fn estimated_share_of_total_and_it_energy() {
-    let mut e = Engine::new(&cfg(BASIC, ""));
+    let mut e = Engine::new(&five_windows_config("", &basic()));
     assert_eq!(w(&e.snapshot(WALL), "1h").estimated_share, None);
     let end = T0 + 60 * M;
     feed(&mut e, "grid", T0, end, M, 150.0);

@@ -18,6 +18,18 @@ fn meter(rules: MeterRules) -> MeterState {
     MeterState::new(rules, Buckets::new(4, 24 * 30))
 }
 
+/// A meter with `rules` that has taken each of `readings`, in order.
+#[track_caller]
+fn fed(rules: MeterRules, readings: &[Reading]) -> MeterState {
+    let mut m = meter(rules);
+    for (i, r) in readings.iter().enumerate() {
+        if let Err(why) = m.ingest(*r) {
+            panic!("reading {i} ({r:?}) refused: {why:?}");
+        }
+    }
+    m
+}
+
 fn e(min: i64, kwh: f64) -> Reading {
     Reading {
         ts: T0 + min * MINUTE_MS,
@@ -51,9 +63,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn register_difference_spread_over_interval() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 100.0)).unwrap();
-    m.ingest(e(2, 104.0)).unwrap();
+    let m = fed(rules(), &[e(0, 100.0), e(2, 104.0)]);
     let (en, cov) = sum(&m, 0, 2);
     assert!(close(en, 4.0));
     assert!(close(sum(&m, 1, 2).0, 2.0), "spread evenly");
@@ -62,9 +72,7 @@ fn register_difference_spread_over_interval() {
 
 #[test]
 fn long_register_silence_keeps_its_energy_but_is_uncovered() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 100.0)).unwrap();
-    m.ingest(e(30, 130.0)).unwrap();
+    let m = fed(rules(), &[e(0, 100.0), e(30, 130.0)]);
     let (en, cov) = sum(&m, 0, 30);
     assert!(close(en, 30.0), "energy measured across the silence counts");
     assert_eq!(cov, 0.0, "a 30 min silence is longer than max_gap");
@@ -72,10 +80,14 @@ fn long_register_silence_keeps_its_energy_but_is_uncovered() {
 
 #[test]
 fn power_trapezoid_and_gap() {
-    let mut m = meter(rules());
-    m.ingest(p(0, 60.0)).unwrap();
-    m.ingest(p(1, 120.0)).unwrap(); // 90 kW for 1 min = 1.5 kWh
-    m.ingest(p(11, 120.0)).unwrap(); // 10 min gap: no energy
+    let m = fed(
+        rules(),
+        &[
+            p(0, 60.0),
+            p(1, 120.0),  // 90 kW for 1 min = 1.5 kWh
+            p(11, 120.0), // 10 min gap: no energy
+        ],
+    );
     let (en, cov) = sum(&m, 0, 11);
     assert!(close(en, 1.5));
     assert!(close(cov, 1.0));
@@ -85,9 +97,7 @@ fn power_trapezoid_and_gap() {
 fn per_meter_max_gap_override() {
     let mut r = rules();
     r.max_gap_ms = 20 * MINUTE_MS;
-    let mut m = meter(r);
-    m.ingest(e(0, 0.0)).unwrap();
-    m.ingest(e(15, 15.0)).unwrap();
+    let m = fed(r, &[e(0, 0.0), e(15, 15.0)]);
     assert!(
         close(sum(&m, 0, 15).1, 15.0),
         "a 15 min register poll is covered with max_gap 20m"
@@ -96,9 +106,7 @@ fn per_meter_max_gap_override() {
 
 #[test]
 fn duplicate_and_conflict() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 100.0)).unwrap();
-    m.ingest(e(1, 101.0)).unwrap();
+    let mut m = fed(rules(), &[e(0, 100.0), e(1, 101.0)]);
     assert_eq!(m.ingest(e(1, 101.0)), Err(Reason::Duplicate));
     assert_eq!(m.ingest(e(1, 999.0)), Err(Reason::Conflict));
     assert!(
@@ -109,9 +117,7 @@ fn duplicate_and_conflict() {
 
 #[test]
 fn too_late_beyond_allowed_lateness() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 0.0)).unwrap();
-    m.ingest(e(20, 20.0)).unwrap();
+    let mut m = fed(rules(), &[e(0, 0.0), e(20, 20.0)]);
     assert_eq!(m.ingest(e(9, 9.0)), Err(Reason::TooLate));
     // Exactly at the lateness bound is still taken.
     m.ingest(e(10, 10.0)).unwrap();
@@ -119,11 +125,15 @@ fn too_late_beyond_allowed_lateness() {
 
 #[test]
 fn late_reading_splits_interval_and_recomputes() {
-    let mut m = meter(rules());
-    m.ingest(p(0, 60.0)).unwrap();
-    m.ingest(p(4, 60.0)).unwrap(); // 4 kWh flat
-    m.ingest(p(2, 180.0)).unwrap(); // late: splits [0,4] into [0,2] and [2,4]
-                                    // [0,2]: (60+180)/2 * 2/60 = 4 ; [2,4]: 4
+    let m = fed(
+        rules(),
+        &[
+            p(0, 60.0),
+            p(4, 60.0),  // 4 kWh flat
+            p(2, 180.0), // late: splits [0,4] into [0,2] and [2,4]
+        ],
+    );
+    // [0,2]: (60+180)/2 * 2/60 = 4 ; [2,4]: 4
     assert!(close(sum(&m, 0, 4).0, 8.0));
     assert!(close(sum(&m, 0, 2).0, 4.0));
     assert!(close(sum(&m, 0, 4).1, 4.0));
@@ -131,9 +141,13 @@ fn late_reading_splits_interval_and_recomputes() {
 
 #[test]
 fn late_register_reading_fills_a_gap() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 0.0)).unwrap();
-    m.ingest(e(8, 8.0)).unwrap(); // 8 min > max_gap: uncovered
+    let mut m = fed(
+        rules(),
+        &[
+            e(0, 0.0),
+            e(8, 8.0), // 8 min > max_gap: uncovered
+        ],
+    );
     assert_eq!(sum(&m, 0, 8).1, 0.0);
     m.ingest(e(4, 4.0)).unwrap(); // late: two 4-min intervals, both covered
     assert!(close(sum(&m, 0, 8).1, 8.0));
@@ -142,11 +156,15 @@ fn late_register_reading_fills_a_gap() {
 
 #[test]
 fn register_reset_after_three_readings_below() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 1000.0)).unwrap();
-    m.ingest(e(1, 1001.0)).unwrap();
-    m.ingest(e(2, 2.0)).unwrap(); // dip held
-    m.ingest(e(3, 3.0)).unwrap();
+    let mut m = fed(
+        rules(),
+        &[
+            e(0, 1000.0),
+            e(1, 1001.0),
+            e(2, 2.0), // dip held
+            e(3, 3.0),
+        ],
+    );
     assert!(close(sum(&m, 0, 4).0, 1.0), "held dips add nothing yet");
     m.ingest(e(4, 4.0)).unwrap(); // third below: a reset
                                   // [1,2]: new value 2 (reset), [2,3]: 1, [3,4]: 1
@@ -173,10 +191,7 @@ fn one_glitch_to_zero_is_dropped() {
 
 #[test]
 fn two_glitch_readings_in_a_row() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 500.0)).unwrap();
-    m.ingest(e(1, 0.0)).unwrap();
-    m.ingest(e(2, 0.0)).unwrap();
+    let mut m = fed(rules(), &[e(0, 500.0), e(1, 0.0), e(2, 0.0)]);
     let fx = m.ingest(e(3, 503.0)).unwrap();
     assert_eq!(fx.glitches, 2);
     assert!(close(sum(&m, 0, 3).0, 3.0));
@@ -188,11 +203,7 @@ fn two_glitch_readings_in_a_row() {
 fn rollover_near_register_max() {
     let mut r = rules();
     r.register_max = Some(99_999.9);
-    let mut m = meter(r);
-    m.ingest(e(0, 99_998.9)).unwrap();
-    m.ingest(e(1, 0.1)).unwrap();
-    m.ingest(e(2, 1.1)).unwrap();
-    m.ingest(e(3, 2.1)).unwrap();
+    let m = fed(r, &[e(0, 99_998.9), e(1, 0.1), e(2, 1.1), e(3, 2.1)]);
     // [0,1]: 99999.9 - 99998.9 + 0.1 = 1.1 ; then 1 + 1
     assert!((sum(&m, 0, 3).0 - 3.1).abs() < 1e-6, "{}", sum(&m, 0, 3).0);
 }
@@ -259,11 +270,10 @@ fn est_sum(m: &MeterState, from: i64, to: i64) -> f64 {
 
 #[test]
 fn an_interval_with_a_non_metered_end_is_estimated() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 100.0)).unwrap();
-    m.ingest(est(1, 101.0)).unwrap();
-    m.ingest(e(2, 103.0)).unwrap();
-    m.ingest(e(3, 106.0)).unwrap();
+    let mut m = fed(
+        rules(),
+        &[e(0, 100.0), est(1, 101.0), e(2, 103.0), e(3, 106.0)],
+    );
     assert!(close(sum(&m, 0, 3).0, 6.0));
     // [0,1] and [1,2] touch the estimated reading: 1 + 2 kWh; [2,3] is metered.
     assert!(close(est_sum(&m, 0, 3), 3.0), "{}", est_sum(&m, 0, 3));
@@ -283,9 +293,7 @@ fn an_interval_with_a_non_metered_end_is_estimated() {
 
 #[test]
 fn a_late_metered_reading_splits_an_estimated_interval() {
-    let mut m = meter(rules());
-    m.ingest(e(0, 0.0)).unwrap();
-    m.ingest(est(4, 4.0)).unwrap();
+    let mut m = fed(rules(), &[e(0, 0.0), est(4, 4.0)]);
     assert!(close(est_sum(&m, 0, 4), 4.0));
     m.ingest(e(2, 2.0)).unwrap();
     assert!(close(sum(&m, 0, 4).0, 4.0));
@@ -329,10 +337,7 @@ fn a_declared_replacement_gives_the_swap_energy() {
 fn a_reading_at_the_replacement_is_the_new_registers() {
     let mut r = rules();
     r.replacements = vec![swap(5, 1005.0, 0.0)];
-    let mut m = meter(r);
-    m.ingest(e(4, 1004.0)).unwrap();
-    m.ingest(e(5, 0.5)).unwrap();
-    m.ingest(e(6, 1.5)).unwrap();
+    let m = fed(r, &[e(4, 1004.0), e(5, 0.5), e(6, 1.5)]);
     // [4,5]: (1005 − 1004) + (0.5 − 0) ; [5,6]: 1
     assert!(close(sum(&m, 4, 6).0, 2.5), "{}", sum(&m, 4, 6).0);
 }
@@ -355,9 +360,13 @@ fn without_the_declaration_the_same_drop_is_a_reset() {
 fn replacement_with_late_readings_and_power_only_readings() {
     let mut r = rules();
     r.replacements = vec![swap(5, 1010.0, 0.0)];
-    let mut m = meter(r);
-    m.ingest(e(0, 1000.0)).unwrap();
-    m.ingest(e(8, 3.0)).unwrap(); // across the swap, 8 min > max_gap: energy, uncovered
+    let mut m = fed(
+        r,
+        &[
+            e(0, 1000.0),
+            e(8, 3.0), // across the swap, 8 min > max_gap: energy, uncovered
+        ],
+    );
     assert!(close(sum(&m, 0, 8).0, 13.0));
     assert_eq!(sum(&m, 0, 8).1, 0.0);
     // late readings on either side of `at` split it; the swap energy is unchanged
@@ -372,10 +381,14 @@ fn replacement_with_late_readings_and_power_only_readings() {
     // power-only readings keep their own gap rule around a swap
     let mut r = rules();
     r.replacements = vec![swap(5, 1.0, 0.0)];
-    let mut m = meter(r);
-    m.ingest(p(0, 60.0)).unwrap();
-    m.ingest(p(3, 60.0)).unwrap();
-    m.ingest(p(10, 60.0)).unwrap(); // a 7 min gap > max_gap: no energy
+    let m = fed(
+        r,
+        &[
+            p(0, 60.0),
+            p(3, 60.0),
+            p(10, 60.0), // a 7 min gap > max_gap: no energy
+        ],
+    );
     assert!(close(sum(&m, 0, 10).0, 3.0));
     assert!(close(sum(&m, 0, 10).1, 3.0));
 }
@@ -385,9 +398,7 @@ fn a_reading_contradicting_the_declaration_follows_the_register_rules() {
     // The new register reads below its declared first value three times: a reset after all.
     let mut r = rules();
     r.replacements = vec![swap(5, 1005.0, 100.0)];
-    let mut m = meter(r);
-    m.ingest(e(4, 1004.0)).unwrap();
-    m.ingest(e(6, 2.0)).unwrap();
+    let mut m = fed(r, &[e(4, 1004.0), e(6, 2.0)]);
     assert!(m.holding);
     m.ingest(e(7, 3.0)).unwrap();
     m.ingest(e(8, 4.0)).unwrap();
