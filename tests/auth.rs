@@ -15,10 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{
-    current_user, dcpue_bin, eventually, metric_value, which, Proc,
-    TEST_FACILITIES,
-};
+use support::{current_user, dcpue_bin, eventually, metric_value, which, Proc, TEST_FACILITIES};
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

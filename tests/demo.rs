@@ -50,7 +50,11 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
         base.starts_with("http://127.0.0.1:") && !base.ends_with(":0") && mqtt != 0,
         "{base} {mqtt_url}"
     );
-    let http: u16 = base.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    let http: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
     assert!(
         listens(demo.pid(), http) && listens(demo.pid(), mqtt),
         "the demo itself listens on the printed ports {http} and {mqtt}"
@@ -226,13 +230,7 @@ fn demo_reports_a_taken_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let out = Command::new(dcpue_bin())
-        .args([
-            "demo",
-            "--http-port",
-            &port.to_string(),
-            "--mqtt-port",
-            "0",
-        ])
+        .args(["demo", "--http-port", &port.to_string(), "--mqtt-port", "0"])
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -2,10 +2,11 @@
 //! dropped) on loopback ports, and waiting for them. Each test gets its own servers.
 //!
 //! Ports: `dcpue serve` listens on `127.0.0.1:0` and the test reads the port it bound from its
-//! log. An external server that must be given a port (Mosquitto, VictoriaMetrics, Alertmanager)
-//! is started by [`start_listening`]: on a port found free, and again on another one when the
-//! server could not bind it (another process took it meanwhile); it counts as started only once
-//! *its own* process listens on the port (checked in /proc), never because something answers.
+//! log. An external server that must be given a port (Mosquitto, VictoriaMetrics, Alertmanager,
+//! Prometheus) is started by [`start_listening`] ([`start_listening_on`] for several ports): on
+//! a port found free, and again on another one when the server could not bind it (another
+//! process took it meanwhile); it counts as started only once *its own* process listens on the
+//! port (checked in /proc), never because something answers.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -14,9 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A TCP port on 127.0.0.1 free a moment ago (bound on port 0, then released): another process
-/// may take it before it is used. For a server of ours pass port 0 instead; for an external
-/// one use [`start_listening`], which starts it again elsewhere when the port was taken; as a
-/// port where nothing listens, it is as good as any.
+/// may take it before it is used. Two legitimate uses only: the candidate port of
+/// [`start_listening`] (which checks that the server itself got it, else tries another), and a
+/// port meant to have nothing listening (a dead broker or Alertmanager). A server of ours binds
+/// port 0 and reports the port it bound instead.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -807,7 +809,11 @@ impl Alertmanager {
                             .arg(format!("--cluster.peer-timeout={peer_timeout}"))
                             .arg("--cluster.settle-timeout=5s")
                             .arg("--cluster.pushpull-interval=2s")
-                            .args(peers.iter().map(|p| format!("--cluster.peer=127.0.0.1:{p}")));
+                            .args(
+                                peers
+                                    .iter()
+                                    .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
+                            );
                     }
                 }
                 c
