@@ -57,14 +57,14 @@ for Q in 0 1; do
   echo "QoS $Q mosquitto_sub: $N messages in $(python3 -c "print(round($T1-$T0,2))") s = ${RATE[sub$Q]}/s"
 
   # 2. dcpue serve, durable, fresh state dir.
-  HTTP=$(free_port)
   STATE="$TMP/state-$Q"
   sed -e "s/^qos = 1/qos = $Q/" "$CONFIG" > "$TMP/dcpue-$Q.toml"
   DCPUE_MQTT_URL="mqtt://127.0.0.1:$PORT" DCPUE_MQTT_CLIENT_ID="bench-dcpue-$Q" \
-    DCPUE_HTTP_LISTEN="127.0.0.1:$HTTP" DCPUE_STORAGE_DIR="$STATE" \
+    DCPUE_HTTP_LISTEN="127.0.0.1:0" DCPUE_STORAGE_DIR="$STATE" \
     "$BIN" serve --config "$TMP/dcpue-$Q.toml" 2>"$TMP/dcpue-$Q.log" &
   D=$!
   PIDS+=($D)
+  HTTP=$(wait_serving "$D" "$TMP/dcpue-$Q.log") # the port it bound
   for _ in $(seq 200); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/readyz")" = 200 ] && break
     sleep 0.1

@@ -34,13 +34,13 @@ declare -A RATE SERVED
 run() {
   local name=$1 clients=$2
   local http state d t0 t1 p c
-  http=$(free_port)
   state="$TMP/state-$name"
   DCPUE_MQTT_URL="mqtt://127.0.0.1:$PORT" DCPUE_MQTT_CLIENT_ID=bench-series \
-    DCPUE_HTTP_LISTEN="127.0.0.1:$http" DCPUE_STORAGE_DIR="$state" \
+    DCPUE_HTTP_LISTEN="127.0.0.1:0" DCPUE_STORAGE_DIR="$state" \
     "$BIN" serve --config "$CONFIG" 2>"$TMP/dcpue-$name.log" &
   d=$!
   PIDS+=($d)
+  http=$(wait_serving "$d" "$TMP/dcpue-$name.log") # the port it bound
   for _ in $(seq 200); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http/readyz")" = 200 ] && break
     sleep 0.1

@@ -14,13 +14,10 @@ BIN=target/release/dcpue
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\n' "$PORT" "$(id -un)" > "$TMP/mosquitto.conf"
-mosquitto -c "$TMP/mosquitto.conf" 2>"$TMP/mosquitto.log" &
-PIDS+=($!)
+start_bench_broker # sets PORT
 
-HTTP=$(free_port)
-CONF=$(target/release/examples/startup_state "$TMP/run" "mqtt://127.0.0.1:$PORT" "$HTTP" "$F" "$DAYS")
+# HTTP on port 0: the port it bound is read from its log.
+CONF=$(target/release/examples/startup_state "$TMP/run" "mqtt://127.0.0.1:$PORT" 0 "$F" "$DAYS")
 SIZE=$(stat -c %s "$TMP/run/state/engine.state")
 
 sync
@@ -29,9 +26,11 @@ T0=$(now)
 D=$!
 PIDS+=($D)
 RESTORED=""
+HTTP=""
 while :; do
   if [ -z "$RESTORED" ] && grep -q "state restored" "$TMP/dcpue.log"; then RESTORED=$(now); fi
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/readyz")" = 200 ] && break
+  [ -n "$HTTP" ] || HTTP=$(serving_port "$TMP/dcpue.log")
+  [ -n "$HTTP" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/readyz")" = 200 ] && break
   kill -0 "$D" 2>/dev/null || { echo "dcpue exited:"; cat "$TMP/dcpue.log"; exit 1; }
   sleep 0.05
 done

@@ -12,10 +12,10 @@ pub const JIANGXI_TOML: &str = include_str!("../config/jiangxi.toml");
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// HTTP port of the dashboard, API and metrics.
+    /// HTTP port of the dashboard, API and metrics (0: one the system chooses, printed).
     #[arg(long, default_value_t = 9184)]
     pub http_port: u16,
-    /// Port of the embedded MQTT broker.
+    /// Port of the embedded MQTT broker (0: one the system chooses, printed).
     #[arg(long, default_value_t = 1883)]
     pub mqtt_port: u16,
     /// A config other than the shipped config/jiangxi.toml.
@@ -84,13 +84,14 @@ pub async fn run_demo(args: DemoArgs, shutdown: CancellationToken) -> Result<(),
         }
     };
     cfg.http.listen = format!("127.0.0.1:{}", args.http_port);
-    cfg.mqtt.url = format!("mqtt://127.0.0.1:{}", args.mqtt_port);
     cfg.mqtt.client_id = "dcpue-demo".into();
     cfg.influxdb = None;
     cfg.alerting = Default::default();
     redate_certificates(&mut cfg, chrono::Utc::now().timestamp_millis());
 
+    // The port it bound (with --mqtt-port 0, one the system chose).
     let broker = crate::sim::start_embedded_broker(args.mqtt_port)?;
+    cfg.mqtt.url = broker.url();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let serve_stop = CancellationToken::new();
     let serve = tokio::spawn(crate::serve::serve(

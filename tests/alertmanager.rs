@@ -321,6 +321,7 @@ async fn pue_alert_fires_and_resolves_in_a_real_alertmanager() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_alertmanager_is_retried_and_counted_without_blocking() {
+    // Ports nothing listens on, on purpose: a dead Alertmanager; the webhook receiver is unused.
     let dead = free_port();
     let storage = tempfile::tempdir().unwrap();
     let mut cfg = config(dead, free_port(), storage.path());

@@ -15,10 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{
-    current_user, dcpue_bin, eventually, free_port, metric_value, wait_port, which, Proc,
-    TEST_FACILITIES,
-};
+use support::{current_user, dcpue_bin, eventually, metric_value, which, Proc, TEST_FACILITIES};
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -107,7 +104,6 @@ impl SecureBroker {
             run(cmd.arg("-b").arg(&passwd).arg(user).arg(password));
         }
         std::fs::write(dir.join("acl"), acl).expect("acl");
-        let (cert_port, port) = (free_port(), free_port());
         let tls = format!(
             "cafile {}\ncertfile {}\nkeyfile {}\n",
             certs.path("ca.crt").display(),
@@ -120,53 +116,55 @@ impl SecureBroker {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mosquitto/mosquitto.conf"),
         )
         .expect("read deploy/mosquitto/mosquitto.conf");
-        let mut conf = format!("user {}\nlog_dest stderr\n{sample}", current_user());
-        for (from, to) in [
-            ("/etc/mosquitto/passwd", passwd.display().to_string()),
-            (
-                "/etc/mosquitto/dcpue.acl",
-                dir.join("acl").display().to_string(),
-            ),
-            (
-                "/etc/mosquitto/certs/ca.crt",
-                certs.path("ca.crt").display().to_string(),
-            ),
-            (
-                "/etc/mosquitto/certs/server.crt",
-                certs.path("server.crt").display().to_string(),
-            ),
-            (
-                "/etc/mosquitto/certs/server.key",
-                certs.path("server.key").display().to_string(),
-            ),
-            ("/var/lib/mosquitto/", format!("{}/", dir.display())),
-            ("listener 8883\n", format!("listener {port} 127.0.0.1\n")),
-        ] {
-            assert!(
-                conf.contains(from),
-                "the sample mosquitto.conf has no {from:?}"
-            );
-            conf = conf.replace(from, &to);
-        }
-        conf.push_str(&format!(
-            "\nlistener {cert_port} 127.0.0.1\n{tls}require_certificate true\n"
-        ));
-        std::fs::write(dir.join("mosquitto.conf"), conf).expect("conf");
-        let log = std::fs::File::create(dir.join("mosquitto.log")).expect("log");
-        let proc = Proc::spawn(
+        // Started once it listens on both ports itself, on new ones when it could not bind.
+        let (ports, proc) = support::start_listening_on(
             "mosquitto",
-            Command::new(which("mosquitto"))
-                .arg("-c")
-                .arg(dir.join("mosquitto.conf"))
-                .stdout(Stdio::null())
-                .stderr(log),
+            2,
+            |ports: &[u16]| {
+                let (port, cert_port) = (ports[0], ports[1]);
+                let mut conf = format!("user {}\nlog_dest stderr\n{sample}", current_user());
+                for (from, to) in [
+                    ("/etc/mosquitto/passwd", passwd.display().to_string()),
+                    (
+                        "/etc/mosquitto/dcpue.acl",
+                        dir.join("acl").display().to_string(),
+                    ),
+                    (
+                        "/etc/mosquitto/certs/ca.crt",
+                        certs.path("ca.crt").display().to_string(),
+                    ),
+                    (
+                        "/etc/mosquitto/certs/server.crt",
+                        certs.path("server.crt").display().to_string(),
+                    ),
+                    (
+                        "/etc/mosquitto/certs/server.key",
+                        certs.path("server.key").display().to_string(),
+                    ),
+                    ("/var/lib/mosquitto/", format!("{}/", dir.display())),
+                    ("listener 8883\n", format!("listener {port} 127.0.0.1\n")),
+                ] {
+                    assert!(
+                        conf.contains(from),
+                        "the sample mosquitto.conf has no {from:?}"
+                    );
+                    conf = conf.replace(from, &to);
+                }
+                conf.push_str(&format!(
+                    "\nlistener {cert_port} 127.0.0.1\n{tls}require_certificate true\n"
+                ));
+                std::fs::write(dir.join("mosquitto.conf"), conf).expect("conf");
+                let log = std::fs::File::create(dir.join("mosquitto.log")).expect("log");
+                let mut c = Command::new(which("mosquitto"));
+                c.arg("-c")
+                    .arg(dir.join("mosquitto.conf"))
+                    .stdout(Stdio::null())
+                    .stderr(log);
+                c
+            },
+            Duration::from_secs(10),
         );
-        assert!(
-            wait_port(port, Duration::from_secs(10))
-                && wait_port(cert_port, Duration::from_secs(10)),
-            "mosquitto did not listen: {}",
-            std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
-        );
+        let (port, cert_port) = (ports[0], ports[1]);
         SecureBroker {
             cert_port,
             port,
@@ -362,7 +360,8 @@ impl SecureDcpue {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::make(dir.path());
         let broker = support::Mosquitto::start();
-        let port = free_port();
+        // Port 0: the port it bound is read from its log.
+        let port = 0;
         // Paths in the web config are relative to it, as for node_exporter.
         std::fs::write(
             dir.path().join("web.yml"),
@@ -388,7 +387,7 @@ impl SecureDcpue {
             )
             .replacen(
                 "client_id = \"dcpue-jiangxi-1\"",
-                &format!("client_id = \"dcpue-auth-{port}\""),
+                &format!("client_id = \"dcpue-auth-{}\"", support::unique()),
                 1,
             )
             .replacen(
@@ -420,6 +419,9 @@ impl SecureDcpue {
                 .stdout(Stdio::null())
                 .stderr(log),
         );
+        let log = || std::fs::read_to_string(dir.path().join("dcpue.log")).unwrap_or_default();
+        let port = eventually(Duration::from_secs(30), || support::serving_port(&log()))
+            .unwrap_or_else(|| panic!("dcpue did not serve: {}", log()));
         let d = SecureDcpue {
             port,
             dir,
@@ -470,7 +472,10 @@ impl SecureDcpue {
         path: &str,
         extra: &[std::ffi::OsString],
     ) -> (u16, String, String) {
-        let headers = self.dir.path().join(format!("headers-{}", free_port()));
+        let headers = self
+            .dir
+            .path()
+            .join(format!("headers-{}", support::unique()));
         let mut cmd = Command::new(which("curl"));
         cmd.args(["-sS", "--max-time", "20", "-o", "-", "-D"])
             .arg(&headers)
@@ -615,11 +620,12 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         ),
     )
     .expect("prometheus.yml");
-    let port = free_port();
-    let _prom = Proc::spawn(
+    // Started once it listens itself, on a new port when it could not bind.
+    let (port, _prom) = support::start_listening(
         "prometheus",
-        Command::new(which("prometheus"))
-            .arg(format!(
+        |port| {
+            let mut c = Command::new(which("prometheus"));
+            c.arg(format!(
                 "--config.file={}",
                 prom_dir.join("prometheus.yml").display()
             ))
@@ -629,11 +635,10 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    assert!(
-        wait_port(port, Duration::from_secs(30)),
-        "prometheus did not start"
+            .stderr(Stdio::null());
+            c
+        },
+        Duration::from_secs(30),
     );
     let health = |job: &str| {
         let (_, body) = support::http_get(&format!("http://127.0.0.1:{port}/api/v1/targets"))

@@ -16,7 +16,7 @@ mod page;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use support::{free_port, wait_port, which, Proc};
+use support::{eventually, which, Proc};
 
 // ---------------------------------------------------------------------------------------------
 // A tiny W3C WebDriver client over async reqwest.
@@ -66,21 +66,34 @@ pub struct Browser {
 impl Browser {
     pub async fn start(artifacts: &Path) -> Browser {
         std::fs::create_dir_all(artifacts).expect("create artifacts dir");
-        let port = free_port();
         let log =
             std::fs::File::create(artifacts.join("chromedriver.log")).expect("chromedriver log");
-        let proc = Proc::spawn(
+        let out_path = artifacts.join("chromedriver.out");
+        let out = std::fs::File::create(&out_path).expect("chromedriver out");
+        // Port 0: it binds a free port and prints "... started successfully on port N.".
+        let mut proc = Proc::spawn(
             "chromedriver",
             Command::new(which("chromedriver"))
-                .arg(format!("--port={port}"))
+                .arg("--port=0")
                 .arg("--allowed-ips=127.0.0.1")
-                .stdout(Stdio::null())
+                .stdout(out)
                 .stderr(log),
         );
-        assert!(
-            wait_port(port, Duration::from_secs(20)),
-            "chromedriver did not listen on {port}"
-        );
+        let port = eventually(Duration::from_secs(20), || {
+            if let Ok(Some(st)) = proc.child.try_wait() {
+                panic!("chromedriver exited ({st})");
+            }
+            let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+            out.lines().find_map(|l| {
+                l.split("started successfully on port ")
+                    .nth(1)?
+                    .trim_end_matches('.')
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+            })
+        })
+        .expect("chromedriver prints the port it bound");
         let profile = tempfile::tempdir().expect("profile dir");
         let http = reqwest::Client::builder()
             .no_proxy()

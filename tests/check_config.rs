@@ -71,6 +71,8 @@ fn check_config_rejects_what_serve_rejects_with_the_same_file_and_line() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let missing = dir.join("missing").display().to_string();
+    // A broker address nothing listens on, on purpose: the config is rejected before any
+    // connection, and a broker there would change nothing.
     let unused_broker = format!("mqtt://127.0.0.1:{}", free_port());
     let cases = [
         (
@@ -149,14 +151,15 @@ fn a_config_check_config_passes_is_served() {
     let dir = d.path();
     let pw = dir.join("pw");
     std::fs::write(&pw, "s3cret\n").unwrap();
-    let port = free_port();
     let file = dir.join("dcpue.toml");
+    // The broker: an address nothing listens on, on purpose (serve is healthy without it).
+    // HTTP on port 0: the port it bound is read from its log.
     std::fs::write(
         &file,
         config(
             dir,
             &format!(
-                "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nusername = \"u\"\npassword_file = {:?}\n[http]\nlisten = \"127.0.0.1:{port}\"\n",
+                "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nusername = \"u\"\npassword_file = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n",
                 free_port(),
                 pw.display().to_string()
             ),
@@ -171,8 +174,11 @@ fn a_config_check_config_passes_is_served() {
             .args(["serve", "--config"])
             .arg(&file)
             .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap()),
     );
+    let log = || std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    let port = eventually(Duration::from_secs(30), || serving_port(&log()))
+        .unwrap_or_else(|| panic!("serve starts on a config check-config passed: {}", log()));
     let healthy = eventually(Duration::from_secs(30), || {
         http_get(&format!("http://127.0.0.1:{port}/healthz")).filter(|(s, _)| *s == 200)
     });

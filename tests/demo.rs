@@ -11,7 +11,6 @@ use support::*;
 
 #[test]
 fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
-    let (http, mqtt) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let out = std::fs::File::create(dir.path().join("demo.out")).unwrap();
     let err = std::fs::File::create(dir.path().join("demo.err")).unwrap();
@@ -21,17 +20,45 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
             .args([
                 "demo",
                 "--http-port",
-                &http.to_string(),
+                "0",
                 "--mqtt-port",
-                &mqtt.to_string(),
+                "0",
                 "--state-dir",
             ])
             .arg(dir.path().join("state"))
             .stdout(out)
             .stderr(err),
     );
-    let base = format!("http://127.0.0.1:{http}");
     let log = || std::fs::read_to_string(dir.path().join("demo.err")).unwrap_or_default();
+    // Port 0: the addresses the demo bound, from the lines it prints once serving.
+    let printed = |label: &str| {
+        let out = std::fs::read_to_string(dir.path().join("demo.out")).unwrap_or_default();
+        out.lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|url| url.trim_end_matches('/').to_string())
+    };
+    let base = eventually(Duration::from_secs(60), || printed("dashboard"))
+        .unwrap_or_else(|| panic!("the demo prints its dashboard address; log:\n{}", log()));
+    let mqtt_url = printed("MQTT broker").expect("the demo prints its broker address");
+    let mqtt: u16 = mqtt_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a port in {mqtt_url}"));
+    assert!(
+        base.starts_with("http://127.0.0.1:") && !base.ends_with(":0") && mqtt != 0,
+        "{base} {mqtt_url}"
+    );
+    let http: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    assert!(
+        listens(demo.pid(), http) && listens(demo.pid(), mqtt),
+        "the demo itself listens on the printed ports {http} and {mqtt}"
+    );
     // The year's backfill takes ~40 s on a quiet 2-core machine; the limit is a bound on a
     // hang, not a speed target (that is scripts/bench_startup.sh's), so a loaded machine passes.
     let facilities = eventually(Duration::from_secs(180), || {
@@ -184,7 +211,7 @@ fn demo_shows_seven_facilities_one_breaching_with_its_alert() {
     assert!(page.contains("<html"), "the dashboard page is served");
     let out = std::fs::read_to_string(dir.path().join("demo.out")).unwrap();
     assert!(
-        out.contains(&format!("http://127.0.0.1:{http}/")),
+        out.contains(&format!("{base}/")),
         "prints where to look: {out}"
     );
     // Ctrl-C stops it cleanly.
@@ -203,13 +230,7 @@ fn demo_reports_a_taken_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let out = Command::new(dcpue_bin())
-        .args([
-            "demo",
-            "--http-port",
-            &port.to_string(),
-            "--mqtt-port",
-            &free_port().to_string(),
-        ])
+        .args(["demo", "--http-port", &port.to_string(), "--mqtt-port", "0"])
         .stdin(Stdio::null())
         .output()
         .unwrap();

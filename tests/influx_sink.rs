@@ -18,7 +18,7 @@ use dcpue::engine::{Energies, Reading, WindowValues};
 use dcpue::sinks::influx::InfluxHandle;
 use dcpue::sinks::line::{reading_line, window_line};
 use dcpue::sinks::spool::Spool;
-use support::{eventually, free_port, http_get, wait_port, which, Proc};
+use support::{eventually, http_get, restart_on_port, start_listening, which, Proc};
 
 /// A series as VictoriaMetrics names it: metric name plus sorted labels.
 type SeriesKey = String;
@@ -38,43 +38,52 @@ impl Vm {
     fn start() -> Vm {
         Vm::start_with(&[])
     }
-    /// `extra`: more command-line flags.
+    /// `extra`: more command-line flags. Started once it listens itself on a port found free,
+    /// on a new one when it could not bind it.
     fn start_with(extra: &[&str]) -> Vm {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (port, p) = start_listening(
+            "victoria-metrics",
+            |port| Vm::command(dir.path(), port, &extra),
+            Duration::from_secs(20),
+        );
         let mut vm = Vm {
-            port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
+            port,
+            dir,
             proc: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
         };
-        vm.restart();
+        vm.wait_healthy(p);
         vm
     }
-    /// (Re)starts on the same port and data directory.
-    fn restart(&mut self) {
+    fn command(dir: &std::path::Path, port: u16, extra: &[String]) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("vm.log"))
+            .open(dir.join("vm.log"))
             .expect("vm log");
-        let p = Proc::spawn(
+        let mut c = Command::new(which("victoria-metrics"));
+        c.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!("-storageDataPath={}", dir.join("data").display()))
+            .arg("-dedup.minScrapeInterval=1ms")
+            .arg("-retentionPeriod=100y")
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        c
+    }
+    /// Starts again on the same port (dcpue knows it) and data directory.
+    fn restart(&mut self) {
+        let p = restart_on_port(
             "victoria-metrics",
-            Command::new(which("victoria-metrics"))
-                .arg(format!("-httpListenAddr=127.0.0.1:{}", self.port))
-                .arg(format!(
-                    "-storageDataPath={}",
-                    self.dir.path().join("data").display()
-                ))
-                .arg("-dedup.minScrapeInterval=1ms")
-                .arg("-retentionPeriod=100y")
-                .args(&self.extra)
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log),
+            self.port,
+            |port| Vm::command(self.dir.path(), port, &self.extra),
+            Duration::from_secs(20),
         );
-        assert!(
-            wait_port(self.port, Duration::from_secs(20)),
-            "victoria-metrics did not listen on {}",
-            self.port
-        );
+        self.wait_healthy(p);
+    }
+    fn wait_healthy(&mut self, p: Proc) {
         let ready = eventually(Duration::from_secs(20), || {
             http_get(&format!("{}/health", self.url()))
                 .filter(|(s, _)| *s == 200)

@@ -108,9 +108,10 @@ fn two_replicas_notify_once_survive_a_crash_and_agree() {
              receivers:\n  - name: ops\n    webhook_configs:\n      - url: http://127.0.0.1:{rx_port}/{name}\n        send_resolved: true\n"
         )
     };
-    let (c1, c2) = (free_port(), free_port());
-    let am1 = Alertmanager::start_clustered(&am_config("am1"), c1, &[c2], "5s");
-    let am2 = Alertmanager::start_clustered(&am_config("am2"), c2, &[c1], "5s");
+    // Each on gossip and web ports it listens on itself; the second joins the first.
+    let am1 = Alertmanager::start_clustered(&am_config("am1"), &[], "5s");
+    let c1 = am1.cluster_port.expect("am1 gossips");
+    let am2 = Alertmanager::start_clustered(&am_config("am2"), &[c1], "5s");
     assert!(
         eventually(Duration::from_secs(30), || (cluster_size(&am1) == 2
             && cluster_size(&am2) == 2)

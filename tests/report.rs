@@ -658,22 +658,22 @@ fn url_reads_the_same_figures_from_a_running_instance() {
     // empty alert history (`serve` refuses a checkpoint without them: they would be lost).
     std::fs::write(state.join("ingest.wal"), b"").expect("log");
     drop(dcpue::alerts::AlertHistory::open(&state).expect("alert history"));
-    let http_port = support::free_port();
     let config = dir.path().join("dcpue.toml");
+    // HTTP on port 0: `restart` reads the port it bound from its log.
     std::fs::write(
         &config,
         support::Dcpue::config_text(
             &broker.url(),
-            http_port,
+            0,
             &state,
-            &format!("dcpue-report-{http_port}"),
+            &format!("dcpue-report-{}", support::unique()),
             LAYOUT,
         ),
     )
     .expect("config");
     let mut serve = support::Dcpue {
         proc: None,
-        http_port,
+        http_port: 0,
         dir,
         config: config.clone(),
     };

@@ -11,7 +11,7 @@ use dcpue::config::Config;
 use dcpue::sim::{self, Outage, SimMessage, SimModel, SimOptions, SimulateArgs};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
-use support::{free_port, Mosquitto};
+use support::{free_port, unique, Mosquitto};
 use tokio::sync::mpsc;
 
 const HOUR: i64 = 3_600_000;
@@ -369,7 +369,7 @@ async fn subscriber(
     port: u16,
     filter: &str,
 ) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    let mut mo = MqttOptions::new(format!("test-sub-{}", free_port()), "127.0.0.1", port);
+    let mut mo = MqttOptions::new(format!("test-sub-{}", unique()), "127.0.0.1", port);
     mo.set_max_packet_size(1 << 20, 1 << 20)
         .set_keep_alive(Duration::from_secs(30));
     let (client, mut ev) = AsyncClient::new(mo, 100);
@@ -540,8 +540,9 @@ async fn receive_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_keeps_a_persistent_session_queue_while_the_collector_is_away() {
-    let port = free_port();
-    let broker = sim::start_embedded_broker(port).expect("broker");
+    // Port 0: the port it bound.
+    let broker = sim::start_embedded_broker(0).expect("broker");
+    let port = broker.port;
     let cfg = jiangxi();
     let session = |clean: bool| {
         let mut mo = MqttOptions::new("collector-1", "127.0.0.1", port);
@@ -601,6 +602,7 @@ async fn embedded_broker_keeps_a_persistent_session_queue_while_the_collector_is
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_refuses_an_unreachable_broker_clearly() {
     let cfg = jiangxi();
+    // A port nothing listens on, on purpose.
     let port = free_port();
     let args = SimulateArgs {
         from: Some("-2h".into()),
@@ -620,9 +622,12 @@ async fn simulate_refuses_an_unreachable_broker_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_takes_60_kib_and_a_fast_backfill_without_loss() {
-    let port = free_port();
-    let broker = sim::start_embedded_broker(port).expect("broker");
+    // Port 0: the port it bound, where it listens itself.
+    let broker = sim::start_embedded_broker(0).expect("broker");
+    let port = broker.port;
+    assert_ne!(port, 0);
     assert_eq!(broker.url(), format!("mqtt://127.0.0.1:{port}"));
+    assert!(support::listens(std::process::id(), port));
     // A taken port is a clear error.
     match sim::start_embedded_broker(port) {
         Err(e @ sim::BrokerError::PortInUse { .. }) => {

@@ -4,7 +4,7 @@
 //! per connection and a commit log large enough to hold a year of simulated history while the
 //! collector catches up; sessions are persistent when the client asks (clean_session = false).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -102,21 +102,16 @@ pub fn broker_config(port: u16) -> Config {
 }
 
 /// Starts rumqttd on `127.0.0.1:port` in its own thread and waits until it accepts connections.
-/// A port already taken is a clear error (checked by binding it first).
+/// A port already taken is a clear error (checked by binding it first). Port 0: the system
+/// chooses a free port when rumqttd binds, and [`EmbeddedBroker::port`] is the one it bound.
 pub fn start_embedded_broker(port: u16) -> Result<EmbeddedBroker, BrokerError> {
+    if port == 0 {
+        return start_on_any_port();
+    }
     let probe = TcpListener::bind(("127.0.0.1", port))
         .map_err(|source| BrokerError::PortInUse { port, source })?;
     drop(probe);
-    let config = broker_config(port);
-    std::thread::Builder::new()
-        .name("dcpue-broker".into())
-        .spawn(move || {
-            let mut broker = Broker::new(config);
-            if let Err(e) = broker.start() {
-                tracing::error!(error = %e, "embedded MQTT broker stopped");
-            }
-        })
-        .map_err(|e| BrokerError::Start(e.to_string()))?;
+    spawn_broker(port)?;
     let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -127,6 +122,97 @@ pub fn start_embedded_broker(port: u16) -> Result<EmbeddedBroker, BrokerError> {
     Err(BrokerError::Start(format!(
         "nothing listens on 127.0.0.1:{port} after 10 s"
     )))
+}
+
+fn spawn_broker(port: u16) -> Result<(), BrokerError> {
+    let config = broker_config(port);
+    std::thread::Builder::new()
+        .name("dcpue-broker".into())
+        .spawn(move || {
+            let mut broker = Broker::new(config);
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded MQTT broker stopped");
+            }
+        })
+        .map_err(|e| BrokerError::Start(e.to_string()))?;
+    Ok(())
+}
+
+/// rumqttd on a port the system chose: rumqttd binds the port itself and does not say which
+/// port it bound, so it is given one found free a moment before (bound on port 0, released),
+/// and counts as started only once this process listens on it (read from /proc, so Linux only);
+/// when another process took the port meanwhile, rumqttd is started again on another one.
+fn start_on_any_port() -> Result<EmbeddedBroker, BrokerError> {
+    if listening_ports().is_none() {
+        return Err(BrokerError::Start(
+            "--mqtt-port 0 needs /proc (Linux); choose a port instead".into(),
+        ));
+    }
+    for _ in 0..20 {
+        let port = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| BrokerError::Start(format!("no free port on 127.0.0.1: {e}")))?
+            .port();
+        spawn_broker(port)?;
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            let Some((ours, any)) = listening_ports() else {
+                break;
+            };
+            if ours.contains(&port) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(EmbeddedBroker { port });
+            }
+            if any.contains(&port) && !ours.contains(&port) {
+                // Another process took it: rumqttd could not bind it.
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Err(BrokerError::Start(
+        "the broker did not listen on 127.0.0.1 (20 ports tried)".into(),
+    ))
+}
+
+/// The TCP ports listening at 127.0.0.1 (or every address): (this process's, every
+/// process's), from /proc; None without /proc.
+fn listening_ports() -> Option<(HashSet<u16>, HashSet<u16>)> {
+    let inodes: HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let (mut ours, mut any) = (HashSet::new(), HashSet::new());
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st ... inode (field 9); 0A: listening
+            if f.len() < 10 || f[3] != "0A" {
+                continue;
+            }
+            let Some((addr, p)) = f[1].rsplit_once(':') else {
+                continue;
+            };
+            let loopback_or_any = addr == "0100007F" || addr.bytes().all(|b| b == b'0');
+            let Ok(p) = u16::from_str_radix(p, 16) else {
+                continue;
+            };
+            if loopback_or_any {
+                any.insert(p);
+                if inodes.contains(f[9]) {
+                    ours.insert(p);
+                }
+            }
+        }
+    }
+    Some((ours, any))
 }
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! dropped) on loopback ports, and waiting for them. Each test gets its own servers.
 //!
 //! Ports: `dcpue serve` listens on `127.0.0.1:0` and the test reads the port it bound from its
-//! log. An external server that must be given a port (Mosquitto, VictoriaMetrics, Alertmanager)
-//! is started by [`start_listening`]: on a port found free, and again on another one when the
-//! server could not bind it (another process took it meanwhile); it counts as started only once
-//! *its own* process listens on the port (checked in /proc), never because something answers.
+//! log. An external server that must be given a port (Mosquitto, VictoriaMetrics, Alertmanager,
+//! Prometheus) is started by [`start_listening`] ([`start_listening_on`] for several ports): on
+//! a port found free, and again on another one when the server could not bind it (another
+//! process took it meanwhile); it counts as started only once *its own* process listens on the
+//! port (checked in /proc), never because something answers.
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
@@ -14,9 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A TCP port on 127.0.0.1 free a moment ago (bound on port 0, then released): another process
-/// may take it before it is used. For a server of ours pass port 0 instead; for an external
-/// one use [`start_listening`], which starts it again elsewhere when the port was taken; as a
-/// port where nothing listens, it is as good as any.
+/// may take it before it is used. Two legitimate uses only: the candidate port of
+/// [`start_listening`] (which checks that the server itself got it, else tries another), and a
+/// port meant to have nothing listening (a dead broker or Alertmanager). A server of ours binds
+/// port 0 and reports the port it bound instead.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -78,10 +80,21 @@ pub fn start_on_port(
     cmd: &mut dyn FnMut(u16) -> Command,
     timeout: Duration,
 ) -> Option<Proc> {
-    let mut p = Proc::spawn(name, &mut cmd(port));
+    start_on_ports(name, &[port], &mut |p: &[u16]| cmd(p[0]), timeout)
+}
+
+/// As [`start_on_port`] for a server given several ports (e.g. two listeners): started once
+/// its process listens on every one of them.
+pub fn start_on_ports(
+    name: &str,
+    ports: &[u16],
+    cmd: &mut dyn FnMut(&[u16]) -> Command,
+    timeout: Duration,
+) -> Option<Proc> {
+    let mut p = Proc::spawn(name, &mut cmd(ports));
     let end = Instant::now() + timeout;
     loop {
-        if listens(p.pid(), port) {
+        if ports.iter().all(|port| listens(p.pid(), *port)) {
             return Some(p);
         }
         if let Ok(Some(_)) = p.child.try_wait() {
@@ -89,7 +102,7 @@ pub fn start_on_port(
         }
         assert!(
             Instant::now() < end,
-            "{name} did not listen on {port} within {timeout:?}"
+            "{name} did not listen on {ports:?} within {timeout:?}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -102,13 +115,25 @@ pub fn start_listening(
     mut cmd: impl FnMut(u16) -> Command,
     timeout: Duration,
 ) -> (u16, Proc) {
+    let (ports, p) = start_listening_on(name, 1, |p: &[u16]| cmd(p[0]), timeout);
+    (ports[0], p)
+}
+
+/// As [`start_listening`] for a server given `n` ports: on `n` free ports, again on new ones
+/// each time it could not bind one of them.
+pub fn start_listening_on(
+    name: &str,
+    n: usize,
+    mut cmd: impl FnMut(&[u16]) -> Command,
+    timeout: Duration,
+) -> (Vec<u16>, Proc) {
     for _ in 0..20 {
-        let port = free_port();
-        if let Some(p) = start_on_port(name, port, &mut cmd, timeout) {
-            return (port, p);
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        if let Some(p) = start_on_ports(name, &ports, &mut cmd, timeout) {
+            return (ports, p);
         }
     }
-    panic!("{name} could not bind any of 20 free ports")
+    panic!("{name} could not bind {n} ports in 20 tries")
 }
 
 /// Starts an external server again on the port it had (clients know that port): it may still be
@@ -731,6 +756,8 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
 /// A real Alertmanager on a free loopback port with its own storage, clustering off.
 pub struct Alertmanager {
     pub port: u16,
+    /// The gossip port of a cluster member.
+    pub cluster_port: Option<u16>,
     pub dir: tempfile::TempDir,
     pub proc: Proc,
 }
@@ -738,40 +765,27 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// `config`: the alertmanager.yml text.
     pub fn start(config: &str) -> Alertmanager {
-        Alertmanager::start_with(config, &["--cluster.listen-address=".to_string()])
+        Alertmanager::start_with(config, None)
     }
 
-    /// One member of an Alertmanager cluster (HA, as Prometheus users run it): gossip on
-    /// `cluster_port` (TCP and UDP) with the members at `peers`. Notifications wait until the
-    /// cluster settles, and the second member waits `peer_timeout` for the first to send.
-    pub fn start_clustered(
-        config: &str,
-        cluster_port: u16,
-        peers: &[u16],
-        peer_timeout: &str,
-    ) -> Alertmanager {
-        let mut args = vec![
-            format!("--cluster.listen-address=127.0.0.1:{cluster_port}"),
-            format!("--cluster.advertise-address=127.0.0.1:{cluster_port}"),
-            format!("--cluster.peer-timeout={peer_timeout}"),
-            "--cluster.settle-timeout=5s".to_string(),
-            "--cluster.pushpull-interval=2s".to_string(),
-        ];
-        args.extend(
-            peers
-                .iter()
-                .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
-        );
-        Alertmanager::start_with(config, &args)
+    /// One member of an Alertmanager cluster (HA, as Prometheus users run it): gossip on a
+    /// port of its own (TCP and UDP, [`Alertmanager::cluster_port`]) joining the members at
+    /// `peers` (none for the first). Notifications wait until the cluster settles, and the
+    /// second member waits `peer_timeout` for the first to send.
+    pub fn start_clustered(config: &str, peers: &[u16], peer_timeout: &str) -> Alertmanager {
+        Alertmanager::start_with(config, Some((peers, peer_timeout)))
     }
 
-    fn start_with(config: &str, cluster: &[String]) -> Alertmanager {
+    fn start_with(config: &str, cluster: Option<(&[u16], &str)>) -> Alertmanager {
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("alertmanager.yml");
         std::fs::write(&conf, config).expect("write alertmanager.yml");
-        let (port, proc) = start_listening(
+        // Web and gossip ports: started once it listens on both itself.
+        let n = if cluster.is_some() { 2 } else { 1 };
+        let (ports, proc) = start_listening_on(
             "alertmanager",
-            |port| {
+            n,
+            |ports: &[u16]| {
                 let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log");
                 let mut c = Command::new(which("prometheus-alertmanager"));
                 c.arg(format!("--config.file={}", conf.display()))
@@ -779,15 +793,39 @@ impl Alertmanager {
                         "--storage.path={}",
                         dir.path().join("data").display()
                     ))
-                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                    .args(cluster)
+                    .arg(format!("--web.listen-address=127.0.0.1:{}", ports[0]))
                     .stdout(Stdio::null())
                     .stderr(log);
+                match cluster {
+                    None => {
+                        c.arg("--cluster.listen-address=");
+                    }
+                    Some((peers, peer_timeout)) => {
+                        let cluster_port = ports[1];
+                        c.arg(format!("--cluster.listen-address=127.0.0.1:{cluster_port}"))
+                            .arg(format!(
+                                "--cluster.advertise-address=127.0.0.1:{cluster_port}"
+                            ))
+                            .arg(format!("--cluster.peer-timeout={peer_timeout}"))
+                            .arg("--cluster.settle-timeout=5s")
+                            .arg("--cluster.pushpull-interval=2s")
+                            .args(
+                                peers
+                                    .iter()
+                                    .map(|p| format!("--cluster.peer=127.0.0.1:{p}")),
+                            );
+                    }
+                }
                 c
             },
             Duration::from_secs(20),
         );
-        Alertmanager { port, dir, proc }
+        Alertmanager {
+            port: ports[0],
+            cluster_port: ports.get(1).copied(),
+            dir,
+            proc,
+        }
     }
 }
 
