@@ -85,6 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let t = Instant::now();
     checkpoint(&state, &engine, &IngestMark::default())?;
+    // What a clean stop leaves beside it: the note that nothing was logged after the
+    // checkpoint, and an (empty) alert history; without them `serve` refuses the directory.
+    dcpue::store::stopped_cleanly(&state, 0)?;
+    drop(dcpue::alerts::history::AlertHistory::open(&state)?);
     let size = std::fs::metadata(dcpue::store::state_path(&state))?.len();
     eprintln!(
         "checkpoint written in {:.1} s: {} ({:.1} MiB)",

@@ -456,3 +456,51 @@ fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
     assert_eq!(summary(&stdout(&o), "imported"), "1");
     assert_eq!(summary(&stdout(&o), "junctions_counted"), "1");
 }
+
+/// An operator's first step can be the backfill: a month imported into a new storage directory,
+/// then the first `serve` starts on it (the import created the empty alert history it needs) and
+/// its 30d window holds the month.
+#[test]
+fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
+    let mosq = Mosquitto::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dcpue.toml");
+    std::fs::write(
+        &config,
+        Dcpue::config_text(
+            &mosq.url(),
+            0,
+            &dir.path().join("state"),
+            &format!("dcpue-test-{}", unique()),
+            FACILITIES,
+        ),
+    )
+    .expect("config");
+    let d0 = (now_ms() / H) * H - H;
+    let regs = registers(IMPORTED + 1);
+    let csv = dir.path().join("month.csv");
+    month_csv(&csv, d0, &regs);
+    let o = import(&config, &csv);
+    assert!(o.status.success(), "import failed: {o:?}");
+    assert_eq!(summary(&stdout(&o), "imported"), (2 * IMPORTED).to_string());
+    assert!(dir.path().join("state/alerts.redb").exists());
+
+    let mut d = Dcpue {
+        proc: None,
+        http_port: 0,
+        dir,
+        config,
+    };
+    d.restart();
+    let f = d.get_json("/api/v1/facilities/f1");
+    let w = &f["windows"]["30d"];
+    // The whole month minus at most its first and last interval lies in the window.
+    let month = regs[IMPORTED as usize - 1].0 - regs[0].0;
+    let got = w["energy_kwh"]["total"].as_f64().unwrap_or(0.0);
+    assert!(
+        got <= month * (1.0 + 1e-9) && got >= month * 0.99,
+        "30d total {got} vs the month's {month}: {f}"
+    );
+    assert!(w["pue"].is_number(), "{f}");
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+}

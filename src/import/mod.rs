@@ -76,6 +76,8 @@ pub enum ImportError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     #[error("{0}: {1} messages were logged after the last checkpoint (serve did not stop cleanly): start `dcpue serve` on it and stop it (it takes them and writes a checkpoint), then import")]
     Unsaved(String, usize),
     #[error("writing the output: {0}")]
@@ -241,6 +243,10 @@ pub fn import(
         &mut rejections,
     )?;
 
+    // The alert history first, as `serve` opens it at start: created in a directory that holds
+    // no state yet (an import before the first `serve`, which would otherwise refuse a state
+    // without its history), refused with the repair where it is missing from one that does.
+    drop(crate::alerts::history::AlertHistory::open_at_start(dir)?);
     let store::Opened {
         mut engine,
         mark,
