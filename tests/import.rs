@@ -504,3 +504,61 @@ fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
     assert!(w["pue"].is_number(), "{f}");
     assert_eq!(d.stop(), Some(0), "{}", d.log());
 }
+
+/// The bounds on what an import reads: a file over `--max-bytes` is refused before anything is
+/// read or written, and a line over 1 KiB is `malformed` with its number while the rest goes in.
+#[test]
+fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dcpue.toml");
+    std::fs::write(
+        &config,
+        Dcpue::config_text(
+            "mqtt://127.0.0.1:1",
+            0,
+            &dir.path().join("state"),
+            "t",
+            FACILITIES,
+        ),
+    )
+    .expect("config");
+    let t0 = now_ms() / H * H - 2 * D;
+    let lines = [
+        "ts,meter,power_kw,energy_kwh".to_string(),
+        format!("{t0},grid,,1000"),
+        format!("{},grid,,1010{}", t0 + M5, " ".repeat(1100)),
+        format!("{},grid,,1020", t0 + 2 * M5),
+    ];
+    let csv = dir.path().join("h.csv");
+    std::fs::write(&csv, lines.join("\n") + "\n").expect("csv");
+    let size = std::fs::metadata(&csv).expect("csv").len();
+
+    let small = (size - 1).to_string();
+    let o = dcpue(&[
+        "import",
+        "--config",
+        &config.display().to_string(),
+        "--facility",
+        "f1",
+        "--max-bytes",
+        &small,
+        &csv.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        err.contains(&format!("{size} bytes, more than --max-bytes {small}")),
+        "{err}"
+    );
+    assert!(!dir.path().join("state/engine.state").exists());
+
+    let o = import(&config, &csv);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("line 3: malformed: ") && l.contains("longer than 1024 bytes")),
+        "{out}"
+    );
+    assert_eq!(summary(&out, "imported"), "2", "{out}");
+}
