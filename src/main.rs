@@ -4,7 +4,31 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dcpue::config::{Config, Role};
+use dcpue::config::{Config, ConfigError, Role};
+use dcpue::serve::start::{load_checked, LoadError};
+
+/// Why a command failed: each layer's own error, printed as it is after `dcpue: `.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    WebConfig(#[from] dcpue::http::webconfig::WebConfigError),
+    #[error(transparent)]
+    Report(#[from] dcpue::report::ReportError),
+    #[error(transparent)]
+    Import(#[from] dcpue::import::ImportError),
+    #[error(transparent)]
+    Acl(#[from] dcpue::ingest::acl::AclError),
+    #[error(transparent)]
+    Serve(#[from] dcpue::serve::ServeError),
+    #[error(transparent)]
+    Demo(#[from] dcpue::demo::DemoError),
+    #[error(transparent)]
+    Simulate(#[from] dcpue::sim::SimError),
+}
 
 #[derive(Parser)]
 #[command(
@@ -102,15 +126,11 @@ fn init_logs(format: LogFormat) {
     tracing_subscriber::registry().with(layer).init();
 }
 
-fn load(path: &std::path::Path) -> Result<Config, String> {
-    Config::load(path).map_err(|e| e.to_string())
-}
-
-/// The same loading and checks as `serve` (`Config::load_checked`), without binding or
+/// The same loading and checks as `serve` (`serve::start::load_checked`), without binding or
 /// connecting.
-fn check_config(file: &std::path::Path) -> Result<(), String> {
-    let cfg = Config::load_checked(file).map_err(|e| e.to_string())?;
-    let warnings = dcpue::http::webconfig::check(&cfg.http).map_err(|e| e.to_string())?;
+fn check_config(file: &std::path::Path) -> Result<(), CliError> {
+    let cfg = load_checked(file)?;
+    let warnings = dcpue::http::webconfig::check(&cfg.http)?;
     println!("{}: ok", file.display());
     for w in warnings {
         eprintln!("warning: {w}");
@@ -256,17 +276,23 @@ fn main() -> ExitCode {
     ) {
         default_sigpipe();
     }
-    let result: Result<(), String> = match cli.command {
+    let result: Result<(), CliError> = match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Report(args) => dcpue::report::run_report(&args).map_err(|e| e.to_string()),
+        Command::Report(args) => dcpue::report::run_report(&args).map_err(CliError::from),
         Command::Import(args) => dcpue::import::run_import(&args)
             .map(|_| ())
-            .map_err(|e| e.to_string()),
-        Command::BrokerAcl { config, user } => load(&config).and_then(|cfg| {
-            dcpue::ingest::acl::acl_file(&cfg, user.as_deref(), &config.display().to_string())
-                .map(|text| print!("{text}"))
-                .map_err(|e| e.to_string())
-        }),
+            .map_err(CliError::from),
+        Command::BrokerAcl { config, user } => Config::load(&config)
+            .map_err(CliError::from)
+            .and_then(|cfg| {
+                let text = dcpue::ingest::acl::acl_file(
+                    &cfg,
+                    user.as_deref(),
+                    &config.display().to_string(),
+                )?;
+                print!("{text}");
+                Ok(())
+            }),
         cmd => {
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
@@ -280,24 +306,19 @@ fn main() -> ExitCode {
                 tokio::spawn(shutdown_signal(token.clone()));
                 match cmd {
                     Command::Serve { config } => {
-                        let cfg = Config::load_checked(&config).map_err(|e| e.to_string())?;
-                        dcpue::serve::serve(cfg, token, None)
-                            .await
-                            .map_err(|e| e.to_string())
+                        let cfg = load_checked(&config)?;
+                        Ok(dcpue::serve::serve(cfg, token, None).await?)
                     }
-                    Command::Demo(args) => dcpue::demo::run_demo(args, token)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Command::Demo(args) => Ok(dcpue::demo::run_demo(args, token).await?),
                     Command::Simulate {
                         config,
                         broker,
                         args,
                     } => {
-                        let cfg = load(&config)?;
+                        let cfg = Config::load(&config)?;
                         let stop = token.clone();
-                        let summary = dcpue::sim::run_simulate_until(&cfg, &broker, args, stop)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let summary =
+                            dcpue::sim::run_simulate_until(&cfg, &broker, args, stop).await?;
                         eprintln!(
                             "published {} messages ({} readings, {} acknowledged) in {:.1} s",
                             summary.messages,

@@ -69,3 +69,16 @@ impl Config {
         Ok(())
     }
 }
+
+/// The environment variable that overrides `key` of `[table]`, if any (see
+/// [`Config::apply_env`]): an error about the value names the variable, not a line of the file.
+pub fn overridden_by(table: &str, key: &str) -> Option<&'static str> {
+    Some(match (table, key) {
+        ("mqtt", "url") => "DCPUE_MQTT_URL",
+        ("mqtt", "client_id") => "DCPUE_MQTT_CLIENT_ID",
+        ("http", "listen") => "DCPUE_HTTP_LISTEN",
+        ("storage", "dir") => "DCPUE_STORAGE_DIR",
+        ("influxdb", "url") => "DCPUE_INFLUX_URL",
+        _ => return None,
+    })
+}

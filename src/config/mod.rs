@@ -24,7 +24,6 @@ mod mqtt;
 mod policy;
 pub mod replacement;
 mod source;
-mod start;
 mod storage;
 mod validate;
 
@@ -32,15 +31,15 @@ pub use crate::model::{Class, Role, Roles, Tier};
 pub use alerting::{AlertConfig, AlertingConfig};
 pub use checks::ValueError;
 pub use engine::{EngineConfig, WindowDef};
+pub use env::overridden_by;
 pub use facility::{valid_id, FacilityConfig, MeterConfig};
 pub use http::{HttpConfig, MAX_HTTP_CONNECTIONS};
 pub use influx::{InfluxConfig, InfluxUrlError};
 pub use kpi::{CertificateConfig, RenewableKind};
-use locate::Located;
+use locate::{Located, Seg};
 pub use mqtt::MqttConfig;
 pub use policy::PolicyConfig;
 pub use source::{filter_matches, MapEntry, MapField, SourceConfig, SourceFormat};
-pub use start::StartError;
 pub use storage::StorageConfig;
 
 /// The longest window the engine keeps: hourly history of 397 days (13 months and a bit).
@@ -68,19 +67,26 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}: {source}")]
     Env { var: String, source: ValueError },
-    /// A check `serve` runs at start failed (a file the config names, an address).
-    #[error("{file}:{line}: {source}")]
-    Start {
-        file: String,
-        line: usize,
-        source: StartError,
-    },
-    /// The same, about a value from the environment.
-    #[error("environment variable {var}: {source}")]
-    StartEnv {
-        var: &'static str,
-        source: StartError,
-    },
+}
+
+/// A loaded config with the file name and text it came from ([`Config::load_with_text`]).
+pub struct Loaded {
+    pub config: Config,
+    file: String,
+    text: String,
+}
+
+impl Loaded {
+    /// The file name, as errors name it.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The line of `key` in `[table]` (of its table header when the key is left to its
+    /// default; line 1 when the table is too).
+    pub fn line_of(&self, table: &str, key: &str) -> usize {
+        Located::new(&self.text).line(&[Seg::Key(table), Seg::Key(key)])
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,30 +128,17 @@ impl Config {
         Ok(cfg)
     }
 
-    /// [`load`](Self::load), then every check `serve` runs at start ([`Config::check_start`]:
-    /// the files the config names, the addresses), each error naming the line of its key.
-    /// `serve` and `check-config` load their config with it.
-    pub fn load_checked(path: &Path) -> Result<Config, ConfigError> {
+    /// [`load`](Self::load), keeping the text, so that a check made after loading (the ones
+    /// `serve` runs at start) can name the line of the key it is about.
+    pub fn load_with_text(path: &Path) -> Result<Loaded, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             file: file.clone(),
             source,
         })?;
-        let loc = Located::new(&text);
-        let mut cfg = Config::parse_located(&text, &loc, &file)?;
-        cfg.apply_env(|k| std::env::var(k).ok())?;
-        cfg.check_start().map_err(|source| {
-            let key = source.key(&cfg);
-            match start::env_var(&key).filter(|v| std::env::var_os(v).is_some()) {
-                Some(var) => ConfigError::StartEnv { var, source },
-                None => ConfigError::Start {
-                    line: loc.line(&key),
-                    file,
-                    source,
-                },
-            }
-        })?;
-        Ok(cfg)
+        let mut config = Config::parse(&text, &file)?;
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(Loaded { config, file, text })
     }
 
     /// Parses and validates `text`; `file` names it in errors.

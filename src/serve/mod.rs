@@ -10,6 +10,7 @@ pub mod feeds;
 pub mod ingest_loop;
 pub mod metrics;
 pub mod service;
+pub mod start;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,7 @@ pub enum ServeError {
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertError),
     #[error(transparent)]
-    Start(#[from] crate::config::StartError),
+    Start(#[from] start::StartError),
     /// The bound listener's address could not be read.
     #[error("{0}")]
     ListenAddr(std::io::Error),
@@ -74,7 +75,7 @@ pub async fn serve(
     ready_tx: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 ) -> Result<(), ServeError> {
     // What `check-config` checks too: a config it passes starts.
-    cfg.check_start()?;
+    start::check(&cfg)?;
     let auth_failures = http::auth::failures_counter();
     let web =
         http::webconfig::load(&cfg.http, auth_failures.clone()).map_err(http::HttpError::from)?;

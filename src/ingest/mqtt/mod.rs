@@ -75,9 +75,48 @@ pub enum MqttError {
         source: std::io::Error,
     },
     #[error("mqtt config: {0}")]
-    Config(String),
-    #[error("mqtt TLS: {0}")]
-    Tls(String),
+    Config(#[from] ConfigProblem),
+    /// A TLS file that does not hold what it must; `key` is its `[mqtt]` key (`url` for the
+    /// system CA bundle and for what rustls refuses of the whole).
+    #[error("mqtt TLS: {detail}")]
+    Tls { key: &'static str, detail: String },
+}
+
+/// `[mqtt]` settings that cannot work together (found when the collector starts).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("qos {0} must be 0, 1 or 2")]
+    Qos(u8),
+    #[error("client_id must not be empty with a persistent session")]
+    EmptyClientId,
+    #[error("password_file {} is not UTF-8", .0.display())]
+    PasswordNotUtf8(PathBuf),
+    #[error("password_file is set but username is not")]
+    PasswordWithoutUsername,
+    #[error("ca_file/client_cert_file/client_key_file need an mqtts:// url")]
+    TlsFilesWithoutMqtts,
+    #[error("client_cert_file and client_key_file go together")]
+    CertWithoutKey,
+}
+
+impl MqttError {
+    /// The `[mqtt]` key the error is about, for the line `check-config` names.
+    pub fn key(&self) -> &'static str {
+        match self {
+            MqttError::Url(_) => "url",
+            MqttError::File { what, .. } => what,
+            MqttError::Config(p) => match p {
+                ConfigProblem::Qos(_) => "qos",
+                ConfigProblem::EmptyClientId => "client_id",
+                ConfigProblem::PasswordNotUtf8(_) | ConfigProblem::PasswordWithoutUsername => {
+                    "password_file"
+                }
+                ConfigProblem::TlsFilesWithoutMqtts => "ca_file",
+                ConfigProblem::CertWithoutKey => "client_cert_file",
+            },
+            MqttError::Tls { key, .. } => key,
+        }
+    }
 }
 
 /// One message from the broker.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rumqttc::tokio_rustls::rustls;
 use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
-use super::{MqttError, KEEP_ALIVE, MAX_PACKET};
+use super::{ConfigProblem, MqttError, KEEP_ALIVE, MAX_PACKET};
 use crate::config::MqttConfig;
 
 pub(super) fn prepare(cfg: &MqttConfig) -> Result<(MqttOptions, QoS), MqttError> {
@@ -16,7 +16,7 @@ pub(super) fn prepare(cfg: &MqttConfig) -> Result<(MqttOptions, QoS), MqttError>
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
         2 => QoS::ExactlyOnce,
-        q => return Err(MqttError::Config(format!("qos {q} must be 0, 1 or 2"))),
+        q => return Err(ConfigProblem::Qos(q).into()),
     };
     Ok((opts, qos))
 }
@@ -25,9 +25,7 @@ pub(super) fn prepare(cfg: &MqttConfig) -> Result<(MqttOptions, QoS), MqttError>
 fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
     let (tls, host, port) = parse_url(&cfg.url)?;
     if cfg.client_id.is_empty() {
-        return Err(MqttError::Config(
-            "client_id must not be empty with a persistent session".into(),
-        ));
+        return Err(ConfigProblem::EmptyClientId.into());
     }
     let mut o = MqttOptions::new(cfg.client_id.clone(), host, port);
     o.set_keep_alive(KEEP_ALIVE)
@@ -37,9 +35,8 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
     match (&cfg.username, &cfg.password_file) {
         (Some(user), Some(file)) => {
             let password = read_file("password_file", file)?;
-            let password = String::from_utf8(password).map_err(|_| {
-                MqttError::Config(format!("password_file {} is not UTF-8", file.display()))
-            })?;
+            let password = String::from_utf8(password)
+                .map_err(|_| ConfigProblem::PasswordNotUtf8(file.clone()))?;
             o.set_credentials(
                 user.clone(),
                 password.trim_end_matches(['\r', '\n']).to_string(),
@@ -48,11 +45,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
         (Some(user), None) => {
             o.set_credentials(user.clone(), "");
         }
-        (None, Some(_)) => {
-            return Err(MqttError::Config(
-                "password_file is set but username is not".into(),
-            ))
-        }
+        (None, Some(_)) => return Err(ConfigProblem::PasswordWithoutUsername.into()),
         (None, None) => {}
     }
     if tls {
@@ -61,9 +54,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
         || cfg.client_cert_file.is_some()
         || cfg.client_key_file.is_some()
     {
-        return Err(MqttError::Config(
-            "ca_file/client_cert_file/client_key_file need an mqtts:// url".into(),
-        ));
+        return Err(ConfigProblem::TlsFilesWithoutMqtts.into());
     }
     Ok(o)
 }
@@ -72,6 +63,14 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
 pub fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
     let u = super::url::parse(url)?;
     Ok((u.tls, u.host, u.port))
+}
+
+/// A TLS error about the file at `[mqtt]` `key`.
+fn tls(key: &'static str, detail: impl std::fmt::Display) -> MqttError {
+    MqttError::Tls {
+        key,
+        detail: detail.to_string(),
+    }
 }
 
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, MqttError> {
@@ -90,8 +89,8 @@ pub fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, MqttError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
     let mut roots = rustls::RootCertStore::empty();
-    let (ca_pem, ca_name) = match &cfg.ca_file {
-        Some(f) => (read_file("ca_file", f)?, f.display().to_string()),
+    let (ca_pem, ca_name, ca_key) = match &cfg.ca_file {
+        Some(f) => (read_file("ca_file", f)?, f.display().to_string(), "ca_file"),
         None => {
             let sys = [
                 "/etc/ssl/certs/ca-certificates.crt",
@@ -100,52 +99,45 @@ pub fn tls_config(cfg: &MqttConfig) -> Result<TlsConfiguration, MqttError> {
             ];
             let found = sys
                 .iter()
-                .find_map(|p| std::fs::read(p).ok().map(|b| (b, p.to_string())));
-            found
-                .ok_or_else(|| MqttError::Tls("no ca_file and no system CA bundle found".into()))?
+                .find_map(|p| std::fs::read(p).ok().map(|b| (b, p.to_string(), "url")));
+            found.ok_or_else(|| tls("url", "no ca_file and no system CA bundle found"))?
         }
     };
     for cert in CertificateDer::pem_slice_iter(&ca_pem) {
-        let cert = cert.map_err(|e| MqttError::Tls(format!("{ca_name}: {e}")))?;
+        let cert = cert.map_err(|e| tls(ca_key, format!("{ca_name}: {e}")))?;
         roots
             .add(cert)
-            .map_err(|e| MqttError::Tls(format!("{ca_name}: {e}")))?;
+            .map_err(|e| tls(ca_key, format!("{ca_name}: {e}")))?;
     }
     if roots.is_empty() {
-        return Err(MqttError::Tls(format!(
-            "{ca_name}: no CA certificate in it"
-        )));
+        return Err(tls(ca_key, format!("{ca_name}: no CA certificate in it")));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| MqttError::Tls(e.to_string()))?
+        .map_err(|e| tls("url", e))?
         .with_root_certificates(roots);
     let config = match (&cfg.client_cert_file, &cfg.client_key_file) {
         (Some(cf), Some(kf)) => {
             let cert_pem = read_file("client_cert_file", cf)?;
             let certs = CertificateDer::pem_slice_iter(&cert_pem)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| MqttError::Tls(format!("{}: {e}", cf.display())))?;
+                .map_err(|e| tls("client_cert_file", format!("{}: {e}", cf.display())))?;
             if certs.is_empty() {
-                return Err(MqttError::Tls(format!(
-                    "{}: no certificate in it",
-                    cf.display()
-                )));
+                return Err(tls(
+                    "client_cert_file",
+                    format!("{}: no certificate in it", cf.display()),
+                ));
             }
             let key_pem = read_file("client_key_file", kf)?;
             let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| MqttError::Tls(format!("{}: {e}", kf.display())))?;
+                .map_err(|e| tls("client_key_file", format!("{}: {e}", kf.display())))?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| MqttError::Tls(e.to_string()))?
+                .map_err(|e| tls("client_cert_file", e))?
         }
         (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(MqttError::Config(
-                "client_cert_file and client_key_file go together".into(),
-            ))
-        }
+        _ => return Err(ConfigProblem::CertWithoutKey.into()),
     };
     Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
@@ -222,6 +214,6 @@ mod tests {
             ca_file: Some(dir.path().join("pw")),
             ..Default::default()
         };
-        assert!(matches!(options(&cfg), Err(MqttError::Tls(_))));
+        assert!(matches!(options(&cfg), Err(MqttError::Tls { .. })));
     }
 }
