@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::checks::{check_span, check_url_len, truncated, ValueError};
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{limits, ConfigError};
 use crate::duration::Span;
 use crate::model::{RuleKind, Severity};

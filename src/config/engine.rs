@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::checks::{check_span, truncated, MAX_SPAN};
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{limits, Config, ConfigError, HISTORY_DAYS};
 use crate::duration::{parse_span, Span};
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::checks::{check_span, check_text, truncated};
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{kpi, limits, CertificateConfig, ConfigError, RenewableKind};
 use crate::duration::Span;
 use crate::model::{Class, Role, Roles, Tier};

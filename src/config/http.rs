@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::checks::ValueError;
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::ConfigError;
 use crate::duration::Span;
 

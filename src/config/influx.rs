@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::checks::{check_span, check_text, check_url_len, ValueError};
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{limits, ConfigError};
 use crate::duration::Span;
 

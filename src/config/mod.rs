@@ -14,6 +14,7 @@ mod alerting;
 mod checks;
 mod engine;
 mod env;
+mod error;
 mod facility;
 mod http;
 mod influx;
@@ -32,6 +33,7 @@ pub use alerting::{AlertConfig, AlertingConfig};
 pub use checks::ValueError;
 pub use engine::{EngineConfig, WindowDef};
 pub use env::overridden_by;
+pub use error::ConfigError;
 pub use facility::{valid_id, FacilityConfig, MeterConfig};
 pub use http::{HttpConfig, MAX_HTTP_CONNECTIONS};
 pub use influx::{InfluxConfig, InfluxUrlError};
@@ -44,30 +46,6 @@ pub use storage::StorageConfig;
 
 /// The longest window the engine keeps: hourly history of 397 days (13 months and a bit).
 pub const HISTORY_DAYS: i64 = 397;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {msg}")]
-    Invalid {
-        file: String,
-        line: usize,
-        msg: String,
-    },
-    /// A value the config's text holds is wrong (a check shared with the environment overrides).
-    #[error("{file}:{line}: {source}")]
-    Value {
-        file: String,
-        line: usize,
-        source: ValueError,
-    },
-    #[error("environment variable {var}: {source}")]
-    Env { var: String, source: ValueError },
-}
 
 /// A loaded config with the file name and text it came from ([`Config::load_with_text`]).
 pub struct Loaded {

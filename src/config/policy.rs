@@ -3,9 +3,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::error::Ctx;
 use super::kpi;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{ConfigError, FacilityConfig};
 use crate::model::Class;
 

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::checks::{check_text, truncated};
+use super::error::Ctx;
 use super::locate::Seg;
-use super::validate::Ctx;
 use super::{limits, valid_id, Config};
 
 /// The payload formats of common meter gateways.
