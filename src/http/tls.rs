@@ -2,13 +2,62 @@
 //! `tls_server_config`. The accept loop (`server.rs`) does each handshake in the connection's
 //! own task, within its `header_timeout` and its `max_connections` slot.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
-use super::webconfig::{ClientAuth, TlsSettings, TlsVersion};
+/// How clients must present certificates (Go's `tls.ClientAuthType` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    NoClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+/// TLS protocol versions rustls offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// The TLS settings after validation, paths resolved against the file's directory.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+    pub client_auth: ClientAuth,
+    pub min_version: TlsVersion,
+    pub max_version: TlsVersion,
+    pub prefer_server_order: bool,
+}
+
+/// A `min_version` / `max_version` rustls does not offer.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    #[error("{key} {name}: TLS 1.0 and 1.1 are not offered (rustls speaks TLS12 and TLS13)")]
+    NotOffered { key: &'static str, name: String },
+    #[error("unknown TLS version: {0}")]
+    Unknown(String),
+}
+
+impl TlsVersion {
+    /// A web config's version name (`TLS12`, `TLS13`); `key` names the setting in errors.
+    pub fn parse(name: &str, key: &'static str) -> Result<TlsVersion, VersionError> {
+        match name {
+            "TLS12" => Ok(TlsVersion::Tls12),
+            "TLS13" => Ok(TlsVersion::Tls13),
+            "TLS10" | "TLS11" => Err(VersionError::NotOffered {
+                key,
+                name: name.to_string(),
+            }),
+            _ => Err(VersionError::Unknown(name.to_string())),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::auth::Auth;
-use super::tls;
+use super::tls::{self, ClientAuth, TlsSettings, TlsVersion};
 use crate::config::HttpConfig;
 
 /// A web config file larger than this is not a web config.
@@ -88,33 +88,6 @@ pub struct HttpServerConfig {
     pub headers: Option<serde_yaml_ng::Value>,
 }
 
-/// How clients must present certificates (Go's `tls.ClientAuthType` names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
-    NoClientCert,
-    VerifyClientCertIfGiven,
-    RequireAndVerifyClientCert,
-}
-
-/// TLS protocol versions rustls offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    Tls12,
-    Tls13,
-}
-
-/// The TLS settings after validation, paths resolved against the file's directory.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    pub client_ca_file: Option<PathBuf>,
-    pub client_auth: ClientAuth,
-    pub min_version: TlsVersion,
-    pub max_version: TlsVersion,
-    pub prefer_server_order: bool,
-}
-
 /// What dcpue serves with: optional TLS, optional users.
 #[derive(Clone, Default)]
 pub struct Web {
@@ -128,17 +101,6 @@ impl Web {
     /// Whether a client must prove who it is: a password, or a verified certificate.
     pub fn authenticates(&self) -> bool {
         self.auth.is_some() || self.client_certs_required
-    }
-}
-
-fn version(s: &str, key: &str) -> Result<TlsVersion, String> {
-    match s {
-        "TLS12" => Ok(TlsVersion::Tls12),
-        "TLS13" => Ok(TlsVersion::Tls13),
-        "TLS10" | "TLS11" => Err(format!(
-            "{key} {s}: TLS 1.0 and 1.1 are not offered (rustls speaks TLS12 and TLS13)"
-        )),
-        _ => Err(format!("unknown TLS version: {s}")),
     }
 }
 
@@ -292,11 +254,11 @@ impl WebConfig {
             .map(resolve)
             .ok_or_else(|| invalid("missing key_file".into()))?;
         let min_version = match &t.min_version {
-            Some(v) => version(v, "min_version").map_err(invalid)?,
+            Some(v) => TlsVersion::parse(v, "min_version").map_err(|e| invalid(e.to_string()))?,
             None => TlsVersion::Tls12,
         };
         let max_version = match &t.max_version {
-            Some(v) => version(v, "max_version").map_err(invalid)?,
+            Some(v) => TlsVersion::parse(v, "max_version").map_err(|e| invalid(e.to_string()))?,
             None => TlsVersion::Tls13,
         };
         if min_version > max_version {
