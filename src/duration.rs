@@ -24,19 +24,34 @@ impl Span {
     }
 }
 
+/// Why a duration does not parse; each message quotes the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpanError {
+    #[error("duration {0:?} has no unit (use ms, s, m, h or d)")]
+    NoUnit(String),
+    #[error("duration {0:?} does not start with a number")]
+    NoNumber(String),
+    #[error("duration {0:?}: number out of range")]
+    OutOfRange(String),
+    #[error("duration {text:?}: unknown unit {unit:?} (use ms, s, m, h or d)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("duration {0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parses "15m", "1h", "365d", "500ms", "90s". One number and one unit; no sign, no spaces.
-pub fn parse_span(s: &str) -> Result<Span, String> {
+pub fn parse_span(s: &str) -> Result<Span, SpanError> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("duration {s:?} has no unit (use ms, s, m, h or d)"))?;
+        .ok_or_else(|| SpanError::NoUnit(s.to_string()))?;
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
-        return Err(format!("duration {s:?} does not start with a number"));
+        return Err(SpanError::NoNumber(s.to_string()));
     }
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("duration {s:?}: number out of range"))?;
+        .map_err(|_| SpanError::OutOfRange(s.to_string()))?;
     let mult = match unit {
         "ms" => 1,
         "s" => 1000,
@@ -44,14 +59,15 @@ pub fn parse_span(s: &str) -> Result<Span, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         _ => {
-            return Err(format!(
-                "duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
-            ))
+            return Err(SpanError::UnknownUnit {
+                text: s.to_string(),
+                unit: unit.to_string(),
+            })
         }
     };
     n.checked_mul(mult)
         .map(Span)
-        .ok_or_else(|| format!("duration {s:?} is too long"))
+        .ok_or_else(|| SpanError::TooLong(s.to_string()))
 }
 
 impl fmt::Display for Span {

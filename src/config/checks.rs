@@ -16,9 +16,9 @@ pub enum ValueError {
     NotPositive { key: String },
     #[error("{key} {span} is longer than {HISTORY_DAYS}d")]
     BeyondHistory { key: String, span: Span },
-    /// A duration that does not parse (the message of [`parse_span`](crate::duration::parse_span)).
-    #[error("{0}")]
-    Duration(String),
+    /// A duration that does not parse.
+    #[error(transparent)]
+    Duration(#[from] crate::duration::SpanError),
     #[error("url is longer than {} characters", limits::URL_LEN)]
     UrlTooLong,
     /// `mqtt.url` or the InfluxDB url, as the collector or the sink parses it.

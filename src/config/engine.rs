@@ -158,7 +158,7 @@ impl EngineConfig {
         }
         let mut names = HashSet::new();
         for w in &e.windows {
-            let span = parse_span(w.get_ref()).map_err(|m| cx.err(w.span(), m))?;
+            let span = parse_span(w.get_ref()).map_err(|e| cx.err(w.span(), e.to_string()))?;
             if span < Span::MINUTE || span.ms() % Span::MINUTE.ms() != 0 {
                 return Err(cx.err(
                     w.span(),

@@ -80,28 +80,43 @@ fn d_scale() -> f64 {
     1.0
 }
 
+/// Why a topic is not a valid subscription filter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error(
+        "must be an MQTT topic filter of 1 to {} bytes",
+        limits::TOPIC_PREFIX_LEN
+    )]
+    Length,
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    #[error("must not be a $ system topic")]
+    SystemTopic,
+    #[error("# must be a whole level and the last one (like a/b/#)")]
+    HashPlacement,
+    #[error("+ must be a whole level (like a/+/c)")]
+    PlusPlacement,
+}
+
 /// Checks `topic` is a valid MQTT subscription filter (MQTT 3.1.1 §4.7): `+` and `#` only as a
 /// whole level, `#` only last, no empty filter, no control characters, not a `$` system topic.
-pub fn check_filter(topic: &str) -> Result<(), String> {
+pub fn check_filter(topic: &str) -> Result<(), FilterError> {
     if topic.is_empty() || topic.len() > limits::TOPIC_PREFIX_LEN {
-        return Err(format!(
-            "must be an MQTT topic filter of 1 to {} bytes",
-            limits::TOPIC_PREFIX_LEN
-        ));
+        return Err(FilterError::Length);
     }
     if topic.chars().any(|c| c.is_control()) {
-        return Err("must not contain control characters".into());
+        return Err(FilterError::ControlCharacter);
     }
     if topic.starts_with('$') {
-        return Err("must not be a $ system topic".into());
+        return Err(FilterError::SystemTopic);
     }
     let levels: Vec<&str> = topic.split('/').collect();
     for (i, l) in levels.iter().enumerate() {
         if l.contains('#') && (*l != "#" || i + 1 != levels.len()) {
-            return Err("# must be a whole level and the last one (like a/b/#)".into());
+            return Err(FilterError::HashPlacement);
         }
         if l.contains('+') && *l != "+" {
-            return Err("+ must be a whole level (like a/+/c)".into());
+            return Err(FilterError::PlusPlacement);
         }
     }
     Ok(())

@@ -1,6 +1,5 @@
 use super::*;
 use chrono::NaiveDate;
-use std::path::PathBuf;
 
 pub(crate) use crate::config::fixture::MINIMAL;
 

@@ -21,6 +21,9 @@ pub enum SimError {
     Time(String),
     #[error("invalid argument: {0}")]
     Args(String),
+    /// `--step` does not parse.
+    #[error("invalid argument: {0}")]
+    Step(#[from] crate::duration::SpanError),
     #[error(transparent)]
     BrokerUrl(#[from] crate::ingest::mqtt::url::UrlError),
     #[error("broker TLS: {0}")]

@@ -114,7 +114,7 @@ pub async fn run_simulate_until(
     let started = Instant::now();
     let now = wall_ms();
     let tz = cfg.timezone();
-    let step_ms = parse_span(&opts.step).map_err(SimError::Args)?.ms();
+    let step_ms = parse_span(&opts.step)?.ms();
     if step_ms < 1000 {
         return Err(SimError::Args("--step must be at least 1s".into()));
     }

@@ -49,7 +49,9 @@ pub enum SinkError {
     #[error("influxdb spool: {0}")]
     Spool(#[from] SpoolError),
     #[error("influxdb spool: {0}")]
-    SpoolFailed(String),
+    SpoolFailed(#[from] SpoolFailure),
+    #[error("influxdb spool: cannot start the spool thread: {0}")]
+    SpoolThread(std::io::Error),
     #[error("influxdb sink metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("the influxdb sink has stopped")]
@@ -106,11 +108,30 @@ impl Metrics {
     }
 }
 
+/// Why the spool thread could not do what it was asked (cloned to every waiter of a sync).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SpoolFailure {
+    #[error("{0}")]
+    Spool(Arc<SpoolError>),
+    #[error("points could not be spooled (see the log)")]
+    AppendFailed,
+    #[error("spool stopped")]
+    Stopped,
+}
+
+impl From<SpoolError> for SpoolFailure {
+    fn from(e: SpoolError) -> SpoolFailure {
+        SpoolFailure::Spool(Arc::new(e))
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, SpoolFailure>>;
+
 enum Cmd {
     Append(Vec<String>),
-    Sync(oneshot::Sender<Result<(), String>>),
-    Peek(usize, oneshot::Sender<Result<Vec<String>, String>>),
-    Commit(usize, oneshot::Sender<Result<(), String>>),
+    Sync(Reply<()>),
+    Peek(usize, Reply<Vec<String>>),
+    Commit(usize, Reply<()>),
 }
 
 /// State shared by the handle, the spool thread and the writer.
@@ -240,9 +261,7 @@ impl InfluxHandle {
             std::thread::Builder::new()
                 .name("influx-spool".into())
                 .spawn(move || spool_loop(spool, rx, shared, metrics))
-                .map_err(|e| {
-                    SinkError::SpoolFailed(format!("cannot start the spool thread: {e}"))
-                })?
+                .map_err(SinkError::SpoolThread)?
         };
         let drain = CancellationToken::new();
         let cancel = CancellationToken::new();
@@ -299,7 +318,7 @@ impl InfluxHandle {
             sent.map_err(|_| SinkError::Stopped)?;
             rx.await
                 .map_err(|_| SinkError::Stopped)?
-                .map_err(SinkError::SpoolFailed)
+                .map_err(SinkError::from)
         }
     }
 
@@ -359,7 +378,7 @@ fn spool_loop(
 ) {
     let mut last_sync = Instant::now();
     let mut corrupt_seen = spool.corrupt_records() + spool.truncated_records();
-    let mut waiters: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
+    let mut waiters: Vec<Reply<()>> = Vec::new();
     let mut append_failed = false;
     loop {
         let first = match rx.recv_timeout(SYNC_EVERY) {
@@ -390,10 +409,10 @@ fn spool_loop(
                 }
                 Cmd::Sync(w) => waiters.push(w),
                 Cmd::Peek(max, reply) => {
-                    let _ = reply.send(spool.peek_batch(max).map_err(|e| e.to_string()));
+                    let _ = reply.send(spool.peek_batch(max).map_err(SpoolFailure::from));
                 }
                 Cmd::Commit(n, reply) => {
-                    let _ = reply.send(spool.commit(n).map_err(|e| e.to_string()));
+                    let _ = reply.send(spool.commit(n).map_err(SpoolFailure::from));
                 }
             }
             handled += 1;
@@ -404,14 +423,12 @@ fn spool_loop(
             };
         }
         if !waiters.is_empty() || (spool.needs_sync() && last_sync.elapsed() >= SYNC_EVERY) {
-            let res = spool.sync().map_err(|e| e.to_string());
+            let res = spool.sync().map_err(SpoolFailure::from);
             if let Err(e) = &res {
                 tracing::error!("influxdb: spool fsync failed: {e}");
             }
             let res = match res {
-                Ok(()) if append_failed => {
-                    Err("points could not be spooled (see the log)".to_string())
-                }
+                Ok(()) if append_failed => Err(SpoolFailure::AppendFailed),
                 r => r,
             };
             append_failed = false;
@@ -469,20 +486,20 @@ struct Writer {
 }
 
 impl Writer {
-    async fn peek(&self, max: usize) -> Result<Vec<String>, String> {
+    async fn peek(&self, max: usize) -> Result<Vec<String>, SpoolFailure> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Peek(max, tx))
-            .map_err(|_| "spool stopped".to_string())?;
-        rx.await.map_err(|_| "spool stopped".to_string())?
+            .map_err(|_| SpoolFailure::Stopped)?;
+        rx.await.map_err(|_| SpoolFailure::Stopped)?
     }
 
-    async fn commit(&self, n: usize) -> Result<(), String> {
+    async fn commit(&self, n: usize) -> Result<(), SpoolFailure> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Commit(n, tx))
-            .map_err(|_| "spool stopped".to_string())?;
-        rx.await.map_err(|_| "spool stopped".to_string())?
+            .map_err(|_| SpoolFailure::Stopped)?;
+        rx.await.map_err(|_| SpoolFailure::Stopped)?
     }
 
     /// Sleeps `d` unless cancelled (false) or draining (returns early).
