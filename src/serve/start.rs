@@ -205,6 +205,29 @@ mod tests {
             );
         }
 
+        // One file named by two keys: the error names the key whose use of it failed (here the
+        // certificate given as the client key), not the first key that names the file.
+        let cert = dir.join("cert.pem");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=dcpue-test", "-keyout"])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl (a test dependency, scripts/setup.sh installs it)");
+        assert!(made.status.success(), "{made:?}");
+        let cert = cert.display().to_string();
+        let e = load_err(
+            dir,
+            &format!(
+                "[mqtt]\nurl = \"mqtts://b:8883\"\nca_file = {cert:?}\nclient_cert_file = {cert:?}\nclient_key_file = {cert:?}\n"
+            ),
+        );
+        assert!(e.starts_with(&format!("{file}:5: mqtt TLS: {cert}")), "{e}");
+
         let pw = dir.join("pw");
         std::fs::write(&pw, "s3cret\n").unwrap();
         let p = write(
