@@ -96,14 +96,7 @@ pub struct Config {
 impl Config {
     /// Reads, parses, applies env overrides and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let mut cfg = Config::parse(&text, &file)?;
-        cfg.apply_env(|k| std::env::var(k).ok())?;
-        Ok(cfg)
+        Config::load_with_text(path).map(|loaded| loaded.config)
     }
 
     /// [`load`](Self::load), keeping the text, so that a check made after loading (the ones
