@@ -128,17 +128,7 @@ pub(super) fn validate(
     }
     let mut fids = HashSet::new();
     for (fi, f) in facilities.iter().enumerate() {
-        let fid = f.id.get_ref();
-        if !valid_id(fid) {
-            return Err(cx.err(
-                f.id.span(),
-                format!(
-                    "facility id {:?} must match [a-z0-9_-]+, at most {} characters",
-                    truncated(fid),
-                    limits::ID_LEN
-                ),
-            ));
-        }
+        let fid = checked_id("facility", &f.id, cx)?;
         if !fids.insert(fid.clone()) {
             return Err(cx.err(f.id.span(), format!("facility id {fid:?} is used twice")));
         }
@@ -146,17 +136,7 @@ pub(super) fn validate(
         let mut mids = HashSet::new();
         let (mut total, mut it) = (false, false);
         for (mi, m) in f.meters.iter().enumerate() {
-            let mid = m.id.get_ref();
-            if !valid_id(mid) {
-                return Err(cx.err(
-                    m.id.span(),
-                    format!(
-                        "meter id {:?} must match [a-z0-9_-]+, at most {} characters",
-                        truncated(mid),
-                        limits::ID_LEN
-                    ),
-                ));
-            }
+            let mid = checked_id("meter", &m.id, cx)?;
             if !mids.insert(mid.clone()) {
                 return Err(cx.err(
                     m.id.span(),
@@ -182,6 +162,26 @@ pub(super) fn validate(
         }
     }
     Ok(fids)
+}
+
+/// A facility or meter id (`what`), if it is one ([`valid_id`]).
+fn checked_id<'a>(
+    what: &str,
+    id: &'a Spanned<String>,
+    cx: &Ctx,
+) -> Result<&'a String, ConfigError> {
+    let text = id.get_ref();
+    if valid_id(text) {
+        return Ok(text);
+    }
+    Err(cx.err(
+        id.span(),
+        format!(
+            "{what} id {:?} must match [a-z0-9_-]+, at most {} characters",
+            truncated(text),
+            limits::ID_LEN
+        ),
+    ))
 }
 
 impl FacilityConfig {

@@ -48,36 +48,32 @@ pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/", get(|h: HeaderMap| async move { serve(&INDEX, 0, &h) }))
-        .route(
-            "/index.html",
-            get(|h: HeaderMap| async move { serve(&INDEX, 0, &h) }),
-        )
-        .route(
-            "/assets/app.js",
-            get(|h: HeaderMap| async move { serve(&APP_JS, 1, &h) }),
-        )
-        .route(
-            "/assets/app.css",
-            get(|h: HeaderMap| async move { serve(&APP_CSS, 2, &h) }),
-        )
-        .route(
-            "/assets/favicon.svg",
-            get(|h: HeaderMap| async move { serve(&FAVICON, 3, &h) }),
-        )
-        .route(
-            "/favicon.ico",
-            get(|h: HeaderMap| async move { serve(&FAVICON, 3, &h) }),
-        )
+    ROUTES
+        .into_iter()
+        .fold(Router::new(), |router, (path, slot)| {
+            router.route(
+                path,
+                get(move |h: HeaderMap| async move { serve(slot, &h) }),
+            )
+        })
 }
+
+/// The embedded files, by slot.
+const ASSETS: [&Asset; 4] = [&INDEX, &APP_JS, &APP_CSS, &FAVICON];
+/// Each path and the slot of the file it serves.
+const ROUTES: [(&str, usize); 6] = [
+    ("/", 0),
+    ("/index.html", 0),
+    ("/assets/app.js", 1),
+    ("/assets/app.css", 2),
+    ("/assets/favicon.svg", 3),
+    ("/favicon.ico", 3),
+];
 
 /// Strong ETags, computed once (FNV-1a 64 of the bytes).
 fn etag(slot: usize) -> &'static str {
     static TAGS: OnceLock<[String; 4]> = OnceLock::new();
-    let tags = TAGS.get_or_init(|| {
-        [&INDEX, &APP_JS, &APP_CSS, &FAVICON].map(|a| format!("\"{:016x}\"", fnv1a(a.body)))
-    });
+    let tags = TAGS.get_or_init(|| ASSETS.map(|a| format!("\"{:016x}\"", fnv1a(a.body))));
     tags.get(slot).map(String::as_str).unwrap_or("\"0\"")
 }
 
@@ -87,7 +83,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-fn serve(asset: &'static Asset, slot: usize, req: &HeaderMap) -> Response {
+fn serve(slot: usize, req: &HeaderMap) -> Response {
+    let Some(asset) = ASSETS.get(slot) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let tag = etag(slot);
     let matches = req
         .get(header::IF_NONE_MATCH)

@@ -38,53 +38,36 @@ pub enum WebConfigError {
 
 /// The file as written (exporter-toolkit's schema).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
-    #[serde(default)]
     pub tls_server_config: Option<TlsServerConfig>,
-    #[serde(default)]
     pub http_server_config: Option<HttpServerConfig>,
-    #[serde(default)]
     pub basic_auth_users: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsServerConfig {
-    #[serde(default)]
     pub cert_file: Option<PathBuf>,
-    #[serde(default)]
     pub key_file: Option<PathBuf>,
-    #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
-    #[serde(default)]
     pub client_auth_type: Option<String>,
-    #[serde(default)]
     pub min_version: Option<String>,
-    #[serde(default)]
     pub max_version: Option<String>,
-    #[serde(default)]
     pub prefer_server_cipher_suites: Option<bool>,
     // Known to exporter-toolkit, refused here with a reason rather than silently ignored.
-    #[serde(default)]
     pub cipher_suites: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
     pub curve_preferences: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
     pub client_allowed_sans: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
     pub cert: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
     pub key: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpServerConfig {
     /// Accepted for compatibility; dcpue serves HTTP/1.1 either way.
-    #[serde(default)]
     pub http2: Option<bool>,
-    #[serde(default)]
     pub headers: Option<serde_yaml_ng::Value>,
 }
 
