@@ -600,84 +600,48 @@ fn round4(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
 }
 
-/// The rule's condition on one window's values.
+/// The rule's condition on one window's values. A value that is missing, not finite, or (for
+/// the rules that say so) measured with too little coverage freezes the instance.
 fn judge(rule: &Rule, threshold: f64, min_coverage: f64, w: &WindowValues) -> Verdict {
     let h = rule.hysteresis;
     let covered = w.coverage >= min_coverage;
-    match rule.kind {
-        RuleKind::PueAboveCeiling => match w.pue {
-            Some(p) if covered && p.is_finite() => {
-                if p > threshold {
-                    Verdict::Fire(p)
-                } else if p <= threshold - h {
-                    Verdict::Clear(p)
-                } else {
-                    Verdict::Band(p)
-                }
-            }
-            _ => Verdict::Frozen,
-        },
-        RuleKind::PueImplausible => match w.pue {
-            Some(p) if covered && p.is_finite() => {
-                if p < threshold {
-                    Verdict::Fire(p)
-                } else if p >= threshold + h {
-                    Verdict::Clear(p)
-                } else {
-                    Verdict::Band(p)
-                }
-            }
-            _ => Verdict::Frozen,
-        },
-        RuleKind::CoverageBelowMinimum => {
-            let c = w.coverage;
-            if !c.is_finite() {
-                Verdict::Frozen
-            } else if c < threshold {
-                Verdict::Fire(c)
-            } else if c >= threshold + h {
-                Verdict::Clear(c)
-            } else {
-                Verdict::Band(c)
-            }
+    let (value, needs_coverage, side) = match rule.kind {
+        RuleKind::PueAboveCeiling => (w.pue, true, Side::Above),
+        RuleKind::PueImplausible => (w.pue, true, Side::Below),
+        RuleKind::CoverageBelowMinimum => (Some(w.coverage), false, Side::Below),
+        RuleKind::RenewableShareBelowTarget => (w.renewable_share, false, Side::Below),
+        RuleKind::WueAboveTarget => (w.kpi.wue, true, Side::Above),
+        RuleKind::RefBelowTarget => (w.kpi.ref_, false, Side::Below),
+        RuleKind::MeterStale => return Verdict::Frozen,
+    };
+    match value {
+        Some(x) if x.is_finite() && (covered || !needs_coverage) => side.judge(x, threshold, h),
+        _ => Verdict::Frozen,
+    }
+}
+
+/// Which side of its threshold a rule fires on.
+#[derive(Clone, Copy)]
+enum Side {
+    /// Fires above the threshold; clears at or below threshold − hysteresis.
+    Above,
+    /// Fires below the threshold; clears at or above threshold + hysteresis.
+    Below,
+}
+
+impl Side {
+    fn judge(self, x: f64, threshold: f64, h: f64) -> Verdict {
+        let (fire, clear) = match self {
+            Side::Above => (x > threshold, x <= threshold - h),
+            Side::Below => (x < threshold, x >= threshold + h),
+        };
+        if fire {
+            Verdict::Fire(x)
+        } else if clear {
+            Verdict::Clear(x)
+        } else {
+            Verdict::Band(x)
         }
-        RuleKind::RenewableShareBelowTarget => match w.renewable_share {
-            Some(s) if s.is_finite() => {
-                if s < threshold {
-                    Verdict::Fire(s)
-                } else if s >= threshold + h {
-                    Verdict::Clear(s)
-                } else {
-                    Verdict::Band(s)
-                }
-            }
-            _ => Verdict::Frozen,
-        },
-        RuleKind::WueAboveTarget => match w.kpi.wue {
-            Some(x) if covered && x.is_finite() => {
-                if x > threshold {
-                    Verdict::Fire(x)
-                } else if x <= threshold - h {
-                    Verdict::Clear(x)
-                } else {
-                    Verdict::Band(x)
-                }
-            }
-            _ => Verdict::Frozen,
-        },
-        RuleKind::RefBelowTarget => match w.kpi.ref_ {
-            Some(x) if x.is_finite() => {
-                if x < threshold {
-                    Verdict::Fire(x)
-                } else if x >= threshold + h {
-                    Verdict::Clear(x)
-                } else {
-                    Verdict::Band(x)
-                }
-            }
-            _ => Verdict::Frozen,
-        },
-        RuleKind::MeterStale => Verdict::Frozen,
     }
 }
 
