@@ -206,13 +206,20 @@ fn parse_edge(s: &str, tz: Tz, edge: Edge) -> Result<i64, TimeError> {
 /// The engine as stored in `storage.dir`, with `cfg`'s roles and weights applied (CONTRACT §4).
 pub fn load_engine(cfg: &Config) -> Result<Engine, ReportError> {
     let dir = &cfg.storage.dir;
-    match crate::store::load_for_reading(cfg)? {
-        None => Err(ReportError::NoState {
+    let Some(recovered) = crate::store::recover_for_reading(cfg)? else {
+        return Err(ReportError::NoState {
             dir: dir.display().to_string(),
             file: crate::store::state_path(dir).display().to_string(),
-        }),
-        Some(engine) => Ok(engine),
+        });
+    };
+    // The messages logged after the checkpoint, taken again as `serve` takes them at start.
+    let mut engine = recovered.engine;
+    let routes = crate::ingest::gateway::Routes::new(cfg);
+    for rec in &recovered.replay {
+        crate::ingest::take::take_record(&mut engine, &routes, rec, &mut |_| {});
     }
+    engine.advance(&mut |_| {});
+    Ok(engine)
 }
 
 /// The alerts kept in `<storage.dir>/alerts.redb` by the alerts module (see [`alerts::load`]).

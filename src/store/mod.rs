@@ -824,10 +824,10 @@ pub fn open(cfg: &Config) -> Result<Opened, StoreError> {
     })
 }
 
-/// The engine as a reader should see it: the checkpoint with the messages logged after it taken
-/// again (without changing anything on disk), falling back as `serve` would. None when there is
-/// no checkpoint and no log.
-pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
+/// What a reader (`dcpue report`) starts from: the checkpoint and the messages logged after it,
+/// still to be taken (`Recovered::replay`), decided as `serve` would decide, without changing
+/// anything on disk. None when there is no checkpoint and no log.
+pub fn recover_for_reading(cfg: &Config) -> Result<Option<Recovered>, StoreError> {
     let dir = &cfg.storage.dir;
     if let Some(after) = missing_active_segment(dir)? {
         tracing::warn!(
@@ -844,14 +844,7 @@ pub fn load_for_reading(cfg: &Config) -> Result<Option<Engine>, StoreError> {
     {
         return Ok(None);
     }
-    let r = recover(cfg, &active)?;
-    let mut engine = r.engine;
-    let routes = crate::ingest::gateway::Routes::new(cfg);
-    for rec in &r.replay {
-        crate::ingest::take::take_record(&mut engine, &routes, rec, &mut |_| {});
-    }
-    engine.advance(&mut |_| {});
-    Ok(Some(engine))
+    recover(cfg, &active).map(Some)
 }
 
 #[cfg(test)]

@@ -265,7 +265,7 @@ fn a_damaged_checkpoint_falls_back_to_the_previous_one_and_the_log() {
         damage(&state_path(c.path()));
         // A reader sees the same, without changing anything.
         let before = listing(c.path());
-        let mut read = load_for_reading(&config(c.path())).unwrap().unwrap();
+        let mut read = crate::report::load_engine(&config(c.path())).unwrap();
         assert_eq!(fingerprint(&mut read), want, "{what}: report");
         assert_eq!(
             listing(c.path()),
