@@ -8,19 +8,19 @@
 //! Beyond PUE (CONTRACT §14): the period's inputs and indicators under the names of EU Delegated
 //! Regulation 2024/1364, CUE, and each KPI against China's targets ([`super::targets`]).
 
-use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono::{Datelike, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::alerts::{alerts_of, AlertRecord};
+use super::alerts::{alerts_of, AlertRecord, AlertRow};
 use super::targets::{self, TargetCheck};
+use super::time::{fmt_time, hour_span, month_bounds, HOUR_MS};
 use crate::config::{Config, FacilityConfig, Role, Tier};
 use crate::engine::facility::MeterSlot;
 use crate::engine::kpi::KpiContext;
 use crate::engine::policy::{self, Judgement};
 use crate::engine::{Energies, Engine, Kpis, MeterRef, Status};
 
-pub const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// Gaps listed per facility (the rest are counted).
 pub const MAX_GAPS_LISTED: usize = 40;
@@ -188,23 +188,6 @@ pub struct MonthRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertRow {
-    pub name: String,
-    /// The window (or meter) label of the alert.
-    pub scope: String,
-    pub severity: String,
-    /// When it fired (or began, if it never fired), RFC 3339.
-    pub started: String,
-    /// When it resolved, RFC 3339; null while still firing (when the history was read).
-    pub resolved: Option<String>,
-    /// Active time inside the report's reach: to its resolution, or while still firing to the
-    /// alert's last evaluation (at most the period's end).
-    pub duration_s: i64,
-    /// The worst value while active (highest PUE, lowest coverage…), when recorded.
-    pub worst: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierSummary {
     /// `core`, `supplementary`, `backup`, or `province`.
     pub tier: String,
@@ -216,41 +199,6 @@ pub struct TierSummary {
     pub compliant: usize,
     pub breach: usize,
     pub insufficient_data: usize,
-}
-
-/// RFC 3339 (seconds) in `tz`.
-pub fn fmt_time(tz: Tz, ms: i64) -> String {
-    match tz.timestamp_millis_opt(ms).single() {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        None => ms.to_string(),
-    }
-}
-
-/// The first instant of each calendar month in `tz` that starts inside (from, to), with the
-/// ends: [from, m1), [m1, m2), …, [mk, to).
-pub fn month_bounds(tz: Tz, from_ms: i64, to_ms: i64) -> Vec<(String, i64, i64)> {
-    let mut out = Vec::new();
-    let Some(start) = tz.timestamp_millis_opt(from_ms).single() else {
-        return out;
-    };
-    let (mut y, mut m) = (start.year(), start.month());
-    let mut lo = from_ms;
-    while lo < to_ms {
-        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        let next = NaiveDate::from_ymd_opt(ny, nm, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(|d| tz.from_local_datetime(&d).earliest())
-            .map(|d| d.timestamp_millis())
-            .unwrap_or(to_ms);
-        let hi = next.min(to_ms);
-        if hi <= lo {
-            break;
-        }
-        out.push((format!("{y:04}-{m:02}"), lo, hi));
-        lo = hi;
-        (y, m) = (ny, nm);
-    }
-    out
 }
 
 /// `crc32:xxxxxxxx` of the config serialised as JSON (stable: struct order, no maps).
@@ -319,13 +267,6 @@ fn role_coverage(
             (covered as f64 / span_s).min(1.0)
         })
         .reduce(f64::min)
-}
-
-pub(crate) fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
-    (
-        from_ms.div_euclid(HOUR_MS),
-        (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
-    )
 }
 
 fn gaps_of(tz: Tz, from_h: i64, full: &[bool]) -> Vec<Gap> {

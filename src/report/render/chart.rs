@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use crate::report::compute::{FacilityReport, MonthRow};
 use crate::report::Lang;
 
+use super::escape::esc;
 use super::fmt::{lb, pct, pue_c};
-use super::html::esc;
 
 /// Inline SVG: monthly PUE bars against the ceiling line (and the period's PUE).
 pub fn chart_svg(f: &FacilityReport, lang: Lang) -> String {

@@ -7,27 +7,13 @@ use crate::report::targets;
 use crate::report::Lang;
 
 use super::chart::chart_svg;
+use super::escape::esc;
 use super::fmt::{
     hl, hl_inline, lb, offset_of, pct, pct_opt, period_note, pue_c, short_time, tier_s,
     verdict_label, TITLE,
 };
 use super::table::{Align, Cell, Table, Text};
 use super::tables;
-
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 const CSS: &str = r#"
 @page { size: A4; margin: 15mm }
@@ -402,15 +388,4 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         esc(&r.dcpue_version),
         esc(&r.config_fingerprint)
     );
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn html_special_characters_are_escaped() {
-        assert_eq!(
-            super::esc("<a href='x'>&</a>"),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
-        );
-    }
 }

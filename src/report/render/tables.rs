@@ -455,7 +455,8 @@ pub fn csv(r: &Report) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::compute::{AlertRow, Period};
+    use crate::report::compute::Period;
+    use crate::report::AlertRow;
 
     fn report() -> Report {
         let month = MonthRow {
