@@ -221,31 +221,34 @@ fn annual_pue_equals_the_engines_365d_window_at_the_years_end() {
         let s = snap.facility(&f.id).expect("facility in snapshot");
         let w = s.windows.get("365d").expect("365d window");
         assert_eq!((w.start_ms, w.end_ms), (YEAR_START, YEAR_END), "{}", f.id);
-        let (rp, wp) = (f.pue.expect("report PUE"), w.pue.expect("window PUE"));
+        let (rp, wp) = (
+            f.measured.pue.expect("report PUE"),
+            w.pue.expect("window PUE"),
+        );
         assert!(
             close(rp, wp, 1e-9),
             "{}: report {rp} vs 365d window {wp}",
             f.id
         );
-        assert!(close(f.coverage, w.coverage, 1e-12), "{}", f.id);
-        assert!(close(f.energy_kwh.total, w.energy_kwh.total, 1e-9));
-        assert!(close(f.energy_kwh.it, w.energy_kwh.it, 1e-9));
+        assert!(close(f.measured.coverage, w.coverage, 1e-12), "{}", f.id);
+        assert!(close(f.measured.energy_kwh.total, w.energy_kwh.total, 1e-9));
+        assert!(close(f.measured.energy_kwh.it, w.energy_kwh.it, 1e-9));
         assert_eq!(f.verdict, s.status, "{}", f.id);
         assert_eq!(f.grade, s.grade, "{}", f.id);
     }
     // The simulated PUEs: nanchang-1 about 1.20 (compliant), jiujiang-1 about 1.27.
     let n = &r.facilities[0];
     assert!(
-        n.pue.is_some_and(|p| (1.17..1.23).contains(&p)),
+        n.measured.pue.is_some_and(|p| (1.17..1.23).contains(&p)),
         "{:?}",
-        n.pue
+        n.measured.pue
     );
     assert_eq!(n.verdict, Status::Compliant);
     // Renewable share: PV energy over total energy, against the 5 % target.
     let share = n.renewable_share.expect("PV covers the year");
     assert!(close(
         share,
-        n.energy_kwh.renewable / n.energy_kwh.total,
+        n.measured.energy_kwh.renewable / n.measured.energy_kwh.total,
         1e-12
     ));
     assert_eq!(n.renewable_target_met, Some(share >= 0.05));
@@ -262,23 +265,27 @@ fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
         let sum = |g: &dyn Fn(&report::MonthRow) -> f64| f.months.iter().map(g).sum::<f64>();
         assert!(close(
             sum(&|m| m.energy_kwh.total),
-            f.energy_kwh.total,
+            f.measured.energy_kwh.total,
             1e-9
         ));
-        assert!(close(sum(&|m| m.energy_kwh.it), f.energy_kwh.it, 1e-9));
+        assert!(close(
+            sum(&|m| m.energy_kwh.it),
+            f.measured.energy_kwh.it,
+            1e-9
+        ));
         assert!(close(
             sum(&|m| m.energy_kwh.renewable),
-            f.energy_kwh.renewable,
+            f.measured.energy_kwh.renewable,
             1e-9
         ));
         assert!(close(
             sum(&|m| m.covered_energy_kwh.it),
-            f.covered_energy_kwh.it,
+            f.measured.covered_energy_kwh.it,
             1e-9
         ));
         assert_eq!(
             f.months.iter().map(|m| m.missing_hours).sum::<i64>(),
-            f.missing_hours
+            f.measured.missing_hours
         );
     }
     let n = &r.facilities[0];
@@ -297,13 +304,13 @@ fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
         assert_eq!(m.missing_hours, 0, "{}", m.month);
         assert!(m.coverage > july.coverage);
     }
-    assert_eq!(n.missing_hours, 84);
-    assert_eq!(n.gaps.len(), 1);
-    assert_eq!(n.gaps[0].from, "2025-07-10T08:00:00+08:00");
-    assert_eq!(n.gaps[0].to, "2025-07-13T20:00:00+08:00");
+    assert_eq!(n.measured.missing_hours, 84);
+    assert_eq!(n.measured.gaps.len(), 1);
+    assert_eq!(n.measured.gaps[0].from, "2025-07-10T08:00:00+08:00");
+    assert_eq!(n.measured.gaps[0].to, "2025-07-13T20:00:00+08:00");
     // The energy of the silence was measured (the register ran on) and is in July's total.
     let j = &r.facilities[1];
-    assert_eq!(j.missing_hours, 0);
+    assert_eq!(j.measured.missing_hours, 0);
     assert!(j.months.iter().all(|m| m.coverage > 0.9999));
     // July alone: below min_coverage, so no verdict on it.
     let july_only = build_report(
@@ -326,17 +333,20 @@ fn province_summary_is_energy_weighted_by_tier() {
     assert_eq!(tiers, ["core", "supplementary", "province"]);
     let p = &r.summary[2];
     let (tot, it): (f64, f64) = r.facilities.iter().fold((0.0, 0.0), |(a, b), f| {
-        (a + f.covered_energy_kwh.total, b + f.covered_energy_kwh.it)
+        (
+            a + f.measured.covered_energy_kwh.total,
+            b + f.measured.covered_energy_kwh.it,
+        )
     });
     assert!(close(p.pue.expect("province PUE"), tot / it, 1e-12));
     let (lo, hi) = (
         r.facilities
             .iter()
-            .filter_map(|f| f.pue)
+            .filter_map(|f| f.measured.pue)
             .fold(f64::MAX, f64::min),
         r.facilities
             .iter()
-            .filter_map(|f| f.pue)
+            .filter_map(|f| f.measured.pue)
             .fold(f64::MIN, f64::max),
     );
     assert!(p.pue.is_some_and(|x| x > lo && x < hi));
@@ -415,15 +425,18 @@ fn the_report_from_storage_is_reproducible_and_parses_back() {
             .find(|r| col(r, "row") == "period")
             .expect("period row");
         let pue: f64 = col(period, "pue").parse().expect("pue");
-        assert!((pue - f.pue.expect("pue")).abs() < 1e-6);
-        assert_eq!(col(period, "missing_hours"), f.missing_hours.to_string());
+        assert!((pue - f.measured.pue.expect("pue")).abs() < 1e-6);
+        assert_eq!(
+            col(period, "missing_hours"),
+            f.measured.missing_hours.to_string()
+        );
         assert_eq!(col(period, "verdict"), f.verdict.as_str());
         let monthly: f64 = fr
             .iter()
             .filter(|r| col(r, "row") == "month")
             .map(|r| col(r, "energy_total_kwh").parse::<f64>().expect("energy"))
             .sum();
-        assert!((monthly - f.energy_kwh.total).abs() < 0.01 * 12.0);
+        assert!((monthly - f.measured.energy_kwh.total).abs() < 0.01 * 12.0);
     }
 }
 
@@ -623,7 +636,7 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
             "{} missing from the PDF",
             f.name
         );
-        let pue = format!("{:.3}", f.pue.expect("pue"));
+        let pue = format!("{:.3}", f.measured.pue.expect("pue"));
         assert!(
             pdf_text.contains(&pue),
             "annual PUE {pue} of {} missing",
@@ -689,11 +702,22 @@ fn url_reads_the_same_figures_from_a_running_instance() {
     assert_eq!(remote.facilities.len(), local.facilities.len());
     for (r, l) in remote.facilities.iter().zip(&local.facilities) {
         assert_eq!(r.id, l.id);
-        let (rp, lp) = (r.pue.expect("remote PUE"), l.pue.expect("local PUE"));
+        let (rp, lp) = (
+            r.measured.pue.expect("remote PUE"),
+            l.measured.pue.expect("local PUE"),
+        );
         assert!(close(rp, lp, 1e-12), "{}: {rp} vs {lp}", r.id);
-        assert!(close(r.coverage, l.coverage, 1e-12));
-        assert!(close(r.energy_kwh.total, l.energy_kwh.total, 1e-12));
-        assert_eq!(r.missing_hours, l.missing_hours, "{}", r.id);
+        assert!(close(r.measured.coverage, l.measured.coverage, 1e-12));
+        assert!(close(
+            r.measured.energy_kwh.total,
+            l.measured.energy_kwh.total,
+            1e-12
+        ));
+        assert_eq!(
+            r.measured.missing_hours, l.measured.missing_hours,
+            "{}",
+            r.id
+        );
         assert_eq!((r.verdict, r.grade), (l.verdict, l.grade));
         assert_eq!(r.months.len(), 12);
         for (rm, lm) in r.months.iter().zip(&l.months) {

@@ -25,8 +25,8 @@ use crate::store::StoreError;
 
 pub use alerts::{AlertRecord, AlertRow, AlertsReadError, ALERTS_FILE};
 pub use compute::{
-    build_report, build_report_with_progress, FacilityReport, Gap, MonthRow, Period, Report,
-    TierSummary,
+    build_report, build_report_with_progress, FacilityReport, Gap, Measured, MonthRow, Period,
+    Report, TierSummary,
 };
 pub use render::{render, render_csv, render_html, render_json, render_markdown, CSV_HEADER};
 pub use time::month_bounds;

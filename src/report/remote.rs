@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::alerts::{self, AlertRecord};
-use super::compute::{self, InputCoverage, Measured, MonthRow, Report};
+use super::compute::{self, Figures, InputCoverage, Measured, MonthRow, Report};
 use super::time;
 use super::{HttpError, ReportError};
 use crate::alerts::{ActiveAlert, ResolvedAlert};
@@ -260,16 +260,18 @@ async fn fetch(
         out.push(compute::facility_report(
             cfg,
             fc,
-            Measured {
-                data_until,
-                energy_kwh: p.e,
-                covered_energy_kwh: p.c,
-                pue: p.pue,
-                coverage: p.coverage,
-                hours: h,
-                missing_hours: missing(h, p.coverage),
-                gaps: Vec::new(),
-                gaps_not_listed: 0,
+            Figures {
+                measured: Measured {
+                    data_until,
+                    energy_kwh: p.e,
+                    covered_energy_kwh: p.c,
+                    pue: p.pue,
+                    coverage: p.coverage,
+                    hours: h,
+                    missing_hours: missing(h, p.coverage),
+                    gaps: Vec::new(),
+                    gaps_not_listed: 0,
+                },
                 renewable_share: p.share,
                 kpi: k.kpi,
                 water_m3: k.water,
