@@ -20,26 +20,20 @@ const IMPORTED: i64 = 30 * D / M5;
 /// Live readings per meter: one day.
 const LIVE: i64 = D / M5;
 
-const FACILITIES: &str = r#"
+const ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "10m"
-
-[[facility]]
-id = "f1"
-name = "测试一"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  max_power_kw = 2000
-  [[facility.meter]]
-  id = "it"
-  role = "it"
 "#;
+
+/// The layout: one core facility with a grid meter (2 MW at most) and an IT meter.
+fn facilities() -> String {
+    let f1 = facility("f1")
+        .name("测试一")
+        .meter_with("grid", "total", "max_power_kw = 2000")
+        .meter("it", "it");
+    format!("{ENGINE}{f1}")
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -148,7 +142,7 @@ fn live_day(mosq: &Mosquitto) -> (Dcpue, i64, Vec<(f64, f64)>) {
     // The live day ends two hours ago; the import's month ends where it begins.
     let d0 = (now_ms() / H) * H - 26 * H;
     let regs = registers(IMPORTED + LIVE);
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     for (meter, pick) in [("grid", 0), ("it", 1)] {
         // One gateway batch per meter: a JSON array of the day's readings, in order.
         let batch: Vec<String> = (0..LIVE)
@@ -291,7 +285,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
             0, // `import` serves nothing
             &dir.path().join("state"),
             "t",
-            FACILITIES,
+            &facilities(),
         ),
     )
     .expect("config");
@@ -397,7 +391,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
 #[test]
 fn import_is_refused_while_serve_runs_on_the_storage_dir() {
     let mosq = Mosquitto::start();
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     let csv = d.dir.path().join("one.csv");
     let t = now_ms() / H * H - 2 * D;
     std::fs::write(&csv, format!("ts,meter,power_kw,energy_kwh\n{t},grid,5,\n")).expect("csv");
@@ -422,7 +416,7 @@ fn import_is_refused_while_serve_runs_on_the_storage_dir() {
 #[test]
 fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
     let mosq = Mosquitto::start();
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     let t = now_ms() / H * H - D;
     mosq.publish(
         "dc/f1/grid",
@@ -472,7 +466,7 @@ fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
             0,
             &dir.path().join("state"),
             &format!("dcpue-test-{}", unique()),
-            FACILITIES,
+            &facilities(),
         ),
     )
     .expect("config");
@@ -518,7 +512,7 @@ fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
             0,
             &dir.path().join("state"),
             "t",
-            FACILITIES,
+            &facilities(),
         ),
     )
     .expect("config");

@@ -405,6 +405,13 @@ pub struct Dcpue {
     pub config: PathBuf,
 }
 
+/// `[[facility]]` tables as config text (`facility("f1").meter("grid", "total")…`): the builder
+/// of the crate's unit tests, this same file compiled again here.
+#[path = "../../src/config/fixture/facility_toml.rs"]
+mod facility_toml;
+#[allow(unused_imports)] // not every test file writes a facility table
+pub(crate) use facility_toml::facility;
+
 /// Facilities of a small test layout: f1 (core, large, new: ceiling 1.3) with a total meter,
 /// two IT meters; f2 (backup, existing: ceiling 1.5) with a total and an IT meter.
 pub const TEST_FACILITIES: &str = r#"
