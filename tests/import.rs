@@ -276,19 +276,9 @@ fn a_month_imported_before_a_live_day_is_in_the_report_and_the_windows_and_twice
 
 #[test]
 fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            "mqtt://127.0.0.1:1",
-            0, // `import` serves nothing
-            &dir.path().join("state"),
-            "t",
-            &facilities(),
-        ),
-    )
-    .expect("config");
+    // Not started: `import` serves nothing and connects to no broker.
+    let d = Dcpue::configured("mqtt://127.0.0.1:1", &facilities());
+    let (dir, config) = (&d.dir, &d.config);
     let t0 = now_ms() / H * H - 10 * D;
     let ts = |k: i64| (t0 + k * M5).to_string();
     let future = (now_ms() + H).to_string();
@@ -457,34 +447,16 @@ fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
 #[test]
 fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
     let mosq = Mosquitto::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            &mosq.url(),
-            0,
-            &dir.path().join("state"),
-            &format!("dcpue-test-{}", unique()),
-            &facilities(),
-        ),
-    )
-    .expect("config");
+    let mut d = Dcpue::configured(&mosq.url(), &facilities());
     let d0 = (now_ms() / H) * H - H;
     let regs = registers(IMPORTED + 1);
-    let csv = dir.path().join("month.csv");
+    let csv = d.dir.path().join("month.csv");
     month_csv(&csv, d0, &regs);
-    let o = import(&config, &csv);
+    let o = import(&d.config, &csv);
     assert!(o.status.success(), "import failed: {o:?}");
     assert_eq!(summary(&stdout(&o), "imported"), (2 * IMPORTED).to_string());
-    assert!(dir.path().join("state/alerts.redb").exists());
+    assert!(d.dir.path().join("state/alerts.redb").exists());
 
-    let mut d = Dcpue {
-        proc: None,
-        http_port: 0,
-        dir,
-        config,
-    };
     d.restart();
     let f = d.get_json("/api/v1/facilities/f1");
     let w = &f["windows"]["30d"];
@@ -503,19 +475,9 @@ fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
 /// read or written, and a line over 1 KiB is `malformed` with its number while the rest goes in.
 #[test]
 fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            "mqtt://127.0.0.1:1",
-            0,
-            &dir.path().join("state"),
-            "t",
-            &facilities(),
-        ),
-    )
-    .expect("config");
+    // Not started: `import` serves nothing and connects to no broker.
+    let d = Dcpue::configured("mqtt://127.0.0.1:1", &facilities());
+    let (dir, config) = (&d.dir, &d.config);
     let t0 = now_ms() / H * H - 2 * D;
     let lines = [
         "ts,meter,power_kw,energy_kwh".to_string(),

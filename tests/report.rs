@@ -15,6 +15,7 @@ use dcpue::engine::{Engine, Quality, Reading, Snapshot, Status, Verdict};
 use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
 
 mod support;
+use support::facility;
 
 const HOUR: i64 = 3_600_000;
 const STEP: i64 = 15 * 60_000;
@@ -27,56 +28,36 @@ const OUTAGE_TO: i64 = OUTAGE_FROM + 84 * HOUR;
 /// 2025-06-01T00:00:00+08:00.
 const JUNE_1: i64 = YEAR_START + (31 + 28 + 31 + 30 + 31) * 24 * HOUR;
 
-/// Engine settings and facilities (the `[storage]` table is added per test).
-const LAYOUT: &str = r#"
+const ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "20m"
 windows = ["15m", "24h", "365d"]
 compliance_window = "365d"
-
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-name_en = "Nanchang Core Data Centre"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-renewable_target = 0.05
-
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-
-[[facility]]
-id = "jiujiang-1"
-name = "九江数据中心"
-name_en = "Jiujiang Data Centre"
-city = "Jiujiang"
-tier = "supplementary"
-class = "large"
-commissioned = "2024-03-01"
-
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
 "#;
 
+/// Engine settings and facilities (the `[storage]` table is added per test).
+fn layout() -> String {
+    let nanchang = facility("nanchang-1")
+        .name("南昌核心数据中心")
+        .key("name_en = \"Nanchang Core Data Centre\"")
+        .key("renewable_target = 0.05")
+        .meter("grid-in", "total")
+        .meter("it-a", "it")
+        .meter("pv", "renewable");
+    let jiujiang = facility("jiujiang-1")
+        .name("九江数据中心")
+        .key("name_en = \"Jiujiang Data Centre\"")
+        .city("Jiujiang")
+        .tier("supplementary")
+        .commissioned("2024-03-01")
+        .meter("grid-in", "total")
+        .meter("it-a", "it");
+    format!("{ENGINE}{nanchang}{jiujiang}")
+}
+
 fn config_text(state_dir: &Path) -> String {
-    format!("[storage]\ndir = \"{}\"\n{LAYOUT}", state_dir.display())
+    format!("[storage]\ndir = \"{}\"\n{}", state_dir.display(), layout())
 }
 
 /// Deterministic noise in [-1, 1).
@@ -663,34 +644,17 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
 fn url_reads_the_same_figures_from_a_running_instance() {
     // A real `dcpue serve` restored from the replayed year's checkpoint.
     let broker = support::Mosquitto::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
+    // HTTP on port 0: `restart` reads the port it bound from its log.
+    let mut serve = support::Dcpue::configured(&broker.url(), &layout());
+    let state = serve.dir.path().join("state");
     std::fs::create_dir_all(&state).expect("state dir");
     dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
     // A whole state directory, as `serve` leaves one: an empty log after the checkpoint and an
     // empty alert history (`serve` refuses a checkpoint without them: they would be lost).
     std::fs::write(state.join("ingest.wal"), b"").expect("log");
     drop(dcpue::alerts::AlertHistory::open(&state).expect("alert history"));
-    let config = dir.path().join("dcpue.toml");
-    // HTTP on port 0: `restart` reads the port it bound from its log.
-    std::fs::write(
-        &config,
-        support::Dcpue::config_text(
-            &broker.url(),
-            0,
-            &state,
-            &format!("dcpue-report-{}", support::unique()),
-            LAYOUT,
-        ),
-    )
-    .expect("config");
-    let mut serve = support::Dcpue {
-        proc: None,
-        http_port: 0,
-        dir,
-        config: config.clone(),
-    };
     serve.restart();
+    let config = serve.config.clone();
 
     let out = serve.dir.path().join("remote.json");
     let mut a = args(&config, Format::Json, &out);
@@ -835,9 +799,7 @@ fn url_reports_an_alert_record_with_a_renamed_field_instead_of_leaving_the_alert
 
 // ------------------------------------------------------------------ CONTRACT §14 in the report
 
-/// One facility with every KPI input (grid, IT, on-site PV, cooling water, reused heat, a green
-/// certificate) and one with total and IT meters only.
-const KPI_LAYOUT: &str = r#"
+const KPI_ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "20m"
@@ -846,49 +808,27 @@ compliance_window = "24h"
 
 [policy]
 grid_emission_factor = 0.6
-
-[[facility]]
-id = "green-1"
-name = "绿色数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.2
-ref_target = 0.5
-  [[facility.certificate]]
-  month = "2025-03"
-  mwh = 30
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-  [[facility.meter]]
-  id = "water"
-  role = "water"
-  [[facility.meter]]
-  id = "heat"
-  role = "reused_heat"
-
-[[facility]]
-id = "plain-1"
-name = "普通数据中心"
-city = "Jiujiang"
-tier = "supplementary"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
 "#;
+
+/// One facility with every KPI input (grid, IT, on-site PV, cooling water, reused heat, a green
+/// certificate) and one with total and IT meters only.
+fn kpi_layout() -> String {
+    let green = facility("green-1")
+        .name("绿色数据中心")
+        .key("wue_target = 1.2")
+        .key("ref_target = 0.5")
+        .raw("  [[facility.certificate]]\n  month = \"2025-03\"\n  mwh = 30")
+        .grid_and_it()
+        .meter("pv", "renewable")
+        .meter("water", "water")
+        .meter("heat", "reused_heat");
+    let plain = facility("plain-1")
+        .name("普通数据中心")
+        .city("Jiujiang")
+        .tier("supplementary")
+        .grid_and_it();
+    format!("{KPI_ENGINE}{green}{plain}")
+}
 
 /// 2025-03-10T00:00:00+08:00 and 2025-03-12T00:00:00+08:00: the report's period.
 const KPI_FROM: i64 = 1_741_536_000_000;
@@ -914,7 +854,7 @@ fn kpi_engine() -> Engine {
 
 /// As [`kpi_engine`], each reading with `quality(facility, meter, k)` at step k.
 fn kpi_engine_with(quality: impl Fn(&str, &str, i64) -> Quality) -> Engine {
-    let cfg = Config::parse(KPI_LAYOUT, "kpi.toml").expect("KPI config");
+    let cfg = Config::parse(&kpi_layout(), "kpi.toml").expect("KPI config");
     let mut engine = Engine::new(&cfg);
     let meters = [
         ("green-1", "grid"),

@@ -468,6 +468,14 @@ impl Dcpue {
 
     /// Starts `dcpue serve` against `broker_url` with `rest` (engine, facilities, ...).
     pub fn start(broker_url: &str, rest: &str) -> Dcpue {
+        let mut d = Dcpue::configured(broker_url, rest);
+        d.restart();
+        d
+    }
+
+    /// As [`Dcpue::start`], but not started yet: its config written in a new temporary
+    /// directory, with `state` (not created yet) beside it as `storage.dir`.
+    pub fn configured(broker_url: &str, rest: &str) -> Dcpue {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("dcpue.toml");
         let client_id = format!("dcpue-test-{}", unique());
@@ -476,14 +484,12 @@ impl Dcpue {
             Dcpue::config_text(broker_url, 0, &dir.path().join("state"), &client_id, rest),
         )
         .expect("write config");
-        let mut d = Dcpue {
+        Dcpue {
             proc: None,
             http_port: 0,
             dir,
             config,
-        };
-        d.restart();
-        d
+        }
     }
 
     /// (Re)starts the process on the same config and state; with `listen` on port 0 it may get
