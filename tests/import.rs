@@ -77,14 +77,16 @@ fn dcpue(args: &[&str]) -> Output {
 }
 
 fn import(config: &Path, csv: &Path) -> Output {
-    dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        &csv.display().to_string(),
-    ])
+    import_with(config, &[], csv)
+}
+
+/// `dcpue import` of `csv` into f1 with the options `opts`.
+fn import_with(config: &Path, opts: &[&str], csv: &Path) -> Output {
+    let (config, csv) = (config.display().to_string(), csv.display().to_string());
+    let mut args = vec!["import", "--config", &config, "--facility", "f1"];
+    args.extend_from_slice(opts);
+    args.push(&csv);
+    dcpue(&args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -343,16 +345,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     );
 
     // Printing is bounded: after --max-printed lines only the counts.
-    let o = dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        "--max-printed",
-        "2",
-        &csv.display().to_string(),
-    ]);
+    let o = import_with(config, &["--max-printed", "2"], &csv);
     let out = stdout(&o);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(
@@ -490,16 +483,7 @@ fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
     let size = std::fs::metadata(&csv).expect("csv").len();
 
     let small = (size - 1).to_string();
-    let o = dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        "--max-bytes",
-        &small,
-        &csv.display().to_string(),
-    ]);
+    let o = import_with(config, &["--max-bytes", &small], &csv);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(

@@ -244,29 +244,26 @@ fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
         assert_eq!((months[0], months[11]), ("2025-01", "2025-12"));
         assert_eq!(f.months.iter().map(|m| m.hours).sum::<i64>(), 8760);
         let sum = |g: &dyn Fn(&report::MonthRow) -> f64| f.months.iter().map(g).sum::<f64>();
+        let period = &f.measured;
         assert!(close(
             sum(&|m| m.energy_kwh.total),
-            f.measured.energy_kwh.total,
+            period.energy_kwh.total,
             1e-9
         ));
-        assert!(close(
-            sum(&|m| m.energy_kwh.it),
-            f.measured.energy_kwh.it,
-            1e-9
-        ));
+        assert!(close(sum(&|m| m.energy_kwh.it), period.energy_kwh.it, 1e-9));
         assert!(close(
             sum(&|m| m.energy_kwh.renewable),
-            f.measured.energy_kwh.renewable,
+            period.energy_kwh.renewable,
             1e-9
         ));
         assert!(close(
             sum(&|m| m.covered_energy_kwh.it),
-            f.measured.covered_energy_kwh.it,
+            period.covered_energy_kwh.it,
             1e-9
         ));
         assert_eq!(
             f.months.iter().map(|m| m.missing_hours).sum::<i64>(),
-            f.measured.missing_hours
+            period.missing_hours
         );
     }
     let n = &r.facilities[0];
