@@ -306,7 +306,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     ];
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, lines.join("\n") + "\n").expect("csv");
-    let o = import(&config, &csv);
+    let o = import(config, &csv);
     let out = stdout(&o);
     assert!(
         o.status.success(),
@@ -365,7 +365,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     // A file that is not this CSV at all: nothing imported, exit status 1, the header named.
     let wrong = dir.path().join("wrong.csv");
     std::fs::write(&wrong, "time,device,kw\n1,2,3\n").expect("csv");
-    let o = import(&config, &wrong);
+    let o = import(config, &wrong);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 1: the header must be"), "{err}");
@@ -492,7 +492,7 @@ fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
     );
     assert!(!dir.path().join("state/engine.state").exists());
 
-    let o = import(&config, &csv);
+    let o = import(config, &csv);
     let out = stdout(&o);
     assert!(o.status.success(), "{o:?}");
     assert!(
