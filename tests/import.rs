@@ -20,26 +20,20 @@ const IMPORTED: i64 = 30 * D / M5;
 /// Live readings per meter: one day.
 const LIVE: i64 = D / M5;
 
-const FACILITIES: &str = r#"
+const ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "10m"
-
-[[facility]]
-id = "f1"
-name = "测试一"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  max_power_kw = 2000
-  [[facility.meter]]
-  id = "it"
-  role = "it"
 "#;
+
+/// The layout: one core facility with a grid meter (2 MW at most) and an IT meter.
+fn facilities() -> String {
+    let f1 = facility("f1")
+        .name("测试一")
+        .meter_with("grid", "total", "max_power_kw = 2000")
+        .meter("it", "it");
+    format!("{ENGINE}{f1}")
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -83,14 +77,16 @@ fn dcpue(args: &[&str]) -> Output {
 }
 
 fn import(config: &Path, csv: &Path) -> Output {
-    dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        &csv.display().to_string(),
-    ])
+    import_with(config, &[], csv)
+}
+
+/// `dcpue import` of `csv` into f1 with the options `opts`.
+fn import_with(config: &Path, opts: &[&str], csv: &Path) -> Output {
+    let (config, csv) = (config.display().to_string(), csv.display().to_string());
+    let mut args = vec!["import", "--config", &config, "--facility", "f1"];
+    args.extend_from_slice(opts);
+    args.push(&csv);
+    dcpue(&args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -148,7 +144,7 @@ fn live_day(mosq: &Mosquitto) -> (Dcpue, i64, Vec<(f64, f64)>) {
     // The live day ends two hours ago; the import's month ends where it begins.
     let d0 = (now_ms() / H) * H - 26 * H;
     let regs = registers(IMPORTED + LIVE);
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     for (meter, pick) in [("grid", 0), ("it", 1)] {
         // One gateway batch per meter: a JSON array of the day's readings, in order.
         let batch: Vec<String> = (0..LIVE)
@@ -282,19 +278,9 @@ fn a_month_imported_before_a_live_day_is_in_the_report_and_the_windows_and_twice
 
 #[test]
 fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            "mqtt://127.0.0.1:1",
-            0, // `import` serves nothing
-            &dir.path().join("state"),
-            "t",
-            FACILITIES,
-        ),
-    )
-    .expect("config");
+    // Not started: `import` serves nothing and connects to no broker.
+    let d = Dcpue::configured("mqtt://127.0.0.1:1", &facilities());
+    let (dir, config) = (&d.dir, &d.config);
     let t0 = now_ms() / H * H - 10 * D;
     let ts = |k: i64| (t0 + k * M5).to_string();
     let future = (now_ms() + H).to_string();
@@ -320,7 +306,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     ];
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, lines.join("\n") + "\n").expect("csv");
-    let o = import(&config, &csv);
+    let o = import(config, &csv);
     let out = stdout(&o);
     assert!(
         o.status.success(),
@@ -359,16 +345,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     );
 
     // Printing is bounded: after --max-printed lines only the counts.
-    let o = dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        "--max-printed",
-        "2",
-        &csv.display().to_string(),
-    ]);
+    let o = import_with(config, &["--max-printed", "2"], &csv);
     let out = stdout(&o);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(
@@ -388,7 +365,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
     // A file that is not this CSV at all: nothing imported, exit status 1, the header named.
     let wrong = dir.path().join("wrong.csv");
     std::fs::write(&wrong, "time,device,kw\n1,2,3\n").expect("csv");
-    let o = import(&config, &wrong);
+    let o = import(config, &wrong);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 1: the header must be"), "{err}");
@@ -397,7 +374,7 @@ fn bad_lines_are_reported_with_their_number_and_reason_and_the_rest_is_imported(
 #[test]
 fn import_is_refused_while_serve_runs_on_the_storage_dir() {
     let mosq = Mosquitto::start();
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     let csv = d.dir.path().join("one.csv");
     let t = now_ms() / H * H - 2 * D;
     std::fs::write(&csv, format!("ts,meter,power_kw,energy_kwh\n{t},grid,5,\n")).expect("csv");
@@ -422,7 +399,7 @@ fn import_is_refused_while_serve_runs_on_the_storage_dir() {
 #[test]
 fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
     let mosq = Mosquitto::start();
-    let mut d = Dcpue::start(&mosq.url(), FACILITIES);
+    let mut d = Dcpue::start(&mosq.url(), &facilities());
     let t = now_ms() / H * H - D;
     mosq.publish(
         "dc/f1/grid",
@@ -463,34 +440,16 @@ fn import_is_refused_after_serve_was_killed_until_serve_has_taken_its_log() {
 #[test]
 fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
     let mosq = Mosquitto::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            &mosq.url(),
-            0,
-            &dir.path().join("state"),
-            &format!("dcpue-test-{}", unique()),
-            FACILITIES,
-        ),
-    )
-    .expect("config");
+    let mut d = Dcpue::configured(&mosq.url(), &facilities());
     let d0 = (now_ms() / H) * H - H;
     let regs = registers(IMPORTED + 1);
-    let csv = dir.path().join("month.csv");
+    let csv = d.dir.path().join("month.csv");
     month_csv(&csv, d0, &regs);
-    let o = import(&config, &csv);
+    let o = import(&d.config, &csv);
     assert!(o.status.success(), "import failed: {o:?}");
     assert_eq!(summary(&stdout(&o), "imported"), (2 * IMPORTED).to_string());
-    assert!(dir.path().join("state/alerts.redb").exists());
+    assert!(d.dir.path().join("state/alerts.redb").exists());
 
-    let mut d = Dcpue {
-        proc: None,
-        http_port: 0,
-        dir,
-        config,
-    };
     d.restart();
     let f = d.get_json("/api/v1/facilities/f1");
     let w = &f["windows"]["30d"];
@@ -509,19 +468,9 @@ fn a_month_imported_before_the_first_serve_is_what_serve_starts_with() {
 /// read or written, and a line over 1 KiB is `malformed` with its number while the rest goes in.
 #[test]
 fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    std::fs::write(
-        &config,
-        Dcpue::config_text(
-            "mqtt://127.0.0.1:1",
-            0,
-            &dir.path().join("state"),
-            "t",
-            FACILITIES,
-        ),
-    )
-    .expect("config");
+    // Not started: `import` serves nothing and connects to no broker.
+    let d = Dcpue::configured("mqtt://127.0.0.1:1", &facilities());
+    let (dir, config) = (&d.dir, &d.config);
     let t0 = now_ms() / H * H - 2 * D;
     let lines = [
         "ts,meter,power_kw,energy_kwh".to_string(),
@@ -534,16 +483,7 @@ fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
     let size = std::fs::metadata(&csv).expect("csv").len();
 
     let small = (size - 1).to_string();
-    let o = dcpue(&[
-        "import",
-        "--config",
-        &config.display().to_string(),
-        "--facility",
-        "f1",
-        "--max-bytes",
-        &small,
-        &csv.display().to_string(),
-    ]);
+    let o = import_with(config, &["--max-bytes", &small], &csv);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(
@@ -552,7 +492,7 @@ fn a_file_over_max_bytes_is_refused_and_an_overlong_line_is_malformed() {
     );
     assert!(!dir.path().join("state/engine.state").exists());
 
-    let o = import(&config, &csv);
+    let o = import(config, &csv);
     let out = stdout(&o);
     assert!(o.status.success(), "{o:?}");
     assert!(

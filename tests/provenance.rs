@@ -40,40 +40,30 @@ fn grid_quality(k: i64) -> Option<&'static str> {
     (k == 45).then_some("manual")
 }
 
-/// Both tests' layout up to the grid meter: hour windows in UTC, one large core facility.
-const ENGINE_AND_GRID: &str = r#"
+/// Both tests' engine: hour windows in UTC.
+const ENGINE: &str = r#"
 [engine]
 timezone = "UTC"
 windows = ["15m", "1h"]
 compliance_window = "1h"
-
-[[facility]]
-id = "f1"
-name = "测试一"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
 "#;
 
-/// The grid meter and two IT meters.
-const IT_METERS: &str = r#"  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-  [[facility.meter]]
-  id = "it-b"
-  role = "it"
-"#;
+/// Both tests' layout: one large core facility `f1` with a grid meter whose table has
+/// `grid_lines` (a replacement, or nothing), then the IT meters `it`.
+fn layout(grid_lines: &str, it: &[&str]) -> String {
+    let f1 = facility("f1")
+        .name("测试一")
+        .meter_with("grid", "total", grid_lines);
+    let f1 = it.iter().fold(f1, |f, id| f.meter(id, "it"));
+    format!("{ENGINE}{f1}")
+}
 
 #[test]
 fn estimated_share_matches_the_hand_computation_and_a_bad_quality_is_malformed() {
     let broker = Mosquitto::start();
     let now = Utc::now().timestamp_millis();
     let t0 = (now - 5 * H) / H * H;
-    let d = Dcpue::start(&broker.url(), &format!("{ENGINE_AND_GRID}{IT_METERS}"));
+    let d = Dcpue::start(&broker.url(), &layout("", &["it-a", "it-b"]));
     let ts = |k: i64| t0 + k * M;
 
     // One hour of one-minute readings, t0..=t0+1h: the 1h window is exactly [t0, t0+1h).
@@ -213,15 +203,12 @@ fn swap_run(declared: bool) -> (serde_json::Value, String, Dcpue) {
         .to_rfc3339();
     let replacement = if declared {
         format!(
-            "  [[facility.meter.replacement]]\n  at = \"{at}\"\n  old_final_kwh = {OLD_FINAL:.1}\n  new_initial_kwh = {NEW_INITIAL:.1}\n"
+            "[[facility.meter.replacement]]\nat = \"{at}\"\nold_final_kwh = {OLD_FINAL:.1}\nnew_initial_kwh = {NEW_INITIAL:.1}"
         )
     } else {
         String::new()
     };
-    let rest = format!(
-        "{ENGINE_AND_GRID}{replacement}  [[facility.meter]]\n  id = \"it\"\n  role = \"it\"\n"
-    );
-    let d = Dcpue::start(&broker.url(), &rest);
+    let d = Dcpue::start(&broker.url(), &layout(&replacement, &["it"]));
     let ts = |k: i64| t0 + k * M;
     let grid: Vec<String> = (0..=60)
         .map(|k| format!(r#"{{"ts": {}, "energy_kwh": {}}}"#, ts(k), grid_reg(k)))

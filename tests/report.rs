@@ -15,6 +15,7 @@ use dcpue::engine::{Engine, Quality, Reading, Snapshot, Status, Verdict};
 use dcpue::report::{self, build_report, Format, Lang, Report, ReportArgs, CSV_HEADER};
 
 mod support;
+use support::facility;
 
 const HOUR: i64 = 3_600_000;
 const STEP: i64 = 15 * 60_000;
@@ -27,56 +28,36 @@ const OUTAGE_TO: i64 = OUTAGE_FROM + 84 * HOUR;
 /// 2025-06-01T00:00:00+08:00.
 const JUNE_1: i64 = YEAR_START + (31 + 28 + 31 + 30 + 31) * 24 * HOUR;
 
-/// Engine settings and facilities (the `[storage]` table is added per test).
-const LAYOUT: &str = r#"
+const ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "20m"
 windows = ["15m", "24h", "365d"]
 compliance_window = "365d"
-
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-name_en = "Nanchang Core Data Centre"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-renewable_target = 0.05
-
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-
-[[facility]]
-id = "jiujiang-1"
-name = "九江数据中心"
-name_en = "Jiujiang Data Centre"
-city = "Jiujiang"
-tier = "supplementary"
-class = "large"
-commissioned = "2024-03-01"
-
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
 "#;
 
+/// Engine settings and facilities (the `[storage]` table is added per test).
+fn layout() -> String {
+    let nanchang = facility("nanchang-1")
+        .name("南昌核心数据中心")
+        .key("name_en = \"Nanchang Core Data Centre\"")
+        .key("renewable_target = 0.05")
+        .meter("grid-in", "total")
+        .meter("it-a", "it")
+        .meter("pv", "renewable");
+    let jiujiang = facility("jiujiang-1")
+        .name("九江数据中心")
+        .key("name_en = \"Jiujiang Data Centre\"")
+        .city("Jiujiang")
+        .tier("supplementary")
+        .commissioned("2024-03-01")
+        .meter("grid-in", "total")
+        .meter("it-a", "it");
+    format!("{ENGINE}{nanchang}{jiujiang}")
+}
+
 fn config_text(state_dir: &Path) -> String {
-    format!("[storage]\ndir = \"{}\"\n{LAYOUT}", state_dir.display())
+    format!("[storage]\ndir = \"{}\"\n{}", state_dir.display(), layout())
 }
 
 /// Deterministic noise in [-1, 1).
@@ -221,31 +202,34 @@ fn annual_pue_equals_the_engines_365d_window_at_the_years_end() {
         let s = snap.facility(&f.id).expect("facility in snapshot");
         let w = s.windows.get("365d").expect("365d window");
         assert_eq!((w.start_ms, w.end_ms), (YEAR_START, YEAR_END), "{}", f.id);
-        let (rp, wp) = (f.pue.expect("report PUE"), w.pue.expect("window PUE"));
+        let (rp, wp) = (
+            f.measured.pue.expect("report PUE"),
+            w.pue.expect("window PUE"),
+        );
         assert!(
             close(rp, wp, 1e-9),
             "{}: report {rp} vs 365d window {wp}",
             f.id
         );
-        assert!(close(f.coverage, w.coverage, 1e-12), "{}", f.id);
-        assert!(close(f.energy_kwh.total, w.energy_kwh.total, 1e-9));
-        assert!(close(f.energy_kwh.it, w.energy_kwh.it, 1e-9));
+        assert!(close(f.measured.coverage, w.coverage, 1e-12), "{}", f.id);
+        assert!(close(f.measured.energy_kwh.total, w.energy_kwh.total, 1e-9));
+        assert!(close(f.measured.energy_kwh.it, w.energy_kwh.it, 1e-9));
         assert_eq!(f.verdict, s.status, "{}", f.id);
         assert_eq!(f.grade, s.grade, "{}", f.id);
     }
     // The simulated PUEs: nanchang-1 about 1.20 (compliant), jiujiang-1 about 1.27.
     let n = &r.facilities[0];
     assert!(
-        n.pue.is_some_and(|p| (1.17..1.23).contains(&p)),
+        n.measured.pue.is_some_and(|p| (1.17..1.23).contains(&p)),
         "{:?}",
-        n.pue
+        n.measured.pue
     );
     assert_eq!(n.verdict, Status::Compliant);
     // Renewable share: PV energy over total energy, against the 5 % target.
     let share = n.renewable_share.expect("PV covers the year");
     assert!(close(
         share,
-        n.energy_kwh.renewable / n.energy_kwh.total,
+        n.measured.energy_kwh.renewable / n.measured.energy_kwh.total,
         1e-12
     ));
     assert_eq!(n.renewable_target_met, Some(share >= 0.05));
@@ -260,25 +244,26 @@ fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
         assert_eq!((months[0], months[11]), ("2025-01", "2025-12"));
         assert_eq!(f.months.iter().map(|m| m.hours).sum::<i64>(), 8760);
         let sum = |g: &dyn Fn(&report::MonthRow) -> f64| f.months.iter().map(g).sum::<f64>();
+        let period = &f.measured;
         assert!(close(
             sum(&|m| m.energy_kwh.total),
-            f.energy_kwh.total,
+            period.energy_kwh.total,
             1e-9
         ));
-        assert!(close(sum(&|m| m.energy_kwh.it), f.energy_kwh.it, 1e-9));
+        assert!(close(sum(&|m| m.energy_kwh.it), period.energy_kwh.it, 1e-9));
         assert!(close(
             sum(&|m| m.energy_kwh.renewable),
-            f.energy_kwh.renewable,
+            period.energy_kwh.renewable,
             1e-9
         ));
         assert!(close(
             sum(&|m| m.covered_energy_kwh.it),
-            f.covered_energy_kwh.it,
+            period.covered_energy_kwh.it,
             1e-9
         ));
         assert_eq!(
             f.months.iter().map(|m| m.missing_hours).sum::<i64>(),
-            f.missing_hours
+            period.missing_hours
         );
     }
     let n = &r.facilities[0];
@@ -297,13 +282,13 @@ fn monthly_energies_add_up_and_the_outage_month_shows_its_missing_hours() {
         assert_eq!(m.missing_hours, 0, "{}", m.month);
         assert!(m.coverage > july.coverage);
     }
-    assert_eq!(n.missing_hours, 84);
-    assert_eq!(n.gaps.len(), 1);
-    assert_eq!(n.gaps[0].from, "2025-07-10T08:00:00+08:00");
-    assert_eq!(n.gaps[0].to, "2025-07-13T20:00:00+08:00");
+    assert_eq!(n.measured.missing_hours, 84);
+    assert_eq!(n.measured.gaps.len(), 1);
+    assert_eq!(n.measured.gaps[0].from, "2025-07-10T08:00:00+08:00");
+    assert_eq!(n.measured.gaps[0].to, "2025-07-13T20:00:00+08:00");
     // The energy of the silence was measured (the register ran on) and is in July's total.
     let j = &r.facilities[1];
-    assert_eq!(j.missing_hours, 0);
+    assert_eq!(j.measured.missing_hours, 0);
     assert!(j.months.iter().all(|m| m.coverage > 0.9999));
     // July alone: below min_coverage, so no verdict on it.
     let july_only = build_report(
@@ -326,17 +311,20 @@ fn province_summary_is_energy_weighted_by_tier() {
     assert_eq!(tiers, ["core", "supplementary", "province"]);
     let p = &r.summary[2];
     let (tot, it): (f64, f64) = r.facilities.iter().fold((0.0, 0.0), |(a, b), f| {
-        (a + f.covered_energy_kwh.total, b + f.covered_energy_kwh.it)
+        (
+            a + f.measured.covered_energy_kwh.total,
+            b + f.measured.covered_energy_kwh.it,
+        )
     });
     assert!(close(p.pue.expect("province PUE"), tot / it, 1e-12));
     let (lo, hi) = (
         r.facilities
             .iter()
-            .filter_map(|f| f.pue)
+            .filter_map(|f| f.measured.pue)
             .fold(f64::MAX, f64::min),
         r.facilities
             .iter()
-            .filter_map(|f| f.pue)
+            .filter_map(|f| f.measured.pue)
             .fold(f64::MIN, f64::max),
     );
     assert!(p.pue.is_some_and(|x| x > lo && x < hi));
@@ -415,15 +403,18 @@ fn the_report_from_storage_is_reproducible_and_parses_back() {
             .find(|r| col(r, "row") == "period")
             .expect("period row");
         let pue: f64 = col(period, "pue").parse().expect("pue");
-        assert!((pue - f.pue.expect("pue")).abs() < 1e-6);
-        assert_eq!(col(period, "missing_hours"), f.missing_hours.to_string());
+        assert!((pue - f.measured.pue.expect("pue")).abs() < 1e-6);
+        assert_eq!(
+            col(period, "missing_hours"),
+            f.measured.missing_hours.to_string()
+        );
         assert_eq!(col(period, "verdict"), f.verdict.as_str());
         let monthly: f64 = fr
             .iter()
             .filter(|r| col(r, "row") == "month")
             .map(|r| col(r, "energy_total_kwh").parse::<f64>().expect("energy"))
             .sum();
-        assert!((monthly - f.energy_kwh.total).abs() < 0.01 * 12.0);
+        assert!((monthly - f.measured.energy_kwh.total).abs() < 0.01 * 12.0);
     }
 }
 
@@ -623,7 +614,7 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
             "{} missing from the PDF",
             f.name
         );
-        let pue = format!("{:.3}", f.pue.expect("pue"));
+        let pue = format!("{:.3}", f.measured.pue.expect("pue"));
         assert!(
             pdf_text.contains(&pue),
             "annual PUE {pue} of {} missing",
@@ -650,34 +641,17 @@ fn the_html_report_prints_to_a_multi_page_a4_pdf() {
 fn url_reads_the_same_figures_from_a_running_instance() {
     // A real `dcpue serve` restored from the replayed year's checkpoint.
     let broker = support::Mosquitto::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
+    // HTTP on port 0: `restart` reads the port it bound from its log.
+    let mut serve = support::Dcpue::configured(&broker.url(), &layout());
+    let state = serve.dir.path().join("state");
     std::fs::create_dir_all(&state).expect("state dir");
     dcpue::store::checkpoint(&state, &replayed().engine, &Default::default()).expect("checkpoint");
     // A whole state directory, as `serve` leaves one: an empty log after the checkpoint and an
     // empty alert history (`serve` refuses a checkpoint without them: they would be lost).
     std::fs::write(state.join("ingest.wal"), b"").expect("log");
     drop(dcpue::alerts::AlertHistory::open(&state).expect("alert history"));
-    let config = dir.path().join("dcpue.toml");
-    // HTTP on port 0: `restart` reads the port it bound from its log.
-    std::fs::write(
-        &config,
-        support::Dcpue::config_text(
-            &broker.url(),
-            0,
-            &state,
-            &format!("dcpue-report-{}", support::unique()),
-            LAYOUT,
-        ),
-    )
-    .expect("config");
-    let mut serve = support::Dcpue {
-        proc: None,
-        http_port: 0,
-        dir,
-        config: config.clone(),
-    };
     serve.restart();
+    let config = serve.config.clone();
 
     let out = serve.dir.path().join("remote.json");
     let mut a = args(&config, Format::Json, &out);
@@ -689,11 +663,22 @@ fn url_reads_the_same_figures_from_a_running_instance() {
     assert_eq!(remote.facilities.len(), local.facilities.len());
     for (r, l) in remote.facilities.iter().zip(&local.facilities) {
         assert_eq!(r.id, l.id);
-        let (rp, lp) = (r.pue.expect("remote PUE"), l.pue.expect("local PUE"));
+        let (rp, lp) = (
+            r.measured.pue.expect("remote PUE"),
+            l.measured.pue.expect("local PUE"),
+        );
         assert!(close(rp, lp, 1e-12), "{}: {rp} vs {lp}", r.id);
-        assert!(close(r.coverage, l.coverage, 1e-12));
-        assert!(close(r.energy_kwh.total, l.energy_kwh.total, 1e-12));
-        assert_eq!(r.missing_hours, l.missing_hours, "{}", r.id);
+        assert!(close(r.measured.coverage, l.measured.coverage, 1e-12));
+        assert!(close(
+            r.measured.energy_kwh.total,
+            l.measured.energy_kwh.total,
+            1e-12
+        ));
+        assert_eq!(
+            r.measured.missing_hours, l.measured.missing_hours,
+            "{}",
+            r.id
+        );
         assert_eq!((r.verdict, r.grade), (l.verdict, l.grade));
         assert_eq!(r.months.len(), 12);
         for (rm, lm) in r.months.iter().zip(&l.months) {
@@ -811,9 +796,7 @@ fn url_reports_an_alert_record_with_a_renamed_field_instead_of_leaving_the_alert
 
 // ------------------------------------------------------------------ CONTRACT §14 in the report
 
-/// One facility with every KPI input (grid, IT, on-site PV, cooling water, reused heat, a green
-/// certificate) and one with total and IT meters only.
-const KPI_LAYOUT: &str = r#"
+const KPI_ENGINE: &str = r#"
 [engine]
 timezone = "Asia/Shanghai"
 max_gap = "20m"
@@ -822,49 +805,27 @@ compliance_window = "24h"
 
 [policy]
 grid_emission_factor = 0.6
-
-[[facility]]
-id = "green-1"
-name = "绿色数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.2
-ref_target = 0.5
-  [[facility.certificate]]
-  month = "2025-03"
-  mwh = 30
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-  [[facility.meter]]
-  id = "water"
-  role = "water"
-  [[facility.meter]]
-  id = "heat"
-  role = "reused_heat"
-
-[[facility]]
-id = "plain-1"
-name = "普通数据中心"
-city = "Jiujiang"
-tier = "supplementary"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
 "#;
+
+/// One facility with every KPI input (grid, IT, on-site PV, cooling water, reused heat, a green
+/// certificate) and one with total and IT meters only.
+fn kpi_layout() -> String {
+    let green = facility("green-1")
+        .name("绿色数据中心")
+        .key("wue_target = 1.2")
+        .key("ref_target = 0.5")
+        .raw("  [[facility.certificate]]\n  month = \"2025-03\"\n  mwh = 30")
+        .grid_and_it()
+        .meter("pv", "renewable")
+        .meter("water", "water")
+        .meter("heat", "reused_heat");
+    let plain = facility("plain-1")
+        .name("普通数据中心")
+        .city("Jiujiang")
+        .tier("supplementary")
+        .grid_and_it();
+    format!("{KPI_ENGINE}{green}{plain}")
+}
 
 /// 2025-03-10T00:00:00+08:00 and 2025-03-12T00:00:00+08:00: the report's period.
 const KPI_FROM: i64 = 1_741_536_000_000;
@@ -890,7 +851,7 @@ fn kpi_engine() -> Engine {
 
 /// As [`kpi_engine`], each reading with `quality(facility, meter, k)` at step k.
 fn kpi_engine_with(quality: impl Fn(&str, &str, i64) -> Quality) -> Engine {
-    let cfg = Config::parse(KPI_LAYOUT, "kpi.toml").expect("KPI config");
+    let cfg = Config::parse(&kpi_layout(), "kpi.toml").expect("KPI config");
     let mut engine = Engine::new(&cfg);
     let meters = [
         ("green-1", "grid"),

@@ -4,11 +4,30 @@
 //! report needs is an error naming the field, never an alert silently left out.
 
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::{ActiveAlert, AlertError, AlertState, ResolvedAlert};
 use crate::config::Config;
 
-use super::compute::{fmt_time, AlertRow};
+use super::time::fmt_time;
+
+/// An alert of the report's period, as the report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    pub name: String,
+    /// The window (or meter) label of the alert.
+    pub scope: String,
+    pub severity: String,
+    /// When it fired (or began, if it never fired), RFC 3339.
+    pub started: String,
+    /// When it resolved, RFC 3339; null while still firing (when the history was read).
+    pub resolved: Option<String>,
+    /// Active time inside the report's reach: to its resolution, or while still firing to the
+    /// alert's last evaluation (at most the period's end).
+    pub duration_s: i64,
+    /// The worst value while active (highest PUE, lowest coverage…), when recorded.
+    pub worst: Option<f64>,
+}
 
 /// One alert record as the alerts module keeps it and the HTTP API serves it.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,19 +8,19 @@
 //! Beyond PUE (CONTRACT §14): the period's inputs and indicators under the names of EU Delegated
 //! Regulation 2024/1364, CUE, and each KPI against China's targets ([`super::targets`]).
 
-use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono::{Datelike, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::alerts::{alerts_of, AlertRecord};
+use super::alerts::{alerts_of, AlertRecord, AlertRow};
 use super::targets::{self, TargetCheck};
+use super::time::{fmt_time, hour_span, month_bounds, HOUR_MS};
 use crate::config::{Config, FacilityConfig, Role, Tier};
 use crate::engine::facility::MeterSlot;
 use crate::engine::kpi::KpiContext;
 use crate::engine::policy::{self, Judgement};
 use crate::engine::{Energies, Engine, Kpis, MeterRef, Status};
 
-pub const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// Gaps listed per facility (the rest are counted).
 pub const MAX_GAPS_LISTED: usize = 40;
@@ -72,19 +72,9 @@ pub struct FacilityReport {
     pub commissioned: String,
     pub pue_ceiling: f64,
     pub renewable_target: Option<f64>,
-    /// The facility's watermark: data is complete up to here (RFC 3339) or null.
-    pub data_until: Option<String>,
-    /// All energy measured in the period, by role (kWh).
-    pub energy_kwh: Energies,
-    /// Energy over the common covered time: PUE's numerator (total) and denominator (it).
-    pub covered_energy_kwh: Energies,
-    pub pue: Option<f64>,
-    pub coverage: f64,
-    pub hours: i64,
-    pub missing_hours: i64,
-    /// Spans of missing hours, oldest first (at most MAX_GAPS_LISTED).
-    pub gaps: Vec<Gap>,
-    pub gaps_not_listed: usize,
+    /// Its figures, as keys of the facility's object (in this order).
+    #[serde(flatten)]
+    pub measured: Measured,
     pub verdict: Status,
     pub grade: Option<u8>,
     pub renewable_share: Option<f64>,
@@ -117,6 +107,26 @@ pub struct FacilityReport {
     pub targets: Vec<TargetCheck>,
     pub months: Vec<MonthRow>,
     pub alerts: Vec<AlertRow>,
+}
+
+/// What was measured of a facility over the period, however it was read (stored history or
+/// `--url`): how far its data goes, its energies, PUE and how complete the data was. Part of
+/// [`FacilityReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The facility's watermark: data is complete up to here (RFC 3339) or null.
+    pub data_until: Option<String>,
+    /// All energy measured in the period, by role (kWh).
+    pub energy_kwh: Energies,
+    /// Energy over the common covered time: PUE's numerator (total) and denominator (it).
+    pub covered_energy_kwh: Energies,
+    pub pue: Option<f64>,
+    pub coverage: f64,
+    pub hours: i64,
+    pub missing_hours: i64,
+    /// Spans of missing hours, oldest first (at most MAX_GAPS_LISTED).
+    pub gaps: Vec<Gap>,
+    pub gaps_not_listed: usize,
 }
 
 /// A facility's year under EU Delegated Regulation 2024/1364 (Annex: the data centre's total
@@ -188,23 +198,6 @@ pub struct MonthRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertRow {
-    pub name: String,
-    /// The window (or meter) label of the alert.
-    pub scope: String,
-    pub severity: String,
-    /// When it fired (or began, if it never fired), RFC 3339.
-    pub started: String,
-    /// When it resolved, RFC 3339; null while still firing (when the history was read).
-    pub resolved: Option<String>,
-    /// Active time inside the report's reach: to its resolution, or while still firing to the
-    /// alert's last evaluation (at most the period's end).
-    pub duration_s: i64,
-    /// The worst value while active (highest PUE, lowest coverage…), when recorded.
-    pub worst: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierSummary {
     /// `core`, `supplementary`, `backup`, or `province`.
     pub tier: String,
@@ -216,41 +209,6 @@ pub struct TierSummary {
     pub compliant: usize,
     pub breach: usize,
     pub insufficient_data: usize,
-}
-
-/// RFC 3339 (seconds) in `tz`.
-pub fn fmt_time(tz: Tz, ms: i64) -> String {
-    match tz.timestamp_millis_opt(ms).single() {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        None => ms.to_string(),
-    }
-}
-
-/// The first instant of each calendar month in `tz` that starts inside (from, to), with the
-/// ends: [from, m1), [m1, m2), …, [mk, to).
-pub fn month_bounds(tz: Tz, from_ms: i64, to_ms: i64) -> Vec<(String, i64, i64)> {
-    let mut out = Vec::new();
-    let Some(start) = tz.timestamp_millis_opt(from_ms).single() else {
-        return out;
-    };
-    let (mut y, mut m) = (start.year(), start.month());
-    let mut lo = from_ms;
-    while lo < to_ms {
-        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-        let next = NaiveDate::from_ymd_opt(ny, nm, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(|d| tz.from_local_datetime(&d).earliest())
-            .map(|d| d.timestamp_millis())
-            .unwrap_or(to_ms);
-        let hi = next.min(to_ms);
-        if hi <= lo {
-            break;
-        }
-        out.push((format!("{y:04}-{m:02}"), lo, hi));
-        lo = hi;
-        (y, m) = (ny, nm);
-    }
-    out
 }
 
 /// `crc32:xxxxxxxx` of the config serialised as JSON (stable: struct order, no maps).
@@ -319,13 +277,6 @@ fn role_coverage(
             (covered as f64 / span_s).min(1.0)
         })
         .reduce(f64::min)
-}
-
-pub(crate) fn hour_span(from_ms: i64, to_ms: i64) -> (i64, i64) {
-    (
-        from_ms.div_euclid(HOUR_MS),
-        (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
-    )
 }
 
 fn gaps_of(tz: Tz, from_h: i64, full: &[bool]) -> Vec<Gap> {
@@ -424,16 +375,18 @@ pub fn build_report_with_progress(
         out.push(facility_report(
             cfg,
             fc,
-            Measured {
-                data_until: engine.watermark(fi).map(|w| fmt_time(tz, w)),
-                energy_kwh: v.energy_kwh,
-                covered_energy_kwh: v.covered_energy_kwh.unwrap_or_default(),
-                pue: v.pue,
-                coverage: v.coverage,
-                hours: to_h - from_h,
-                missing_hours: full.iter().filter(|f| !**f).count() as i64,
-                gaps,
-                gaps_not_listed,
+            Figures {
+                measured: Measured {
+                    data_until: engine.watermark(fi).map(|w| fmt_time(tz, w)),
+                    energy_kwh: v.energy_kwh,
+                    covered_energy_kwh: v.covered_energy_kwh.unwrap_or_default(),
+                    pue: v.pue,
+                    coverage: v.coverage,
+                    hours: to_h - from_h,
+                    missing_hours: full.iter().filter(|f| !**f).count() as i64,
+                    gaps,
+                    gaps_not_listed,
+                },
                 renewable_share: v.renewable_share,
                 water_m3: has_role(fc, Role::Water).then_some(v.kpi.water_m3),
                 reused_heat_kwh: has_role(fc, Role::ReusedHeat).then_some(v.kpi.reused_heat_kwh),
@@ -454,17 +407,10 @@ pub fn build_report_with_progress(
     assemble(cfg, from_ms, to_ms, out)
 }
 
-/// A facility's figures over the period, however they were read (stored history or `--url`).
-pub(crate) struct Measured {
-    pub data_until: Option<String>,
-    pub energy_kwh: Energies,
-    pub covered_energy_kwh: Energies,
-    pub pue: Option<f64>,
-    pub coverage: f64,
-    pub hours: i64,
-    pub missing_hours: i64,
-    pub gaps: Vec<Gap>,
-    pub gaps_not_listed: usize,
+/// A facility's figures over the period, however they were read (stored history or `--url`):
+/// what the report shows as measured, and what its judgement and KPIs are made from.
+pub(crate) struct Figures {
+    pub measured: Measured,
     pub renewable_share: Option<f64>,
     /// WUE, ERF, REF, CUE of the period (their inputs as the engine summed them).
     pub kpi: Kpis,
@@ -491,12 +437,12 @@ pub(crate) fn certificate_kwh(cfg: &Config, fc: &FacilityConfig, from: i64, to: 
 
 /// The facility's part of the report: its config, its figures and the policy's judgement of
 /// them ([`policy::judge`]).
-pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) -> FacilityReport {
+pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Figures) -> FacilityReport {
     let Judgement {
         ceiling,
         verdict,
         grade,
-    } = policy::judge(cfg, fc, m.pue, m.coverage);
+    } = policy::judge(cfg, fc, m.measured.pue, m.measured.coverage);
     let tz = cfg.timezone();
     let year = tz
         .timestamp_millis_opt(m.period.1.saturating_sub(1).max(m.period.0))
@@ -504,12 +450,12 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
         .map_or(0, |t| t.year());
     let has_renewables = has_role(fc, Role::Renewable) || !fc.certificates.is_empty();
     let eu = EuIndicators {
-        edc: m.energy_kwh.total,
-        eit: m.energy_kwh.it,
+        edc: m.measured.energy_kwh.total,
+        eit: m.measured.energy_kwh.it,
         win: m.water_m3,
         ereuse: m.reused_heat_kwh,
-        eres_tot: has_renewables.then_some(m.energy_kwh.renewable + m.kpi.certificate_kwh),
-        pue: m.pue,
+        eres_tot: has_renewables.then_some(m.measured.energy_kwh.renewable + m.kpi.certificate_kwh),
+        pue: m.measured.pue,
         wue: m.kpi.wue,
         erf: m.kpi.erf,
         ref_: m.kpi.ref_,
@@ -517,7 +463,7 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
     let judged = verdict != Status::InsufficientData;
     let checks = targets::checks(
         &targets::Values {
-            pue: m.pue.filter(|_| judged),
+            pue: m.measured.pue.filter(|_| judged),
             wue: m.kpi.wue,
             ref_: m.kpi.ref_,
         },
@@ -536,15 +482,7 @@ pub(crate) fn facility_report(cfg: &Config, fc: &FacilityConfig, m: Measured) ->
         commissioned: fc.commissioned.to_string(),
         pue_ceiling: ceiling,
         renewable_target: fc.renewable_target,
-        data_until: m.data_until,
-        energy_kwh: m.energy_kwh,
-        covered_energy_kwh: m.covered_energy_kwh,
-        pue: m.pue,
-        coverage: m.coverage,
-        hours: m.hours,
-        missing_hours: m.missing_hours,
-        gaps: m.gaps,
-        gaps_not_listed: m.gaps_not_listed,
+        measured: m.measured,
         verdict,
         grade,
         renewable_share: m.renewable_share,
@@ -608,8 +546,8 @@ pub(crate) fn summarise(facilities: &[FacilityReport]) -> Vec<TierSummary> {
         let mut e = Energies::default();
         let mut c = Energies::default();
         for f in fs {
-            add(&mut e, &f.energy_kwh);
-            add(&mut c, &f.covered_energy_kwh);
+            add(&mut e, &f.measured.energy_kwh);
+            add(&mut c, &f.measured.covered_energy_kwh);
         }
         let count = |s: Status| fs.iter().filter(|f| f.verdict == s).count();
         TierSummary {
@@ -633,4 +571,85 @@ pub(crate) fn summarise(facilities: &[FacilityReport]) -> Vec<TierSummary> {
     let all: Vec<&FacilityReport> = facilities.iter().collect();
     out.push(row("province", &all));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::fixture::{engine_config, facility};
+
+    /// The keys of a JSON object, in the order they were written.
+    struct Keys(Vec<String>);
+
+    impl<'de> Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Keys, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((k, _)) = m.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    /// The report's JSON is an external contract: a facility is one flat object whose keys
+    /// keep their order, whichever struct holds the figures; and it reads back as written.
+    #[test]
+    fn a_facility_is_one_flat_json_object_with_its_keys_in_order() {
+        let cfg = engine_config("", &facility("a-1").grid_and_it());
+        let r = build_report(&Engine::new(&cfg), 0, 3 * HOUR_MS, None, &[]);
+        let json = serde_json::to_string(&r.facilities[0]).unwrap();
+        let Keys(keys) = serde_json::from_str(&json).unwrap();
+        let want = [
+            "id",
+            "name",
+            "name_en",
+            "city",
+            "tier",
+            "class",
+            "commissioned",
+            "pue_ceiling",
+            "renewable_target",
+            "data_until",
+            "energy_kwh",
+            "covered_energy_kwh",
+            "pue",
+            "coverage",
+            "hours",
+            "missing_hours",
+            "gaps",
+            "gaps_not_listed",
+            "verdict",
+            "grade",
+            "renewable_share",
+            "estimated_share",
+            "renewable_target_met",
+            "wue_target",
+            "ref_target",
+            "eu_2024_1364",
+            "cue",
+            "certificate_kwh",
+            "input_coverage",
+            "targets",
+            "months",
+            "alerts",
+        ];
+        assert_eq!(keys, want);
+        let back: FacilityReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r.facilities[0]);
+        assert_eq!(back.measured.hours, 3);
+        assert_eq!(back.measured.gaps.len(), 1);
+    }
 }

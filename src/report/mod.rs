@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod compute;
 pub mod render;
 pub mod targets;
+pub mod time;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -22,12 +23,13 @@ use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::store::StoreError;
 
-pub use alerts::{AlertRecord, AlertsReadError, ALERTS_FILE};
+pub use alerts::{AlertRecord, AlertRow, AlertsReadError, ALERTS_FILE};
 pub use compute::{
-    build_report, build_report_with_progress, month_bounds, AlertRow, FacilityReport, Gap,
-    MonthRow, Period, Report, TierSummary,
+    build_report, build_report_with_progress, FacilityReport, Gap, Measured, MonthRow, Period,
+    Report, TierSummary,
 };
 pub use render::{render, render_csv, render_html, render_json, render_markdown, CSV_HEADER};
+pub use time::month_bounds;
 
 /// Errors of `dcpue report`.
 #[derive(Debug, thiserror::Error)]
@@ -258,8 +260,8 @@ pub fn run_report(args: &ReportArgs) -> Result<(), ReportError> {
     })?;
     if from >= to {
         return Err(ReportError::EmptyPeriod {
-            from: compute::fmt_time(tz, from),
-            to: compute::fmt_time(tz, to),
+            from: time::fmt_time(tz, from),
+            to: time::fmt_time(tz, to),
         });
     }
     for id in &args.facilities {
@@ -302,7 +304,7 @@ pub fn run_report(args: &ReportArgs) -> Result<(), ReportError> {
         }
     };
     report.config_path = Some(args.config.display().to_string());
-    report.generated_at = Some(compute::fmt_time(tz, chrono::Utc::now().timestamp_millis()));
+    report.generated_at = Some(time::fmt_time(tz, chrono::Utc::now().timestamp_millis()));
     let text = render(&report, args.format, args.lang);
     match &args.out {
         Some(path) => std::fs::write(path, text.as_bytes()).map_err(|source| ReportError::Write {

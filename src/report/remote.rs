@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::alerts::{self, AlertRecord};
-use super::compute::{self, InputCoverage, Measured, MonthRow, Report};
+use super::compute::{self, Figures, InputCoverage, Measured, MonthRow, Report};
+use super::time;
 use super::{HttpError, ReportError};
 use crate::alerts::{ActiveAlert, ResolvedAlert};
 use crate::config::{Config, FacilityConfig, Role};
@@ -221,9 +222,9 @@ async fn fetch(
             .into_iter()
             .map(AlertRecord::Active),
     );
-    let months = compute::month_bounds(tz, from, to);
+    let months = time::month_bounds(tz, from, to);
     let hours_of = |a: i64, b: i64| {
-        let (ha, hb) = compute::hour_span(a, b);
+        let (ha, hb) = time::hour_span(a, b);
         hb - ha
     };
     let mut out = Vec::new();
@@ -239,8 +240,8 @@ async fn fetch(
             let h = hours_of(*a, *b);
             rows.push(MonthRow {
                 month: label.clone(),
-                from: compute::fmt_time(tz, *a),
-                to: compute::fmt_time(tz, *b),
+                from: time::fmt_time(tz, *a),
+                to: time::fmt_time(tz, *b),
                 hours: h,
                 missing_hours: missing(h, m.coverage),
                 coverage: m.coverage,
@@ -259,16 +260,18 @@ async fn fetch(
         out.push(compute::facility_report(
             cfg,
             fc,
-            Measured {
-                data_until,
-                energy_kwh: p.e,
-                covered_energy_kwh: p.c,
-                pue: p.pue,
-                coverage: p.coverage,
-                hours: h,
-                missing_hours: missing(h, p.coverage),
-                gaps: Vec::new(),
-                gaps_not_listed: 0,
+            Figures {
+                measured: Measured {
+                    data_until,
+                    energy_kwh: p.e,
+                    covered_energy_kwh: p.c,
+                    pue: p.pue,
+                    coverage: p.coverage,
+                    hours: h,
+                    missing_hours: missing(h, p.coverage),
+                    gaps: Vec::new(),
+                    gaps_not_listed: 0,
+                },
                 renewable_share: p.share,
                 kpi: k.kpi,
                 water_m3: k.water,

@@ -405,6 +405,13 @@ pub struct Dcpue {
     pub config: PathBuf,
 }
 
+/// `[[facility]]` tables as config text (`facility("f1").meter("grid", "total")…`): the builder
+/// of the crate's unit tests, this same file compiled again here.
+#[path = "../../src/config/fixture/facility_toml.rs"]
+mod facility_toml;
+#[allow(unused_imports)] // not every test file writes a facility table
+pub(crate) use facility_toml::facility;
+
 /// Facilities of a small test layout: f1 (core, large, new: ceiling 1.3) with a total meter,
 /// two IT meters; f2 (backup, existing: ceiling 1.5) with a total and an IT meter.
 pub const TEST_FACILITIES: &str = r#"
@@ -461,6 +468,14 @@ impl Dcpue {
 
     /// Starts `dcpue serve` against `broker_url` with `rest` (engine, facilities, ...).
     pub fn start(broker_url: &str, rest: &str) -> Dcpue {
+        let mut d = Dcpue::configured(broker_url, rest);
+        d.restart();
+        d
+    }
+
+    /// As [`Dcpue::start`], but not started yet: its config written in a new temporary
+    /// directory, with `state` (not created yet) beside it as `storage.dir`.
+    pub fn configured(broker_url: &str, rest: &str) -> Dcpue {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("dcpue.toml");
         let client_id = format!("dcpue-test-{}", unique());
@@ -469,14 +484,12 @@ impl Dcpue {
             Dcpue::config_text(broker_url, 0, &dir.path().join("state"), &client_id, rest),
         )
         .expect("write config");
-        let mut d = Dcpue {
+        Dcpue {
             proc: None,
             http_port: 0,
             dir,
             config,
-        };
-        d.restart();
-        d
+        }
     }
 
     /// (Re)starts the process on the same config and state; with `listen` on port 0 it may get

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use crate::report::compute::{FacilityReport, MonthRow};
 use crate::report::Lang;
 
+use super::escape::esc;
 use super::fmt::{lb, pct, pue_c};
-use super::html::esc;
 
 /// Inline SVG: monthly PUE bars against the ceiling line (and the period's PUE).
 pub fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
@@ -19,7 +19,7 @@ pub fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
         .iter()
         .copied()
         .fold(f.pue_ceiling, f64::max)
-        .max(f.pue.unwrap_or(0.0));
+        .max(f.measured.pue.unwrap_or(0.0));
     let lo_v = vals.iter().copied().fold(f.pue_ceiling, f64::min).min(1.0);
     let lo = ((lo_v - 0.05) * 10.0).floor() / 10.0;
     let hi = ((hi_v + 0.05) * 10.0).ceil() / 10.0;
@@ -113,7 +113,7 @@ pub fn chart_svg(f: &FacilityReport, lang: Lang) -> String {
         esc(&lb(lang, "限值", "ceiling")),
         f.pue_ceiling
     );
-    if let Some(p) = f.pue {
+    if let Some(p) = f.measured.pue {
         let py = y(p);
         let _ = write!(
             s,

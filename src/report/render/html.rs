@@ -7,27 +7,13 @@ use crate::report::targets;
 use crate::report::Lang;
 
 use super::chart::chart_svg;
+use super::escape::esc;
 use super::fmt::{
     hl, hl_inline, lb, offset_of, pct, pct_opt, period_note, pue_c, short_time, tier_s,
     verdict_label, TITLE,
 };
 use super::table::{Align, Cell, Table, Text};
 use super::tables;
-
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
 
 const CSS: &str = r#"
 @page { size: A4; margin: 15mm }
@@ -293,7 +279,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         o,
         "<div class=\"keys\"><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {}</span></div><div><span class=\"k\">{}</span><span class=\"v\"><span class=\"badge {}\">{}</span></span><span class=\"s\">GB 40879 {}</span></div><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {} / {} h</span></div><div><span class=\"k\">{}</span><span class=\"v\">{}</span><span class=\"s\">{} {}</span></div></div>",
         hl_inline(lang, "报告期 PUE", "period PUE"),
-        pue_c(f.pue, f.pue_ceiling),
+        pue_c(f.measured.pue, f.pue_ceiling),
         lb(lang, "限值", "ceiling"),
         f.pue_ceiling,
         hl_inline(lang, "结论", "verdict"),
@@ -301,10 +287,10 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         verdict_label(f.verdict).html(lang),
         esc(&grade),
         hl_inline(lang, "数据覆盖率", "coverage"),
-        pct(f.coverage),
+        pct(f.measured.coverage),
         lb(lang, "缺失", "missing"),
-        f.missing_hours,
-        f.hours,
+        f.measured.missing_hours,
+        f.measured.hours,
         hl_inline(lang, "可再生能源占比", "renewable share"),
         pct_opt(f.renewable_share),
         lb(lang, "目标", "target"),
@@ -354,11 +340,11 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         "<h3>{}</h3>",
         hl_inline(lang, "数据缺失时段", "Data gaps")
     );
-    if f.gaps.is_empty() {
+    if f.measured.gaps.is_empty() {
         let _ = writeln!(o, "<p>{}</p>", lb(lang, "无", "none"));
     } else {
         o.push_str("<ul class=\"gaps\">");
-        for g in &f.gaps {
+        for g in &f.measured.gaps {
             let _ = write!(
                 o,
                 "<li>{} — {} ({} h)</li>",
@@ -367,8 +353,8 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
                 g.hours
             );
         }
-        if f.gaps_not_listed > 0 {
-            let _ = write!(o, "<li>… +{}</li>", f.gaps_not_listed);
+        if f.measured.gaps_not_listed > 0 {
+            let _ = write!(o, "<li>… +{}</li>", f.measured.gaps_not_listed);
         }
         o.push_str("</ul>\n");
     }
@@ -382,7 +368,7 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
     } else {
         let _ = writeln!(o, "{}", table(&tables::alerts(f, lang), lang));
     }
-    if let Some(w) = &f.data_until {
+    if let Some(w) = &f.measured.data_until {
         let _ = write!(
             o,
             "<p class=\"sub\">{}: {}</p>",
@@ -402,15 +388,4 @@ fn facility_html(o: &mut String, r: &Report, f: &FacilityReport, lang: Lang) {
         esc(&r.dcpue_version),
         esc(&r.config_fingerprint)
     );
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn html_special_characters_are_escaped() {
-        assert_eq!(
-            super::esc("<a href='x'>&</a>"),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
-        );
-    }
 }

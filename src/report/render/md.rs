@@ -130,7 +130,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
         let _ = writeln!(
             o,
             "- **PUE {}** ({} {}) — **{}**, {} {}",
-            pue_c(f.pue, f.pue_ceiling),
+            pue_c(f.measured.pue, f.pue_ceiling),
             lb(lang, "限值", "ceiling"),
             f.pue_ceiling,
             verdict_label(f.verdict).text(lang),
@@ -141,19 +141,19 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
             o,
             "- {}: {} · {}: {} / {} h",
             lb(lang, "数据覆盖率", "Coverage"),
-            pct(f.coverage),
+            pct(f.measured.coverage),
             lb(lang, "缺失小时", "missing hours"),
-            f.missing_hours,
-            f.hours
+            f.measured.missing_hours,
+            f.measured.hours
         );
         let _ = writeln!(
             o,
             "- {}: {} · IT {} · {} {} MWh",
             lb(lang, "总能耗", "Total energy"),
-            mwh(f.energy_kwh.total),
-            mwh(f.energy_kwh.it),
+            mwh(f.measured.energy_kwh.total),
+            mwh(f.measured.energy_kwh.it),
             lb(lang, "可再生", "renewable"),
-            mwh(f.energy_kwh.renewable)
+            mwh(f.measured.energy_kwh.renewable)
         );
         let _ = writeln!(
             o,
@@ -173,7 +173,7 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
             ),
             pct_opt(f.estimated_share)
         );
-        if let Some(w) = &f.data_until {
+        if let Some(w) = &f.measured.data_until {
             let _ = writeln!(
                 o,
                 "- {}: {}",
@@ -199,9 +199,9 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
         o.push_str(&table(&tables::eu(f), lang));
         o.push('\n');
         o.push_str(&table(&tables::months(f), lang));
-        if !f.gaps.is_empty() {
+        if !f.measured.gaps.is_empty() {
             let _ = writeln!(o, "\n{}:\n", lb(lang, "数据缺失时段", "Data gaps"));
-            for g in &f.gaps {
+            for g in &f.measured.gaps {
                 let _ = writeln!(
                     o,
                     "- {} — {} ({} h)",
@@ -210,8 +210,8 @@ pub fn render_markdown(r: &Report, lang: Lang) -> String {
                     g.hours
                 );
             }
-            if f.gaps_not_listed > 0 {
-                let _ = writeln!(o, "- … +{}", f.gaps_not_listed);
+            if f.measured.gaps_not_listed > 0 {
+                let _ = writeln!(o, "- … +{}", f.measured.gaps_not_listed);
             }
         }
         let _ = writeln!(o, "\n{}:\n", lb(lang, "本期告警", "Alerts in the period"));

@@ -5,6 +5,7 @@
 
 mod chart;
 mod csv;
+mod escape;
 mod fmt;
 mod html;
 mod md;

@@ -80,14 +80,14 @@ pub fn facilities(r: &Report) -> Table {
             }
             .into(),
             tier_cell(f.tier.as_str()),
-            Cell::from(pue_c(f.pue, f.pue_ceiling)).strong(),
+            Cell::from(pue_c(f.measured.pue, f.pue_ceiling)).strong(),
             f.pue_ceiling.to_string().into(),
             Cell::from(verdict_label(f.verdict))
                 .strong()
                 .class(f.verdict.as_str()),
             grade_s(f.grade).into(),
-            pct(f.coverage).into(),
-            f.missing_hours.to_string().into(),
+            pct(f.measured.coverage).into(),
+            f.measured.missing_hours.to_string().into(),
             pct_opt(f.renewable_share).into(),
         ]));
     }
@@ -104,9 +104,9 @@ pub fn energy(f: &FacilityReport) -> Table {
     ]);
     t.push(Row::new(vec![
         Label::new("报告期计量", "Measured in the period").into(),
-        mwh(f.energy_kwh.total).into(),
-        mwh(f.energy_kwh.it).into(),
-        mwh(f.energy_kwh.renewable).into(),
+        mwh(f.measured.energy_kwh.total).into(),
+        mwh(f.measured.energy_kwh.it).into(),
+        mwh(f.measured.energy_kwh.renewable).into(),
     ]));
     t.push(Row::new(vec![
         Label::new(
@@ -114,8 +114,8 @@ pub fn energy(f: &FacilityReport) -> Table {
             "Common covered time (basis of PUE)",
         )
         .into(),
-        mwh(f.covered_energy_kwh.total).into(),
-        mwh(f.covered_energy_kwh.it).into(),
+        mwh(f.measured.covered_energy_kwh.total).into(),
+        mwh(f.measured.covered_energy_kwh.it).into(),
         "—".into(),
     ]));
     t
@@ -213,9 +213,12 @@ pub fn kpis(f: &FacilityReport) -> Table {
     let ic = &f.input_coverage;
     for c in &f.targets {
         let coverage = match c.kpi.as_str() {
-            "WUE" => ic.water.map(|w| w.min(f.coverage)),
-            "REF" => ic.renewable.or(Some(1.0)).map(|r| r.min(f.coverage)),
-            _ => Some(f.coverage),
+            "WUE" => ic.water.map(|w| w.min(f.measured.coverage)),
+            "REF" => ic
+                .renewable
+                .or(Some(1.0))
+                .map(|r| r.min(f.measured.coverage)),
+            _ => Some(f.measured.coverage),
         };
         let mut limit = limit_s(c);
         if let Some(year) = c.year {
@@ -243,7 +246,7 @@ pub fn kpis(f: &FacilityReport) -> Table {
         none(),
         none(),
         ic.reused_heat
-            .map(|h| pct(h.min(f.coverage)))
+            .map(|h| pct(h.min(f.measured.coverage)))
             .unwrap_or_else(|| "—".into())
             .into(),
     ]));
@@ -258,7 +261,7 @@ pub fn kpis(f: &FacilityReport) -> Table {
         none(),
         none(),
         none(),
-        pct(f.coverage).into(),
+        pct(f.measured.coverage).into(),
     ]));
     t
 }
@@ -308,10 +311,10 @@ pub fn months(f: &FacilityReport) -> Table {
     }
     let mut period = row(
         Label::new("报告期", "Period").into(),
-        f.pue,
-        f.coverage,
-        f.missing_hours,
-        &f.energy_kwh,
+        f.measured.pue,
+        f.measured.coverage,
+        f.measured.missing_hours,
+        &f.measured.energy_kwh,
     );
     // Only months are marked over the ceiling: the period's verdict is stated above the table.
     period[1].class = None;
@@ -408,12 +411,12 @@ pub fn csv(r: &Report) -> Table {
                 month: "",
                 from: &r.period.from,
                 to: &r.period.to,
-                hours: f.hours,
-                missing: f.missing_hours,
-                coverage: f.coverage,
-                e: f.energy_kwh,
-                c: f.covered_energy_kwh,
-                pue: f.pue,
+                hours: f.measured.hours,
+                missing: f.measured.missing_hours,
+                coverage: f.measured.coverage,
+                e: f.measured.energy_kwh,
+                c: f.measured.covered_energy_kwh,
+                pue: f.measured.pue,
                 verdict: Some(f.verdict.as_str()),
                 grade: f.grade,
                 share: f.renewable_share,
@@ -455,7 +458,8 @@ pub fn csv(r: &Report) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::compute::{AlertRow, Period};
+    use crate::report::compute::{Measured, Period};
+    use crate::report::AlertRow;
 
     fn report() -> Report {
         let month = MonthRow {
@@ -480,15 +484,17 @@ mod tests {
             commissioned: "2023-01-01".into(),
             pue_ceiling: 1.3,
             renewable_target: None,
-            data_until: None,
-            energy_kwh: Energies::default(),
-            covered_energy_kwh: Energies::default(),
-            pue: Some(1.31),
-            coverage: 1.0,
-            hours: 744,
-            missing_hours: 0,
-            gaps: Vec::new(),
-            gaps_not_listed: 0,
+            measured: Measured {
+                data_until: None,
+                energy_kwh: Energies::default(),
+                covered_energy_kwh: Energies::default(),
+                pue: Some(1.31),
+                coverage: 1.0,
+                hours: 744,
+                missing_hours: 0,
+                gaps: Vec::new(),
+                gaps_not_listed: 0,
+            },
             verdict: crate::engine::Status::Breach,
             grade: None,
             renewable_share: None,
