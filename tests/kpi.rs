@@ -96,37 +96,19 @@ grid_emission_factor = {GRID_FACTOR}
 [alerting]
 alertmanagers = ["http://127.0.0.1:{}"]
 resend_every = "2s"
-
-[[facility]]
-id = "f1"
-name = "南昌绿色数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.0
-ref_target = 0.9
-  [[facility.certificate]]
-  month = "{month}"
-  mwh = {CERT_MWH}
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-  renewable_kind = "onsite"
-  [[facility.meter]]
-  id = "water"
-  role = "water"
-  [[facility.meter]]
-  id = "heat"
-  role = "reused_heat"
-"#,
-        am.port
+{}"#,
+        am.port,
+        facility("f1")
+            .name("南昌绿色数据中心")
+            .key("wue_target = 1.0")
+            .key("ref_target = 0.9")
+            .raw(&format!(
+                "  [[facility.certificate]]\n  month = \"{month}\"\n  mwh = {CERT_MWH}"
+            ))
+            .grid_and_it()
+            .meter_with("pv", "renewable", "renewable_kind = \"onsite\"")
+            .meter("water", "water")
+            .meter("heat", "reused_heat")
     );
     let d = Dcpue::start(&broker.url(), &rest);
 

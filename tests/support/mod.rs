@@ -410,7 +410,7 @@ pub struct Dcpue {
 #[path = "../../src/config/fixture/facility_toml.rs"]
 mod facility_toml;
 #[allow(unused_imports)] // not every test file writes a facility table
-pub(crate) use facility_toml::facility;
+pub(crate) use facility_toml::{facility, FacilityToml};
 
 /// Facilities of a small test layout: f1 (core, large, new: ceiling 1.3) with a total meter,
 /// two IT meters; f2 (backup, existing: ceiling 1.5) with a total and an IT meter.
