@@ -251,19 +251,6 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     c.stop().await;
 }
 
-/// mosquitto_pub of a payload of `size` bytes (from a file: too long for the command line).
-fn publish_big(broker: &Mosquitto, topic: &str, size: usize) {
-    let file = broker.dir.path().join(format!("big-{size}"));
-    std::fs::write(&file, vec![b'x'; size]).unwrap();
-    let st = Command::new(which("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
-        .args(["-t", topic, "-f"])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mosquitto_pub -f failed");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_packet_over_the_limit_is_read_once_counted_and_acked_not_looped_on() {
     let broker = broker();
@@ -273,7 +260,7 @@ async fn a_packet_over_the_limit_is_read_once_counted_and_acked_not_looped_on() 
     // 3 MB: far over the client's packet limit, so rumqttc refuses it before reading it.
     let size = 3 << 20;
     assert!(size > ingest::mqtt::MAX_PACKET);
-    tokio::task::block_in_place(|| publish_big(&broker, "dc/f/m", size));
+    tokio::task::block_in_place(|| broker.publish_big("dc/f/m", size));
     publish(&broker, "dc/f/m", "after");
     let msgs = c.recv_n(2, Duration::from_secs(15)).await;
     assert_eq!(msgs[0].topic, "dc/f/m");

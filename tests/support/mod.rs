@@ -345,6 +345,19 @@ impl Mosquitto {
         let st = child.wait().expect("wait mosquitto_pub");
         assert!(st.success(), "mosquitto_pub -l failed");
     }
+    /// Publishes one payload of `size` bytes (`x`s) at QoS 1, with mosquitto_pub from a file
+    /// (too long for the command line).
+    pub fn publish_big(&self, topic: &str, size: usize) {
+        let file = self.dir.path().join(format!("big-{size}"));
+        std::fs::write(&file, vec![b'x'; size]).expect("write payload file");
+        let st = Command::new(which("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(["-t", topic, "-f"])
+            .arg(&file)
+            .status()
+            .expect("mosquitto_pub");
+        assert!(st.success(), "mosquitto_pub -f failed");
+    }
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
