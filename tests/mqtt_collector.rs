@@ -143,19 +143,7 @@ async fn assert_nothing_redelivered(cfg: &MqttConfig) {
 /// mosquitto_pub of one message; true when the broker acknowledged it (QoS 1), false when it
 /// failed (broker down) or hung for 5 s.
 fn try_publish(port: u16, topic: &str, payload: &str, qos: u8) -> bool {
-    let child = Command::new(which("mosquitto_pub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            &qos.to_string(),
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ])
+    let child = Mosquitto::publish_command(port, topic, payload, qos)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -300,22 +300,27 @@ impl Mosquitto {
     }
     /// Publishes one message with mosquitto_pub.
     pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
-        let st = Command::new(which("mosquitto_pub"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                &qos.to_string(),
-                "-t",
-                topic,
-                "-m",
-                payload,
-            ])
+        let st = Mosquitto::publish_command(self.port, topic, payload, qos)
             .status()
             .expect("mosquitto_pub");
         assert!(st.success(), "mosquitto_pub failed");
+    }
+    /// The mosquitto_pub command publishing one message to the broker on `port`.
+    pub fn publish_command(port: u16, topic: &str, payload: &str, qos: u8) -> Command {
+        let mut c = Command::new(which("mosquitto_pub"));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            &qos.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ]);
+        c
     }
     /// Publishes many messages (one per line of `lines`: "topic payload") with one
     /// mosquitto_pub per topic via -l (reads payload lines from stdin).
