@@ -636,26 +636,36 @@ pub struct VictoriaMetrics {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub proc: Option<Proc>,
+    /// More command-line flags, given at every (re)start.
+    extra: Vec<String>,
 }
 
 impl VictoriaMetrics {
     pub fn start() -> VictoriaMetrics {
+        VictoriaMetrics::start_with(&[])
+    }
+
+    /// As [`VictoriaMetrics::start`], with `extra` command-line flags
+    /// (`-influx.maxLineSize=1000`).
+    pub fn start_with(extra: &[&str]) -> VictoriaMetrics {
         let dir = tempfile::tempdir().expect("tempdir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let (port, p) = start_listening(
             "victoria-metrics",
-            |port| VictoriaMetrics::command(dir.path(), port),
+            |port| VictoriaMetrics::command(dir.path(), port, &extra),
             Duration::from_secs(20),
         );
         let mut vm = VictoriaMetrics {
             port,
             dir,
             proc: Some(p),
+            extra,
         };
         vm.wait_healthy();
         vm
     }
 
-    fn command(dir: &Path, port: u16) -> Command {
+    fn command(dir: &Path, port: u16, extra: &[String]) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -666,6 +676,7 @@ impl VictoriaMetrics {
             .arg(format!("-storageDataPath={}", dir.join("data").display()))
             .arg("-dedup.minScrapeInterval=1ms")
             .arg("-retentionPeriod=100y")
+            .args(extra)
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         c
@@ -673,11 +684,11 @@ impl VictoriaMetrics {
 
     /// (Re)starts on the same port and data directory.
     pub fn restart(&mut self) {
-        let dir = self.dir.path().to_path_buf();
+        let (dir, extra) = (self.dir.path().to_path_buf(), self.extra.clone());
         self.proc = Some(restart_on_port(
             "victoria-metrics",
             self.port,
-            |port| VictoriaMetrics::command(&dir, port),
+            |port| VictoriaMetrics::command(&dir, port, &extra),
             Duration::from_secs(20),
         ));
         self.wait_healthy();
@@ -693,11 +704,12 @@ impl VictoriaMetrics {
         );
     }
 
-    /// A clean stop (SIGTERM): what it acknowledged is on disk.
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.terminate(Duration::from_secs(20));
-        }
+    /// A clean stop (SIGTERM): what it acknowledged is on disk. Its exit status code; None
+    /// when it did not stop within 20 s (killed then) or was not running.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc
+            .take()
+            .and_then(|mut p| p.terminate(Duration::from_secs(20)))
     }
 
     pub fn url(&self) -> String {
