@@ -17,13 +17,6 @@ use support::*;
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// A small seeded generator (xorshift64*): the same seed, the same scenario and kill moments.
 struct Rng(u64);
 

@@ -18,12 +18,6 @@ const STEPS: i64 = 121;
 /// The minute at which the gateway reports an error for UPS B's energy register.
 const ERR_AT: i64 = 30;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A whole hour at least 3 hours in the past.
 fn base() -> i64 {
     (now_ms() - 4 * H) / H * H

@@ -17,13 +17,6 @@ use support::*;
 
 const M: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// `dcpue serve` on [`TEST_FACILITIES`], configured but not started: its config text as
 /// `edit` makes it.
 fn configured(broker: &Mosquitto, edit: impl FnOnce(String) -> String) -> Dcpue {
