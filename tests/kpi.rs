@@ -60,16 +60,11 @@ fn month_of(t: i64) -> (i64, i64, String) {
 }
 
 fn ours(am: &Alertmanager, name: &str) -> Option<Value> {
-    let (_, body) = http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", am.port))?;
-    let v: Value = serde_json::from_str(&body).ok()?;
-    v.as_array()?
-        .iter()
-        .find(|a| {
-            a["labels"]["alertname"] == name
-                && a["labels"]["facility"] == "f1"
-                && a["status"]["state"] == "active"
-        })
-        .cloned()
+    am.alerts().into_iter().find(|a| {
+        a["labels"]["alertname"] == name
+            && a["labels"]["facility"] == "f1"
+            && a["status"]["state"] == "active"
+    })
 }
 
 fn close(got: Option<f64>, want: f64) -> bool {

@@ -877,6 +877,14 @@ impl Alertmanager {
             proc,
         }
     }
+
+    /// Alertmanager's own view: its alerts (GET /api/v2/alerts); none while it does not answer
+    /// with a JSON list.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", self.port))
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// One core facility `f1` (large, commissioned 2023-06-01: ceiling 1.3) with a `grid` (total)
