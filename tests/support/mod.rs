@@ -235,6 +235,64 @@ pub fn which(prog: &str) -> PathBuf {
     panic!("{prog} is not installed: run scripts/setup.sh")
 }
 
+/// Makes, with openssl in `dir`, a test CA (`ca.crt`, `ca.key`) and for each `(name, subject
+/// CN, extensions)` a key `{name}.key` and a certificate `{name}.crt` the CA signed with those
+/// extensions (the text of `{name}.ext`), valid for two days.
+pub fn make_certs(dir: &Path, certs: &[(&str, &str, &str)]) {
+    let run = |args: &[&str]| {
+        let out = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let days = ["-days", "2"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.crt"],
+        &days,
+        &["-subj", "/CN=dcpue test CA"],
+    ]
+    .concat());
+    for (name, cn, ext) in certs {
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&extf), ext).expect("write extensions");
+        let subject = format!("/CN={cn}");
+        run(&[
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", &subject],
+        ]
+        .concat());
+        run(&[
+            &["x509", "-req", "-in", &csr][..],
+            &["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"],
+            &["-out", &crt],
+            &days,
+            &["-extfile", &extf],
+        ]
+        .concat());
+    }
+}
+
 /// A real Mosquitto broker on a free loopback port, with persistence in its own temp dir
 /// (as in production) and the CONTRACT §9 settings: a large queue and 64 KiB+ messages.
 pub struct Mosquitto {
