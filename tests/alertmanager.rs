@@ -14,7 +14,7 @@ use dcpue::config::Config;
 use dcpue::engine::{Energies, FacilityStep, WindowValues, Windows};
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::Value;
-use support::{free_port, promtool_check_metrics, start_receiver, Alertmanager};
+use support::{facility, free_port, promtool_check_metrics, start_receiver, Alertmanager};
 
 const MIN: i64 = 60_000;
 /// Event time of the synthetic series: 2025-06-01T00:00:00Z, far from the wall clock, so a
@@ -33,27 +33,17 @@ fn config(am_port: u16, receiver_port: u16, storage: &std::path::Path) -> Config
         r#"
 [storage]
 dir = "{}"
-
-[[facility]]
-id = "nanchang-1"
-name = "南昌核心数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid-in"
-  role = "total"
-  [[facility.meter]]
-  id = "it-a"
-  role = "it"
-
+{}
 [alerting]
 alertmanagers = ["http://127.0.0.1:{am_port}"]
 webhooks = ["http://127.0.0.1:{receiver_port}/dcpue-hook"]
 resend_every = "1s"
 "#,
-        storage.display()
+        storage.display(),
+        facility("nanchang-1")
+            .name("南昌核心数据中心")
+            .meter("grid-in", "total")
+            .meter("it-a", "it")
     );
     Config::parse(&text, "test.toml").unwrap()
 }

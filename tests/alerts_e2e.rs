@@ -31,12 +31,7 @@ fn publish_hour(broker: &Mosquitto, from: i64, grid_kw: f64, it_kw: f64) {
 }
 
 fn ours(am: &Alertmanager) -> Vec<Value> {
-    let (_, body) =
-        http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", am.port)).unwrap_or_default();
-    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Array(vec![]));
-    v.as_array()
-        .cloned()
-        .unwrap_or_default()
+    am.alerts()
         .into_iter()
         .filter(|a| {
             a["labels"]["alertname"] == "PueAboveCeiling" && a["labels"]["facility"] == "f1"

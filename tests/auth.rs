@@ -36,42 +36,17 @@ impl Certs {
     fn make(dir: &Path) -> Certs {
         let dir = dir.join("pki");
         std::fs::create_dir_all(&dir).expect("pki dir");
-        let openssl = which("openssl");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        run(Command::new(&openssl)
-            .current_dir(&dir)
-            .args(["req", "-x509"])
-            .args(ec)
-            .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"])
-            .args(["-subj", "/CN=dcpue test CA"]));
-        for (name, ext) in [
-            (
-                "server",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-            ),
-            ("client", "extendedKeyUsage=clientAuth\n"),
-        ] {
-            std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext");
-            run(Command::new(&openssl)
-                .current_dir(&dir)
-                .arg("req")
-                .args(ec)
-                .args(["-keyout", &format!("{name}.key")])
-                .args(["-out", &format!("{name}.csr")])
-                .args(["-subj", &format!("/CN={name}")]));
-            run(Command::new(&openssl)
-                .current_dir(&dir)
-                .args(["x509", "-req", "-in", &format!("{name}.csr")])
-                .args(["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"])
-                .args(["-out", &format!("{name}.crt"), "-days", "2"])
-                .args(["-extfile", &format!("{name}.ext")]));
-        }
+        support::make_certs(
+            &dir,
+            &[
+                (
+                    "server",
+                    "server",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+                ),
+                ("client", "client", "extendedKeyUsage=clientAuth\n"),
+            ],
+        );
         Certs { dir }
     }
 

@@ -9,28 +9,18 @@ use std::time::Duration;
 
 use support::*;
 
-const FACILITY: &str = r#"
-[[facility]]
-id = "a-1"
-name = "A"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-
-/// A config whose `[storage]` and `[http]` are harmless (temp dir, any port), `front` first.
-fn config(dir: &Path, front: &str) -> String {
+/// A config whose `[storage]` and `[http]` are harmless (temp dir, any port), `front` first,
+/// then `facility`.
+fn config_with(dir: &Path, front: &str, facility: &FacilityToml) -> String {
     format!(
-        "{front}\n[storage]\ndir = {:?}\n{FACILITY}",
+        "{front}\n[storage]\ndir = {:?}\n{facility}",
         dir.join("state").display().to_string()
     )
+}
+
+/// [`config_with`] facility `a-1`, with a `grid` (total) and an `it` meter.
+fn config(dir: &Path, front: &str) -> String {
+    config_with(dir, front, &facility("a-1").name("A").grid_and_it())
 }
 
 fn check_config(file: &Path) -> (bool, String) {
@@ -240,10 +230,20 @@ fn check_config_piped_into_head_ends_quietly() {
 fn check_config_lists_kpi_inputs_and_targets() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kpi.toml");
-    let text = config(dir.path(), "[policy]\ngrid_emission_factor = 0.5703\n").replace(
-        "commissioned = \"2023-06-01\"\n",
-        "commissioned = \"2023-06-01\"\nwue_target = 1.4\nref_target = 0.3\n  [[facility.certificate]]\n  month = \"2026-05\"\n  mwh = 1200\n",
-    ) + "  [[facility.meter]]\n  id = \"cooling-water\"\n  role = \"water\"\n  [[facility.meter]]\n  id = \"heat-out\"\n  role = \"reused_heat\"\n  [[facility.meter]]\n  id = \"ppa\"\n  role = \"renewable\"\n  renewable_kind = \"ppa\"\n";
+    let kpi_facility = facility("a-1")
+        .name("A")
+        .key("wue_target = 1.4")
+        .key("ref_target = 0.3")
+        .raw("  [[facility.certificate]]\n  month = \"2026-05\"\n  mwh = 1200")
+        .grid_and_it()
+        .meter("cooling-water", "water")
+        .meter("heat-out", "reused_heat")
+        .meter_with("ppa", "renewable", "renewable_kind = \"ppa\"");
+    let text = config_with(
+        dir.path(),
+        "[policy]\ngrid_emission_factor = 0.5703\n",
+        &kpi_facility,
+    );
     std::fs::write(&file, text).unwrap();
     let out = Command::new(dcpue_bin())
         .arg("check-config")

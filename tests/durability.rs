@@ -17,13 +17,6 @@ use support::*;
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// A small seeded generator (xorshift64*): the same seed, the same scenario and kill moments.
 struct Rng(u64);
 
@@ -449,21 +442,9 @@ struct Case {
 
 impl Case {
     fn new(golden: &Path, broker: &Mosquitto) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(golden, &dir.path().join("state"));
-        let config = dir.path().join("dcpue.toml");
         // Port 0: each run's port is read from its log.
-        std::fs::write(
-            &config,
-            Dcpue::config_text(
-                &broker.url(),
-                0,
-                &dir.path().join("state"),
-                &format!("durability-case-{}", support::unique()),
-                TEST_FACILITIES,
-            ),
-        )
-        .unwrap();
+        let Dcpue { dir, config, .. } = Dcpue::configured(&broker.url(), TEST_FACILITIES);
+        copy_dir(golden, &dir.path().join("state"));
         Case { dir, config }
     }
     fn state(&self, file: &str) -> PathBuf {
@@ -839,19 +820,6 @@ fn a_missing_log_or_damaged_alert_history_stops_the_start_with_the_repair() {
     assert_eq!(code, Some(1), "caught again\n{err}");
 }
 
-/// mosquitto_pub of a payload of `size` bytes (from a file: too long for the command line).
-fn publish_big(broker: &Mosquitto, topic: &str, size: usize) {
-    let file = broker.dir.path().join(format!("big-{size}"));
-    std::fs::write(&file, vec![b'x'; size]).unwrap();
-    let st = Command::new(which("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
-        .args(["-t", topic, "-f"])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mosquitto_pub -f failed");
-}
-
 /// Bytes of the write-ahead log's segments in `dir`.
 fn log_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -870,7 +838,7 @@ fn an_oversized_payload_is_counted_too_large_and_never_logged() {
     let mut d = Dcpue::start(&broker.url(), TEST_FACILITIES);
     let state = d.dir.path().join("state");
     let size = 8 << 20;
-    publish_big(&broker, "dc/f1/grid", size);
+    broker.publish_big("dc/f1/grid", size);
     let t0 = (now_ms() - H) / M * M;
     broker.publish(
         "dc/f1/grid",

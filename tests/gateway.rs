@@ -18,12 +18,6 @@ const STEPS: i64 = 121;
 /// The minute at which the gateway reports an error for UPS B's energy register.
 const ERR_AT: i64 = 30;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A whole hour at least 3 hours in the past.
 fn base() -> i64 {
     (now_ms() - 4 * H) / H * H
@@ -38,13 +32,14 @@ fn meters(k: i64) -> [(&'static str, f64, f64); 3] {
     ]
 }
 
-fn facility(id: &str) -> String {
-    format!(
-        "[[facility]]\nid = \"{id}\"\nname = \"{id}\"\ncity = \"Nanchang\"\ntier = \"core\"\n\
-         class = \"large\"\ncommissioned = \"2023-06-01\"\n  [[facility.meter]]\n  id = \"grid\"\n  \
-         role = \"total\"\n  [[facility.meter]]\n  id = \"ups-a\"\n  role = \"it\"\n  \
-         [[facility.meter]]\n  id = \"ups-b\"\n  role = \"it\"\n\n"
-    )
+/// Facility `id` (named `id`) with the meters of [`meters`]: `grid` (total), `ups-a` and
+/// `ups-b` (IT).
+fn gateway_facility(id: &str) -> FacilityToml {
+    facility(id)
+        .name(id)
+        .meter("grid", "total")
+        .meter("ups-a", "it")
+        .meter("ups-b", "it")
 }
 
 /// `[[source]]` for facility `gw`: each meter's W and Wh under `key(meter, "w" | "wh")`, with
@@ -173,10 +168,10 @@ fn compare(broker: &Mosquitto, d: &Dcpue, t0: i64, errored: Errored, accepted: f
 
 fn start(source: &str) -> (Mosquitto, Dcpue) {
     let broker = Mosquitto::start();
-    let d = Dcpue::start(
-        &broker.url(),
-        &format!("{}{}{source}", facility("gw"), facility("nat")),
-    );
+    // Laid out as ever: no blank line before the first table, one after the last.
+    let facilities = format!("{}{}\n", gateway_facility("gw"), gateway_facility("nat"));
+    let rest = format!("{}{source}", facilities.trim_start_matches('\n'));
+    let d = Dcpue::start(&broker.url(), &rest);
     (broker, d)
 }
 

@@ -17,32 +17,20 @@ use support::*;
 
 const M: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// `dcpue serve` on [`TEST_FACILITIES`], configured but not started: its config text as
+/// `edit` makes it.
+fn configured(broker: &Mosquitto, edit: impl FnOnce(String) -> String) -> Dcpue {
+    let d = Dcpue::configured(&broker.url(), TEST_FACILITIES);
+    let text = std::fs::read_to_string(&d.config).expect("read config");
+    std::fs::write(&d.config, edit(text)).expect("write config");
+    d
 }
 
 /// `dcpue serve` with `http_extra` added to its `[http]` section.
 fn start(broker: &Mosquitto, http_extra: &str) -> Dcpue {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    let text = Dcpue::config_text(
-        &broker.url(),
-        0,
-        &dir.path().join("state"),
-        &format!("dcpue-test-{}", support::unique()),
-        TEST_FACILITIES,
-    )
-    .replacen("[http]\n", &format!("[http]\n{http_extra}\n"), 1);
-    std::fs::write(&config, text).expect("write config");
-    let mut d = Dcpue {
-        proc: None,
-        http_port: 0,
-        dir,
-        config,
-    };
+    let mut d = configured(broker, |text| {
+        text.replacen("[http]\n", &format!("[http]\n{http_extra}\n"), 1)
+    });
     d.restart();
     d
 }
@@ -281,18 +269,11 @@ fn every_response_says_nosniff() {
 #[test]
 fn idle_connections_beyond_the_open_file_limit_leave_health_ingest_and_checkpoints_working() {
     let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("dcpue.toml");
-    let text = Dcpue::config_text(
-        &broker.url(),
-        0,
-        &dir.path().join("state"),
-        &format!("dcpue-test-{}", support::unique()),
-        TEST_FACILITIES,
-    )
-    .replacen("[http]\n", "[http]\nheader_timeout = \"1s\"\n", 1)
-    .replacen("[storage]\n", "[storage]\ncheckpoint_every = \"1s\"\n", 1);
-    std::fs::write(&config, text).expect("write config");
+    let d = configured(&broker, |text| {
+        text.replacen("[http]\n", "[http]\nheader_timeout = \"1s\"\n", 1)
+            .replacen("[storage]\n", "[storage]\ncheckpoint_every = \"1s\"\n", 1)
+    });
+    let dir = &d.dir;
     let log_path = dir.path().join("dcpue.log");
     let log = std::fs::File::create(&log_path).expect("log");
     let mut p = Proc::spawn(
@@ -301,7 +282,7 @@ fn idle_connections_beyond_the_open_file_limit_leave_health_ingest_and_checkpoin
             .arg("-c")
             .arg("ulimit -n 256 && exec \"$0\" serve --config \"$1\"")
             .arg(dcpue_bin())
-            .arg(&config)
+            .arg(&d.config)
             .stdout(std::process::Stdio::null())
             .stderr(log),
     );

@@ -18,7 +18,7 @@ use dcpue::engine::{Energies, Reading, WindowValues};
 use dcpue::sinks::influx::InfluxHandle;
 use dcpue::sinks::line::{reading_line, window_line};
 use dcpue::sinks::spool::Spool;
-use support::{eventually, http_get, restart_on_port, start_listening, which, Proc};
+use support::{eventually, http_get, metric_value, Proc, VictoriaMetrics};
 
 /// A series as VictoriaMetrics names it: metric name plus sorted labels.
 type SeriesKey = String;
@@ -27,121 +27,43 @@ type Stored = BTreeMap<SeriesKey, BTreeMap<i64, Vec<f64>>>;
 /// One expected point: (series, timestamp) and value.
 type Point = ((SeriesKey, i64), f64);
 
-struct Vm {
-    port: u16,
-    dir: tempfile::TempDir,
-    proc: Option<Proc>,
-    extra: Vec<String>,
+/// Every dcpue point `vm` stored, read back with /api/v1/export.
+fn stored(vm: &VictoriaMetrics) -> Stored {
+    let (s, _) = http_get(&format!("{}/internal/force_flush", vm.url())).expect("force_flush");
+    assert_eq!(s, 200);
+    let (s, body) = http_get(&format!(
+        "{}/api/v1/export?match[]=%7B__name__%3D~%22dcpue_.*%22%7D",
+        vm.url()
+    ))
+    .expect("export");
+    assert_eq!(s, 200, "{body}");
+    let mut out = Stored::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("export line is JSON");
+        let labels: BTreeMap<String, String> = v["metric"]
+            .as_object()
+            .expect("metric")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        let key = series_key(&labels);
+        let ts = v["timestamps"].as_array().expect("timestamps");
+        let vals = v["values"].as_array().expect("values");
+        assert_eq!(ts.len(), vals.len());
+        let e = out.entry(key).or_default();
+        for (t, x) in ts.iter().zip(vals) {
+            e.entry(t.as_i64().expect("ts"))
+                .or_default()
+                .push(x.as_f64().expect("value"));
+        }
+    }
+    out
 }
 
-impl Vm {
-    fn start() -> Vm {
-        Vm::start_with(&[])
-    }
-    /// `extra`: more command-line flags. Started once it listens itself on a port found free,
-    /// on a new one when it could not bind it.
-    fn start_with(extra: &[&str]) -> Vm {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (port, p) = start_listening(
-            "victoria-metrics",
-            |port| Vm::command(dir.path(), port, &extra),
-            Duration::from_secs(20),
-        );
-        let mut vm = Vm {
-            port,
-            dir,
-            proc: None,
-            extra,
-        };
-        vm.wait_healthy(p);
-        vm
-    }
-    fn command(dir: &std::path::Path, port: u16, extra: &[String]) -> Command {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("vm.log"))
-            .expect("vm log");
-        let mut c = Command::new(which("victoria-metrics"));
-        c.arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg(format!("-storageDataPath={}", dir.join("data").display()))
-            .arg("-dedup.minScrapeInterval=1ms")
-            .arg("-retentionPeriod=100y")
-            .args(extra)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        c
-    }
-    /// Starts again on the same port (dcpue knows it) and data directory.
-    fn restart(&mut self) {
-        let p = restart_on_port(
-            "victoria-metrics",
-            self.port,
-            |port| Vm::command(self.dir.path(), port, &self.extra),
-            Duration::from_secs(20),
-        );
-        self.wait_healthy(p);
-    }
-    fn wait_healthy(&mut self, p: Proc) {
-        let ready = eventually(Duration::from_secs(20), || {
-            http_get(&format!("{}/health", self.url()))
-                .filter(|(s, _)| *s == 200)
-                .map(|_| ())
-        });
-        assert!(ready.is_some(), "victoria-metrics not healthy");
-        self.proc = Some(p);
-    }
-    /// A clean stop (SIGTERM): what it acknowledged is on disk.
-    fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            assert!(
-                p.terminate(Duration::from_secs(20)).is_some(),
-                "victoria-metrics did not stop on SIGTERM"
-            );
-        }
-    }
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    /// Every dcpue point stored, read back with /api/v1/export.
-    fn stored(&self) -> Stored {
-        let (s, _) =
-            http_get(&format!("{}/internal/force_flush", self.url())).expect("force_flush");
-        assert_eq!(s, 200);
-        let (s, body) = http_get(&format!(
-            "{}/api/v1/export?match[]=%7B__name__%3D~%22dcpue_.*%22%7D",
-            self.url()
-        ))
-        .expect("export");
-        assert_eq!(s, 200, "{body}");
-        let mut out = Stored::new();
-        for line in body.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).expect("export line is JSON");
-            let labels: BTreeMap<String, String> = v["metric"]
-                .as_object()
-                .expect("metric")
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect();
-            let key = series_key(&labels);
-            let ts = v["timestamps"].as_array().expect("timestamps");
-            let vals = v["values"].as_array().expect("values");
-            assert_eq!(ts.len(), vals.len());
-            let e = out.entry(key).or_default();
-            for (t, x) in ts.iter().zip(vals) {
-                e.entry(t.as_i64().expect("ts"))
-                    .or_default()
-                    .push(x.as_f64().expect("value"));
-            }
-        }
-        out
-    }
-    /// A counter of VictoriaMetrics' own /metrics (0 when absent).
-    fn self_metric(&self, name_and_labels: &str) -> f64 {
-        let (_, body) = http_get(&format!("{}/metrics", self.url())).expect("metrics");
-        metric_value(&body, name_and_labels).unwrap_or(0.0)
-    }
+/// A counter of `vm`'s own /metrics (0 when absent).
+fn self_metric(vm: &VictoriaMetrics, name_and_labels: &str) -> f64 {
+    let (_, body) = http_get(&format!("{}/metrics", vm.url())).expect("metrics");
+    metric_value(&body, name_and_labels).unwrap_or(0.0)
 }
 
 fn series_key(labels: &BTreeMap<String, String>) -> SeriesKey {
@@ -152,13 +74,6 @@ fn series_key(labels: &BTreeMap<String, String>) -> SeriesKey {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     format!("{name}{{{}}}", rest.join(","))
-}
-
-fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// The points one line should become: (series, ts, value) per field.
@@ -362,9 +277,9 @@ fn drained(reg: &prometheus::Registry) -> String {
     .unwrap_or_else(|| panic!("queue not drained: {}", metrics_text(reg)))
 }
 
-fn wait_all(vm: &Vm, exp: &Expected, timeout: Duration) {
+fn wait_all(vm: &VictoriaMetrics, exp: &Expected, timeout: Duration) {
     let mut last = String::new();
-    let ok = eventually(timeout, || match exp.check(&vm.stored()) {
+    let ok = eventually(timeout, || match exp.check(&stored(vm)) {
         Ok(()) => Some(()),
         Err(e) => {
             last = e;
@@ -376,7 +291,7 @@ fn wait_all(vm: &Vm, exp: &Expected, timeout: Duration) {
 
 #[test]
 fn points_arrive_with_exact_values_and_millisecond_timestamps() {
-    let vm = Vm::start();
+    let vm = VictoriaMetrics::start();
     let rt = runtime();
     let _g = rt.enter();
     let spool = tempfile::tempdir().expect("tmp");
@@ -408,7 +323,7 @@ fn points_arrive_with_exact_values_and_millisecond_timestamps() {
     }
     // No point sent twice in normal operation: the server received each row once.
     assert_eq!(
-        vm.self_metric("vm_rows_inserted_total{type=\"influx\"}"),
+        self_metric(&vm, "vm_rows_inserted_total{type=\"influx\"}"),
         exp.points.len() as f64
     );
     // The spool is empty and its old segments gone after a clean shutdown.
@@ -419,7 +334,7 @@ fn points_arrive_with_exact_values_and_millisecond_timestamps() {
 
 #[test]
 fn server_stopped_mid_stream_every_point_arrives_once() {
-    let mut vm = Vm::start();
+    let mut vm = VictoriaMetrics::start();
     let rt = runtime();
     let _g = rt.enter();
     let spool = tempfile::tempdir().expect("tmp");
@@ -435,7 +350,10 @@ fn server_stopped_mid_stream_every_point_arrives_once() {
         }
     };
     push_steps(30, &mut exp);
-    vm.stop();
+    assert!(
+        vm.stop().is_some(),
+        "victoria-metrics did not stop on SIGTERM"
+    );
     push_steps(60, &mut exp);
     // While it is down: write errors counted, points queued.
     let text = eventually(Duration::from_secs(20), || {
@@ -503,7 +421,7 @@ fn killed_while_server_down_spooled_points_arrive_after_restart() {
         crash_child(url, &PathBuf::from(dir));
         return;
     }
-    let mut vm = Vm::start();
+    let mut vm = VictoriaMetrics::start();
     let spool = tempfile::tempdir().expect("tmp");
     let spool_dir = spool.path().join("spool");
     // Points of a first run arrive while the server is up.
@@ -522,7 +440,10 @@ fn killed_while_server_down_spooled_points_arrive_after_restart() {
         wait_all(&vm, &exp_before, Duration::from_secs(30));
         rt.block_on(h.shutdown());
     }
-    vm.stop();
+    assert!(
+        vm.stop().is_some(),
+        "victoria-metrics did not stop on SIGTERM"
+    );
     // dcpue (here: this test binary, re-run as a child) spools while the server is down and is
     // killed with SIGKILL after its sync.
     let mut child = Proc::spawn(
@@ -562,7 +483,7 @@ fn killed_while_server_down_spooled_points_arrive_after_restart() {
     // Points pushed after the sync may or may not have reached the disk before the kill: any
     // other point stored must be one of those, with its value.
     let ok = eventually(Duration::from_secs(60), || {
-        let stored = vm.stored();
+        let stored = stored(&vm);
         let all_synced = exp
             .points
             .iter()
@@ -650,7 +571,7 @@ fn corrupt_and_torn_spool_records_are_skipped_and_the_rest_arrives() {
         }
     }
 
-    let vm = Vm::start();
+    let vm = VictoriaMetrics::start();
     let rt = runtime();
     let _g = rt.enter();
     let reg = prometheus::Registry::new();
@@ -679,7 +600,7 @@ fn corrupt_and_torn_spool_records_are_skipped_and_the_rest_arrives() {
 #[test]
 fn a_point_the_server_rejects_is_dropped_alone_and_does_not_block_the_queue() {
     // This server answers 400 to a whole request holding a line far longer than 1000 bytes.
-    let vm = Vm::start_with(&["-influx.maxLineSize=1000"]);
+    let vm = VictoriaMetrics::start_with(&["-influx.maxLineSize=1000"]);
     let rt = runtime();
     let _g = rt.enter();
     let spool = tempfile::tempdir().expect("tmp");

@@ -60,16 +60,11 @@ fn month_of(t: i64) -> (i64, i64, String) {
 }
 
 fn ours(am: &Alertmanager, name: &str) -> Option<Value> {
-    let (_, body) = http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", am.port))?;
-    let v: Value = serde_json::from_str(&body).ok()?;
-    v.as_array()?
-        .iter()
-        .find(|a| {
-            a["labels"]["alertname"] == name
-                && a["labels"]["facility"] == "f1"
-                && a["status"]["state"] == "active"
-        })
-        .cloned()
+    am.alerts().into_iter().find(|a| {
+        a["labels"]["alertname"] == name
+            && a["labels"]["facility"] == "f1"
+            && a["status"]["state"] == "active"
+    })
 }
 
 fn close(got: Option<f64>, want: f64) -> bool {
@@ -96,37 +91,19 @@ grid_emission_factor = {GRID_FACTOR}
 [alerting]
 alertmanagers = ["http://127.0.0.1:{}"]
 resend_every = "2s"
-
-[[facility]]
-id = "f1"
-name = "南昌绿色数据中心"
-city = "Nanchang"
-tier = "core"
-class = "large"
-commissioned = "2023-06-01"
-wue_target = 1.0
-ref_target = 0.9
-  [[facility.certificate]]
-  month = "{month}"
-  mwh = {CERT_MWH}
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-  [[facility.meter]]
-  id = "pv"
-  role = "renewable"
-  renewable_kind = "onsite"
-  [[facility.meter]]
-  id = "water"
-  role = "water"
-  [[facility.meter]]
-  id = "heat"
-  role = "reused_heat"
-"#,
-        am.port
+{}"#,
+        am.port,
+        facility("f1")
+            .name("南昌绿色数据中心")
+            .key("wue_target = 1.0")
+            .key("ref_target = 0.9")
+            .raw(&format!(
+                "  [[facility.certificate]]\n  month = \"{month}\"\n  mwh = {CERT_MWH}"
+            ))
+            .grid_and_it()
+            .meter_with("pv", "renewable", "renewable_kind = \"onsite\"")
+            .meter("water", "water")
+            .meter("heat", "reused_heat")
     );
     let d = Dcpue::start(&broker.url(), &rest);
 

@@ -143,19 +143,7 @@ async fn assert_nothing_redelivered(cfg: &MqttConfig) {
 /// mosquitto_pub of one message; true when the broker acknowledged it (QoS 1), false when it
 /// failed (broker down) or hung for 5 s.
 fn try_publish(port: u16, topic: &str, payload: &str, qos: u8) -> bool {
-    let child = Command::new(which("mosquitto_pub"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-q",
-            &qos.to_string(),
-            "-t",
-            topic,
-            "-m",
-            payload,
-        ])
+    let child = Mosquitto::publish_command(port, topic, payload, qos)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -251,19 +239,6 @@ async fn qos1_messages_arrive_with_topic_and_payload_including_large_ones() {
     c.stop().await;
 }
 
-/// mosquitto_pub of a payload of `size` bytes (from a file: too long for the command line).
-fn publish_big(broker: &Mosquitto, topic: &str, size: usize) {
-    let file = broker.dir.path().join(format!("big-{size}"));
-    std::fs::write(&file, vec![b'x'; size]).unwrap();
-    let st = Command::new(which("mosquitto_pub"))
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
-        .args(["-t", topic, "-f"])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(st.success(), "mosquitto_pub -f failed");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_packet_over_the_limit_is_read_once_counted_and_acked_not_looped_on() {
     let broker = broker();
@@ -273,7 +248,7 @@ async fn a_packet_over_the_limit_is_read_once_counted_and_acked_not_looped_on() 
     // 3 MB: far over the client's packet limit, so rumqttc refuses it before reading it.
     let size = 3 << 20;
     assert!(size > ingest::mqtt::MAX_PACKET);
-    tokio::task::block_in_place(|| publish_big(&broker, "dc/f/m", size));
+    tokio::task::block_in_place(|| broker.publish_big("dc/f/m", size));
     publish(&broker, "dc/f/m", "after");
     let msgs = c.recv_n(2, Duration::from_secs(15)).await;
     assert_eq!(msgs[0].topic, "dc/f/m");
@@ -552,88 +527,21 @@ async fn slow_app_gets_every_message_in_order_and_every_ack_reaches_the_broker()
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
 fn make_certs(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new(which("openssl"))
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
+    support::make_certs(
+        dir,
         &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=dcpue test CA",
+            (
+                "server",
+                "dcpue-server",
+                "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            (
+                "client",
+                "dcpue-client",
+                "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+            ),
         ],
-    ]
-    .concat());
-    for (name, ext) in [
-        (
-            "server",
-            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        ),
-        (
-            "client",
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        let (key, csr, crt, extf) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.ext"),
-        );
-        run(&[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN=dcpue-{name}"),
-            ],
-        ]
-        .concat());
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &extf,
-        ]);
-    }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

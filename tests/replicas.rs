@@ -40,12 +40,7 @@ fn notifications(inbox: &Inbox, status: &str) -> Vec<(String, Value)> {
 
 /// Alertmanager's own view of the PueAboveCeiling alerts of f1 that are active.
 fn active_in(am: &Alertmanager) -> Vec<Value> {
-    let (_, body) =
-        http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", am.port)).unwrap_or_default();
-    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Array(vec![]));
-    v.as_array()
-        .cloned()
-        .unwrap_or_default()
+    am.alerts()
         .into_iter()
         .filter(|a| {
             a["labels"]["alertname"] == "PueAboveCeiling"

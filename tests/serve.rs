@@ -11,13 +11,6 @@ use support::*;
 const H: i64 = 3_600_000;
 const M: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// A whole hour at least 3 hours in the past.
 fn base() -> i64 {
     (now_ms() - 4 * H) / H * H

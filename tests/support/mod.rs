@@ -235,6 +235,64 @@ pub fn which(prog: &str) -> PathBuf {
     panic!("{prog} is not installed: run scripts/setup.sh")
 }
 
+/// Makes, with openssl in `dir`, a test CA (`ca.crt`, `ca.key`) and for each `(name, subject
+/// CN, extensions)` a key `{name}.key` and a certificate `{name}.crt` the CA signed with those
+/// extensions (the text of `{name}.ext`), valid for two days.
+pub fn make_certs(dir: &Path, certs: &[(&str, &str, &str)]) {
+    let run = |args: &[&str]| {
+        let out = Command::new(which("openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let days = ["-days", "2"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.crt"],
+        &days,
+        &["-subj", "/CN=dcpue test CA"],
+    ]
+    .concat());
+    for (name, cn, ext) in certs {
+        let (key, csr, crt, extf) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        std::fs::write(dir.join(&extf), ext).expect("write extensions");
+        let subject = format!("/CN={cn}");
+        run(&[
+            &["req"][..],
+            &ec,
+            &["-keyout", &key, "-out", &csr, "-subj", &subject],
+        ]
+        .concat());
+        run(&[
+            &["x509", "-req", "-in", &csr][..],
+            &["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"],
+            &["-out", &crt],
+            &days,
+            &["-extfile", &extf],
+        ]
+        .concat());
+    }
+}
+
 /// A real Mosquitto broker on a free loopback port, with persistence in its own temp dir
 /// (as in production) and the CONTRACT §9 settings: a large queue and 64 KiB+ messages.
 pub struct Mosquitto {
@@ -300,22 +358,27 @@ impl Mosquitto {
     }
     /// Publishes one message with mosquitto_pub.
     pub fn publish(&self, topic: &str, payload: &str, qos: u8) {
-        let st = Command::new(which("mosquitto_pub"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                &qos.to_string(),
-                "-t",
-                topic,
-                "-m",
-                payload,
-            ])
+        let st = Mosquitto::publish_command(self.port, topic, payload, qos)
             .status()
             .expect("mosquitto_pub");
         assert!(st.success(), "mosquitto_pub failed");
+    }
+    /// The mosquitto_pub command publishing one message to the broker on `port`.
+    pub fn publish_command(port: u16, topic: &str, payload: &str, qos: u8) -> Command {
+        let mut c = Command::new(which("mosquitto_pub"));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            &qos.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ]);
+        c
     }
     /// Publishes many messages (one per line of `lines`: "topic payload") with one
     /// mosquitto_pub per topic via -l (reads payload lines from stdin).
@@ -344,6 +407,19 @@ impl Mosquitto {
         }
         let st = child.wait().expect("wait mosquitto_pub");
         assert!(st.success(), "mosquitto_pub -l failed");
+    }
+    /// Publishes one payload of `size` bytes (`x`s) at QoS 1, with mosquitto_pub from a file
+    /// (too long for the command line).
+    pub fn publish_big(&self, topic: &str, size: usize) {
+        let file = self.dir.path().join(format!("big-{size}"));
+        std::fs::write(&file, vec![b'x'; size]).expect("write payload file");
+        let st = Command::new(which("mosquitto_pub"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(["-t", topic, "-f"])
+            .arg(&file)
+            .status()
+            .expect("mosquitto_pub");
+        assert!(st.success(), "mosquitto_pub -f failed");
     }
 }
 
@@ -410,7 +486,7 @@ pub struct Dcpue {
 #[path = "../../src/config/fixture/facility_toml.rs"]
 mod facility_toml;
 #[allow(unused_imports)] // not every test file writes a facility table
-pub(crate) use facility_toml::facility;
+pub(crate) use facility_toml::{facility, FacilityToml};
 
 /// Facilities of a small test layout: f1 (core, large, new: ceiling 1.3) with a total meter,
 /// two IT meters; f2 (backup, existing: ceiling 1.5) with a total and an IT meter.
@@ -571,6 +647,13 @@ impl Dcpue {
     }
 }
 
+/// The wall clock, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// A name no other test of this run has (client ids, file names).
 pub fn unique() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -618,26 +701,36 @@ pub struct VictoriaMetrics {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub proc: Option<Proc>,
+    /// More command-line flags, given at every (re)start.
+    extra: Vec<String>,
 }
 
 impl VictoriaMetrics {
     pub fn start() -> VictoriaMetrics {
+        VictoriaMetrics::start_with(&[])
+    }
+
+    /// As [`VictoriaMetrics::start`], with `extra` command-line flags
+    /// (`-influx.maxLineSize=1000`).
+    pub fn start_with(extra: &[&str]) -> VictoriaMetrics {
         let dir = tempfile::tempdir().expect("tempdir");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let (port, p) = start_listening(
             "victoria-metrics",
-            |port| VictoriaMetrics::command(dir.path(), port),
+            |port| VictoriaMetrics::command(dir.path(), port, &extra),
             Duration::from_secs(20),
         );
         let mut vm = VictoriaMetrics {
             port,
             dir,
             proc: Some(p),
+            extra,
         };
         vm.wait_healthy();
         vm
     }
 
-    fn command(dir: &Path, port: u16) -> Command {
+    fn command(dir: &Path, port: u16, extra: &[String]) -> Command {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -648,6 +741,7 @@ impl VictoriaMetrics {
             .arg(format!("-storageDataPath={}", dir.join("data").display()))
             .arg("-dedup.minScrapeInterval=1ms")
             .arg("-retentionPeriod=100y")
+            .args(extra)
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         c
@@ -655,11 +749,11 @@ impl VictoriaMetrics {
 
     /// (Re)starts on the same port and data directory.
     pub fn restart(&mut self) {
-        let dir = self.dir.path().to_path_buf();
+        let (dir, extra) = (self.dir.path().to_path_buf(), self.extra.clone());
         self.proc = Some(restart_on_port(
             "victoria-metrics",
             self.port,
-            |port| VictoriaMetrics::command(&dir, port),
+            |port| VictoriaMetrics::command(&dir, port, &extra),
             Duration::from_secs(20),
         ));
         self.wait_healthy();
@@ -675,11 +769,12 @@ impl VictoriaMetrics {
         );
     }
 
-    /// A clean stop (SIGTERM): what it acknowledged is on disk.
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.terminate(Duration::from_secs(20));
-        }
+    /// A clean stop (SIGTERM): what it acknowledged is on disk. Its exit status code; None
+    /// when it did not stop within 20 s (killed then) or was not running.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.proc
+            .take()
+            .and_then(|mut p| p.terminate(Duration::from_secs(20)))
     }
 
     pub fn url(&self) -> String {
@@ -839,6 +934,14 @@ impl Alertmanager {
             dir,
             proc,
         }
+    }
+
+    /// Alertmanager's own view: its alerts (GET /api/v2/alerts); none while it does not answer
+    /// with a JSON list.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        http_get(&format!("http://127.0.0.1:{}/api/v2/alerts", self.port))
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default()
     }
 }
 
