@@ -433,7 +433,7 @@ impl MeterState {
         }
         let in_order = newest_ts.is_none_or(|n| r.ts > n);
         let effect = if in_order && !self.holding {
-            self.append_fast(r)
+            self.append_fast(&r)
         } else {
             None
         };
@@ -456,17 +456,16 @@ impl MeterState {
     }
 
     /// In-order reading with nothing held: one new interval, unless it is a register dip.
-    fn append_fast(&mut self, r: Reading) -> Option<Result<Effect, Reason>> {
-        let prev = self.tail.last().or(self.anchor.as_ref()).copied();
-        let Some(p) = prev else {
+    fn append_fast(&mut self, r: &Reading) -> Option<Result<Effect, Reason>> {
+        let Some(p) = self.tail.last().or(self.anchor.as_ref()) else {
             self.buckets.advance_to(r.ts);
-            self.tail.push(r);
+            self.tail.push(*r);
             self.eligible.push(Some(r.ts));
             self.glitch.push(false);
             return Some(Ok(Effect::default()));
         };
         let span = r.ts - p.ts;
-        let c = match (self.rules.reg(&p), self.rules.reg(&r)) {
+        let c = match (self.rules.reg(p), self.rules.reg(r)) {
             (Some(pe), Some(e)) => {
                 if e < pe {
                     return None; // a dip: the general path holds it
@@ -479,13 +478,13 @@ impl MeterState {
                     end: r.ts,
                     energy: e - pe,
                     covered: span <= self.rules.max_gap_ms,
-                    estimated: estimated(&p, &r),
+                    estimated: estimated(p, r),
                 }
             }
             _ => match (p.power_kw, r.power_kw) {
                 (Some(a), Some(b)) if span <= self.rules.max_gap_ms => {
                     let energy = MeterRules::trapezoid(a, b, span);
-                    match self.rules.interval(&p, &r, energy, true) {
+                    match self.rules.interval(p, r, energy, true) {
                         (_, true) => return Some(Err(Reason::Implausible)),
                         (c, false) => c,
                     }
@@ -495,13 +494,13 @@ impl MeterState {
                     end: r.ts,
                     energy: 0.0,
                     covered: false,
-                    estimated: estimated(&p, &r),
+                    estimated: estimated(p, r),
                 },
             },
         };
         self.buckets.advance_to(r.ts);
         self.buckets.apply(&c, 1.0);
-        self.tail.push(r);
+        self.tail.push(*r);
         self.eligible.push(Some(r.ts));
         self.glitch.push(false);
         self.applied.push(c);

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::alerts::{alerts_of, AlertRecord};
 use super::targets::{self, TargetCheck};
 use crate::config::{Config, FacilityConfig, Role, Tier};
-use crate::engine::facility::MeterSlot;
 use crate::engine::kpi::KpiContext;
 use crate::engine::policy::{self, Judgement};
+use crate::engine::slot::MeterSlot;
 use crate::engine::{Energies, Engine, Kpis, MeterRef, Status};
 
 pub const HOUR_MS: i64 = 3_600_000;
