@@ -407,13 +407,13 @@ impl MeterState {
     }
 
     /// Judges and takes `r` (already decoded and checked for values and the future).
-    pub fn ingest(&mut self, r: Reading) -> Result<Effect, Reason> {
+    pub fn ingest(&mut self, r: &Reading) -> Result<Effect, Reason> {
         // Duplicates and conflicts first, over the remembered horizon (only a reading not newer
         // than the newest can repeat one).
         let newer = self.newest.is_none_or(|n| r.ts > n.ts);
         if !newer {
             if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
-                return Err(if same_values(&self.recent[pos], &r) {
+                return Err(if same_values(&self.recent[pos], r) {
                     Reason::Duplicate
                 } else {
                     Reason::Conflict
@@ -433,23 +433,23 @@ impl MeterState {
         }
         let in_order = newest_ts.is_none_or(|n| r.ts > n);
         let effect = if in_order && !self.holding {
-            self.append_fast(&r)
+            self.append_fast(r)
         } else {
             None
         };
         let effect = match effect {
             Some(e) => e?,
-            None => self.insert_recompute(r)?,
+            None => self.insert_recompute(*r)?,
         };
         // Remember it.
         if newer {
-            self.recent.push_back(r);
+            self.recent.push_back(*r);
         } else {
             let pos = self.recent.partition_point(|x| x.ts < r.ts);
-            self.recent.insert(pos, r);
+            self.recent.insert(pos, *r);
         }
         if in_order {
-            self.newest = Some(r);
+            self.newest = Some(*r);
         }
         self.finalize();
         Ok(effect)
@@ -579,15 +579,17 @@ impl MeterState {
             n += 1;
         }
         if let Some(le) = last {
-            for k in 0..=le {
-                if self.eligible[k].is_some() {
-                    let r = self.tail[k];
-                    if r.energy_kwh.is_some() {
-                        self.anchor_reg = Some(r);
-                    }
-                    self.anchor = Some(r);
-                }
+            // The anchor moves to the last good reading up to `le` (`le` itself), the register
+            // anchor to the last of them with a register value (if none, it stays).
+            if let Some((r, _)) = self.tail[..=le]
+                .iter()
+                .zip(&self.eligible)
+                .rev()
+                .find(|(r, e)| e.is_some() && r.energy_kwh.is_some())
+            {
+                self.anchor_reg = Some(*r);
             }
+            self.anchor = Some(self.tail[le]);
             self.tail.drain(..=le);
             self.eligible.drain(..=le);
             self.glitch.drain(..=le);

@@ -477,7 +477,7 @@ impl Engine {
             return Verdict::Rejected(Reason::Malformed);
         }
         let slot = &mut f.meters[m.meter];
-        match slot.state.ingest(r) {
+        match slot.state.ingest(&r) {
             Ok(effect) => {
                 slot.note_first(&r);
                 if slot.core() {
