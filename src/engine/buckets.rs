@@ -246,11 +246,29 @@ impl Buckets {
         if len <= 0 {
             return;
         }
-        let x = c.estimated && c.energy != 0.0;
-        if x && self.min_x.is_empty() {
-            self.min_x = vec![0.0; self.min_e.len()];
-            self.hr_x = vec![0.0; self.hr_e.len()];
+        if c.estimated && c.energy != 0.0 {
+            if self.min_x.is_empty() {
+                self.min_x = vec![0.0; self.min_e.len()];
+                self.hr_x = vec![0.0; self.hr_e.len()];
+            }
+            self.spread::<true>(c, sign, len, min_start, hour_start, head);
+        } else {
+            self.spread::<false>(c, sign, len, min_start, hour_start, head);
         }
+    }
+
+    /// [`Buckets::apply`] over the rings; `X`: the energy is also non-metered (a separate copy
+    /// of the loop, so that metered intervals, nearly all of them, pay nothing for it).
+    #[inline(always)]
+    fn spread<const X: bool>(
+        &mut self,
+        c: &Contribution,
+        sign: f64,
+        len: i64,
+        min_start: i64,
+        hour_start: i64,
+        head: i64,
+    ) {
         let head_end = (head + 1) * HOUR_MS;
         let mut t = c.start;
         let end = c.end.min(head_end);
@@ -262,7 +280,7 @@ impl Buckets {
                 let s = self.mslot(m);
                 let sh = share(sign * c.energy, part, len);
                 self.min_e[s] += sh;
-                if x {
+                if X {
                     self.min_x[s] += sh;
                 }
                 if c.covered {
@@ -278,7 +296,7 @@ impl Buckets {
                     let s = self.hslot(hour);
                     let sh = share(sign * c.energy, part, len);
                     self.hr_e[s] = to_hour(self.hr_e[s] as f64 + sh);
-                    if x {
+                    if X {
                         self.hr_x[s] = to_hour(self.hr_x[s] as f64 + sh);
                     }
                     if c.covered {
@@ -329,6 +347,12 @@ impl Buckets {
         }
         let s = self.hslot(h);
         (self.hr_e[s] as f64, self.hr_c[s] as i64)
+    }
+
+    /// Whether the meter took any interval that is not wholly metered (else every
+    /// `*_estimated` is 0).
+    pub fn has_estimated(&self) -> bool {
+        !self.min_x.is_empty()
     }
 
     /// The part of [`Buckets::minute`]'s energy from intervals not wholly metered.

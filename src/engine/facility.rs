@@ -4,153 +4,51 @@ use serde::{Deserialize, Serialize};
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
 use super::kpi::{kpis, KpiContext};
-use super::meter::{MeterState, MeterStateV3};
+use super::slot::{Agg, MeterSlot};
 use super::snapshot::{Energies, WindowValues};
-
-/// A meter as the facility sees it: roles and weight (applied on read).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeterSlot {
-    pub id: String,
-    pub total: bool,
-    pub it: bool,
-    pub renewable: bool,
-    /// A water register (m³ in place of kWh), CONTRACT §14. Not saved (the saved state's
-    /// binary layout stays as it was): roles come from the config at restore.
-    #[serde(skip)]
-    pub water: bool,
-    /// Heat energy delivered for reuse, CONTRACT §14. Not saved, as `water`.
-    #[serde(skip)]
-    pub reused_heat: bool,
-    pub weight: f64,
-    pub state: MeterState,
-}
-
-/// [`MeterSlot`] as checkpoints before format 4 hold it (see [`MeterStateV3`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeterSlotV3 {
-    pub id: String,
-    pub total: bool,
-    pub it: bool,
-    pub renewable: bool,
-    pub weight: f64,
-    pub state: MeterStateV3,
-}
-
-impl MeterSlotV3 {
-    pub fn upgrade(self) -> MeterSlot {
-        MeterSlot {
-            id: self.id,
-            total: self.total,
-            it: self.it,
-            renewable: self.renewable,
-            water: false,
-            reused_heat: false,
-            weight: self.weight,
-            state: self.state.upgrade(),
-        }
-    }
-
-    /// The slot as format 3 wrote it (tests of the upgrade).
-    pub fn downgrade(m: MeterSlot) -> MeterSlotV3 {
-        MeterSlotV3 {
-            id: m.id,
-            total: m.total,
-            it: m.it,
-            renewable: m.renewable,
-            weight: m.weight,
-            state: MeterStateV3::downgrade(m.state),
-        }
-    }
-}
-
-impl MeterSlot {
-    /// Total and IT meters hold the watermark and define the common covered time.
-    pub fn core(&self) -> bool {
-        self.total || self.it
-    }
-}
-
-/// Running sums of one window over its buckets.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Agg {
-    pub total: f64,
-    pub it: f64,
-    pub renewable: f64,
-    /// Water m³ and reused heat kWh (CONTRACT §14), weights applied. Not saved (the saved
-    /// state's binary layout stays as it was): restored windows are summed again.
-    #[serde(skip)]
-    pub water: f64,
-    #[serde(skip)]
-    pub reused_heat: f64,
-    pub total_c: f64,
-    pub it_c: f64,
-    /// Renewable energy over the common covered time (the buckets every total and IT meter
-    /// covers), as `total_c` and `it_c`.
-    #[serde(default)]
-    pub renewable_c: f64,
-    pub common_ms: i64,
-    /// Covered ms per meter (in the facility's meter order).
-    pub meter_ms: Vec<i64>,
-    /// `estimated_share`'s numerator and denominator (see [`WindowValues::estimated_share`]).
-    /// Not saved, as `water`.
-    #[serde(skip)]
-    pub estimated: f64,
-    #[serde(skip)]
-    pub core_abs: f64,
-}
-
-impl Agg {
-    fn new(meters: usize) -> Agg {
-        Agg {
-            meter_ms: vec![0; meters],
-            ..Default::default()
-        }
-    }
-
-    fn add(&mut self, o: &Agg, sign: f64) {
-        self.total += sign * o.total;
-        self.it += sign * o.it;
-        self.renewable += sign * o.renewable;
-        self.water += sign * o.water;
-        self.reused_heat += sign * o.reused_heat;
-        self.total_c += sign * o.total_c;
-        self.it_c += sign * o.it_c;
-        self.renewable_c += sign * o.renewable_c;
-        self.common_ms += sign as i64 * o.common_ms;
-        self.estimated += sign * o.estimated;
-        self.core_abs += sign * o.core_abs;
-        for (a, b) in self.meter_ms.iter_mut().zip(&o.meter_ms) {
-            *a += sign as i64 * b;
-        }
-    }
-}
 
 /// Sums of one bucket (a minute or an hour) over the facility's meters.
 pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
-    let mut a = Agg::new(meters.len());
+    let mut meter_ms = vec![0; meters.len()];
+    let mut a = bucket_sums(meters, index, res_ms, |k, c| meter_ms[k] = c);
+    a.meter_ms = meter_ms;
+    a
+}
+
+/// Adds (`sign` = 1) or removes (`sign` = -1) the sums of one bucket to `a`: what
+/// `a.add(&bucket_agg(..), sign)` does, without a list of the bucket's own covered ms (windows
+/// slide by a bucket at every step).
+fn add_bucket(a: &mut Agg, meters: &[MeterSlot], index: i64, res_ms: i64, sign: f64) {
+    let meter_ms = &mut a.meter_ms;
+    let b = bucket_sums(meters, index, res_ms, |k, c| {
+        if let Some(x) = meter_ms.get_mut(k) {
+            *x += sign as i64 * c;
+        }
+    });
+    a.add(&b, sign);
+}
+
+/// [`bucket_agg`] with each meter's covered ms passed to `covered` (meter index, ms) rather than
+/// kept: the result's `meter_ms` is empty.
+#[inline]
+fn bucket_sums(
+    meters: &[MeterSlot],
+    index: i64,
+    res_ms: i64,
+    mut covered: impl FnMut(usize, i64),
+) -> Agg {
+    let mut a = Agg::default();
     let mut all_core_covered = true;
     let (mut tot, mut it) = (0.0, 0.0);
     for (k, m) in meters.iter().enumerate() {
+        let b = &m.state.buckets;
         let (e, c) = if res_ms == MINUTE_MS {
-            m.state.buckets.minute(index)
+            b.minute(index)
         } else {
-            m.state.buckets.hour(index)
+            b.hour(index)
         };
-        a.meter_ms[k] = c;
+        covered(k, c);
         let we = m.weight * e;
-        let roles = m.total as u8 + m.it as u8;
-        if roles > 0 && e != 0.0 {
-            let x = if res_ms == MINUTE_MS {
-                m.state.buckets.minute_estimated(index)
-            } else {
-                m.state.buckets.hour_estimated(index)
-            };
-            let w = roles as f64 * m.weight.abs();
-            // |x|: for a meter whose every interval is non-metered x and e are the same sums,
-            // so its share is exactly 1 (a removed interval's residue keeps the same sign).
-            a.estimated += w * x.abs();
-            a.core_abs += w * e.abs();
-        }
         if m.total {
             tot += we;
         }
@@ -166,8 +64,26 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
         if m.reused_heat {
             a.reused_heat += we;
         }
-        if m.core() && c < res_ms {
-            all_core_covered = false;
+        if m.core() {
+            if c < res_ms {
+                all_core_covered = false;
+            }
+            if e != 0.0 {
+                let w = (m.total as u8 + m.it as u8) as f64 * m.weight.abs();
+                a.core_abs += w * e.abs();
+                // Only a meter that took a non-metered interval holds any (else it adds 0).
+                if b.has_estimated() {
+                    let x = if res_ms == MINUTE_MS {
+                        b.minute_estimated(index)
+                    } else {
+                        b.hour_estimated(index)
+                    };
+                    // |x|: for a meter whose every interval is non-metered x and e are the same
+                    // sums, so its share is exactly 1 (a removed interval's residue keeps the
+                    // same sign).
+                    a.estimated += w * x.abs();
+                }
+            }
         }
     }
     a.total = tot;
@@ -185,7 +101,7 @@ pub fn bucket_agg(meters: &[MeterSlot], index: i64, res_ms: i64) -> Agg {
 pub fn range_agg(meters: &[MeterSlot], from: i64, to: i64, res_ms: i64) -> Agg {
     let mut a = Agg::new(meters.len());
     for b in from..to {
-        a.add(&bucket_agg(meters, b, res_ms), 1.0);
+        add_bucket(&mut a, meters, b, res_ms, 1.0);
     }
     a
 }
@@ -300,10 +216,10 @@ impl WindowState {
             Some((f0, t0)) if (f0, t0) == (from, to) => {}
             Some((f0, t0)) if to >= t0 && to - t0 < (to - from) / 2 && from >= f0 => {
                 for b in t0..to {
-                    self.agg.add(&bucket_agg(meters, b, self.res_ms), 1.0);
+                    add_bucket(&mut self.agg, meters, b, self.res_ms, 1.0);
                 }
                 for b in f0..from {
-                    self.agg.add(&bucket_agg(meters, b, self.res_ms), -1.0);
+                    add_bucket(&mut self.agg, meters, b, self.res_ms, -1.0);
                 }
                 self.range = Some((from, to));
             }

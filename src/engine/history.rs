@@ -17,10 +17,6 @@ use super::facility::watermark;
 use super::{Engine, FacilityState, MeterRef, Reading, Reason, Verdict};
 use crate::config::HISTORY_DAYS;
 
-/// Each meter's first stored reading (by `ts`), in the engine's facility and meter order.
-#[derive(Debug, Clone, Default)]
-pub struct Firsts(Vec<Vec<Option<Reading>>>);
-
 /// One meter's first stored reading, as saved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterFirst {
@@ -29,57 +25,34 @@ pub struct MeterFirst {
     pub reading: Reading,
 }
 
-impl Firsts {
-    pub fn new(facilities: &[FacilityState]) -> Firsts {
-        Firsts(
-            facilities
-                .iter()
-                .map(|f| vec![None; f.meters.len()])
-                .collect(),
-        )
-    }
-
-    /// Notes an accepted reading: the first stored one if older than any before.
-    pub fn note(&mut self, m: MeterRef, r: &Reading) {
-        if let Some(slot) = self.0.get_mut(m.facility).and_then(|f| f.get_mut(m.meter)) {
-            if slot.is_none_or(|f| r.ts < f.ts) {
-                *slot = Some(*r);
+/// Each meter's first stored reading (see [`super::slot::MeterSlot::first`]), as saved: in facility and meter
+/// order, meters without one left out.
+pub fn saved_firsts(facilities: &[FacilityState]) -> Vec<MeterFirst> {
+    let mut out = Vec::new();
+    for f in facilities {
+        for m in &f.meters {
+            if let Some(r) = m.first {
+                out.push(MeterFirst {
+                    facility: f.id.clone(),
+                    meter: m.id.clone(),
+                    reading: r,
+                });
             }
         }
     }
+    out
+}
 
-    pub fn get(&self, m: MeterRef) -> Option<Reading> {
-        self.0.get(m.facility)?.get(m.meter).copied().flatten()
-    }
-
-    pub fn saved(&self, facilities: &[FacilityState]) -> Vec<MeterFirst> {
-        let mut out = Vec::new();
-        for (f, firsts) in facilities.iter().zip(&self.0) {
-            for (m, first) in f.meters.iter().zip(firsts) {
-                if let Some(r) = first {
-                    out.push(MeterFirst {
-                        facility: f.id.clone(),
-                        meter: m.id.clone(),
-                        reading: *r,
-                    });
-                }
-            }
+/// Puts the saved first readings into the meters of `facilities`, matched by id (others are
+/// dropped, as their meters).
+pub fn restore_firsts(facilities: &mut [FacilityState], saved: &[MeterFirst]) {
+    for s in saved {
+        let Some(f) = facilities.iter_mut().find(|f| f.id == s.facility) else {
+            continue;
+        };
+        if let Some(m) = f.meters.iter_mut().find(|m| m.id == s.meter) {
+            m.first = Some(s.reading);
         }
-        out
-    }
-
-    /// The saved firsts matched by id to `facilities` (others are dropped, as their meters).
-    pub fn restore(facilities: &[FacilityState], saved: &[MeterFirst]) -> Firsts {
-        let mut out = Firsts::new(facilities);
-        for s in saved {
-            let Some(fi) = facilities.iter().position(|f| f.id == s.facility) else {
-                continue;
-            };
-            if let Some(mi) = facilities[fi].meters.iter().position(|m| m.id == s.meter) {
-                out.0[fi][mi] = Some(s.reading);
-            }
-        }
-        out
     }
 }
 
@@ -153,7 +126,7 @@ impl Engine {
                 .buckets
                 .head_hour()
                 .is_some();
-            let first = self.firsts.get(m);
+            let first = self.facilities[fi].meters[mi].first;
             // Without a known first reading, the stored history's first bucket bounds it.
             let until = match first {
                 Some(f) => Some(f.ts),
@@ -209,8 +182,8 @@ impl Engine {
                 );
             }
             if let Some(r) = first_imported {
-                self.firsts.note(m, &r);
                 let f = &mut self.facilities[fi];
+                f.meters[mi].note_first(&r);
                 if f.meters[mi].core() {
                     f.first_seen = Some(f.first_seen.map_or(r.ts, |t| t.min(r.ts)));
                 }
@@ -399,11 +372,8 @@ mod tests {
         let saved = e.saved_state();
         assert_eq!(saved.first_readings.len(), 2);
         let (r, _) = Engine::restore_from(&cfg(), saved).unwrap();
-        let m = MeterRef {
-            facility: 0,
-            meter: 0,
-        };
-        assert_eq!(r.firsts.get(m), e.firsts.get(m));
-        assert!(r.firsts.get(m).is_some());
+        let first = |e: &Engine| e.facilities[0].meters[0].first;
+        assert_eq!(first(&r), first(&e));
+        assert!(first(&r).is_some());
     }
 }

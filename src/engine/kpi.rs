@@ -5,7 +5,7 @@ use chrono::TimeZone;
 
 use crate::config::FacilityConfig;
 
-use super::facility::{Agg, MeterSlot};
+use super::slot::{Agg, MeterSlot};
 use super::snapshot::Kpis;
 
 /// What a facility's KPIs need beyond its meters: its certificates and the grid's emission

@@ -407,13 +407,13 @@ impl MeterState {
     }
 
     /// Judges and takes `r` (already decoded and checked for values and the future).
-    pub fn ingest(&mut self, r: Reading) -> Result<Effect, Reason> {
+    pub fn ingest(&mut self, r: &Reading) -> Result<Effect, Reason> {
         // Duplicates and conflicts first, over the remembered horizon (only a reading not newer
         // than the newest can repeat one).
         let newer = self.newest.is_none_or(|n| r.ts > n.ts);
         if !newer {
             if let Ok(pos) = self.recent.binary_search_by(|x| x.ts.cmp(&r.ts)) {
-                return Err(if same_values(&self.recent[pos], &r) {
+                return Err(if same_values(&self.recent[pos], r) {
                     Reason::Duplicate
                 } else {
                     Reason::Conflict
@@ -439,34 +439,33 @@ impl MeterState {
         };
         let effect = match effect {
             Some(e) => e?,
-            None => self.insert_recompute(r)?,
+            None => self.insert_recompute(*r)?,
         };
         // Remember it.
         if newer {
-            self.recent.push_back(r);
+            self.recent.push_back(*r);
         } else {
             let pos = self.recent.partition_point(|x| x.ts < r.ts);
-            self.recent.insert(pos, r);
+            self.recent.insert(pos, *r);
         }
         if in_order {
-            self.newest = Some(r);
+            self.newest = Some(*r);
         }
         self.finalize();
         Ok(effect)
     }
 
     /// In-order reading with nothing held: one new interval, unless it is a register dip.
-    fn append_fast(&mut self, r: Reading) -> Option<Result<Effect, Reason>> {
-        let prev = self.tail.last().or(self.anchor.as_ref()).copied();
-        let Some(p) = prev else {
+    fn append_fast(&mut self, r: &Reading) -> Option<Result<Effect, Reason>> {
+        let Some(p) = self.tail.last().or(self.anchor.as_ref()) else {
             self.buckets.advance_to(r.ts);
-            self.tail.push(r);
+            self.tail.push(*r);
             self.eligible.push(Some(r.ts));
             self.glitch.push(false);
             return Some(Ok(Effect::default()));
         };
         let span = r.ts - p.ts;
-        let c = match (self.rules.reg(&p), self.rules.reg(&r)) {
+        let c = match (self.rules.reg(p), self.rules.reg(r)) {
             (Some(pe), Some(e)) => {
                 if e < pe {
                     return None; // a dip: the general path holds it
@@ -479,13 +478,13 @@ impl MeterState {
                     end: r.ts,
                     energy: e - pe,
                     covered: span <= self.rules.max_gap_ms,
-                    estimated: estimated(&p, &r),
+                    estimated: estimated(p, r),
                 }
             }
             _ => match (p.power_kw, r.power_kw) {
                 (Some(a), Some(b)) if span <= self.rules.max_gap_ms => {
                     let energy = MeterRules::trapezoid(a, b, span);
-                    match self.rules.interval(&p, &r, energy, true) {
+                    match self.rules.interval(p, r, energy, true) {
                         (_, true) => return Some(Err(Reason::Implausible)),
                         (c, false) => c,
                     }
@@ -495,13 +494,13 @@ impl MeterState {
                     end: r.ts,
                     energy: 0.0,
                     covered: false,
-                    estimated: estimated(&p, &r),
+                    estimated: estimated(p, r),
                 },
             },
         };
         self.buckets.advance_to(r.ts);
         self.buckets.apply(&c, 1.0);
-        self.tail.push(r);
+        self.tail.push(*r);
         self.eligible.push(Some(r.ts));
         self.glitch.push(false);
         self.applied.push(c);
@@ -580,15 +579,17 @@ impl MeterState {
             n += 1;
         }
         if let Some(le) = last {
-            for k in 0..=le {
-                if self.eligible[k].is_some() {
-                    let r = self.tail[k];
-                    if r.energy_kwh.is_some() {
-                        self.anchor_reg = Some(r);
-                    }
-                    self.anchor = Some(r);
-                }
+            // The anchor moves to the last good reading up to `le` (`le` itself), the register
+            // anchor to the last of them with a register value (if none, it stays).
+            if let Some((r, _)) = self.tail[..=le]
+                .iter()
+                .zip(&self.eligible)
+                .rev()
+                .find(|(r, e)| e.is_some() && r.energy_kwh.is_some())
+            {
+                self.anchor_reg = Some(*r);
             }
+            self.anchor = Some(self.tail[le]);
             self.tail.drain(..=le);
             self.eligible.drain(..=le);
             self.glitch.drain(..=le);

@@ -9,6 +9,7 @@ pub mod meter;
 pub mod policy;
 pub mod reading;
 pub mod series;
+pub mod slot;
 pub mod snapshot;
 pub mod step;
 
@@ -57,8 +58,9 @@ use chrono::TimeZone;
 
 use crate::config::{Role, WindowDef, HISTORY_DAYS};
 use buckets::{Buckets, HOUR_MS, MINUTE_MS};
-use facility::{range_agg, values, watermark, MeterSlot, MeterSlotV3, WindowState};
+use facility::{range_agg, values, watermark, WindowState};
 use meter::{MeterRules, MeterState};
+use slot::{MeterSlot, MeterSlotV3};
 
 /// One facility's state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,8 +91,6 @@ pub struct Engine {
     /// Rejections whose facility is unknown.
     unknown_rejected: [u64; Reason::ALL.len()],
     index: FxHashMap<String, (usize, FxHashMap<String, usize>)>,
-    /// Each meter's first stored reading (where an import's readings end).
-    firsts: history::Firsts,
 }
 
 /// The engine's durable state (everything but the config it runs with).
@@ -282,6 +282,7 @@ impl Engine {
                             },
                             Buckets::new(min_hours, hour_len),
                         ),
+                        first: None,
                     })
                     .collect();
                 let n = meters.len();
@@ -304,7 +305,6 @@ impl Engine {
             .collect();
         let mut e = Engine {
             cfg: cfg.clone(),
-            firsts: history::Firsts::new(&facilities),
             facilities,
             unknown_rejected: [0; Reason::ALL.len()],
             index: FxHashMap::default(),
@@ -320,7 +320,6 @@ impl Engine {
     pub fn restore_from(cfg: &Config, saved: SavedState) -> Result<(Engine, Vec<String>), String> {
         let mut old = Engine {
             cfg: cfg.clone(),
-            firsts: history::Firsts::default(),
             facilities: saved.facilities,
             unknown_rejected: saved.unknown_rejected,
             index: FxHashMap::default(),
@@ -378,7 +377,7 @@ impl Engine {
             }
         }
         new.unknown_rejected = old.unknown_rejected;
-        new.firsts = history::Firsts::restore(&new.facilities, &saved.first_readings);
+        history::restore_firsts(&mut new.facilities, &saved.first_readings);
         Ok((new, notes))
     }
 
@@ -387,7 +386,7 @@ impl Engine {
         SavedState {
             facilities: self.facilities.clone(),
             unknown_rejected: self.unknown_rejected,
-            first_readings: self.firsts.saved(&self.facilities),
+            first_readings: history::saved_firsts(&self.facilities),
         }
     }
 
@@ -477,12 +476,13 @@ impl Engine {
         if f.meters[m.meter].water && (r.power_kw.is_some() || r.energy_kwh.is_none()) {
             return Verdict::Rejected(Reason::Malformed);
         }
-        match f.meters[m.meter].state.ingest(r) {
+        let slot = &mut f.meters[m.meter];
+        match slot.state.ingest(&r) {
             Ok(effect) => {
-                if f.meters[m.meter].core() {
+                slot.note_first(&r);
+                if slot.core() {
                     f.first_seen = Some(f.first_seen.map_or(r.ts, |t| t.min(r.ts)));
                 }
-                self.firsts.note(m, &r);
                 let g = &mut f.rejected[Reason::Glitch.index()];
                 *g = (*g + effect.glitches).saturating_sub(effect.unglitched);
                 if let Some(t) = effect.changed_from {

@@ -9,8 +9,9 @@
 //! nothing against summing each window on its own.
 
 use super::buckets::{HOUR_MS, MINUTE_MS};
-use super::facility::{bucket_agg, values, Agg, MeterSlot};
+use super::facility::{bucket_agg, values};
 use super::kpi::KpiContext;
+use super::slot::{Agg, MeterSlot};
 use super::snapshot::WindowValues;
 use super::Engine;
 

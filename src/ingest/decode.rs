@@ -112,7 +112,7 @@ pub fn decode_payload_for(
         }
         .verdict());
     }
-    let top = match serde_json::from_slice::<Top>(payload) {
+    let top = match parse(payload) {
         Ok(top) => top,
         Err(e) => {
             // serde_json refuses numbers beyond f64 (`1e999`). That is still JSON: a value out of
@@ -123,7 +123,7 @@ pub fn decode_payload_for(
             } else {
                 None
             };
-            match rewritten.map(|p| serde_json::from_slice::<Top>(&p)) {
+            match rewritten.map(|p| parse(&p)) {
                 Some(Ok(top)) => top,
                 _ => return Err(DecodeError::NotJson(e.to_string()).verdict()),
             }
@@ -139,6 +139,18 @@ pub fn decode_payload_for(
             })
             .collect()),
         Top::Other(kind) => Err(DecodeError::NotObjectOrArray(kind).verdict()),
+    }
+}
+
+/// Parses a payload. One UTF-8 check of the whole payload, rather than one of every string
+/// serde_json reads (field names, `ts`, `quality`): a payload that is UTF-8 (any a meter sends)
+/// is parsed as a `str`, whose strings serde_json does not check again; any other is parsed as
+/// bytes, which judges it exactly as before (serde_json refuses invalid UTF-8 only in the strings
+/// it reads, not in the values it skips).
+fn parse(payload: &[u8]) -> serde_json::Result<Top> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
     }
 }
 
@@ -209,15 +221,41 @@ enum Elem {
     Other(&'static str),
 }
 
+/// The kind of a value of the wrong type, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Boolean,
+    String,
+    Null,
+    Array,
+    Object,
+    /// A number with a fraction or an exponent (where an integer is expected).
+    Fraction,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Boolean => "a boolean",
+            Kind::String => "a string",
+            Kind::Null => "null",
+            Kind::Array => "an array",
+            Kind::Object => "an object",
+            Kind::Fraction => "a number with a fraction or exponent",
+        }
+    }
+}
+
 #[derive(Default)]
 enum Ts {
     #[default]
     Absent,
     Ms(i64),
-    Wrong(&'static str),
+    Wrong(Kind),
+    /// Not RFC 3339: the text (first 64 characters) and why.
     BadText {
         text: String,
-        why: String,
+        why: chrono::ParseError,
     },
     OutOfRange(String),
 }
@@ -227,38 +265,59 @@ enum Val {
     #[default]
     Absent,
     Num(f64),
-    Wrong(&'static str),
+    Wrong(Kind),
 }
 
-#[derive(Default)]
+/// One reading object as read, judged by [`Raw::judge`] once the meter's register is known.
+///
+/// Kept small (rare cases' details in one byte or behind a pointer): it is moved several times
+/// per reading, and a move of more than 128 bytes is a call to `memcpy`.
 struct Raw {
     ts: Ts,
     power_kw: Val,
     energy_kwh: Val,
     volume_m3: Val,
-    /// `quality` (CONTRACT §13): absent is `metered`; Err holds what was sent instead.
-    quality: Option<Result<Quality, String>>,
-    duplicate: Option<&'static str>,
+    /// `quality` (CONTRACT §13), `metered` when absent; Err holds what was sent instead.
+    quality: Result<Quality, Box<str>>,
+    /// The first field given twice.
+    duplicate: Option<Key>,
+}
+
+impl Default for Raw {
+    fn default() -> Raw {
+        Raw {
+            ts: Ts::Absent,
+            power_kw: Val::Absent,
+            energy_kwh: Val::Absent,
+            volume_m3: Val::Absent,
+            quality: Ok(Quality::Metered),
+            duplicate: None,
+        }
+    }
 }
 
 impl Raw {
     /// Malformed first (CONTRACT §3 order), then invalid values.
     fn judge(self, register: Register) -> Result<Reading, DecodeError> {
         if let Some(field) = self.duplicate {
-            return Err(DecodeError::DuplicateField(field));
+            return Err(DecodeError::DuplicateField(field.name()));
         }
         let ts = match self.ts {
             Ts::Absent => return Err(DecodeError::MissingTs),
-            Ts::Wrong(kind) => return Err(DecodeError::TsType(kind)),
-            Ts::BadText { text, why } => return Err(DecodeError::TsFormat { text, why }),
+            Ts::Wrong(kind) => return Err(DecodeError::TsType(kind.as_str())),
+            Ts::BadText { text, why } => {
+                return Err(DecodeError::TsFormat {
+                    text,
+                    why: why.to_string(),
+                })
+            }
             Ts::OutOfRange(text) => return Err(DecodeError::TsOutOfRange(text)),
             Ts::Ms(ms) if ms < MIN_TS_MS => return Err(DecodeError::TsTooOld { ms }),
             Ts::Ms(ms) => ms,
         };
         let quality = match self.quality {
-            None => Quality::Metered,
-            Some(Ok(q)) => q,
-            Some(Err(got)) => return Err(DecodeError::Quality(got)),
+            Ok(q) => q,
+            Err(got) => return Err(DecodeError::Quality(got.into())),
         };
         if register == Register::VolumeM3 {
             let volume = value("volume_m3", self.volume_m3)?.ok_or(DecodeError::NoVolume)?;
@@ -313,7 +372,10 @@ fn value(field: &'static str, v: Val) -> Result<Option<f64>, DecodeError> {
     match v {
         Val::Absent => Ok(None),
         Val::Num(x) => Ok(Some(x)),
-        Val::Wrong(kind) => Err(DecodeError::ValueType { field, kind }),
+        Val::Wrong(kind) => Err(DecodeError::ValueType {
+            field,
+            kind: kind.as_str(),
+        }),
     }
 }
 
@@ -414,6 +476,7 @@ impl<'de> Deserialize<'de> for Elem {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Key {
     Ts,
     Power,
@@ -421,6 +484,20 @@ enum Key {
     Volume,
     Quality,
     Other,
+}
+
+impl Key {
+    /// The field's name (for [`DecodeError::DuplicateField`]; other fields are not checked).
+    fn name(self) -> &'static str {
+        match self {
+            Key::Ts => "ts",
+            Key::Power => "power_kw",
+            Key::Energy => "energy_kwh",
+            Key::Volume => "volume_m3",
+            Key::Quality => "quality",
+            Key::Other => "",
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Key {
@@ -451,26 +528,26 @@ fn visit_reading<'de, A: MapAccess<'de>>(mut map: A) -> Result<Raw, A::Error> {
     let (mut seen_ts, mut seen_p, mut seen_e, mut seen_v) = (false, false, false, false);
     let mut seen_q = false;
     while let Some(key) = map.next_key::<Key>()? {
-        let (seen, name) = match key {
-            Key::Ts => (&mut seen_ts, "ts"),
-            Key::Power => (&mut seen_p, "power_kw"),
-            Key::Energy => (&mut seen_e, "energy_kwh"),
-            Key::Volume => (&mut seen_v, "volume_m3"),
-            Key::Quality => (&mut seen_q, "quality"),
+        let seen = match key {
+            Key::Ts => &mut seen_ts,
+            Key::Power => &mut seen_p,
+            Key::Energy => &mut seen_e,
+            Key::Volume => &mut seen_v,
+            Key::Quality => &mut seen_q,
             Key::Other => {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
         };
         if std::mem::replace(seen, true) {
-            raw.duplicate.get_or_insert(name);
+            raw.duplicate.get_or_insert(key);
         }
         match key {
             Key::Ts => raw.ts = map.next_value::<TsField>()?.0,
             Key::Power => raw.power_kw = map.next_value::<ValField>()?.0,
             Key::Energy => raw.energy_kwh = map.next_value::<ValField>()?.0,
             Key::Volume => raw.volume_m3 = map.next_value::<ValField>()?.0,
-            Key::Quality => raw.quality = Some(map.next_value::<QualityField>()?.0),
+            Key::Quality => raw.quality = map.next_value::<QualityField>()?.0,
             Key::Other => {}
         }
     }
@@ -501,7 +578,7 @@ impl<'de> Deserialize<'de> for TsField {
                 if v.fract() == 0.0 && v.abs() > 9.0e18 {
                     return Ok(TsField(Ts::OutOfRange(format!("{v:e}"))));
                 }
-                Ok(TsField(Ts::Wrong("a number with a fraction or exponent")))
+                Ok(TsField(Ts::Wrong(Kind::Fraction)))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<TsField, E> {
                 if s == OUT_OF_RANGE {
@@ -509,25 +586,25 @@ impl<'de> Deserialize<'de> for TsField {
                 }
                 Ok(TsField(match chrono::DateTime::parse_from_rfc3339(s) {
                     Ok(t) => Ts::Ms(t.timestamp_millis()),
-                    Err(e) => Ts::BadText {
+                    Err(why) => Ts::BadText {
                         text: s.chars().take(64).collect(),
-                        why: e.to_string(),
+                        why,
                     },
                 }))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<TsField, E> {
-                Ok(TsField(Ts::Wrong("a boolean")))
+                Ok(TsField(Ts::Wrong(Kind::Boolean)))
             }
             fn visit_unit<E: de::Error>(self) -> Result<TsField, E> {
-                Ok(TsField(Ts::Wrong("null")))
+                Ok(TsField(Ts::Wrong(Kind::Null)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TsField, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TsField(Ts::Wrong("an array")))
+                Ok(TsField(Ts::Wrong(Kind::Array)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TsField, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(TsField(Ts::Wrong("an object")))
+                Ok(TsField(Ts::Wrong(Kind::Object)))
             }
         }
         d.deserialize_any(V)
@@ -535,7 +612,7 @@ impl<'de> Deserialize<'de> for TsField {
 }
 
 /// A reading's `quality`: one of the three names, else what was sent (for the message).
-struct QualityField(Result<Quality, String>);
+struct QualityField(Result<Quality, Box<str>>);
 
 impl<'de> Deserialize<'de> for QualityField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -551,7 +628,7 @@ impl<'de> Deserialize<'de> for QualityField {
                     "estimated" => Ok(Quality::Estimated),
                     "manual" => Ok(Quality::Manual),
                     _ if s == OUT_OF_RANGE => Err("a number".into()),
-                    _ => Err(format!("{:?}", s.chars().take(32).collect::<String>())),
+                    _ => Err(format!("{:?}", s.chars().take(32).collect::<String>()).into()),
                 }))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<QualityField, E> {
@@ -609,11 +686,11 @@ impl<'de> Deserialize<'de> for ValField {
                 Ok(ValField(if s == OUT_OF_RANGE {
                     Val::Num(f64::INFINITY)
                 } else {
-                    Val::Wrong("a string")
+                    Val::Wrong(Kind::String)
                 }))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<ValField, E> {
-                Ok(ValField(Val::Wrong("a boolean")))
+                Ok(ValField(Val::Wrong(Kind::Boolean)))
             }
             /// `null` counts as absent: a gateway's way of saying "no value from this meter".
             fn visit_unit<E: de::Error>(self) -> Result<ValField, E> {
@@ -621,11 +698,11 @@ impl<'de> Deserialize<'de> for ValField {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ValField, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(ValField(Val::Wrong("an array")))
+                Ok(ValField(Val::Wrong(Kind::Array)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ValField, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ValField(Val::Wrong("an object")))
+                Ok(ValField(Val::Wrong(Kind::Object)))
             }
         }
         d.deserialize_any(V)

@@ -16,9 +16,9 @@ use super::alerts::{alerts_of, AlertRecord, AlertRow};
 use super::targets::{self, TargetCheck};
 use super::time::{fmt_time, hour_span, month_bounds, HOUR_MS};
 use crate::config::{Config, FacilityConfig, Role, Tier};
-use crate::engine::facility::MeterSlot;
 use crate::engine::kpi::KpiContext;
 use crate::engine::policy::{self, Judgement};
+use crate::engine::slot::MeterSlot;
 use crate::engine::{Energies, Engine, Kpis, MeterRef, Status};
 
 const DAY_MS: i64 = 86_400_000;

@@ -23,7 +23,7 @@ fn meter(rules: MeterRules) -> MeterState {
 fn fed(rules: MeterRules, readings: &[Reading]) -> MeterState {
     let mut m = meter(rules);
     for (i, r) in readings.iter().enumerate() {
-        if let Err(why) = m.ingest(*r) {
+        if let Err(why) = m.ingest(r) {
             panic!("reading {i} ({r:?}) refused: {why:?}");
         }
     }
@@ -107,8 +107,8 @@ fn per_meter_max_gap_override() {
 #[test]
 fn duplicate_and_conflict() {
     let mut m = fed(rules(), &[e(0, 100.0), e(1, 101.0)]);
-    assert_eq!(m.ingest(e(1, 101.0)), Err(Reason::Duplicate));
-    assert_eq!(m.ingest(e(1, 999.0)), Err(Reason::Conflict));
+    assert_eq!(m.ingest(&e(1, 101.0)), Err(Reason::Duplicate));
+    assert_eq!(m.ingest(&e(1, 999.0)), Err(Reason::Conflict));
     assert!(
         close(sum(&m, 0, 2).0, 1.0),
         "the first stands, counted once"
@@ -118,9 +118,9 @@ fn duplicate_and_conflict() {
 #[test]
 fn too_late_beyond_allowed_lateness() {
     let mut m = fed(rules(), &[e(0, 0.0), e(20, 20.0)]);
-    assert_eq!(m.ingest(e(9, 9.0)), Err(Reason::TooLate));
+    assert_eq!(m.ingest(&e(9, 9.0)), Err(Reason::TooLate));
     // Exactly at the lateness bound is still taken.
-    m.ingest(e(10, 10.0)).unwrap();
+    m.ingest(&e(10, 10.0)).unwrap();
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn late_register_reading_fills_a_gap() {
         ],
     );
     assert_eq!(sum(&m, 0, 8).1, 0.0);
-    m.ingest(e(4, 4.0)).unwrap(); // late: two 4-min intervals, both covered
+    m.ingest(&e(4, 4.0)).unwrap(); // late: two 4-min intervals, both covered
     assert!(close(sum(&m, 0, 8).1, 8.0));
     assert!(close(sum(&m, 0, 8).0, 8.0));
 }
@@ -166,20 +166,20 @@ fn register_reset_after_three_readings_below() {
         ],
     );
     assert!(close(sum(&m, 0, 4).0, 1.0), "held dips add nothing yet");
-    m.ingest(e(4, 4.0)).unwrap(); // third below: a reset
-                                  // [1,2]: new value 2 (reset), [2,3]: 1, [3,4]: 1
+    m.ingest(&e(4, 4.0)).unwrap(); // third below: a reset
+                                   // [1,2]: new value 2 (reset), [2,3]: 1, [3,4]: 1
     assert!(close(sum(&m, 0, 4).0, 1.0 + 2.0 + 1.0 + 1.0));
-    m.ingest(e(5, 5.0)).unwrap();
+    m.ingest(&e(5, 5.0)).unwrap();
     assert!(close(sum(&m, 0, 5).0, 6.0));
 }
 
 #[test]
 fn one_glitch_to_zero_is_dropped() {
     let mut m = meter(rules());
-    m.ingest(e(0, 500.0)).unwrap();
-    let fx = m.ingest(e(1, 0.0)).unwrap();
+    m.ingest(&e(0, 500.0)).unwrap();
+    let fx = m.ingest(&e(1, 0.0)).unwrap();
     assert_eq!(fx.glitches, 0);
-    let fx = m.ingest(e(2, 502.0)).unwrap();
+    let fx = m.ingest(&e(2, 502.0)).unwrap();
     assert_eq!(fx.glitches, 1);
     let (en, cov) = sum(&m, 0, 2);
     assert!(
@@ -192,10 +192,10 @@ fn one_glitch_to_zero_is_dropped() {
 #[test]
 fn two_glitch_readings_in_a_row() {
     let mut m = fed(rules(), &[e(0, 500.0), e(1, 0.0), e(2, 0.0)]);
-    let fx = m.ingest(e(3, 503.0)).unwrap();
+    let fx = m.ingest(&e(3, 503.0)).unwrap();
     assert_eq!(fx.glitches, 2);
     assert!(close(sum(&m, 0, 3).0, 3.0));
-    m.ingest(e(4, 504.0)).unwrap();
+    m.ingest(&e(4, 504.0)).unwrap();
     assert!(close(sum(&m, 0, 4).0, 4.0));
 }
 
@@ -213,18 +213,18 @@ fn implausible_interval_is_rejected_and_loses_nothing_else() {
     let mut r = rules();
     r.max_power_kw = Some(600.0); // 10 kWh per minute
     let mut m = meter(r);
-    m.ingest(e(0, 0.0)).unwrap();
-    assert_eq!(m.ingest(e(1, 50.0)), Err(Reason::Implausible));
-    m.ingest(e(2, 12.0)).unwrap();
+    m.ingest(&e(0, 0.0)).unwrap();
+    assert_eq!(m.ingest(&e(1, 50.0)), Err(Reason::Implausible));
+    m.ingest(&e(2, 12.0)).unwrap();
     assert!(close(sum(&m, 0, 2).0, 12.0));
-    assert_eq!(m.ingest(p(3, 700.0)), Err(Reason::Implausible));
+    assert_eq!(m.ingest(&p(3, 700.0)), Err(Reason::Implausible));
 }
 
 #[test]
 fn readings_outside_lateness_become_final_and_memory_stays_small() {
     let mut m = meter(rules());
     for k in 0..2000 {
-        m.ingest(e(k, k as f64)).unwrap();
+        m.ingest(&e(k, k as f64)).unwrap();
     }
     assert!(m.tail.len() <= 11 + FINALIZE_BATCH, "tail {}", m.tail.len());
     assert!(m.recent.len() <= 32, "recent {}", m.recent.len());
@@ -240,9 +240,9 @@ fn a_reset_implying_more_than_the_bound_adds_nothing() {
     let mut r = rules();
     r.max_power_kw = Some(1_000_000.0);
     let mut m = meter(r);
-    m.ingest(e(0, 1e300)).unwrap();
+    m.ingest(&e(0, 1e300)).unwrap();
     for k in 1..=4 {
-        m.ingest(e(k, 50_000.0 + 10.0 * (k - 1) as f64)).unwrap();
+        m.ingest(&e(k, 50_000.0 + 10.0 * (k - 1) as f64)).unwrap();
     }
     let (en, cov) = sum(&m, 0, 4);
     assert!(
@@ -278,7 +278,7 @@ fn an_interval_with_a_non_metered_end_is_estimated() {
     // [0,1] and [1,2] touch the estimated reading: 1 + 2 kWh; [2,3] is metered.
     assert!(close(est_sum(&m, 0, 3), 3.0), "{}", est_sum(&m, 0, 3));
     // A late metered reading replacing nothing: the estimated part follows the new intervals.
-    m.ingest(Reading {
+    m.ingest(&Reading {
         quality: Quality::Manual,
         ..p(4, 60.0)
     })
@@ -288,14 +288,14 @@ fn an_interval_with_a_non_metered_end_is_estimated() {
         "a power-only interval after a register adds nothing"
     );
     // Estimated and metered readings of the same value and ts are not duplicates.
-    assert_eq!(m.ingest(e(1, 101.0)), Err(Reason::Conflict));
+    assert_eq!(m.ingest(&e(1, 101.0)), Err(Reason::Conflict));
 }
 
 #[test]
 fn a_late_metered_reading_splits_an_estimated_interval() {
     let mut m = fed(rules(), &[e(0, 0.0), est(4, 4.0)]);
     assert!(close(est_sum(&m, 0, 4), 4.0));
-    m.ingest(e(2, 2.0)).unwrap();
+    m.ingest(&e(2, 2.0)).unwrap();
     assert!(close(sum(&m, 0, 4).0, 4.0));
     assert!(
         close(est_sum(&m, 0, 4), 2.0),
@@ -320,10 +320,10 @@ fn a_declared_replacement_gives_the_swap_energy() {
     let mut m = meter(r);
     let mut glitches = 0;
     for k in 0..=4 {
-        glitches += m.ingest(e(k, 1000.0 + k as f64)).unwrap().glitches;
+        glitches += m.ingest(&e(k, 1000.0 + k as f64)).unwrap().glitches;
     }
     for (k, v) in [(6, 12.0), (7, 13.0), (8, 14.0)] {
-        glitches += m.ingest(e(k, v)).unwrap().glitches;
+        glitches += m.ingest(&e(k, v)).unwrap().glitches;
     }
     assert_eq!(glitches, 0);
     assert!(!m.holding, "no suspected reset");
@@ -346,12 +346,12 @@ fn a_reading_at_the_replacement_is_the_new_registers() {
 fn without_the_declaration_the_same_drop_is_a_reset() {
     let mut m = meter(rules());
     for k in 0..=4 {
-        m.ingest(e(k, 1000.0 + k as f64)).unwrap();
+        m.ingest(&e(k, 1000.0 + k as f64)).unwrap();
     }
-    m.ingest(e(6, 12.0)).unwrap();
+    m.ingest(&e(6, 12.0)).unwrap();
     assert!(m.holding, "held as a suspected reset");
-    m.ingest(e(7, 13.0)).unwrap();
-    m.ingest(e(8, 14.0)).unwrap();
+    m.ingest(&e(7, 13.0)).unwrap();
+    m.ingest(&e(8, 14.0)).unwrap();
     // a reset: the new value (12) counts, not the §13 swap energy
     assert!(close(sum(&m, 4, 6).0, 12.0), "{}", sum(&m, 4, 6).0);
 }
@@ -370,8 +370,8 @@ fn replacement_with_late_readings_and_power_only_readings() {
     assert!(close(sum(&m, 0, 8).0, 13.0));
     assert_eq!(sum(&m, 0, 8).1, 0.0);
     // late readings on either side of `at` split it; the swap energy is unchanged
-    m.ingest(e(4, 1008.0)).unwrap();
-    m.ingest(e(6, 1.0)).unwrap();
+    m.ingest(&e(4, 1008.0)).unwrap();
+    m.ingest(&e(6, 1.0)).unwrap();
     assert!(close(sum(&m, 0, 8).0, 13.0), "{}", sum(&m, 0, 8).0);
     assert!(close(sum(&m, 4, 6).0, 3.0), "(1010 − 1008) + (1 − 0)");
     assert!(
@@ -400,8 +400,8 @@ fn a_reading_contradicting_the_declaration_follows_the_register_rules() {
     r.replacements = vec![swap(5, 1005.0, 100.0)];
     let mut m = fed(r, &[e(4, 1004.0), e(6, 2.0)]);
     assert!(m.holding);
-    m.ingest(e(7, 3.0)).unwrap();
-    m.ingest(e(8, 4.0)).unwrap();
+    m.ingest(&e(7, 3.0)).unwrap();
+    m.ingest(&e(8, 4.0)).unwrap();
     // the old register's tail (1) and the new value (2)
     assert!(close(sum(&m, 4, 6).0, 3.0), "{}", sum(&m, 4, 6).0);
     assert!(sum(&m, 0, 9).0.is_finite());

@@ -214,6 +214,34 @@ fn not_json_is_malformed_whole_message() {
     }
 }
 
+/// A payload that is not UTF-8 is judged as before the one UTF-8 check of the whole payload:
+/// invalid bytes in a string that is read (a field name, `ts`, `quality`) make it not JSON; in
+/// the value of a field that is skipped they are not looked at, and the reading is taken.
+#[test]
+fn invalid_utf8_is_judged_where_it_is_read() {
+    // `\u{1}` marks where the byte 0xff (never UTF-8) goes.
+    let bytes = |p: String| -> Vec<u8> {
+        p.into_bytes()
+            .into_iter()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect()
+    };
+    let v = decode_payload(&bytes(format!(
+        "{{\"ts\":{T0},\"power_kw\":2,\"note\":\"\u{1}\"}}"
+    )))
+    .expect("taken");
+    assert_eq!(v[0].as_ref().map(|r| r.power_kw), Ok(Some(2.0)));
+    for bad in [
+        format!("{{\"ts\":{T0},\"power_kw\":2,\"n\u{1}\":1}}"),
+        format!("{{\"ts\":{T0},\"power_kw\":2,\"quality\":\"m\u{1}\"}}"),
+        "{\"ts\":\"2026-11-28T03:00:00+08:00\u{1}\",\"power_kw\":2}".to_string(),
+    ] {
+        let (reason, msg) = whole(&bytes(bad));
+        assert_eq!(reason, Reason::Malformed, "{msg}");
+        assert!(msg.starts_with("payload is not JSON"), "{msg}");
+    }
+}
+
 #[test]
 fn json_that_is_neither_object_nor_array_is_malformed_whole_message() {
     for (p, kind) in [
