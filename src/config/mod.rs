@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod alerting;
+pub mod broker_url;
 mod checks;
 mod engine;
 mod env;

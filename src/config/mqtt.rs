@@ -79,7 +79,7 @@ impl MqttConfig {
 /// `mqtt.url`: as the collector parses it.
 pub(super) fn check_mqtt_url(url: &str) -> Result<(), ValueError> {
     check_url_len(url)?;
-    crate::ingest::mqtt::parse_url(url)
+    super::broker_url::parse(url)
         .map(|_| ())
         .map_err(|e| ValueError::Url(e.into()))
 }

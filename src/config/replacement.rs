@@ -90,20 +90,6 @@ pub fn check(list: &[ReplacementConfig]) -> Result<(), (usize, ReplacementError)
     Ok(())
 }
 
-/// The engine's form of a checked list (see [`check`]): entries whose `at` does not parse are
-/// left out (validation refuses them before this is used).
-pub fn swaps(list: &[ReplacementConfig]) -> Vec<crate::engine::meter::Swap> {
-    list.iter()
-        .filter_map(|r| {
-            Some(crate::engine::meter::Swap {
-                at_ms: r.at_ms().ok()?,
-                old_final: r.old_final_kwh,
-                new_initial: r.new_initial_kwh,
-            })
-        })
-        .collect()
-}
-
 /// One line per replacement, for `check-config`.
 pub fn summary(list: &[ReplacementConfig]) -> Vec<String> {
     list.iter()
@@ -180,10 +166,7 @@ mod tests {
             r("2026-06-01T00:00:00Z", 500.0, 3.5),
         ];
         assert_eq!(check(&l), Ok(()));
-        let s = swaps(&l);
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[0].at_ms, 1_777_600_800_000);
-        assert_eq!((s[1].old_final, s[1].new_initial), (500.0, 3.5));
+        assert_eq!(l[0].at_ms(), Ok(1_777_600_800_000));
     }
 
     #[test]

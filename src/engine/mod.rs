@@ -278,7 +278,7 @@ impl Engine {
                                     m.max_power_kw.unwrap_or(cfg.engine.max_power_kw),
                                 ),
                                 register_max: m.register_max,
-                                replacements: crate::config::replacement::swaps(&m.replacements),
+                                replacements: swaps(&m.replacements),
                             },
                             Buckets::new(min_hours, hour_len),
                         ),
@@ -834,6 +834,20 @@ fn empty_values() -> WindowValues {
         start_ms: 0,
         end_ms: 0,
     }
+}
+
+/// The engine's form of a meter's checked replacement list (`config::replacement::check`):
+/// entries whose `at` does not parse are left out (validation refuses them before this is used).
+pub fn swaps(list: &[crate::config::replacement::ReplacementConfig]) -> Vec<meter::Swap> {
+    list.iter()
+        .filter_map(|r| {
+            Some(meter::Swap {
+                at_ms: r.at_ms().ok()?,
+                old_final: r.old_final_kwh,
+                new_initial: r.new_initial_kwh,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -675,3 +675,21 @@ fn estimated_share_of_total_and_it_energy() {
     assert_eq!(w(&s3, "1h").estimated_share, Some(0.0));
     assert_eq!(w(&s3, "1h").pue, w(&s, "1h").pue, "nothing else changes");
 }
+
+#[test]
+fn a_meters_checked_replacements_become_its_swaps() {
+    use crate::config::replacement::ReplacementConfig;
+    let r = |at: &str, old: f64, new: f64| ReplacementConfig {
+        at: at.into(),
+        old_final_kwh: old,
+        new_initial_kwh: new,
+    };
+    let s = swaps(&[
+        r("2026-05-01T10:00:00+08:00", 1234567.8, 0.0),
+        r("2026-06-01T00:00:00Z", 500.0, 3.5),
+    ]);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].at_ms, 1_777_600_800_000);
+    assert_eq!((s[0].old_final, s[0].new_initial), (1234567.8, 0.0));
+    assert_eq!((s[1].old_final, s[1].new_initial), (500.0, 3.5));
+}

@@ -25,7 +25,7 @@ pub enum SimError {
     #[error("invalid argument: {0}")]
     Step(#[from] crate::duration::SpanError),
     #[error(transparent)]
-    BrokerUrl(#[from] crate::ingest::mqtt::url::UrlError),
+    BrokerUrl(#[from] crate::config::broker_url::UrlError),
     #[error("broker TLS: {0}")]
     Tls(#[from] crate::ingest::MqttError),
     #[error("cannot connect to the MQTT broker at {url}: {reason}")]

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{SimModel, Totals};
 use super::{SimError, SimulateArgs};
+use crate::config::broker_url::{self, BrokerUrl};
 use crate::config::Config;
 use crate::duration::parse_span;
-use crate::ingest::mqtt::url::BrokerUrl;
 
 /// What a run published.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +144,7 @@ pub async fn run_simulate_until(
     let sim_opts = opts.sim_options(now)?;
     let model = SimModel::new(cfg, opts.seed, sim_opts);
 
-    let BrokerUrl { tls, host, port } = crate::ingest::mqtt::url::parse(broker_url)?;
+    let BrokerUrl { tls, host, port } = broker_url::parse(broker_url)?;
     let client_id = opts
         .client_id
         .clone()

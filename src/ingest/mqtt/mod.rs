@@ -18,7 +18,8 @@
 //! - disconnects cleanly at shutdown (the broker keeps the session and the un-acked messages).
 
 //!
-//! Modules: [`url`] (the one broker-URL parser), [`options`] (session, TLS), [`acks`] (manual acks written in bulk), `driver`
+//! Modules: [`options`] (the URL through `config::broker_url`, session, TLS), [`acks`] (manual
+//! acks written in bulk), `driver`
 //! (the event loop), [`status`] (what /metrics and /readyz see), `eventloop` (the only code that
 //! touches rumqttc's `EventLoop` fields, and why).
 
@@ -27,7 +28,6 @@ mod driver;
 mod eventloop;
 pub mod options;
 mod status;
-pub mod url;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -67,7 +67,7 @@ pub(crate) const ACK_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error(transparent)]
-    Url(#[from] url::UrlError),
+    Url(#[from] crate::config::broker_url::UrlError),
     #[error("mqtt {what} {path}: {source}")]
     File {
         what: &'static str,

@@ -8,7 +8,7 @@ use rumqttc::tokio_rustls::rustls;
 use rumqttc::{MqttOptions, QoS, TlsConfiguration, Transport};
 
 use super::{ConfigProblem, MqttError, KEEP_ALIVE, MAX_PACKET};
-use crate::config::MqttConfig;
+use crate::config::{broker_url, MqttConfig};
 
 pub(super) fn prepare(cfg: &MqttConfig) -> Result<(MqttOptions, QoS), MqttError> {
     let opts = options(cfg)?;
@@ -59,9 +59,9 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, MqttError> {
     Ok(o)
 }
 
-/// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port) ([`super::url::parse`]).
+/// `mqtt://host[:port]` or `mqtts://host[:port]` → (tls, host, port) ([`broker_url::parse`]).
 pub fn parse_url(url: &str) -> Result<(bool, String, u16), MqttError> {
-    let u = super::url::parse(url)?;
+    let u = broker_url::parse(url)?;
     Ok((u.tls, u.host, u.port))
 }
 
