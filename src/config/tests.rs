@@ -357,7 +357,10 @@ fn a_bad_value_keeps_its_typed_cause_and_the_same_message() {
         ConfigError::Env {
             source: ValueError::Url(cause),
             ..
-        } => assert!(cause.is::<crate::config::broker_url::UrlError>(), "{cause:?}"),
+        } => assert!(
+            cause.is::<crate::config::broker_url::UrlError>(),
+            "{cause:?}"
+        ),
         other => panic!("{other:?}"),
     }
 
