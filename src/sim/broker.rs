@@ -143,7 +143,7 @@ fn spawn_broker(port: u16) -> Result<(), BrokerError> {
 /// and counts as started only once this process listens on it (read from /proc, so Linux only);
 /// when another process took the port meanwhile, rumqttd is started again on another one.
 fn start_on_any_port() -> Result<EmbeddedBroker, BrokerError> {
-    if listening_ports().is_none() {
+    if listening_ports(None).is_none() {
         return Err(BrokerError::Start(
             "--mqtt-port 0 needs /proc (Linux); choose a port instead".into(),
         ));
@@ -156,7 +156,7 @@ fn start_on_any_port() -> Result<EmbeddedBroker, BrokerError> {
         spawn_broker(port)?;
         let end = Instant::now() + Duration::from_secs(10);
         while Instant::now() < end {
-            let Some((ours, any)) = listening_ports() else {
+            let Some((ours, any)) = listening_ports(None) else {
                 break;
             };
             if ours.contains(&port) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -174,10 +174,12 @@ fn start_on_any_port() -> Result<EmbeddedBroker, BrokerError> {
     ))
 }
 
-/// The TCP ports listening at 127.0.0.1 (or every address): (this process's, every
-/// process's), from /proc; None without /proc.
-fn listening_ports() -> Option<(HashSet<u16>, HashSet<u16>)> {
-    let inodes: HashSet<String> = std::fs::read_dir("/proc/self/fd")
+/// The TCP ports listening at 127.0.0.1 (or every address): (process `pid`'s, or this
+/// process's for None; every process's), from /proc; None without /proc. The tests use it to
+/// tell that a server they started, and not another process, holds its port.
+pub fn listening_ports(pid: Option<u32>) -> Option<(HashSet<u16>, HashSet<u16>)> {
+    let proc = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
+    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{proc}/fd"))
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_link(e.path()).ok())
@@ -187,8 +189,8 @@ fn listening_ports() -> Option<(HashSet<u16>, HashSet<u16>)> {
         })
         .collect();
     let (mut ours, mut any) = (HashSet::new(), HashSet::new());
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{proc}/net/{table}")) else {
             continue;
         };
         for line in text.lines().skip(1) {

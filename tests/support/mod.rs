@@ -41,35 +41,7 @@ pub fn wait_port(port: u16, timeout: Duration) -> bool {
 /// Whether process `pid` has a TCP socket listening on 127.0.0.1:`port` (or on every address),
 /// read from /proc: something answering on the port could be another process.
 pub fn listens(pid: u32, port: u16) -> bool {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // sl local_address rem_address st ... inode (field 9)
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let Some((addr, p)) = f[1].rsplit_once(':') else {
-                continue;
-            };
-            let loopback_or_any = addr == "0100007F" || addr.bytes().all(|b| b == b'0');
-            if loopback_or_any && u16::from_str_radix(p, 16) == Ok(port) {
-                inodes.push(format!("socket:[{}]", f[9]));
-            }
-        }
-    }
-    if inodes.is_empty() {
-        return false;
-    }
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+    dcpue::sim::broker::listening_ports(Some(pid)).is_some_and(|(ours, _)| ours.contains(&port))
 }
 
 /// Starts `cmd(port)` and waits until its process listens on `port`. None when it exited first
