@@ -241,16 +241,10 @@ mod tests {
     const WALL: i64 = T0 + 100 * 24 * H;
 
     fn cfg() -> Config {
-        let meters = r#"
-  [[facility.meter]]
-  id = "grid"
-  role = "total"
-  max_power_kw = 5000
-  [[facility.meter]]
-  id = "it"
-  role = "it"
-"#;
-        let text = format!("[engine]\nmax_gap = \"10m\"\n{}", facility("f").raw(meters));
+        let f = facility("f")
+            .meter_with("grid", "total", "max_power_kw = 5000")
+            .meter("it", "it");
+        let text = format!("[engine]\nmax_gap = \"10m\"\n{f}");
         Config::parse(&text, "test.toml").unwrap()
     }
 
